@@ -1,0 +1,52 @@
+// Typed errors of the hub. Each has a stable code; the API maps them to Kubernetes Status objects.
+
+import type { FieldError } from '../api/types.js'
+import type { ObjectKey } from './store.js'
+
+export abstract class HubError extends Error {
+  abstract readonly code: string
+}
+
+export class StoreNotFoundError extends HubError {
+  readonly code = 'BRAMBLE_STORE_NOT_FOUND'
+  constructor(readonly key: ObjectKey) {
+    super(`${key.resource} "${key.name}" not found${key.namespace ? ` in namespace ${key.namespace}` : ''}`)
+  }
+}
+
+export class StoreExistsError extends HubError {
+  readonly code = 'BRAMBLE_STORE_EXISTS'
+  constructor(readonly key: ObjectKey) {
+    super(`${key.resource} "${key.name}" already exists${key.namespace ? ` in namespace ${key.namespace}` : ''}`)
+  }
+}
+
+export class StoreConflictError extends HubError {
+  readonly code = 'BRAMBLE_STORE_CONFLICT'
+  constructor(readonly key: ObjectKey, readonly expected: string, readonly actual: string) {
+    super(
+      `Operation cannot be fulfilled on ${key.resource} "${key.name}": the object has been modified (resourceVersion ${actual}, request had ${expected}); please apply your changes to the latest version and try again`,
+    )
+  }
+}
+
+export class StoreCompactedError extends HubError {
+  readonly code = 'BRAMBLE_STORE_COMPACTED'
+  constructor(readonly requested: number, readonly oldest: number) {
+    super(`too old resource version: ${requested} (${oldest})`)
+  }
+}
+
+export class StoreFullError extends HubError {
+  readonly code = 'BRAMBLE_STORE_FULL'
+  constructor(readonly path: string, options?: { cause?: unknown }) {
+    super(`the store at ${path} is full; raise --store-map-size or delete objects`, options)
+  }
+}
+
+export class InvalidObjectError extends HubError {
+  readonly code = 'BRAMBLE_API_INVALID'
+  constructor(readonly kind: string, readonly objectName: string, readonly causes: FieldError[]) {
+    super(`${kind} "${objectName}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`)
+  }
+}
