@@ -1,0 +1,296 @@
+// The Kubernetes-shaped HTTPS API: authentication, routing, discovery and the resource verbs.
+// Resource rules live in the Registry; this file only speaks HTTP.
+
+import { createServer, type Server } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { apiVersionOf, type KindInfo } from '../api/kinds.js'
+import { openApiV3Document, openApiV3Root } from '../api/openapi.js'
+import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../api/selector.js'
+import type { KubeObject } from '../api/types.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { decodeObject, mediaType, parseJson, PATCH_TYPES, readBody } from './api-body.js'
+import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
+import { ApiError, badRequest, forbidden, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
+import { parseRoute } from './api-routes.js'
+import { serveWatch } from './api-watch.js'
+import { mayPerform, type Authenticator, type UserInfo } from './auth.js'
+import { Registry, type FieldValidation, type WriteContext, type WriteResult } from './registry.js'
+import { getScale, updateScale } from './scale.js'
+import type { Store } from './store.js'
+import { toTable } from './tables.js'
+
+export interface ApiServerOptions {
+  store: Store
+  logger: Logger
+  clock: Clock
+  tls: { key: string; cert: string }
+  authenticate: Authenticator
+  /** Bind address. */
+  host: string
+  /** 0 picks a free port. */
+  port: number
+  /** Bramble's own version, shown in /version. */
+  brambleVersion?: string
+}
+
+export interface RunningApiServer {
+  port: number
+  registry: Registry
+  close(): Promise<void>
+}
+
+/** Paths anyone may read, as Kubernetes' system:public-info-viewer role allows. */
+const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
+
+export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
+  const registry = new Registry(options.store, options.clock, options.logger)
+  const log = options.logger.child({ component: 'api' })
+  const server: Server = createServer({ key: options.tls.key, cert: options.tls.cert, keepAliveTimeout: 65_000 }, (req, res) => {
+    handle(req, res).catch((err) => sendError(res, err, log))
+  })
+  const sockets = new Set<import('node:net').Socket>()
+  server.on('secureConnection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://bramble')
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname
+    if (PUBLIC_PATHS.has(path)) {
+      if (path === '/version') return sendJson(res, 200, versionInfo(options.brambleVersion ?? '0.1.0'))
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok')
+      return
+    }
+    const user = await authenticateRequest(req)
+    const route = parseRoute(path)
+    if (route.type === 'resource') return handleResource(req, res, url, user, route)
+    if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', path)
+    const doc = discovery(path, req)
+    if (doc === undefined) throw notFoundPath(path)
+    sendJson(res, 200, doc)
+  }
+
+  async function authenticateRequest(req: IncomingMessage): Promise<UserInfo> {
+    const header = req.headers.authorization ?? ''
+    const match = /^Bearer\s+(\S+)$/i.exec(header)
+    const user = match ? await options.authenticate(match[1]) : undefined
+    if (!user) throw unauthorized()
+    return user
+  }
+
+  function discovery(path: string, req: IncomingMessage): unknown {
+    if (path === '/api') return coreVersions(`${req.socket.localAddress ?? '127.0.0.1'}:${req.socket.localPort ?? options.port}`)
+    if (path === '/apis') return groupList()
+    if (path === '/openapi/v3') return openApiV3Root()
+    if (path.startsWith('/openapi/v3/')) return openApiV3Document(path.slice('/openapi/v3/'.length))
+    const route = parseRoute(path)
+    if (route.type === 'groupVersion') return resourceList(route.group, route.version)
+    const group = /^\/apis\/([^/]+)$/.exec(path)
+    if (group) return apiGroup(group[1])
+    return undefined
+  }
+
+  async function handleResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    user: UserInfo,
+    route: { info: KindInfo; namespace?: string; name?: string; subresource?: string },
+  ): Promise<void> {
+    const { info, name, subresource } = route
+    const namespace = route.namespace ?? ''
+    const q = url.searchParams
+    const method = req.method ?? 'GET'
+    const verb = verbOf(method, name, q)
+    if (!verb) throw methodNotAllowed(method, url.pathname)
+    if (!mayPerform(user, verb)) {
+      const where = info.namespaced && namespace ? ` in the namespace "${namespace}"` : ''
+      throw forbidden(`${info.plural}${subresource ? `/${subresource}` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${info.plural}" in API group "${info.group}"${where}`)
+    }
+    if (subresource !== undefined && !info.subresources.includes(subresource as never)) throw notFoundPath(url.pathname)
+    if (info.namespaced && !route.namespace && (method !== 'GET' || name)) throw methodNotAllowed(method, url.pathname)
+
+    const ctx: WriteContext = { dryRun: isDryRun(q), fieldValidation: fieldValidationOf(q) }
+    const asTable = wantsTable(req)
+
+    switch (verb) {
+      case 'get': {
+        if (subresource === 'scale') return sendJson(res, 200, getScale(info, await registry.get(info, namespace, name!)))
+        const object = await registry.get(info, namespace, name!)
+        return sendJson(res, 200, asTable ? toTable(info.kind, [object], object.metadata.resourceVersion, options.clock.now(), includeObjectOf(q)) : object)
+      }
+      case 'list': {
+        const matches = selectorOf(q)
+        const { items, revision } = await registry.list(info, route.namespace)
+        const selected = items.filter(matches.test)
+        if (asTable) return sendJson(res, 200, toTable(info.kind, selected, String(revision), options.clock.now(), includeObjectOf(q)))
+        return sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(revision) }, items: selected })
+      }
+      case 'watch': {
+        const matches = selectorOf(q)
+        const timeout = q.get('timeoutSeconds')
+        return serveWatch(
+          registry,
+          options.clock,
+          {
+            info,
+            namespace: route.namespace,
+            resourceVersion: q.get('resourceVersion') ?? undefined,
+            matches: matches.test,
+            filtered: matches.filtered,
+            timeoutSeconds: timeout === null ? undefined : Number(timeout) || undefined,
+            asTable,
+          },
+          res,
+          (fn) => res.on('close', fn),
+        )
+      }
+      case 'create': {
+        if (subresource) throw methodNotAllowed(method, url.pathname)
+        const body = decodeObject(await readBody(req), mediaType(req))
+        const result = await registry.create(info, namespace, body, ctx)
+        return sendWrite(res, 201, result)
+      }
+      case 'update': {
+        const body = decodeObject(await readBody(req), mediaType(req))
+        if (subresource === 'scale') return sendWrite(res, 200, await updateScale(registry, info, namespace, name!, { kind: 'replace', body }, ctx))
+        return sendWrite(res, 200, await registry.update(info, namespace, name!, body, ctx, subresource === 'status' ? 'status' : undefined))
+      }
+      case 'patch': {
+        const type = mediaType(req)
+        if (!PATCH_TYPES.has(type)) throw unsupportedMediaType(type)
+        const patch = await readBody(req)
+        if (subresource === 'scale') return sendWrite(res, 200, await updateScale(registry, info, namespace, name!, { kind: 'patch', patch, contentType: type }, ctx))
+        return sendWrite(res, 200, await registry.patch(info, namespace, name!, patch, type, ctx, subresource === 'status' ? 'status' : undefined))
+      }
+      case 'delete': {
+        const opts = await deleteOptions(req, ctx.dryRun)
+        return sendJson(res, 200, await registry.delete(info, namespace, name!, opts))
+      }
+      case 'deletecollection': {
+        const opts = await deleteOptions(req, ctx.dryRun)
+        const matches = selectorOf(q)
+        const { items } = await registry.list(info, route.namespace)
+        const deleted: KubeObject[] = []
+        for (const item of items.filter(matches.test)) deleted.push(await registry.delete(info, item.metadata.namespace ?? '', item.metadata.name!, { dryRun: opts.dryRun }))
+        return sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: {}, items: deleted })
+      }
+    }
+  }
+
+  function sendWrite(res: ServerResponse, status: number, result: WriteResult): void {
+    sendJson(res, result.changed ? status : 200, result.object, result.warnings)
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  log.info({ host: options.host, port }, 'API listening')
+  return {
+    port,
+    registry,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const s of sockets) s.destroy()
+      }),
+  }
+}
+
+function verbOf(method: string, name: string | undefined, q: URLSearchParams): string | undefined {
+  switch (method) {
+    case 'GET':
+      if (name) return 'get'
+      return q.get('watch') === 'true' || q.get('watch') === '1' ? 'watch' : 'list'
+    case 'POST':
+      return name ? undefined : 'create'
+    case 'PUT':
+      return name ? 'update' : undefined
+    case 'PATCH':
+      return name ? 'patch' : undefined
+    case 'DELETE':
+      return name ? 'delete' : 'deletecollection'
+    default:
+      return undefined
+  }
+}
+
+function isDryRun(q: URLSearchParams): boolean {
+  const values = q.getAll('dryRun')
+  for (const v of values) if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`)
+  return values.length > 0
+}
+
+function fieldValidationOf(q: URLSearchParams): FieldValidation {
+  const v = q.get('fieldValidation')
+  if (v === null || v === '') return 'Warn'
+  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v
+  throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`)
+}
+
+function wantsTable(req: IncomingMessage): boolean {
+  const accept = req.headers.accept ?? ''
+  return accept.split(',').some((part) => /;\s*as=Table/.test(part) && /g=meta\.k8s\.io/.test(part))
+}
+
+function includeObjectOf(q: URLSearchParams): 'None' | 'Metadata' | 'Object' {
+  const v = q.get('includeObject')
+  return v === 'None' || v === 'Object' ? v : 'Metadata'
+}
+
+/** labelSelector and fieldSelector as one predicate; a malformed selector is a 400. */
+function selectorOf(q: URLSearchParams): { test: (o: KubeObject) => boolean; filtered: boolean } {
+  const labelSel = q.get('labelSelector') ?? ''
+  const fieldSel = q.get('fieldSelector') ?? ''
+  let labels: ReturnType<typeof parseLabelSelector>
+  let fields: ReturnType<typeof parseFieldSelector>
+  try {
+    labels = parseLabelSelector(labelSel)
+  } catch (err) {
+    throw badRequest(`unable to parse requirement: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    fields = parseFieldSelector(fieldSel)
+  } catch (err) {
+    throw badRequest(`invalid field selector: ${(err as Error).message}`, { cause: err })
+  }
+  const filtered = labelSel !== '' || fieldSel !== ''
+  return { test: (o) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o), filtered }
+}
+
+async function deleteOptions(req: IncomingMessage, dryRun: boolean): Promise<{ dryRun: boolean; resourceVersion?: string; uid?: string }> {
+  const body = await readBody(req)
+  if (body.length === 0) return { dryRun }
+  const opts = parseJson(body) as { dryRun?: string[]; preconditions?: { uid?: string; resourceVersion?: string } } | null
+  if (typeof opts !== 'object' || opts === null) throw badRequest('DeleteOptions must be a JSON object')
+  return {
+    dryRun: dryRun || (Array.isArray(opts.dryRun) && opts.dryRun.includes('All')),
+    resourceVersion: opts.preconditions?.resourceVersion,
+    uid: opts.preconditions?.uid,
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, warnings: string[] = []): void {
+  const payload = JSON.stringify(body)
+  const headers: Record<string, string | string[] | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
+  if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`)
+  res.writeHead(status, headers).end(payload)
+}
+
+function sendError(res: ServerResponse, err: unknown, log: Logger): void {
+  const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
+  if (apiError.httpStatus >= 500) log.error({ err }, 'request failed')
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, apiError.httpStatus, apiError.toStatus())
+}

@@ -1,0 +1,295 @@
+// The resource registry: Kubernetes' rules for create, update, patch and delete of every kind
+// (defaults, validation, generation, subresources, namespace cascade) on top of the Store port.
+// The HTTP API calls it, and so will the hub's controllers, so every writer obeys the same rules.
+
+import { randomBytes } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
+import { applyDefaults } from '../api/defaults.js'
+import { KINDS, apiVersionOf, type KindInfo } from '../api/kinds.js'
+import { applyPatch } from '../api/patch.js'
+import { validateObject, validateUpdate } from '../api/validate.js'
+import type { FieldError, KubeObject } from '../api/types.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound } from './api-errors.js'
+import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
+import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch } from './store.js'
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
+
+export interface WriteContext {
+  dryRun: boolean
+  fieldValidation: FieldValidation
+}
+
+export interface WriteResult {
+  object: KubeObject
+  warnings: string[]
+  /** False when an update changed nothing and so wrote nothing. */
+  changed: boolean
+}
+
+/** Namespaces Kubernetes refuses to delete. */
+const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public'])
+const NAMESPACE_KIND = KINDS.find((k) => k.kind === 'Namespace')!
+/** How often a patch is retried when a concurrent writer wins the race, as the API server does. */
+const PATCH_ATTEMPTS = 5
+
+export function keyOf(info: KindInfo, namespace: string, name: string): ObjectKey {
+  return { resource: resourceOf(info.group, info.plural), namespace: info.namespaced ? namespace : '', name }
+}
+
+export class Registry {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  async get(info: KindInfo, namespace: string, name: string): Promise<KubeObject> {
+    const object = await this.store.get(keyOf(info, namespace, name))
+    if (!object) throw notFound(info.group, info.plural, name)
+    return object
+  }
+
+  async list(info: KindInfo, namespace: string | undefined): Promise<{ items: KubeObject[]; revision: number }> {
+    return this.store.list({ resource: resourceOf(info.group, info.plural), namespace: info.namespaced ? namespace : undefined })
+  }
+
+  /** Streams changes after `fromRevision`; throws a 410 ApiError when that revision is compacted. */
+  watch(info: KindInfo, namespace: string | undefined, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
+    try {
+      return this.store.watch({ resource: resourceOf(info.group, info.plural), namespace: info.namespaced ? namespace : undefined }, fromRevision, onEvent)
+    } catch (err) {
+      if (err instanceof StoreCompactedError) throw gone(err.message)
+      throw err
+    }
+  }
+
+  async create(info: KindInfo, namespace: string, body: unknown, ctx: WriteContext): Promise<WriteResult> {
+    const incoming = this.checkEnvelope(info, body, namespace)
+    const meta = incoming.metadata
+    if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomSuffix()}`
+    const warnings = this.fieldWarnings(info, incoming, ctx, undefined)
+    if (info.namespaced) await this.requireNamespace(namespace)
+
+    delete meta.resourceVersion
+    delete meta.uid
+    delete meta.creationTimestamp
+    delete meta.deletionTimestamp
+    if (info.hasGeneration) meta.generation = 1
+    else delete meta.generation
+    const object = applyDefaults(incoming)
+    object.status = initialStatus(info, incoming)
+    if (object.status === undefined) delete object.status
+
+    const errors = validateObject(object).errors
+    if (errors.length > 0) throw invalid(info.group, info.kind, meta.name ?? '', errors)
+    if (ctx.dryRun) return { object: { ...object, metadata: { ...object.metadata, uid: crypto.randomUUID(), creationTimestamp: rfc3339(this.clock.now()) } }, warnings, changed: true }
+    try {
+      return { object: await this.store.create(keyOf(info, namespace, meta.name!), object), warnings, changed: true }
+    } catch (err) {
+      if (err instanceof StoreExistsError) throw alreadyExists(info.group, info.plural, meta.name!)
+      throw err
+    }
+  }
+
+  /** Replaces an object (PUT). `subresource: 'status'` changes only status; otherwise status is kept. */
+  async update(info: KindInfo, namespace: string, name: string, body: unknown, ctx: WriteContext, subresource?: 'status'): Promise<WriteResult> {
+    const incoming = this.checkEnvelope(info, body, namespace)
+    if (incoming.metadata.name !== undefined && incoming.metadata.name !== name) {
+      throw badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`)
+    }
+    incoming.metadata.name = name
+    const old = await this.get(info, namespace, name)
+    const warnings = this.fieldWarnings(info, incoming, ctx, undefined)
+    return this.writeUpdate(info, old, incoming, ctx, warnings, incoming.metadata.resourceVersion || undefined, subresource)
+  }
+
+  /** Applies a merge, JSON or strategic merge patch, retrying when a concurrent writer got there first. */
+  async patch(info: KindInfo, namespace: string, name: string, patch: Buffer, contentType: string, ctx: WriteContext, subresource?: 'status'): Promise<WriteResult> {
+    for (let attempt = 1; ; attempt++) {
+      const old = await this.get(info, namespace, name)
+      let patched: KubeObject
+      try {
+        patched = applyPatch(structuredClone(old), patch, contentType)
+      } catch (err) {
+        if (err instanceof ApiError) throw err
+        throw new ApiError(422, 'Invalid', `the patch could not be applied: ${(err as Error).message}`, { name, group: info.group, kind: info.kind }, { cause: err })
+      }
+      const incoming = this.checkEnvelope(info, patched, namespace)
+      if (incoming.metadata.name !== name) throw badRequest(`the patch may not change metadata.name (${name} → ${incoming.metadata.name})`)
+      const requested = patchedResourceVersion(old, incoming)
+      const warnings = this.fieldWarnings(info, incoming, ctx, old)
+      try {
+        return await this.writeUpdate(info, old, incoming, ctx, warnings, requested ?? old.metadata.resourceVersion, subresource)
+      } catch (err) {
+        // A conflict on the version we read ourselves means someone else wrote in between: try again.
+        if (requested === undefined && attempt < PATCH_ATTEMPTS && err instanceof ApiError && err.reason === 'Conflict') continue
+        throw err
+      }
+    }
+  }
+
+  async delete(info: KindInfo, namespace: string, name: string, options: { dryRun: boolean; resourceVersion?: string; uid?: string }): Promise<KubeObject> {
+    if (info === NAMESPACE_KIND && PROTECTED_NAMESPACES.has(name)) throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`)
+    const old = await this.get(info, namespace, name)
+    if (options.uid && old.metadata.uid !== options.uid) throw conflict(info.group, info.plural, name)
+    if (options.dryRun) return old
+    if (info === NAMESPACE_KIND) await this.deleteNamespaceContents(name)
+    try {
+      return await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion: options.resourceVersion })
+    } catch (err) {
+      throw this.translate(info, name, err)
+    }
+  }
+
+  /** Deleting a namespace deletes everything in it, as Kubernetes' namespace controller does. */
+  private async deleteNamespaceContents(namespace: string): Promise<void> {
+    for (const kind of KINDS.filter((k) => k.namespaced)) {
+      const { items } = await this.list(kind, namespace)
+      for (const item of items) {
+        try {
+          await this.store.delete(keyOf(kind, namespace, item.metadata.name!))
+        } catch (err) {
+          if (!(err instanceof StoreNotFoundError)) throw err
+        }
+      }
+      if (items.length > 0) this.logger.info({ component: 'registry', namespace, kind: kind.kind, count: items.length }, 'deleted namespace contents')
+    }
+  }
+
+  private async writeUpdate(
+    info: KindInfo,
+    old: KubeObject,
+    incoming: KubeObject,
+    ctx: WriteContext,
+    warnings: string[],
+    expectedResourceVersion: string | undefined,
+    subresource: 'status' | undefined,
+  ): Promise<WriteResult> {
+    let next: KubeObject
+    if (subresource === 'status') {
+      next = { ...structuredClone(old), status: incoming.status }
+    } else {
+      next = applyDefaults(incoming)
+      if (info.subresources.includes('status')) {
+        if (old.status === undefined) delete next.status
+        else next.status = structuredClone(old.status)
+      }
+    }
+    const meta = next.metadata
+    meta.uid = old.metadata.uid
+    meta.creationTimestamp = old.metadata.creationTimestamp
+    meta.resourceVersion = old.metadata.resourceVersion
+    if (info.hasGeneration) {
+      const generation = old.metadata.generation ?? 1
+      meta.generation = isDeepStrictEqual(next.spec, old.spec) ? generation : generation + 1
+    } else {
+      delete meta.generation
+    }
+    if (expectedResourceVersion !== undefined && expectedResourceVersion !== old.metadata.resourceVersion) {
+      throw conflict(info.group, info.plural, meta.name!)
+    }
+
+    const errors: FieldError[] = [...validateObject(next).errors, ...validateUpdate(old, next)]
+    if (errors.length > 0) throw invalid(info.group, info.kind, meta.name!, errors)
+    if (isDeepStrictEqual(next, old)) return { object: old, warnings, changed: false }
+    if (ctx.dryRun) return { object: next, warnings, changed: true }
+    try {
+      const key = keyOf(info, old.metadata.namespace ?? '', meta.name!)
+      return { object: await this.store.update(key, next, { expectedResourceVersion: old.metadata.resourceVersion }), warnings, changed: true }
+    } catch (err) {
+      throw this.translate(info, meta.name!, err)
+    }
+  }
+
+  /** Checks apiVersion, kind and namespace of a request body against the URL, filling what is missing. */
+  private checkEnvelope(info: KindInfo, body: unknown, namespace: string): KubeObject {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object')
+    const object = body as KubeObject
+    const apiVersion = apiVersionOf(info)
+    if (object.apiVersion === undefined) object.apiVersion = apiVersion
+    if (object.kind === undefined) object.kind = info.kind
+    if (object.apiVersion !== apiVersion || object.kind !== info.kind) {
+      throw badRequest(`the object's apiVersion and kind (${String(object.apiVersion)} ${String(object.kind)}) do not match the URL (${apiVersion} ${info.kind})`)
+    }
+    if (object.metadata === undefined) object.metadata = {}
+    if (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata)) {
+      throw invalid(info.group, info.kind, '', [{ field: 'metadata', type: 'FieldValueTypeInvalid', message: 'must be an object' }])
+    }
+    if (info.namespaced) {
+      if (object.metadata.namespace !== undefined && object.metadata.namespace !== '' && object.metadata.namespace !== namespace) {
+        throw badRequest(`the namespace of the provided object (${String(object.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`)
+      }
+      object.metadata.namespace = namespace
+    } else {
+      delete object.metadata.namespace
+    }
+    return object
+  }
+
+  /**
+   * Unknown fields are refused under Strict and warned about under Warn; fields Kubernetes defines
+   * but Bramble does not act on are always named. For patches, only fields the patch introduced count.
+   */
+  private fieldWarnings(info: KindInfo, incoming: KubeObject, ctx: WriteContext, old: KubeObject | undefined): string[] {
+    const found = validateObject(incoming)
+    let { unknownFields, ignoredFields } = found
+    if (old) {
+      const before = validateObject(old)
+      unknownFields = unknownFields.filter((f) => !before.unknownFields.includes(f))
+      ignoredFields = ignoredFields.filter((f) => !before.ignoredFields.includes(f))
+    }
+    const warnings: string[] = []
+    if (unknownFields.length > 0 && ctx.fieldValidation === 'Strict') {
+      throw badRequest(`strict decoding error: ${unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`)
+    }
+    if (ctx.fieldValidation === 'Warn') for (const f of unknownFields) warnings.push(`unknown field "${f}"`)
+    for (const f of ignoredFields) warnings.push(`${f}: Bramble keeps this field but does not act on it`)
+    return warnings
+  }
+
+  private async requireNamespace(namespace: string): Promise<void> {
+    if (!(await this.store.get(keyOf(NAMESPACE_KIND, '', namespace)))) {
+      throw new ApiError(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' })
+    }
+  }
+
+  private translate(info: KindInfo, name: string, err: unknown): unknown {
+    if (err instanceof StoreConflictError) return conflict(info.group, info.plural, name)
+    if (err instanceof StoreNotFoundError) return notFound(info.group, info.plural, name)
+    return err
+  }
+}
+
+/** What a new object's status starts as: Kubernetes resets status on create for most kinds. */
+function initialStatus(info: KindInfo, incoming: KubeObject): unknown {
+  switch (info.kind) {
+    case 'Namespace':
+      return { phase: 'Active' }
+    case 'Pod':
+      return { phase: 'Pending' }
+    case 'Node':
+      return incoming.status
+    default:
+      return info.subresources.includes('status') ? {} : incoming.status
+  }
+}
+
+/** A patch may carry metadata.resourceVersion as a precondition; only then is a conflict final. */
+function patchedResourceVersion(old: KubeObject, patched: KubeObject): string | undefined {
+  const rv = patched.metadata.resourceVersion
+  return rv && rv !== old.metadata.resourceVersion ? rv : undefined
+}
+
+const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
+
+/** Five characters, as Kubernetes appends to generateName. */
+function randomSuffix(): string {
+  return [...randomBytes(5)].map((b) => SUFFIX_ALPHABET[b % SUFFIX_ALPHABET.length]).join('')
+}
+
+export function rfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
+}

@@ -1,0 +1,239 @@
+// Server-side printing: the meta.k8s.io/v1 Table that `kubectl get` (and `bramble get`) asks for,
+// with the columns Kubernetes' own printers show for each kind.
+
+import type { KubeObject } from '../api/types.js'
+
+export interface ColumnDefinition {
+  name: string
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date'
+  format: string
+  description: string
+  /** 0: always shown; 1: only with `-o wide`. */
+  priority: number
+}
+
+export interface TableRow {
+  cells: unknown[]
+  object: unknown
+}
+
+export interface Table {
+  kind: 'Table'
+  apiVersion: 'meta.k8s.io/v1'
+  metadata: { resourceVersion?: string }
+  columnDefinitions: ColumnDefinition[]
+  rows: TableRow[]
+}
+
+type Cell = (o: KubeObject, now: number) => unknown
+interface Column {
+  name: string
+  type?: ColumnDefinition['type']
+  format?: string
+  wide?: boolean
+  description: string
+  cell: Cell
+}
+
+const name: Column = { name: 'Name', format: 'name', description: 'Name of the object', cell: (o) => o.metadata.name }
+const age: Column = { name: 'Age', description: 'Time since the object was created', cell: (o, now) => humanAge(o.metadata.creationTimestamp, now) }
+const containers: Column = { name: 'Containers', wide: true, description: 'Container names', cell: (o) => podSpecOf(o)?.containers?.map((c: any) => c.name).join(',') ?? '' }
+const images: Column = { name: 'Images', wide: true, description: 'Container images', cell: (o) => podSpecOf(o)?.containers?.map((c: any) => c.image).join(',') ?? '' }
+const selector: Column = { name: 'Selector', wide: true, description: 'Label selector', cell: (o) => formatSelector(o.spec?.selector) }
+const num = (v: unknown) => (typeof v === 'number' ? v : 0)
+
+const COLUMNS: Record<string, Column[]> = {
+  Namespace: [name, { name: 'Status', description: 'Phase', cell: (o) => o.status?.phase ?? '' }, age],
+  Node: [
+    name,
+    { name: 'Status', description: 'Readiness', cell: nodeStatus },
+    { name: 'Roles', description: 'Roles', cell: (o) => nodeRoles(o) },
+    age,
+    { name: 'Version', description: 'Agent version', cell: (o) => o.status?.nodeInfo?.kubeletVersion ?? '' },
+    { name: 'Internal-IP', wide: true, description: 'Internal address', cell: (o) => nodeAddress(o, 'InternalIP') },
+    { name: 'External-IP', wide: true, description: 'External address', cell: (o) => nodeAddress(o, 'ExternalIP') },
+    { name: 'OS-Image', wide: true, description: 'OS image', cell: (o) => o.status?.nodeInfo?.osImage ?? '<unknown>' },
+    { name: 'Kernel-Version', wide: true, description: 'Kernel version', cell: (o) => o.status?.nodeInfo?.kernelVersion ?? '<unknown>' },
+    { name: 'Container-Runtime', wide: true, description: 'Container runtime', cell: (o) => o.status?.nodeInfo?.containerRuntimeVersion ?? '<unknown>' },
+  ],
+  Pod: [
+    name,
+    { name: 'Ready', description: 'Ready containers', cell: (o) => `${(o.status?.containerStatuses ?? []).filter((c: any) => c.ready).length}/${o.spec?.containers?.length ?? 0}` },
+    { name: 'Status', description: 'Phase or reason', cell: (o) => o.metadata.deletionTimestamp ? 'Terminating' : (o.status?.reason ?? o.status?.phase ?? 'Unknown') },
+    { name: 'Restarts', type: 'integer', description: 'Container restarts', cell: (o) => (o.status?.containerStatuses ?? []).reduce((n: number, c: any) => n + num(c.restartCount), 0) },
+    age,
+    { name: 'IP', wide: true, description: 'Pod IP', cell: (o) => o.status?.podIP ?? '<none>' },
+    { name: 'Node', wide: true, description: 'Node the pod is bound to', cell: (o) => o.spec?.nodeName ?? '<none>' },
+    { name: 'Nominated Node', wide: true, description: 'Nominated node', cell: (o) => o.status?.nominatedNodeName ?? '<none>' },
+    { name: 'Readiness Gates', wide: true, description: 'Readiness gates', cell: (o) => (o.spec?.readinessGates?.length ? String(o.spec.readinessGates.length) : '<none>') },
+  ],
+  Service: [
+    name,
+    { name: 'Type', description: 'Service type', cell: (o) => o.spec?.type ?? 'ClusterIP' },
+    { name: 'Cluster-IP', description: 'Cluster IP', cell: (o) => o.spec?.clusterIP || '<none>' },
+    { name: 'External-IP', description: 'External IPs', cell: (o) => (o.spec?.externalIPs?.length ? o.spec.externalIPs.join(',') : o.spec?.type === 'LoadBalancer' ? '<pending>' : '<none>') },
+    { name: 'Port(s)', description: 'Ports', cell: (o) => (o.spec?.ports ?? []).map((p: any) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>' },
+    age,
+    { name: 'Selector', wide: true, description: 'Selector', cell: (o) => (o.spec?.selector ? Object.entries(o.spec.selector).map(([k, v]) => `${k}=${v}`).join(',') : '<none>') },
+  ],
+  Endpoints: [
+    name,
+    { name: 'Endpoints', description: 'Addresses', cell: (o) => formatEndpoints(o) },
+    age,
+  ],
+  ConfigMap: [name, { name: 'Data', type: 'integer', description: 'Keys', cell: (o) => Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length }, age],
+  Secret: [
+    name,
+    { name: 'Type', description: 'Secret type', cell: (o) => o.type ?? 'Opaque' },
+    { name: 'Data', type: 'integer', description: 'Keys', cell: (o) => Object.keys(o.data ?? {}).length },
+    age,
+  ],
+  Event: [
+    { name: 'Last Seen', description: 'Last time seen', cell: (o, now) => humanAge((o.lastTimestamp as string) ?? (o.eventTime as string) ?? o.metadata.creationTimestamp, now) },
+    { name: 'Type', description: 'Normal or Warning', cell: (o) => o.type ?? '' },
+    { name: 'Reason', description: 'Reason', cell: (o) => o.reason ?? '' },
+    { name: 'Object', description: 'Involved object', cell: (o) => { const io = o.involvedObject as any; return io ? `${String(io.kind ?? '').toLowerCase()}/${io.name ?? ''}` : '' } },
+    { name: 'Message', description: 'Message', cell: (o) => o.message ?? '' },
+  ],
+  Deployment: [
+    name,
+    { name: 'Ready', description: 'Ready replicas', cell: (o) => `${num(o.status?.readyReplicas)}/${num(o.spec?.replicas)}` },
+    { name: 'Up-to-date', type: 'integer', description: 'Updated replicas', cell: (o) => num(o.status?.updatedReplicas) },
+    { name: 'Available', type: 'integer', description: 'Available replicas', cell: (o) => num(o.status?.availableReplicas) },
+    age, containers, images, selector,
+  ],
+  ReplicaSet: [
+    name,
+    { name: 'Desired', type: 'integer', description: 'Desired replicas', cell: (o) => num(o.spec?.replicas) },
+    { name: 'Current', type: 'integer', description: 'Current replicas', cell: (o) => num(o.status?.replicas) },
+    { name: 'Ready', type: 'integer', description: 'Ready replicas', cell: (o) => num(o.status?.readyReplicas) },
+    age, containers, images, selector,
+  ],
+  DaemonSet: [
+    name,
+    { name: 'Desired', type: 'integer', description: 'Desired pods', cell: (o) => num(o.status?.desiredNumberScheduled) },
+    { name: 'Current', type: 'integer', description: 'Current pods', cell: (o) => num(o.status?.currentNumberScheduled) },
+    { name: 'Ready', type: 'integer', description: 'Ready pods', cell: (o) => num(o.status?.numberReady) },
+    { name: 'Up-to-date', type: 'integer', description: 'Updated pods', cell: (o) => num(o.status?.updatedNumberScheduled) },
+    { name: 'Available', type: 'integer', description: 'Available pods', cell: (o) => num(o.status?.numberAvailable) },
+    { name: 'Node Selector', description: 'Node selector', cell: (o) => Object.entries(o.spec?.template?.spec?.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>' },
+    age, containers, images, selector,
+  ],
+  Job: [
+    name,
+    { name: 'Status', description: 'Job status', cell: jobStatus },
+    { name: 'Completions', description: 'Succeeded/desired', cell: (o) => `${num(o.status?.succeeded)}/${o.spec?.completions ?? 1}` },
+    { name: 'Duration', description: 'Run time', cell: (o, now) => (o.status?.startTime ? humanDuration(Date.parse(o.status.completionTime ?? new Date(now).toISOString()) - Date.parse(o.status.startTime)) : '') },
+    age, containers, images, selector,
+  ],
+  CronJob: [
+    name,
+    { name: 'Schedule', description: 'Cron schedule', cell: (o) => o.spec?.schedule ?? '' },
+    { name: 'Timezone', description: 'Time zone', cell: (o) => o.spec?.timeZone ?? '<none>' },
+    { name: 'Suspend', type: 'boolean', description: 'Suspended', cell: (o) => Boolean(o.spec?.suspend) },
+    { name: 'Active', type: 'integer', description: 'Active jobs', cell: (o) => (o.status?.active ?? []).length },
+    { name: 'Last Schedule', description: 'Last scheduled', cell: (o, now) => (o.status?.lastScheduleTime ? humanAge(o.status.lastScheduleTime, now) : '<none>') },
+    age, containers, images, selector,
+  ],
+}
+
+export function columnDefinitions(kind: string): ColumnDefinition[] {
+  return (COLUMNS[kind] ?? [name, age]).map((c) => ({
+    name: c.name,
+    type: c.type ?? 'string',
+    format: c.format ?? '',
+    description: c.description,
+    priority: c.wide ? 1 : 0,
+  }))
+}
+
+/** One row per object; `includeObject` follows the API parameter of that name. */
+export function toTable(kind: string, objects: KubeObject[], resourceVersion: string | undefined, now: number, includeObject: 'None' | 'Metadata' | 'Object'): Table {
+  const columns = COLUMNS[kind] ?? [name, age]
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: resourceVersion === undefined ? {} : { resourceVersion },
+    columnDefinitions: columnDefinitions(kind),
+    rows: objects.map((o) => ({ cells: columns.map((c) => c.cell(o, now) ?? ''), object: rowObject(o, includeObject) })),
+  }
+}
+
+function rowObject(o: KubeObject, includeObject: 'None' | 'Metadata' | 'Object'): unknown {
+  if (includeObject === 'Object') return o
+  if (includeObject === 'None') return undefined
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }
+}
+
+function podSpecOf(o: KubeObject): any {
+  return o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec
+}
+
+/** A LabelSelector in its string form, `app=web,tier in (a,b)`. */
+export function formatSelector(sel: any): string {
+  if (!sel) return '<none>'
+  const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`)
+  for (const e of sel.matchExpressions ?? []) {
+    if (e.operator === 'Exists') parts.push(e.key)
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`)
+    else parts.push(`${e.key} ${String(e.operator).toLowerCase()} (${(e.values ?? []).join(',')})`)
+  }
+  return parts.join(',') || '<none>'
+}
+
+function nodeStatus(o: KubeObject): string {
+  const ready = (o.status?.conditions ?? []).find((c: any) => c.type === 'Ready')
+  let status = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown'
+  if (o.spec?.unschedulable) status += ',SchedulingDisabled'
+  return status
+}
+
+function nodeRoles(o: KubeObject): string {
+  const roles = Object.keys(o.metadata.labels ?? {})
+    .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+    .map((k) => k.slice('node-role.kubernetes.io/'.length))
+  return roles.length ? roles.join(',') : '<none>'
+}
+
+function nodeAddress(o: KubeObject, type: string): string {
+  return (o.status?.addresses ?? []).find((a: any) => a.type === type)?.address ?? '<none>'
+}
+
+function formatEndpoints(o: KubeObject): string {
+  const all: string[] = []
+  for (const subset of (o.subsets as any[]) ?? []) {
+    for (const a of subset.addresses ?? []) for (const p of subset.ports ?? [{}]) all.push(p.port ? `${a.ip}:${p.port}` : a.ip)
+  }
+  if (all.length === 0) return '<none>'
+  return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',')
+}
+
+function jobStatus(o: KubeObject): string {
+  const conditions: any[] = o.status?.conditions ?? []
+  const has = (type: string) => conditions.some((c) => c.type === type && c.status === 'True')
+  if (has('Complete')) return 'Complete'
+  if (has('Failed')) return 'Failed'
+  if (o.spec?.suspend) return 'Suspended'
+  return 'Running'
+}
+
+/** Ages the way kubectl prints them: `45s`, `3m12s`, `5h`, `12d`. */
+export function humanAge(timestamp: string | undefined, now: number): string {
+  if (!timestamp) return '<unknown>'
+  const ms = now - Date.parse(timestamp)
+  return Number.isNaN(ms) ? '<unknown>' : humanDuration(Math.max(0, ms))
+}
+
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000)
+  if (s < 120) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 10) return s % 60 ? `${m}m${s % 60}s` : `${m}m`
+  if (m < 180) return `${m}m`
+  const h = Math.floor(m / 60)
+  if (h < 48) return m % 60 && h < 8 ? `${h}h${m % 60}m` : `${h}h`
+  const d = Math.floor(h / 24)
+  if (d < 8) return h % 24 ? `${d}d${h % 24}h` : `${d}d`
+  if (d < 365 * 2) return `${d}d`
+  return `${Math.floor(d / 365)}y`
+}
