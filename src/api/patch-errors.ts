@@ -32,6 +32,8 @@ export type ProtobufDecodeErrorCode =
   | 'BRAMBLE_PROTOBUF_UNKNOWN_KIND'
   /** The bytes are not a valid message of the expected type. */
   | 'BRAMBLE_PROTOBUF_MALFORMED'
+  /** The message sets a field Bramble does not decode from protobuf; the client should send JSON. */
+  | 'BRAMBLE_PROTOBUF_UNSUPPORTED_FIELD'
 
 export class ProtobufDecodeError extends Error {
   override readonly name = 'ProtobufDecodeError'
