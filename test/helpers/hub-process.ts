@@ -3,11 +3,19 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** The checkout's root: the nearest folder above this file with a package.json (also from dist/). */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
+
+function findRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'src'))) return d
+    if (dirname(d) === d) throw new Error(`no package.json above ${dir}`)
+  }
+}
 export const BRAMBLE_BIN = join(REPO_ROOT, 'dist', 'src', 'main.js')
 
 export interface HubProcess {
