@@ -74,3 +74,12 @@ export function invalid(group: string, kind: string, name: string, causes: Field
 export function gone(message: string): ApiError {
   return new ApiError(410, 'Expired', message)
 }
+
+/** A patch that could not be applied: malformed → 400, unsupported type → 415, a failed test or path → 422. */
+export function patchFailed(err: unknown, group: string, kind: string, name: string): ApiError {
+  const code = (err as { code?: string })?.code
+  const message = `the patch could not be applied: ${(err as Error)?.message ?? String(err)}`
+  if (code === 'BRAMBLE_PATCH_UNSUPPORTED_TYPE') return new ApiError(415, 'UnsupportedMediaType', message, {}, { cause: err })
+  if (code === 'BRAMBLE_PATCH_TEST_FAILED' || code === 'BRAMBLE_PATCH_CONFLICT') return new ApiError(422, 'Invalid', message, { name, group, kind }, { cause: err })
+  return new ApiError(400, 'BadRequest', message, {}, { cause: err })
+}

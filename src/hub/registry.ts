@@ -11,7 +11,7 @@ import { validateObject, validateUpdate } from '../api/validate.js'
 import type { FieldError, KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound } from './api-errors.js'
+import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound, patchFailed } from './api-errors.js'
 import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
 import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch } from './store.js'
 
@@ -114,8 +114,7 @@ export class Registry {
       try {
         patched = applyPatch(structuredClone(old), patch, contentType)
       } catch (err) {
-        if (err instanceof ApiError) throw err
-        throw new ApiError(422, 'Invalid', `the patch could not be applied: ${(err as Error).message}`, { name, group: info.group, kind: info.kind }, { cause: err })
+        throw patchFailed(err, info.group, info.kind, name)
       }
       const incoming = this.checkEnvelope(info, patched, namespace)
       if (incoming.metadata.name !== name) throw badRequest(`the patch may not change metadata.name (${name} → ${incoming.metadata.name})`)

@@ -4,7 +4,7 @@ import type { KindInfo } from '../api/kinds.js'
 import { applyPatch } from '../api/patch.js'
 import { formatSelector } from './tables.js'
 import type { KubeObject } from '../api/types.js'
-import { ApiError, badRequest, conflict, invalid } from './api-errors.js'
+import { badRequest, conflict, invalid, patchFailed } from './api-errors.js'
 import type { Registry, WriteContext, WriteResult } from './registry.js'
 
 export function getScale(info: KindInfo, object: KubeObject): KubeObject {
@@ -34,7 +34,7 @@ export async function updateScale(registry: Registry, info: KindInfo, namespace:
     try {
       wanted = applyPatch(structuredClone(scale), change.patch, type)
     } catch (err) {
-      throw new ApiError(422, 'Invalid', `the patch could not be applied: ${(err as Error).message}`, { name, group: 'autoscaling', kind: 'Scale' }, { cause: err })
+      throw patchFailed(err, 'autoscaling', 'Scale', name)
     }
   }
   const replicas = (wanted.spec as { replicas?: unknown } | undefined)?.replicas
