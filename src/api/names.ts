@@ -1,6 +1,7 @@
 // Name, label and annotation rules, in the words of Kubernetes' apimachinery (validation.go):
 // each check returns the list of what is wrong, empty when the value is fine.
 
+import { isIP } from 'node:net'
 import type { FieldError } from './types.js'
 import { child, invalid, invalidEach, isRecord, required, tooLong, typeInvalid } from './validate-errors.js'
 
@@ -169,4 +170,56 @@ export function validateObjectMeta(meta: unknown, path: string, namespaced: bool
   if (meta.generation !== undefined && typeof meta.generation === 'number' && meta.generation < 0)
     errs.push(invalid(child(path, 'generation'), meta.generation, 'must be greater than or equal to 0'))
   return errs
+}
+
+/** IsValidPortNum. */
+export function isValidPortNum(port: number): string[] {
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? [] : ['must be between 1 and 65535, inclusive']
+}
+
+/** IsValidPortName: an IANA_SVC_NAME (RFC 6335): at most 15 characters, a-z, 0-9 and single inner hyphens, one letter at least. */
+export function isValidPortName(name: string): string[] {
+  const errs: string[] = []
+  if (name.length > 15) errs.push('must be no more than 15 characters')
+  if (!/^[-a-z0-9]+$/.test(name)) errs.push('must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)')
+  else if (!/[a-z]/.test(name)) errs.push('must contain at least one letter (a-z)')
+  if (name.includes('--')) errs.push('must not contain consecutive hyphens')
+  if (name.startsWith('-') || name.endsWith('-')) errs.push('must not begin or end with a hyphen')
+  return errs
+}
+
+const ENV_VAR_FMT = '[-._a-zA-Z][-._a-zA-Z0-9]*'
+const ENV_VAR_RE = new RegExp(`^${ENV_VAR_FMT}$`)
+
+/** IsEnvVarName. */
+export function isEnvVarName(name: string): string[] {
+  const errs: string[] = []
+  if (!ENV_VAR_RE.test(name))
+    errs.push(regexError("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit", ENV_VAR_FMT, ['my.env-name', 'MY_ENV.NAME', 'MyEnvName1']))
+  errs.push(...hasNoRelativePath(name))
+  return errs
+}
+
+function hasNoRelativePath(name: string): string[] {
+  if (name === '.') return ["must not be '.'"]
+  if (name === '..') return ["must not be '..'"]
+  if (name.startsWith('..')) return ["must not start with '..'"]
+  return []
+}
+
+const CONFIG_KEY_FMT = '[-._a-zA-Z0-9]+'
+const CONFIG_KEY_RE = new RegExp(`^${CONFIG_KEY_FMT}$`)
+
+/** IsConfigMapKey: the keys of ConfigMap and Secret data. */
+export function isConfigMapKey(key: string): string[] {
+  const errs: string[] = []
+  if (key.length > DNS1123_SUBDOMAIN_MAX) errs.push(maxLen(DNS1123_SUBDOMAIN_MAX))
+  if (!CONFIG_KEY_RE.test(key)) errs.push(regexError("a valid config key must consist of alphanumeric characters, '-', '_' or '.'", CONFIG_KEY_FMT, ['key.name', 'KEY_NAME', 'key-name']))
+  errs.push(...hasNoRelativePath(key))
+  return errs
+}
+
+/** IsValidIP (v4 or v6). */
+export function isValidIP(value: string): string[] {
+  return isIP(value) !== 0 ? [] : ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)']
 }
