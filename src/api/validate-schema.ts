@@ -13,6 +13,23 @@ export interface SchemaFindings {
   ignoredFields: string[]
 }
 
+/**
+ * Fields holding resource.Quantity values, which client-node types as strings but Kubernetes also
+ * reads from JSON numbers (`cpu: 2` in YAML). Their values take a string or a number.
+ */
+const QUANTITY_FIELDS = new Set([
+  'V1ContainerStatus.allocatedResources',
+  'V1EmptyDirVolumeSource.sizeLimit',
+  'V1NodeStatus.allocatable',
+  'V1NodeStatus.capacity',
+  'V1PodSpec.overhead',
+  'V1ResourceFieldSelector.divisor',
+  'V1ResourceRequirements.limits',
+  'V1ResourceRequirements.requests',
+  'V1VolumeResourceRequirements.limits',
+  'V1VolumeResourceRequirements.requests',
+])
+
 /** Deeper than any Kubernetes type nests; guards against pathological input. */
 const MAX_DEPTH = 64
 
@@ -38,6 +55,9 @@ export function walkSchema(obj: unknown, typeName: string, acted: ActedIndex): S
       return
     }
     switch (type) {
+      case 'Quantity':
+        if (typeof value !== 'string' && (typeof value !== 'number' || !Number.isFinite(value))) found.errors.push(typeInvalid(path, value, 'string'))
+        return
       case 'string':
       case 'Date':
       case 'V1MicroTime':
@@ -77,7 +97,8 @@ export function walkSchema(obj: unknown, typeName: string, acted: ActedIndex): S
         }
         check = false
       }
-      walk(v, fields[name].type, p, pat, check, depth + 1)
+      const fieldType = QUANTITY_FIELDS.has(`${type}.${name}`) ? fields[name].type.replace(/string(; \})?$/, 'Quantity$1') : fields[name].type
+      walk(v, fieldType, p, pat, check, depth + 1)
     }
   }
   walk(obj, typeName, '', '', true, 0)
