@@ -45,7 +45,7 @@ function validateSelector(errs: FieldError[], spec: Record<string, unknown>, pat
     errs.push(invalid(sp, spec.selector, `empty selector is invalid for ${kind}`))
     return
   }
-  if (!matchesLabels(requirements, labels ?? {}))
+  if (isRecord(spec.template) && !matchesLabels(requirements, labels ?? {}))
     errs.push(invalid(child(child(child(path, 'template'), 'metadata'), 'labels'), labels ?? {}, '`selector` does not match template `labels`'))
 }
 
