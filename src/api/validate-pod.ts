@@ -263,7 +263,9 @@ function validateProbe(errs: FieldError[], probe: unknown, p: string, successMus
 /** A port given as a number (1–65535) or a port name (IANA_SVC_NAME). */
 export function validatePortNumOrName(errs: FieldError[], port: unknown, p: string): void {
   if (port === undefined || port === null || port === '') errs.push(required(p))
-  else if (typeof port === 'number') errs.push(...invalidEach(p, port, isValidPortNum(port)))
+  else if (typeof port === 'number') {
+    if (Number.isInteger(port)) errs.push(...invalidEach(p, port, isValidPortNum(port)))
+  }
   else if (typeof port === 'string') {
     if (/^[0-9]+$/.test(port)) errs.push(...invalidEach(p, port, isValidPortNum(Number(port))))
     else errs.push(...invalidEach(p, port, isValidPortName(port)))
