@@ -171,8 +171,8 @@ const BY_KIND: Record<string, (o: Obj) => void> = {
 }
 
 /** A copy of the object with Kubernetes' defaults filled in. Never throws on odd input: it leaves what it cannot read. */
-export function applyDefaults<T extends KubeObject>(obj: T): T {
-  let copy: T
+export function applyDefaults(obj: KubeObject): KubeObject {
+  let copy: KubeObject
   try {
     copy = structuredClone(obj)
   } catch {
