@@ -107,6 +107,8 @@ export function validateLabels(labels: unknown, path: string): FieldError[] {
   const errs: FieldError[] = []
   for (const [k, v] of Object.entries(labels)) {
     errs.push(...invalidEach(path, k, isLabelKey(k)))
+    // A null value (YAML `key:` with nothing after it) decodes to "" in Kubernetes.
+    if (v === null) continue
     if (typeof v !== 'string') errs.push(typeInvalid(`${path}[${k}]`, v, 'string'))
     else errs.push(...invalidEach(path, v, isValidLabelValue(v)))
   }
@@ -121,6 +123,10 @@ export function validateAnnotations(annotations: unknown, path: string): FieldEr
   let total = 0
   for (const [k, v] of Object.entries(annotations)) {
     errs.push(...invalidEach(path, k, isQualifiedName(k.toLowerCase())))
+    if (v === null) {
+      total += Buffer.byteLength(k)
+      continue
+    }
     if (typeof v !== 'string') errs.push(typeInvalid(`${path}[${k}]`, v, 'string'))
     else total += Buffer.byteLength(v)
     total += Buffer.byteLength(k)

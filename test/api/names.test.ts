@@ -57,6 +57,7 @@ t.test('labels and annotations maps', async (t) => {
   t.match(errs[0].message, /^Invalid value: "bad key!": name part must consist/)
   t.same(validateLabels({ n: 3 }, 'metadata.labels').map((e) => e.type), ['FieldValueTypeInvalid'])
   t.same(validateLabels('x', 'metadata.labels').map((e) => e.type), ['FieldValueTypeInvalid'])
+  t.same(validateLabels({ empty: null }, 'metadata.labels'), [], 'a null value reads as the empty string, as in Kubernetes')
   t.same(validateAnnotations({ 'Example.COM/Some-Key': 'any value, even with spaces' }, 'metadata.annotations'), [])
   const big = validateAnnotations({ a: 'x'.repeat(256 * 1024) }, 'metadata.annotations')
   t.same(big.map((e) => [e.field, e.type]), [['metadata.annotations', 'FieldValueTooLong']])
