@@ -158,6 +158,15 @@ const BY_KIND: Record<string, (o: Obj) => void> = {
   },
   Secret(o) {
     fill(o, 'type', 'Opaque')
+    // stringData is write-only: Kubernetes merges it into data (base64) and never returns it.
+    const stringData = o.stringData
+    if (isObj(stringData) && Object.values(stringData).every((v) => typeof v === 'string')) {
+      const data = objAt(o, 'data')
+      if (data) {
+        for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(v as string, 'utf8').toString('base64')
+        delete o.stringData
+      }
+    }
   },
   Namespace(o) {
     const meta = objAt(o, 'metadata')

@@ -85,6 +85,9 @@ t.test('fills service, secret and namespace defaults', async (t) => {
     ],
   })
   t.equal(applyDefaults({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } }).type, 'Opaque')
+  const secret = applyDefaults({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { a: 'eA==', b: 'eQ==' }, stringData: { b: 'pässword' } })
+  t.same(secret.data, { a: 'eA==', b: Buffer.from('pässword').toString('base64') }, 'stringData is merged into data')
+  t.equal(secret.stringData, undefined)
   const ns = applyDefaults({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', labels: { owner: 'me' } } })
   t.same(ns.metadata.labels, { owner: 'me', 'kubernetes.io/metadata.name': 'team-a' })
   t.same(ns.status, { phase: 'Active' })
