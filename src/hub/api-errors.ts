@@ -66,7 +66,7 @@ export function conflict(group: string, plural: string, name: string): ApiError 
 }
 
 export function invalid(group: string, kind: string, name: string, causes: FieldError[]): ApiError {
-  const summary = causes.map((c) => `${c.field}: ${c.type === 'FieldValueRequired' ? 'Required value' : c.message}`).join(', ')
+  const summary = causes.map((c) => `${c.field}: ${c.message}`).join(', ')
   const message = `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${causes.length > 1 ? `[${summary}]` : summary}`
   return new ApiError(422, 'Invalid', message, { name, group, kind, causes })
 }

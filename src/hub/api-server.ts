@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { apiVersionOf, type KindInfo } from '../api/kinds.js'
 import { openApiV3Document, openApiV3Root } from '../api/openapi.js'
-import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../api/selector.js'
+import { checkFieldSelector, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../api/selector.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
@@ -123,14 +123,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         return sendJson(res, 200, asTable ? toTable(info.kind, [object], object.metadata.resourceVersion, options.clock.now(), includeObjectOf(q)) : object)
       }
       case 'list': {
-        const matches = selectorOf(q)
+        const matches = selectorOf(q, info.kind)
         const { items, revision } = await registry.list(info, route.namespace)
         const selected = items.filter(matches.test)
         if (asTable) return sendJson(res, 200, toTable(info.kind, selected, String(revision), options.clock.now(), includeObjectOf(q)))
         return sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(revision) }, items: selected })
       }
       case 'watch': {
-        const matches = selectorOf(q)
+        const matches = selectorOf(q, info.kind)
         const timeout = q.get('timeoutSeconds')
         return serveWatch(
           registry,
@@ -172,7 +172,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       }
       case 'deletecollection': {
         const opts = await deleteOptions(req, ctx.dryRun)
-        const matches = selectorOf(q)
+        const matches = selectorOf(q, info.kind)
         const { items } = await registry.list(info, route.namespace)
         const deleted: KubeObject[] = []
         for (const item of items.filter(matches.test)) deleted.push(await registry.delete(info, item.metadata.namespace ?? '', item.metadata.name!, { dryRun: opts.dryRun }))
@@ -247,7 +247,7 @@ function includeObjectOf(q: URLSearchParams): 'None' | 'Metadata' | 'Object' {
 }
 
 /** labelSelector and fieldSelector as one predicate; a malformed selector is a 400. */
-function selectorOf(q: URLSearchParams): { test: (o: KubeObject) => boolean; filtered: boolean } {
+function selectorOf(q: URLSearchParams, kind: string): { test: (o: KubeObject) => boolean; filtered: boolean } {
   const labelSel = q.get('labelSelector') ?? ''
   const fieldSel = q.get('fieldSelector') ?? ''
   let labels: ReturnType<typeof parseLabelSelector>
@@ -259,6 +259,7 @@ function selectorOf(q: URLSearchParams): { test: (o: KubeObject) => boolean; fil
   }
   try {
     fields = parseFieldSelector(fieldSel)
+    checkFieldSelector(fields, kind)
   } catch (err) {
     throw badRequest(`invalid field selector: ${(err as Error).message}`, { cause: err })
   }

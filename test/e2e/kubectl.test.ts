@@ -105,7 +105,7 @@ if (found.length === 0) {
         t.match(r.stderr, /is invalid/)
         t.match(r.stderr, 'spec.replicas')
         t.match(r.stderr, 'spec.template.spec.containers[0].name')
-        t.match(r.stderr, 'spec.template.spec.containers[0].resources.requests[memory]')
+        t.match(r.stderr, 'spec.template.spec.containers[0].resources.requests.memory')
         const g = await run('get', 'deployment', 'broken', '-n', ns)
         t.not(g.code, 0)
         t.match(g.stderr, /not found/)
