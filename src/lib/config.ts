@@ -1,0 +1,201 @@
+// The one configuration schema: every flag of `bramble hub` and `bramble up`, its default, its unit
+// and its validation. main registers the flags from here; nothing else reads process.env.
+//
+// Adding a flag is one entry in HUB_FLAGS (and one field in HubConfig): main, the help text,
+// validation and the tests of the schema pick it up from there.
+
+import { isIP } from 'node:net'
+import { resolve as resolvePath, join } from 'node:path'
+import { ConfigError } from './config-errors.js'
+import { defaultDataDir } from './data-dir.js'
+
+export interface HubConfig {
+  /** Where the CA, tokens, store and kubeconfig live. */
+  dataDir: string
+  /** Bind address of the API; `0.0.0.0` or `::` for all interfaces. */
+  listen: string
+  /** Address written into the kubeconfig, join answers and the serving certificate. */
+  advertise: string
+  /** HTTPS port of the API; 0 picks a free port. */
+  apiPort: number
+  logLevel: LogLevel
+  /** Upper bound of the LMDB map (the store's largest size on disk). */
+  storeMapSizeBytes: number
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** One flag: how it is typed, parsed, defaulted and explained. */
+export interface FlagSpec<C, K extends keyof C> {
+  /** As typed: `--api-port`. */
+  flag: string
+  /** Placeholder in help: `N`, `ADDR`. */
+  valueName: string
+  description: string
+  /** An environment variable that sets the flag when it is not given. */
+  env?: string
+  /** Turns the typed text into a value, or throws FlagReason naming what is wrong. */
+  parse(raw: string): C[K]
+  /** The value when neither the flag nor its variable is set; sees the flags resolved before it. */
+  defaultValue(resolved: Partial<C>, env: NodeJS.ProcessEnv): C[K]
+  /** The default as help shows it. */
+  defaultText: string
+}
+
+export type FlagSchema<C> = { [K in keyof C]: FlagSpec<C, K> }
+
+/** Thrown by a parse function; resolveFlags turns it into a ConfigError naming the flag. */
+export class FlagReason extends Error {}
+
+const ALL_INTERFACES = new Set(['0.0.0.0', '::', ''])
+
+export const HUB_FLAGS: FlagSchema<HubConfig> = {
+  dataDir: {
+    flag: '--data-dir',
+    valueName: 'DIR',
+    description: 'where the hub keeps its CA, tokens, store and kubeconfig',
+    env: 'BRAMBLE_DATA_DIR',
+    parse: (raw) => {
+      if (raw.trim() === '') throw new FlagReason('must name a directory, got ""')
+      return resolvePath(raw)
+    },
+    defaultValue: (_, env) => resolvePath(defaultDataDir(env)),
+    defaultText: '/var/lib/bramble as root, else ~/.bramble',
+  },
+  listen: {
+    flag: '--listen',
+    valueName: 'ADDR',
+    description: 'bind address of the API (0.0.0.0 or :: for all interfaces)',
+    parse: (raw) => {
+      if (isIP(raw) === 0 && raw !== 'localhost') throw new FlagReason(`must be an IP address, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => '0.0.0.0',
+    defaultText: '0.0.0.0',
+  },
+  advertise: {
+    flag: '--advertise',
+    valueName: 'ADDR',
+    description: 'address written into the kubeconfig, join answers and certificates',
+    parse: (raw) => {
+      if (isIP(raw) === 0 && !isDnsName(raw)) throw new FlagReason(`must be an IP address or a DNS name, got "${raw}"`)
+      return raw
+    },
+    defaultValue: (resolved) => (resolved.listen && !isAllInterfaces(resolved.listen) ? resolved.listen : '127.0.0.1'),
+    defaultText: 'the listen address when specific, else 127.0.0.1',
+  },
+  apiPort: {
+    flag: '--api-port',
+    valueName: 'N',
+    description: 'HTTPS port of the API; 0 picks a free one',
+    parse: (raw) => parseInteger(raw, 0, 65535, 'an integer 0-65535'),
+    defaultValue: () => 6443,
+    defaultText: '6443',
+  },
+  logLevel: {
+    flag: '--log-level',
+    valueName: 'LEVEL',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    env: 'BRAMBLE_LOG_LEVEL',
+    parse: (raw) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new FlagReason(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+      return raw as LogLevel
+    },
+    defaultValue: () => 'info',
+    defaultText: 'info',
+  },
+  storeMapSizeBytes: {
+    flag: '--store-map-size',
+    valueName: 'SIZE',
+    description: 'largest size of the store on disk, in bytes or with a unit (512Mi, 2Gi)',
+    parse: (raw) => parseByteSize(raw),
+    defaultValue: () => 2 * 1024 ** 3,
+    defaultText: '2Gi',
+  },
+}
+
+/** Flag values as commander hands them over (keyed by commander's camelCase attribute name). */
+export type RawFlags = Record<string, unknown>
+
+/** Commander's attribute name for a flag: `--api-port` → `apiPort`. */
+export function optionAttribute(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+/**
+ * Resolves every flag of a schema, in the schema's order: the flag, else its environment variable,
+ * else its default. Throws ConfigError naming the first bad flag.
+ */
+export function resolveFlags<C>(schema: FlagSchema<C>, raw: RawFlags, env: NodeJS.ProcessEnv = process.env): C {
+  const resolved: Partial<C> = {}
+  for (const key of Object.keys(schema) as (keyof C)[]) {
+    const spec = schema[key]
+    const given = raw[optionAttribute(spec.flag)]
+    const fromEnv = spec.env ? env[spec.env] : undefined
+    let value: C[keyof C]
+    if (given !== undefined) value = parseWith(spec, String(given), spec.flag)
+    else if (fromEnv !== undefined && fromEnv !== '') value = parseWith(spec, fromEnv, spec.env!)
+    else value = spec.defaultValue(resolved, env)
+    resolved[key] = value
+  }
+  return resolved as C
+}
+
+export function resolveHubConfig(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): HubConfig {
+  return resolveFlags(HUB_FLAGS, raw, env)
+}
+
+/** The kubeconfig a client command uses: `--kubeconfig`, else `KUBECONFIG` (its first entry), else the data dir's. */
+export function resolveKubeconfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag !== undefined && flag !== '') return resolvePath(flag)
+  const fromEnv = env.KUBECONFIG?.split(':').find((p) => p !== '')
+  if (fromEnv) return resolvePath(fromEnv)
+  return join(resolvePath(defaultDataDir(env)), 'kubeconfig.yaml')
+}
+
+export function isAllInterfaces(address: string): boolean {
+  return ALL_INTERFACES.has(address)
+}
+
+function parseWith<C, K extends keyof C>(spec: FlagSpec<C, K>, raw: string, name: string): C[K] {
+  try {
+    return spec.parse(raw)
+  } catch (err) {
+    if (err instanceof FlagReason) throw new ConfigError(name, err.message)
+    throw err
+  }
+}
+
+function parseInteger(raw: string, min: number, max: number, what: string): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new FlagReason(`must be ${what}, got "${raw}"`)
+  return n
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4 }
+
+/** `1073741824`, `512Mi`, `2Gi`, `1G` (also with a trailing `B`) → bytes; at least 1 MiB. */
+export function parseByteSize(raw: string): number {
+  const m = /^(\d+)\s*([kmgt]i?)?b?$/i.exec(raw.trim())
+  const bytes = m ? Number(m[1]) * BYTE_UNITS[(m[2] ?? '').toLowerCase()] : NaN
+  if (!Number.isSafeInteger(bytes) || bytes < 1024 ** 2) throw new FlagReason(`must be a size of at least 1Mi (bytes, or with a unit: 512Mi, 2Gi), got "${raw}"`)
+  return bytes
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `90s`, `15m`, `24h`, `1h30m`, `7d` → milliseconds (greater than zero). */
+export function parseDurationMs(raw: string): number {
+  const text = raw.trim()
+  const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d)/g)]
+  const total = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS_MS[p[2]], 0)
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text || total <= 0) {
+    throw new FlagReason(`must be a duration such as 30m, 24h or 7d, got "${raw}"`)
+  }
+  return total
+}
+
+function isDnsName(name: string): boolean {
+  return name.length <= 253 && name.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label))
+}
