@@ -1,0 +1,189 @@
+// Per-node MQTT credentials. A node's username is its node name; its password is 32 random bytes
+// (base64url) handed out once at join. The hub keeps a SHA-256 of it, not the password: with a
+// secret that random, one hash is as strong as a slow KDF, and it keeps a thousand nodes
+// reconnecting after a hub restart from costing minutes of CPU. Verification reads an in-memory
+// map (loaded once) and compares in constant time; revoking deletes the entry at once.
+//
+// The hub's own broker user keeps its password in the file in clear: the hub must present it to
+// the broker. The file is owner-only and written atomically.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isValidNodeName } from '../api/protocol.js'
+import { HUB_USERNAME } from './broker-acl.js'
+
+export const CREDENTIALS_FILE = 'mqtt-credentials.json'
+const PASSWORD_BYTES = 32
+
+export interface MqttCredentials {
+  username: string
+  password: string
+}
+
+export interface PasswordEntry {
+  username: string
+  /** Mosquitto 2.0 password-file hash (`$6$` salted SHA-512), for an external broker. */
+  mosquittoHash: string
+}
+
+interface StoredNode {
+  sha256: string
+  mosquittoHash: string
+  issuedAt: string
+}
+
+interface StoredFile {
+  version: 1
+  hub: { password: string }
+  nodes: Record<string, StoredNode>
+}
+
+export class CredentialsError extends Error {
+  readonly code: 'BRAMBLE_CREDENTIALS_INVALID_NODE' | 'BRAMBLE_CREDENTIALS_CORRUPT'
+  constructor(code: CredentialsError['code'], message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+function sha256(secret: string | Buffer): Buffer {
+  return createHash('sha256').update(secret).digest()
+}
+
+/** Mosquitto's `$6$` format: base64(salt), then base64(SHA-512(password ‖ salt)). */
+export function mosquittoSha512Hash(password: string, salt: Buffer = randomBytes(12)): string {
+  const hash = createHash('sha512').update(password).update(salt).digest()
+  return `$6$${salt.toString('base64')}$${hash.toString('base64')}`
+}
+
+type ChangeListener = (change: { kind: 'issued' | 'revoked'; node: string }) => void
+
+export class NodeCredentials {
+  private readonly hashes = new Map<string, Buffer>()
+  private readonly listeners = new Set<ChangeListener>()
+  private writing: Promise<void> = Promise.resolve()
+
+  private constructor(private readonly path: string, private readonly file: StoredFile) {
+    for (const [node, entry] of Object.entries(file.nodes)) this.hashes.set(node, Buffer.from(entry.sha256, 'base64url'))
+  }
+
+  /** Loads `dir/mqtt-credentials.json`, creating it (and the hub's password) on first start. */
+  static async open(dir: string): Promise<NodeCredentials> {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const path = join(dir, CREDENTIALS_FILE)
+    let file: StoredFile
+    try {
+      file = parseFile(await readFile(path, 'utf8'), path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      file = { version: 1, hub: { password: newPassword() }, nodes: {} }
+    }
+    const creds = new NodeCredentials(path, file)
+    await creds.persist()
+    return creds
+  }
+
+  hubCredentials(): MqttCredentials {
+    return { username: HUB_USERNAME, password: this.file.hub.password }
+  }
+
+  /** Issues (or re-issues, replacing the old one) a node's password; the only time it is seen. */
+  async issue(node: string): Promise<MqttCredentials> {
+    if (!isValidNodeName(node)) throw new CredentialsError('BRAMBLE_CREDENTIALS_INVALID_NODE', `node name "${node}" is not a DNS-1123 label`)
+    const password = newPassword()
+    const digest = sha256(password)
+    this.file.nodes[node] = { sha256: digest.toString('base64url'), mosquittoHash: mosquittoSha512Hash(password), issuedAt: new Date().toISOString() }
+    this.hashes.set(node, digest)
+    await this.persist()
+    this.emit({ kind: 'issued', node })
+    return { username: node, password }
+  }
+
+  /** Revokes a node's credentials: from this call on, verify() refuses them. */
+  async revoke(node: string): Promise<boolean> {
+    if (!this.hashes.delete(node)) return false
+    delete this.file.nodes[node]
+    this.emit({ kind: 'revoked', node })
+    await this.persist()
+    return true
+  }
+
+  has(node: string): boolean {
+    return this.hashes.has(node)
+  }
+
+  nodes(): string[] {
+    return [...this.hashes.keys()].sort()
+  }
+
+  /** Checks a username and password: one SHA-256 and a constant-time compare. */
+  verify(username: string | undefined, password: string | Buffer | undefined): boolean {
+    if (username === undefined || password === undefined) return false
+    const given = sha256(password)
+    if (username === HUB_USERNAME) return timingSafeEqual(given, sha256(this.file.hub.password))
+    const expected = this.hashes.get(username)
+    return expected !== undefined && timingSafeEqual(given, expected)
+  }
+
+  /** Every user with its Mosquitto password hash (hub first), for an external broker. */
+  passwordEntries(): PasswordEntry[] {
+    const hub = { username: HUB_USERNAME, mosquittoHash: mosquittoSha512Hash(this.file.hub.password) }
+    return [hub, ...this.nodes().map((node) => ({ username: node, mosquittoHash: this.file.nodes[node]!.mosquittoHash }))]
+  }
+
+  onChange(cb: ChangeListener): () => void {
+    this.listeners.add(cb)
+    return () => this.listeners.delete(cb)
+  }
+
+  private emit(change: Parameters<ChangeListener>[0]): void {
+    for (const cb of [...this.listeners]) cb(change)
+  }
+
+  /** Writes are serialized; each is temp file + fsync + rename, mode 0600. */
+  private persist(): Promise<void> {
+    const content = JSON.stringify(this.file, null, 2) + '\n'
+    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, content))
+    return this.writing
+  }
+}
+
+function newPassword(): string {
+  return randomBytes(PASSWORD_BYTES).toString('base64url')
+}
+
+function parseFile(text: string, path: string): StoredFile {
+  let value: any
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new CredentialsError('BRAMBLE_CREDENTIALS_CORRUPT', `${path} is not valid JSON; restore it from a backup or re-join the nodes`, { cause: err })
+  }
+  const ok =
+    value?.version === 1 &&
+    typeof value.hub?.password === 'string' &&
+    typeof value.nodes === 'object' &&
+    value.nodes !== null &&
+    Object.entries(value.nodes).every(([node, e]: [string, any]) => isValidNodeName(node) && typeof e?.sha256 === 'string' && typeof e?.mosquittoHash === 'string')
+  if (!ok) throw new CredentialsError('BRAMBLE_CREDENTIALS_CORRUPT', `${path} does not hold Bramble MQTT credentials (version 1); restore it from a backup`)
+  return value as StoredFile
+}
+
+export async function writeFileAtomic(path: string, content: string, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const fh = await open(tmp, 'w', mode)
+  try {
+    await fh.writeFile(content)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+  const dir = await open(join(path, '..'), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
