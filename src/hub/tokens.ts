@@ -55,6 +55,7 @@ export type JoinTokenRejection = 'malformed' | 'unknown' | 'expired' | 'revoked'
 export type JoinTokenVerdict = { ok: true; id: string } | { ok: false; reason: JoinTokenRejection }
 
 export class TokenFileError extends HubError {
+  override readonly name = 'TokenFileError'
   readonly code = 'BRAMBLE_TOKENS_UNREADABLE'
   constructor(readonly path: string, options?: { cause?: unknown }) {
     super(`cannot read the token file ${path}; restore it from a backup or move it away to start with new tokens`, options)
@@ -62,6 +63,7 @@ export class TokenFileError extends HubError {
 }
 
 export class JoinTokenNotFoundError extends HubError {
+  override readonly name = 'JoinTokenNotFoundError'
   readonly code = 'BRAMBLE_JOIN_TOKEN_NOT_FOUND'
   constructor(readonly id: string) {
     super(`no join token with id "${id}"; \`bramble token list\` shows the ids`)

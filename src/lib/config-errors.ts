@@ -1,6 +1,7 @@
 // Typed errors of start-up configuration. main maps them to exit code 2 (a usage error).
 
 export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
   readonly code = 'BRAMBLE_CONFIG_INVALID'
   /** The flag as a person types it (`--api-port`), or the environment variable that set it. */
   readonly flag: string

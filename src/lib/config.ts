@@ -46,7 +46,9 @@ export interface FlagSpec<C, K extends keyof C> {
 export type FlagSchema<C> = { [K in keyof C]: FlagSpec<C, K> }
 
 /** Thrown by a parse function; resolveFlags turns it into a ConfigError naming the flag. */
-export class FlagReason extends Error {}
+export class FlagReason extends Error {
+  override readonly name = 'FlagReason'
+}
 
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', ''])
 

@@ -1,0 +1,89 @@
+// The one config schema: defaults, environment, and validation errors that name the flag.
+
+import { join, resolve } from 'node:path'
+import t from 'tap'
+import { ConfigError } from '../../src/lib/config-errors.js'
+import { HUB_FLAGS, optionAttribute, parseDurationMs, FlagReason, resolveHubConfig, resolveKubeconfigPath } from '../../src/lib/config.js'
+
+const HOME_ENV = { HOME: '/home/pi' }
+
+t.test('with no flags, every default applies', async (t) => {
+  const config = resolveHubConfig({}, { BRAMBLE_DATA_DIR: '/srv/bramble' })
+  t.same(config, {
+    dataDir: '/srv/bramble',
+    listen: '0.0.0.0',
+    advertise: '127.0.0.1',
+    apiPort: 6443,
+    logLevel: 'info',
+    storeMapSizeBytes: 2 * 1024 ** 3,
+  })
+})
+
+t.test('flags as commander hands them over are parsed into typed values', async (t) => {
+  const config = resolveHubConfig({ dataDir: 'rel/dir', listen: '10.0.0.2', apiPort: '0', logLevel: 'warn', storeMapSize: '512Mi' }, HOME_ENV)
+  t.equal(config.dataDir, resolve('rel/dir'), 'the data dir is made absolute')
+  t.equal(config.apiPort, 0)
+  t.equal(config.logLevel, 'warn')
+  t.equal(config.storeMapSizeBytes, 512 * 1024 ** 2)
+})
+
+t.test('advertise defaults to a specific listen address, else to 127.0.0.1', async (t) => {
+  t.equal(resolveHubConfig({ listen: '192.168.1.5' }, HOME_ENV).advertise, '192.168.1.5')
+  t.equal(resolveHubConfig({ listen: '0.0.0.0' }, HOME_ENV).advertise, '127.0.0.1')
+  t.equal(resolveHubConfig({ listen: '::' }, HOME_ENV).advertise, '127.0.0.1')
+  t.equal(resolveHubConfig({ listen: '0.0.0.0', advertise: 'hub.lan' }, HOME_ENV).advertise, 'hub.lan')
+})
+
+t.test('a flag wins over its environment variable, which wins over the default', async (t) => {
+  t.equal(resolveHubConfig({}, { BRAMBLE_LOG_LEVEL: 'debug' }).logLevel, 'debug')
+  t.equal(resolveHubConfig({ logLevel: 'error' }, { BRAMBLE_LOG_LEVEL: 'debug' }).logLevel, 'error')
+  t.equal(resolveHubConfig({ dataDir: '/a' }, { BRAMBLE_DATA_DIR: '/b' }).dataDir, '/a')
+})
+
+t.test('each bad value is refused with a ConfigError naming the flag and the value', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ apiPort: 'abc' }, '--api-port must be an integer 0-65535, got "abc"'],
+    [{ apiPort: '65536' }, '--api-port must be an integer 0-65535, got "65536"'],
+    [{ apiPort: '-1' }, '--api-port must be an integer 0-65535, got "-1"'],
+    [{ apiPort: '6443.5' }, '--api-port must be an integer 0-65535, got "6443.5"'],
+    [{ listen: 'eth0' }, '--listen must be an IP address, got "eth0"'],
+    [{ advertise: 'not a host!' }, '--advertise must be an IP address or a DNS name, got "not a host!"'],
+    [{ logLevel: 'loud' }, '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [{ storeMapSize: 'lots' }, '--store-map-size must be a size of at least 1Mi (bytes, or with a unit: 512Mi, 2Gi), got "lots"'],
+    [{ dataDir: '' }, '--data-dir must name a directory, got ""'],
+  ]
+  for (const [raw, message] of cases) {
+    const flag = message.split(' ')[0]
+    t.throws(() => resolveHubConfig(raw, HOME_ENV), { code: 'BRAMBLE_CONFIG_INVALID', flag, message }, flag)
+  }
+})
+
+t.test('a bad environment variable is named as such', async (t) => {
+  const err = t.throws(() => resolveHubConfig({}, { BRAMBLE_LOG_LEVEL: 'chatty' })) as ConfigError
+  t.equal(err.flag, 'BRAMBLE_LOG_LEVEL')
+  t.ok(err instanceof ConfigError)
+})
+
+t.test('every flag is documented and maps to the attribute commander gives it', async (t) => {
+  for (const [key, spec] of Object.entries(HUB_FLAGS)) {
+    t.match(spec.flag, /^--[a-z][a-z-]*$/, `${key} has a kebab-case flag`)
+    t.ok(spec.description.length > 10, `${key} is described`)
+    t.ok(spec.defaultText, `${key} shows its default`)
+  }
+  t.equal(optionAttribute('--api-port'), 'apiPort')
+  t.equal(optionAttribute('--store-map-size'), 'storeMapSize')
+})
+
+t.test('durations read as people write them', async (t) => {
+  t.equal(parseDurationMs('24h'), 86_400_000)
+  t.equal(parseDurationMs('1h30m'), 5_400_000)
+  t.equal(parseDurationMs('90s'), 90_000)
+  t.equal(parseDurationMs('7d'), 7 * 86_400_000)
+  for (const bad of ['', '24', 'h', '1x', '0s', '1h 30m']) t.throws(() => parseDurationMs(bad), FlagReason, bad)
+})
+
+t.test('client commands find the kubeconfig: flag, then KUBECONFIG, then the data dir', async (t) => {
+  t.equal(resolveKubeconfigPath('/x/k.yaml', { KUBECONFIG: '/y/k.yaml' }), '/x/k.yaml')
+  t.equal(resolveKubeconfigPath(undefined, { KUBECONFIG: '/y/k.yaml:/z/k.yaml' }), '/y/k.yaml')
+  t.equal(resolveKubeconfigPath(undefined, { BRAMBLE_DATA_DIR: '/srv/b' }), join('/srv/b', 'kubeconfig.yaml'))
+})
