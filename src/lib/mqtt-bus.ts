@@ -22,6 +22,11 @@ export interface MqttBusOptions {
   keepaliveSec?: number
   /** How long `connectMqttBus` waits for the first session before it gives up. */
   connectTimeoutMs?: number
+  /**
+   * Subscriptions in place before the first CONNECT. A persistent session delivers what was
+   * queued for this client right after CONNACK; only handlers registered here catch those.
+   */
+  subscriptions?: Array<{ filter: string; handler: BusHandler; qos?: QoS }>
 }
 
 export class MqttConnectError extends Error {
@@ -51,6 +56,11 @@ export class MqttBus implements Bus {
   private wasConnected = false
 
   constructor(private readonly client: MqttClient, private readonly opts: MqttBusOptions, private readonly log: Logger) {
+    for (const { filter, handler, qos } of opts.subscriptions ?? []) {
+      const sub = this.subs.get(filter)
+      if (sub) sub.handlers.add(handler)
+      else this.subs.set(filter, { qos: qos ?? 1, handlers: new Set([handler]) })
+    }
     client.on('connect', (connack) => {
       this.attempt = 0
       this.log.info({ sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker')
@@ -217,8 +227,9 @@ export async function connectMqttBus(opts: MqttBusOptions): Promise<MqttBus> {
     ...(url.hostname && !/^[\d.:[\]]+$/.test(url.hostname) ? { servername: url.hostname } : {}),
     ...(opts.will ? { will: { ...opts.will, payload: Buffer.from(opts.will.payload) } } : {}),
   }
-  const client = mqtt.connect(opts.url, clientOptions)
+  const client = mqtt.connect(opts.url, { ...clientOptions, manualConnect: true })
   const bus = new MqttBus(client, opts, log)
+  client.connect()
   await new Promise<void>((resolve, reject) => {
     let lastError: unknown = new Error('no answer from the broker')
     const onError = (err: Error) => (lastError = err)

@@ -1,0 +1,105 @@
+// Starts a real Mosquitto 2.0 on a free loopback port, over TLS with the test CA, with the
+// password and ACL files the hub writes (allow_anonymous false, persistence off), and stops it.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { mosquittoListenerConfig, writeMosquittoAuthFiles } from '../../src/hub/mosquitto-config.js'
+import type { NodeCredentials } from '../../src/hub/node-credentials.js'
+import { testTls } from './tls.js'
+
+export interface RunningMosquitto {
+  port: number
+  url: string
+  ca: string
+  /** Rewrites the password file from the credentials and makes Mosquitto reload it. */
+  reload(): Promise<void>
+  stop(): Promise<void>
+}
+
+export function mosquittoAvailable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = spawn('mosquitto', ['-h'], { stdio: 'ignore' })
+    p.on('error', () => resolve(false))
+    p.on('exit', () => resolve(true))
+  })
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function waitForPort(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${stderr()}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1')
+      c.once('connect', () => (c.destroy(), resolve(true)))
+      c.once('error', () => resolve(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`mosquitto did not listen on ${port}: ${stderr()}`)
+}
+
+export async function startMosquitto(credentials: NodeCredentials): Promise<RunningMosquitto> {
+  const dir = await mkdtemp(join(tmpdir(), 'bramble-mosquitto-'))
+  const tls = testTls()
+  await writeFile(join(dir, 'ca.pem'), tls.ca)
+  await writeFile(join(dir, 'cert.pem'), tls.cert)
+  await writeFile(join(dir, 'key.pem'), tls.key, { mode: 0o600 })
+  const { passwordFile, aclFile } = await writeMosquittoAuthFiles(dir, credentials)
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  await writeFile(
+    conf,
+    [
+      `user ${process.env.USER ?? 'root'}`, // keep the test user: the auth files are owner-only
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      mosquittoListenerConfig({
+        port,
+        host: '127.0.0.1',
+        passwordFile,
+        aclFile,
+        tls: { cafile: join(dir, 'ca.pem'), certfile: join(dir, 'cert.pem'), keyfile: join(dir, 'key.pem') },
+      }),
+    ].join('\n'),
+  )
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
+  await waitForPort(port, child, () => stderr)
+  return {
+    port,
+    url: `mqtts://127.0.0.1:${port}`,
+    ca: tls.ca,
+    async reload() {
+      await writeMosquittoAuthFiles(dir, credentials)
+      child.kill('SIGHUP')
+      // Mosquitto reloads asynchronously; give it a moment (a deadline, not a measurement).
+      await new Promise((r) => setTimeout(r, 300))
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill('SIGTERM')
+        await exited
+      }
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
