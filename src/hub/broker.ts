@@ -37,6 +37,7 @@ export class BrokerStartError extends Error {
 // MQTT CONNACK return codes (3.1.1, section 3.2.2.3).
 const IDENTIFIER_REJECTED = 2
 const BAD_USERNAME_OR_PASSWORD = 4
+const NOT_AUTHORIZED = 5
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -63,6 +64,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const principalFor = (client: Client | null): Principal | undefined => (client ? principals.get(client) : { kind: 'hub' })
 
   const broker = await Aedes.createBroker({
+    maxClientsIdLength: 128, // node names run to 63 characters
     authenticate(client, username, password, done) {
       const principal = principalOf(username)
       if (!principal || !opts.credentials.verify(username, password)) {
@@ -72,6 +74,13 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       if (!clientIdAllowed(principal, client.id)) {
         refusals.refuse({ username, clientId: client.id, action: 'connect' }, 'refused an MQTT connection: the client id must be the node name')
         return done(authError(IDENTIFIER_REJECTED, 'client id not allowed for this user'), false)
+      }
+      // Mosquitto 2.0 refuses a Last Will the client could not publish itself; so do we, at CONNECT
+      // rather than when the will fires.
+      const will = (client as Client & { _will?: { topic: string } | null })._will
+      if (will && !mayPublish(principal, will.topic)) {
+        refusals.refuse({ who: describePrincipal(principal), topic: will.topic, action: 'will' }, 'refused an MQTT connection whose Last Will is outside the client\'s topics')
+        return done(authError(NOT_AUTHORIZED, 'will topic not allowed'), false)
       }
       principals.set(client, principal)
       done(null, true)
