@@ -52,19 +52,24 @@ export class FlagReason extends Error {
 
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', ''])
 
-export const HUB_FLAGS: FlagSchema<HubConfig> = {
-  dataDir: {
+/** `--data-dir`, shared by every command that works on a data dir. */
+function dataDirFlag<C extends { dataDir: string }>(): FlagSpec<C, 'dataDir'> {
+  return {
     flag: '--data-dir',
     valueName: 'DIR',
     description: 'where the hub keeps its CA, tokens, store and kubeconfig',
     env: 'BRAMBLE_DATA_DIR',
     parse: (raw) => {
       if (raw.trim() === '') throw new FlagReason('must name a directory, got ""')
-      return resolvePath(raw)
+      return resolvePath(raw) as C['dataDir']
     },
-    defaultValue: (_, env) => resolvePath(defaultDataDir(env)),
+    defaultValue: (_, env) => resolvePath(defaultDataDir(env)) as C['dataDir'],
     defaultText: '/var/lib/bramble as root, else ~/.bramble',
-  },
+  }
+}
+
+export const HUB_FLAGS: FlagSchema<HubConfig> = {
+  dataDir: dataDirFlag(),
   listen: {
     flag: '--listen',
     valueName: 'ADDR',
@@ -114,6 +119,28 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     parse: (raw) => parseByteSize(raw),
     defaultValue: () => 2 * 1024 ** 3,
     defaultText: '2Gi',
+  },
+}
+
+export interface TokenCreateConfig {
+  dataDir: string
+  /** How long a new join token stays valid. */
+  joinTokenTtlMs: number
+}
+
+/** Commands that only need the data dir (`token list`, `token revoke`). */
+export const DATA_DIR_FLAGS: FlagSchema<{ dataDir: string }> = { dataDir: dataDirFlag() }
+
+/** `bramble token create`: works on the hub's data dir directly. */
+export const TOKEN_CREATE_FLAGS: FlagSchema<TokenCreateConfig> = {
+  dataDir: dataDirFlag(),
+  joinTokenTtlMs: {
+    flag: '--ttl',
+    valueName: 'DURATION',
+    description: 'how long the join token stays valid (30m, 24h, 7d)',
+    parse: (raw) => parseDurationMs(raw),
+    defaultValue: () => 24 * 3_600_000,
+    defaultText: '24h',
   },
 }
 
