@@ -1,0 +1,140 @@
+// The ContainerRuntime port: what the agent needs from a container engine. The real adapter is
+// docker-runtime.ts (dockerode); tests also use an in-memory fake. Both pass
+// test/contract/container-runtime.ts.
+
+import type { Readable } from 'node:stream'
+
+/** Labels every Bramble container carries; the cluster id keeps clusters on one engine apart. */
+export const LABELS = {
+  cluster: 'io.bramble.cluster',
+  podNamespace: 'io.bramble.pod.namespace',
+  podName: 'io.bramble.pod.name',
+  podUid: 'io.bramble.pod.uid',
+  containerName: 'io.bramble.container.name',
+  /** `sandbox`, `init` or `app`. */
+  role: 'io.bramble.container.role',
+  /** Hash of the container's spec: a change means recreate. */
+  specHash: 'io.bramble.container.hash',
+  /** 0 for the first run of a container, then one more per restart (restartCount). */
+  attempt: 'io.bramble.container.attempt',
+  cpuRequest: 'io.bramble.resources.requests.cpu',
+  memoryRequest: 'io.bramble.resources.requests.memory',
+} as const
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead'
+
+export interface ContainerState {
+  status: ContainerStatus
+  exitCode: number
+  /** ISO timestamps; undefined when never started / not finished. */
+  startedAt?: string
+  finishedAt?: string
+  oomKilled: boolean
+  error?: string
+}
+
+export interface ContainerInfo {
+  id: string
+  name: string
+  /** The image reference the container was created from. */
+  image: string
+  /** The image's id (sha256:...). */
+  imageId: string
+  labels: Record<string, string>
+  state: ContainerState
+  /** The container's own IP address, if it has a network namespace of its own. */
+  ipAddress?: string
+}
+
+export interface MountSpec {
+  type: 'bind' | 'tmpfs' | 'volume'
+  /** Host path (bind) or volume name (volume); unused for tmpfs. */
+  source?: string
+  target: string
+  readOnly?: boolean
+}
+
+export interface PortSpec {
+  containerPort: number
+  protocol: 'tcp' | 'udp'
+  hostPort?: number
+  hostIp?: string
+}
+
+export interface ContainerSpec {
+  name: string
+  image: string
+  entrypoint?: string[]
+  cmd?: string[]
+  /** `NAME=value` entries. */
+  env?: string[]
+  workingDir?: string
+  labels: Record<string, string>
+  /** Exposed ports and host port bindings (only meaningful on a container owning its network). */
+  ports?: PortSpec[]
+  /** CPU limit in units of 1e-9 CPUs (Docker's NanoCpus). */
+  nanoCpus?: number
+  memoryBytes?: number
+  mounts?: MountSpec[]
+  /** `bridge`, `host`, `none`, a network name, or `container:<id or name>`. */
+  networkMode?: string
+  hostname?: string
+  /** Log rotation, so a chatty pod cannot fill an SD card. */
+  log?: { maxSize: string; maxFile: number }
+}
+
+export interface ExecResult {
+  exitCode: number
+  output: string
+}
+
+export interface LogOptions {
+  tail?: number
+  follow?: boolean
+  timestamps?: boolean
+}
+
+export interface PullProgress {
+  status: string
+  id?: string
+  current?: number
+  total?: number
+}
+
+export interface RuntimeEvent {
+  id: string
+  /** Docker's action: create, start, die, oom, kill, stop, destroy, ... */
+  action: string
+  labels: Record<string, string>
+}
+
+export interface ContainerRuntime {
+  /** Containers (running or not) carrying all the given labels. */
+  list(labels: Record<string, string>): Promise<ContainerInfo[]>
+  /** Throws ContainerNotFoundError. */
+  inspect(id: string): Promise<ContainerInfo>
+  /** The image's id if the image is present locally. */
+  imageId(ref: string): Promise<string | undefined>
+  /** Resolves when the pull is done; throws ImagePullError. */
+  pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>
+  /** Imports a root filesystem tarball as image `ref` (how images are made without a registry). */
+  importImage(rootfsTar: Readable, ref: string): Promise<void>
+  /** Creates a container with restart policy "no": the agent restarts containers, not the engine. */
+  create(spec: ContainerSpec): Promise<string>
+  start(id: string): Promise<void>
+  /** SIGTERM, then SIGKILL after graceSeconds. Stopping a stopped container is not an error. */
+  stop(id: string, graceSeconds: number): Promise<void>
+  /** Removing a missing container is not an error. */
+  remove(id: string): Promise<void>
+  /** Runs a command in a running container and waits for it. */
+  exec(id: string, cmd: string[], options?: { timeoutMs?: number }): Promise<ExecResult>
+  /** The container's output (stdout and stderr, demultiplexed into one text stream). */
+  logs(id: string, options?: LogOptions): Promise<Readable>
+  /** Resolves with the exit code once the container has stopped. */
+  wait(id: string): Promise<{ exitCode: number }>
+  createVolume(name: string, labels: Record<string, string>): Promise<void>
+  /** Removing a missing volume is not an error. */
+  removeVolume(name: string): Promise<void>
+  /** Container lifecycle events of containers carrying the labels, until close(). */
+  watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }>
+}

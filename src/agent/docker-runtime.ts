@@ -1,0 +1,343 @@
+// The ContainerRuntime port on the Docker Engine API, through dockerode.
+
+import Docker from 'dockerode'
+import { PassThrough, type Readable } from 'node:stream'
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerStatus,
+  ExecResult,
+  LogOptions,
+  PullProgress,
+  RuntimeEvent,
+} from './container-runtime.js'
+import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError } from './errors.js'
+
+export interface DockerRuntimeOptions {
+  /** `unix:///var/run/docker.sock` (default), `tcp://host:2375`, or a socket path. */
+  host?: string
+}
+
+/** Dockerode options for a DOCKER_HOST-style address. */
+export function dockerConnection(host?: string): Docker.DockerOptions {
+  if (!host) return { socketPath: '/var/run/docker.sock' }
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) }
+  if (host.startsWith('/')) return { socketPath: host }
+  const url = new URL(host.replace(/^tcp:/, 'http:'))
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly docker: Docker
+
+  constructor(options: DockerRuntimeOptions | Docker = {}) {
+    this.docker = options instanceof Docker ? options : new Docker(dockerConnection(options.host))
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    const summaries = await this.call('list containers', 'by labels', () =>
+      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }),
+    )
+    const infos: ContainerInfo[] = []
+    for (const s of summaries) {
+      try {
+        infos.push(await this.inspect(s.Id))
+      } catch (e) {
+        if (!(e instanceof ContainerNotFoundError)) throw e // removed between list and inspect
+      }
+    }
+    return infos
+  }
+
+  async inspect(id: string): Promise<ContainerInfo> {
+    let c: Docker.ContainerInspectInfo
+    try {
+      c = await this.docker.getContainer(id).inspect()
+    } catch (e) {
+      throw notFoundOr(e, id, 'inspect container')
+    }
+    const networks = Object.values(c.NetworkSettings?.Networks ?? {})
+    const ip = (c.NetworkSettings as { IPAddress?: string })?.IPAddress || networks.find((n) => n.IPAddress)?.IPAddress || undefined
+    return {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      image: c.Config.Image,
+      imageId: c.Image,
+      labels: c.Config.Labels ?? {},
+      state: {
+        status: c.State.Status as ContainerStatus,
+        exitCode: c.State.ExitCode,
+        startedAt: dockerTime(c.State.StartedAt),
+        finishedAt: dockerTime(c.State.FinishedAt),
+        oomKilled: c.State.OOMKilled,
+        error: c.State.Error || undefined,
+      },
+      ipAddress: ip,
+    }
+  }
+
+  async imageId(ref: string): Promise<string | undefined> {
+    try {
+      return (await this.docker.getImage(ref).inspect()).Id
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined
+      throw new ContainerRuntimeError('inspect image', ref, { cause: e })
+    }
+  }
+
+  async pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    try {
+      const stream = await this.docker.pull(ref)
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (err: Error | null) => (err ? reject(err) : resolve()),
+          (event: any) => {
+            if (event?.error) return // followProgress reports it at the end
+            onProgress?.({ status: event.status, id: event.id, current: event.progressDetail?.current, total: event.progressDetail?.total })
+          },
+        )
+      })
+    } catch (e) {
+      throw new ImagePullError(ref, messageOf(e), { cause: e })
+    }
+    if (!(await this.imageId(ref))) throw new ImagePullError(ref, 'the engine finished the pull without the image')
+  }
+
+  async importImage(rootfsTar: Readable, ref: string): Promise<void> {
+    const { repo, tag } = splitRef(ref)
+    await this.call('import image', ref, async () => {
+      const stream = await this.docker.importImage(rootfsTar, { repo, tag })
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      )
+    })
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    const exposed: Record<string, {}> = {}
+    const bindings: Record<string, Array<{ HostPort: string; HostIp?: string }>> = {}
+    for (const p of spec.ports ?? []) {
+      const key = `${p.containerPort}/${p.protocol}`
+      exposed[key] = {}
+      if (p.hostPort) (bindings[key] ??= []).push({ HostPort: String(p.hostPort), ...(p.hostIp ? { HostIp: p.hostIp } : {}) })
+    }
+    const sharesNetwork = spec.networkMode?.startsWith('container:') ?? false
+    const c = await this.call('create container', spec.name, () =>
+      this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Entrypoint: spec.entrypoint,
+        Cmd: spec.cmd,
+        Env: spec.env,
+        WorkingDir: spec.workingDir,
+        Labels: spec.labels,
+        Hostname: sharesNetwork ? undefined : spec.hostname,
+        ExposedPorts: sharesNetwork ? undefined : exposed,
+        HostConfig: {
+          NetworkMode: spec.networkMode,
+          PortBindings: sharesNetwork ? undefined : bindings,
+          NanoCpus: spec.nanoCpus,
+          Memory: spec.memoryBytes,
+          Mounts: spec.mounts?.map((m) => ({
+            Type: m.type,
+            Source: m.source ?? '',
+            Target: m.target,
+            ReadOnly: m.readOnly ?? false,
+          })),
+          RestartPolicy: { Name: 'no' },
+          LogConfig: spec.log
+            ? { Type: 'json-file', Config: { 'max-size': spec.log.maxSize, 'max-file': String(spec.log.maxFile) } }
+            : undefined,
+        },
+      }),
+    )
+    return c.id
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start()
+    } catch (e) {
+      if (statusOf(e) === 304) return // already started
+      throw notFoundOr(e, id, 'start container')
+    }
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.round(graceSeconds)) })
+    } catch (e) {
+      if (statusOf(e) === 304) return // already stopped
+      throw notFoundOr(e, id, 'stop container')
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true })
+    } catch (e) {
+      if (statusOf(e) === 404) return
+      if (statusOf(e) === 409 && /already in progress/.test(messageOf(e))) return
+      throw new ContainerRuntimeError('remove container', id, { cause: e })
+    }
+  }
+
+  async exec(id: string, cmd: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    const container = this.docker.getContainer(id)
+    let exec: Docker.Exec
+    try {
+      exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
+    } catch (e) {
+      throw notFoundOr(e, id, 'exec in container')
+    }
+    const stream = await this.call('exec in container', id, () => exec.start({ hijack: true, stdin: false }))
+    const out = new PassThrough()
+    const chunks: Buffer[] = []
+    out.on('data', (c: Buffer) => chunks.push(c))
+    this.docker.modem.demuxStream(stream, out, out)
+    await new Promise<void>((resolve, reject) => {
+      const timer = options.timeoutMs
+        ? setTimeout(() => {
+            ;(stream as any).destroy?.()
+            reject(new ContainerRuntimeError('exec in container', id, { cause: new Error(`timed out after ${options.timeoutMs} ms`) }))
+          }, options.timeoutMs)
+        : undefined
+      const done = () => {
+        if (timer) clearTimeout(timer)
+        resolve()
+      }
+      stream.on('end', done)
+      stream.on('close', done)
+      stream.on('error', (e) => {
+        if (timer) clearTimeout(timer)
+        reject(new ContainerRuntimeError('exec in container', id, { cause: e }))
+      })
+    })
+    const info = await this.call('inspect exec in', id, () => exec.inspect())
+    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') }
+  }
+
+  async logs(id: string, options: LogOptions = {}): Promise<Readable> {
+    const container = this.docker.getContainer(id)
+    const base = { stdout: true, stderr: true, timestamps: options.timestamps ?? false, tail: options.tail ?? ('all' as any) }
+    const out = new PassThrough()
+    try {
+      if (options.follow) {
+        const stream = await container.logs({ ...base, follow: true })
+        this.docker.modem.demuxStream(stream, out, out)
+        stream.on('end', () => out.end())
+        stream.on('error', (e) => out.destroy(e))
+        out.on('close', () => (stream as any).destroy?.())
+      } else {
+        const buf = (await container.logs({ ...base, follow: false })) as unknown as Buffer
+        out.end(demuxBuffer(buf))
+      }
+    } catch (e) {
+      throw notFoundOr(e, id, 'read logs of container')
+    }
+    return out
+  }
+
+  async wait(id: string): Promise<{ exitCode: number }> {
+    try {
+      const r = await this.docker.getContainer(id).wait()
+      return { exitCode: r.StatusCode }
+    } catch (e) {
+      throw notFoundOr(e, id, 'wait for container')
+    }
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.call('create volume', name, () => this.docker.createVolume({ Name: name, Labels: labels }))
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove()
+    } catch (e) {
+      if (statusOf(e) === 404) return
+      throw new ContainerRuntimeError('remove volume', name, { cause: e })
+    }
+  }
+
+  async watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }> {
+    const stream = (await this.call('watch events', 'of containers', () =>
+      this.docker.getEvents({ filters: { type: ['container'], label: labelFilters(labels) } as any }),
+    )) as Readable
+    let buffer = ''
+    stream.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8')
+      let nl: number
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl).trim()
+        buffer = buffer.slice(nl + 1)
+        if (!line) continue
+        try {
+          const e = JSON.parse(line)
+          onEvent({ id: e.id ?? e.Actor?.ID, action: String(e.Action ?? e.status).split(':')[0], labels: e.Actor?.Attributes ?? {} })
+        } catch {
+          // a malformed line from the engine: skip it, the next resync catches up
+        }
+      }
+    })
+    stream.on('error', () => {})
+    return { close: () => stream.destroy() }
+  }
+
+  private async call<T>(operation: string, target: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (e) {
+      throw new ContainerRuntimeError(operation, target, { cause: e })
+    }
+  }
+}
+
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`)
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { statusCode?: number })?.statusCode
+}
+
+function messageOf(e: unknown): string {
+  const json = (e as { json?: { message?: string } })?.json
+  return json?.message ?? (e instanceof Error ? e.message : String(e))
+}
+
+function notFoundOr(e: unknown, id: string, operation: string): Error {
+  if (statusOf(e) === 404) return new ContainerNotFoundError(id, { cause: e })
+  return new ContainerRuntimeError(operation, id, { cause: e })
+}
+
+/** Docker reports "never" as the zero time. */
+function dockerTime(t: string | undefined): string | undefined {
+  if (!t || t.startsWith('0001-01-01')) return undefined
+  return new Date(t).toISOString()
+}
+
+/** `host:5000/repo/name:tag` → repo `host:5000/repo/name`, tag `tag` (default `latest`). */
+export function splitRef(ref: string): { repo: string; tag: string } {
+  const slash = ref.lastIndexOf('/')
+  const colon = ref.lastIndexOf(':')
+  if (colon > slash) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) }
+  return { repo: ref, tag: 'latest' }
+}
+
+/** Docker's multiplexed log format: 8-byte headers (stream, 0, 0, 0, size) before each frame. */
+function demuxBuffer(buf: Buffer): Buffer {
+  if (!Buffer.isBuffer(buf)) return Buffer.from(String(buf))
+  const parts: Buffer[] = []
+  let i = 0
+  while (i + 8 <= buf.length) {
+    const type = buf[i]
+    if (type > 2 || buf[i + 1] !== 0 || buf[i + 2] !== 0 || buf[i + 3] !== 0) return buf // not multiplexed (TTY)
+    const size = buf.readUInt32BE(i + 4)
+    parts.push(buf.subarray(i + 8, i + 8 + size))
+    i += 8 + size
+  }
+  return Buffer.concat(parts)
+}
