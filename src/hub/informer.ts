@@ -1,0 +1,71 @@
+// An informer: a list-then-watch cache of one kind that controllers read instead of the store,
+// with change callbacks that only say "look again at this key" (level-triggered, STYLE.md §1).
+
+import type { KindInfo } from '../api/kinds.js'
+import type { KubeObject } from '../api/types.js'
+import type { Registry } from './registry.js'
+import type { StoreEvent, Watch } from './store.js'
+
+export type ChangeHandler = (type: StoreEvent['type'], object: KubeObject, previous: KubeObject | undefined) => void
+
+export function objectKey(o: KubeObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name!
+}
+
+export class Informer {
+  private readonly cache = new Map<string, KubeObject>()
+  private readonly handlers: ChangeHandler[] = []
+  private watch?: Watch
+  private synced = false
+
+  constructor(
+    private readonly registry: Registry,
+    readonly info: KindInfo,
+  ) {}
+
+  onChange(handler: ChangeHandler): void {
+    this.handlers.push(handler)
+  }
+
+  async start(): Promise<void> {
+    const { items, revision } = await this.registry.list(this.info, undefined)
+    for (const item of items) this.cache.set(objectKey(item), item)
+    this.synced = true
+    for (const item of items) for (const h of this.handlers) h('ADDED', item, undefined)
+    this.watch = this.registry.watch(this.info, undefined, revision, (event) => this.apply(event))
+  }
+
+  stop(): void {
+    this.watch?.stop()
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.cache.get(key)
+  }
+
+  list(): KubeObject[] {
+    return [...this.cache.values()]
+  }
+
+  get hasSynced(): boolean {
+    return this.synced
+  }
+
+  /**
+   * Records a write this process just made, before its watch event arrives, so decisions taken
+   * in between (two pods bound to one node's last free CPU) see it. Older revisions never win.
+   */
+  assume(object: KubeObject): void {
+    const key = objectKey(object)
+    const current = this.cache.get(key)
+    if (!current || Number(current.metadata.resourceVersion) <= Number(object.metadata.resourceVersion)) this.cache.set(key, object)
+  }
+
+  private apply(event: StoreEvent): void {
+    const key = objectKey(event.object)
+    const previous = this.cache.get(key)
+    if (event.type === 'DELETED') this.cache.delete(key)
+    else if (!previous || Number(previous.metadata.resourceVersion) <= event.revision) this.cache.set(key, event.object)
+    for (const h of this.handlers) h(event.type, event.object, previous)
+  }
+}
