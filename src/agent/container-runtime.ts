@@ -17,6 +17,8 @@ export const LABELS = {
   specHash: 'io.bramble.container.hash',
   /** 0 for the first run of a container, then one more per restart (restartCount). */
   attempt: 'io.bramble.container.attempt',
+  /** The pod's terminationGracePeriodSeconds, for stopping it once it is no longer desired. */
+  grace: 'io.bramble.pod.grace-seconds',
   cpuRequest: 'io.bramble.resources.requests.cpu',
   memoryRequest: 'io.bramble.resources.requests.memory',
 } as const

@@ -1,0 +1,286 @@
+// From a desired Pod (and the ConfigMaps and Secrets it uses) to engine container specs, env and
+// volume files. Pure: paths come from settings, nothing touches the disk or the engine.
+
+import { createHash } from 'node:crypto'
+import { posix } from 'node:path'
+import type { KubeObject } from '../api/types.js'
+import { Quantity } from '../api/quantity.js'
+import { LABELS, type ContainerSpec, type MountSpec, type PortSpec } from './container-runtime.js'
+import { PAUSE_COMMAND } from './pod-pause-image.js'
+
+/** A pod bound to this node with the ConfigMaps and Secrets of its namespace it refers to. */
+export interface DesiredPod {
+  pod: KubeObject
+  configMaps: Record<string, KubeObject>
+  secrets: Record<string, KubeObject>
+}
+
+export interface PodSettings {
+  clusterId: string
+  /** Host directory holding one directory per pod uid (emptyDir, configMap and secret volumes). */
+  podsDir: string
+  pauseImage: string
+  /** Docker network for pod sandboxes (default: the engine's default bridge). */
+  network?: string
+  log: { maxSize: string; maxFile: number }
+  defaultGraceSeconds: number
+}
+
+export type ContainerRole = 'sandbox' | 'init' | 'app'
+
+export interface VolumeFile {
+  /** Relative to the pod directory. */
+  path: string
+  contentBase64: string
+  mode: number
+}
+
+export interface PodVolumes {
+  /** Directories (relative to the pod directory) to create. */
+  dirs: string[]
+  files: VolumeFile[]
+  hash: string
+}
+
+/** A reference that does not resolve: the container cannot be configured (CreateContainerConfigError). */
+export class PodConfigProblem {
+  constructor(readonly message: string) {}
+}
+
+export function podKey(pod: KubeObject): string {
+  return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`
+}
+
+export function podUid(pod: KubeObject): string {
+  return String(pod.metadata.uid)
+}
+
+export function graceSeconds(pod: KubeObject, settings: PodSettings): number {
+  const g = pod.spec?.terminationGracePeriodSeconds
+  return typeof g === 'number' && g >= 0 ? g : settings.defaultGraceSeconds
+}
+
+export function containerName(pod: KubeObject, container: string, attempt: number): string {
+  const uid8 = podUid(pod).replace(/[^a-zA-Z0-9]/g, '').slice(0, 8)
+  return `bramble_${pod.metadata.namespace ?? 'default'}_${pod.metadata.name}_${container}_${uid8}_${attempt}`
+}
+
+export function podDir(settings: PodSettings, uid: string): string {
+  return posix.join(settings.podsDir, uid)
+}
+
+function baseLabels(pod: KubeObject, settings: PodSettings, name: string, role: ContainerRole, attempt: number): Record<string, string> {
+  return {
+    [LABELS.cluster]: settings.clusterId,
+    [LABELS.podNamespace]: pod.metadata.namespace ?? 'default',
+    [LABELS.podName]: String(pod.metadata.name),
+    [LABELS.podUid]: podUid(pod),
+    [LABELS.containerName]: name,
+    [LABELS.role]: role,
+    [LABELS.attempt]: String(attempt),
+    [LABELS.grace]: String(graceSeconds(pod, settings)),
+  }
+}
+
+/** The spec's hash over everything but the attempt-specific name and labels. */
+function withHash(spec: ContainerSpec): ContainerSpec {
+  const { name: _name, labels, ...rest } = spec
+  const { [LABELS.attempt]: _a, [LABELS.specHash]: _h, ...stable } = labels
+  const hash = createHash('sha256').update(stableJson({ ...rest, labels: stable })).digest('hex').slice(0, 16)
+  return { ...spec, labels: { ...labels, [LABELS.specHash]: hash } }
+}
+
+export function specHash(spec: ContainerSpec): string {
+  return spec.labels[LABELS.specHash]
+}
+
+/** The sandbox: holds the pod's network namespace and its host ports. */
+export function sandboxSpec(d: DesiredPod, settings: PodSettings, attempt: number): ContainerSpec {
+  const pod = d.pod
+  const ports: PortSpec[] = []
+  for (const c of pod.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) {
+      ports.push({
+        containerPort: p.containerPort,
+        protocol: String(p.protocol ?? 'TCP').toLowerCase() === 'udp' ? 'udp' : 'tcp',
+        ...(p.hostPort ? { hostPort: p.hostPort } : {}),
+        ...(p.hostIP ? { hostIp: p.hostIP } : {}),
+      })
+    }
+  }
+  return withHash({
+    name: containerName(pod, 'POD', attempt),
+    image: settings.pauseImage,
+    cmd: PAUSE_COMMAND,
+    labels: baseLabels(pod, settings, 'POD', 'sandbox', attempt),
+    ports,
+    networkMode: pod.spec?.hostNetwork ? 'host' : settings.network,
+    hostname: pod.spec?.hostNetwork ? undefined : String(pod.spec?.hostname ?? pod.metadata.name).slice(0, 63),
+    log: settings.log,
+  })
+}
+
+/** An init or app container, joined to the sandbox's network namespace. */
+export function appContainerSpec(
+  d: DesiredPod,
+  container: any,
+  role: 'init' | 'app',
+  settings: PodSettings,
+  sandboxName: string,
+  attempt: number,
+): ContainerSpec | PodConfigProblem {
+  const pod = d.pod
+  const env = resolveEnv(d, container)
+  if (env instanceof PodConfigProblem) return env
+  const mounts = resolveMounts(d, container, settings)
+  if (mounts instanceof PodConfigProblem) return mounts
+  const labels = baseLabels(pod, settings, container.name, role, attempt)
+  const limits = container.resources?.limits ?? {}
+  const requests = container.resources?.requests ?? {}
+  if (requests.cpu !== undefined) labels[LABELS.cpuRequest] = String(requests.cpu)
+  if (requests.memory !== undefined) labels[LABELS.memoryRequest] = String(requests.memory)
+  const spec: ContainerSpec = {
+    name: containerName(pod, container.name, attempt),
+    image: container.image,
+    ...(container.command ? { entrypoint: container.command.map(String) } : {}),
+    ...(container.args ? { cmd: container.args.map(String) } : {}),
+    env,
+    ...(container.workingDir ? { workingDir: container.workingDir } : {}),
+    labels,
+    mounts,
+    networkMode: `container:${sandboxName}`,
+    log: settings.log,
+  }
+  const cpu = Quantity.tryParse(limits.cpu)
+  if (cpu) spec.nanoCpus = Number(cpu.milliValue()) * 1_000_000
+  const memory = Quantity.tryParse(limits.memory)
+  if (memory) spec.memoryBytes = Number(memory.value())
+  return withHash(spec)
+}
+
+/** `envFrom` first, then `env` (later entries win), as Kubernetes does. */
+export function resolveEnv(d: DesiredPod, container: any): string[] | PodConfigProblem {
+  const vars = new Map<string, string>()
+  for (const from of container.envFrom ?? []) {
+    const prefix = from.prefix ?? ''
+    if (from.configMapRef) {
+      const cm = d.configMaps[from.configMapRef.name]
+      if (!cm) {
+        if (from.configMapRef.optional) continue
+        return new PodConfigProblem(`configmap "${from.configMapRef.name}" not found`)
+      }
+      for (const [k, v] of Object.entries(cm.data ?? {})) vars.set(prefix + k, String(v))
+    } else if (from.secretRef) {
+      const s = d.secrets[from.secretRef.name]
+      if (!s) {
+        if (from.secretRef.optional) continue
+        return new PodConfigProblem(`secret "${from.secretRef.name}" not found`)
+      }
+      for (const [k, v] of Object.entries(s.data ?? {})) vars.set(prefix + k, decodeBase64(v))
+    }
+  }
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef) {
+      const ref = e.valueFrom.configMapKeyRef
+      const value = (d.configMaps[ref.name]?.data as Record<string, string> | undefined)?.[ref.key]
+      if (value === undefined) {
+        if (ref.optional) continue
+        return new PodConfigProblem(missingKey('configmap', ref.name, ref.key, d.configMaps[ref.name] !== undefined))
+      }
+      vars.set(e.name, String(value))
+    } else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef
+      const value = (d.secrets[ref.name]?.data as Record<string, string> | undefined)?.[ref.key]
+      if (value === undefined) {
+        if (ref.optional) continue
+        return new PodConfigProblem(missingKey('secret', ref.name, ref.key, d.secrets[ref.name] !== undefined))
+      }
+      vars.set(e.name, decodeBase64(value))
+    } else if (e.valueFrom) {
+      continue // fieldRef and resourceFieldRef are not supported yet
+    } else {
+      vars.set(e.name, String(e.value ?? ''))
+    }
+  }
+  return [...vars].map(([k, v]) => `${k}=${v}`)
+}
+
+function missingKey(kind: string, name: string, key: string, objectExists: boolean): string {
+  return objectExists ? `couldn't find key ${key} in ${kind} ${name}` : `${kind} "${name}" not found`
+}
+
+function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): MountSpec[] | PodConfigProblem {
+  const volumes = new Map<string, any>((d.pod.spec?.volumes ?? []).map((v: any) => [v.name, v]))
+  const mounts: MountSpec[] = []
+  for (const m of container.volumeMounts ?? []) {
+    const v = volumes.get(m.name)
+    if (!v) return new PodConfigProblem(`volume "${m.name}" is not defined in the pod`)
+    let source: string
+    let readOnly = m.readOnly === true
+    if (v.hostPath) source = v.hostPath.path
+    else if (v.emptyDir || v.configMap || v.secret) source = posix.join(podDir(settings, podUid(d.pod)), 'volumes', v.name)
+    else return new PodConfigProblem(`volume "${v.name}" has a type Bramble does not support`)
+    if (v.configMap || v.secret) readOnly = true
+    if (m.subPath) source = posix.join(source, m.subPath)
+    mounts.push({ type: 'bind', source, target: m.mountPath, readOnly })
+  }
+  return mounts
+}
+
+/** Directories and files of the pod's emptyDir, configMap and secret volumes. */
+export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
+  const dirs: string[] = []
+  const files: VolumeFile[] = []
+  for (const v of d.pod.spec?.volumes ?? []) {
+    const dir = posix.join('volumes', v.name)
+    if (v.emptyDir) dirs.push(dir)
+    else if (v.configMap || v.secret) {
+      dirs.push(dir)
+      const source = v.configMap ?? v.secret
+      const obj = v.configMap ? d.configMaps[source.name] : d.secrets[source.secretName]
+      const kind = v.configMap ? 'configmap' : 'secret'
+      const objName = v.configMap ? source.name : source.secretName
+      if (!obj) {
+        if (source.optional) continue
+        return new PodConfigProblem(`${kind} "${objName}" not found`)
+      }
+      const entries = new Map<string, string>() // key → base64 content
+      if (v.configMap) {
+        for (const [k, val] of Object.entries(obj.data ?? {})) entries.set(k, Buffer.from(String(val)).toString('base64'))
+        for (const [k, val] of Object.entries(obj.binaryData ?? {})) entries.set(k, String(val))
+      } else {
+        for (const [k, val] of Object.entries(obj.data ?? {})) entries.set(k, String(val))
+      }
+      const defaultMode = typeof source.defaultMode === 'number' ? source.defaultMode : 0o644
+      const items: Array<{ key: string; path: string; mode?: number }> = source.items ?? [...entries.keys()].map((key) => ({ key, path: key }))
+      for (const item of items) {
+        const content = entries.get(item.key)
+        if (content === undefined) {
+          if (source.optional) continue
+          return new PodConfigProblem(`couldn't find key ${item.key} in ${kind} ${objName}`)
+        }
+        const rel = posix.normalize(item.path)
+        if (rel.startsWith('..') || posix.isAbsolute(rel)) return new PodConfigProblem(`volume "${v.name}" item path "${item.path}" leaves the volume`)
+        files.push({ path: posix.join(dir, rel), contentBase64: content, mode: item.mode ?? defaultMode })
+      }
+    }
+  }
+  const hash = createHash('sha256').update(stableJson({ dirs, files })).digest('hex').slice(0, 16)
+  return { dirs, files, hash }
+}
+
+function decodeBase64(v: unknown): string {
+  return Buffer.from(String(v), 'base64').toString('utf8')
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as any)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as any)[k])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(v)
+}

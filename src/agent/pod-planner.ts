@@ -1,0 +1,295 @@
+// The agent's decision, pure (STYLE.md §2): desired pods and the containers the engine reports in,
+// the steps between them out. No clock, no config, no I/O: `now` and settings are arguments.
+
+import type { ContainerInfo, ContainerSpec } from './container-runtime.js'
+import { LABELS } from './container-runtime.js'
+import { restartDecision, type BackoffEntry, type BackoffSettings } from './backoff.js'
+import {
+  appContainerSpec,
+  graceSeconds,
+  podUid,
+  podVolumes,
+  PodConfigProblem,
+  sandboxSpec,
+  specHash,
+  type DesiredPod,
+  type PodSettings,
+  type VolumeFile,
+} from './pod-container-spec.js'
+import type { ProbeSpec } from './probes.js'
+
+export interface PlanSettings extends PodSettings {
+  backoff: BackoffSettings
+}
+
+/** What the agent remembers of a pod between passes (lost on restart, which is safe). */
+export interface PodRuntimeState {
+  /** Hash of the volume files last written. */
+  volumesHash?: string
+  /** The pod directory may exist on disk. */
+  podDir?: boolean
+  /** Crash-loop back-off per container name. */
+  backoff: Record<string, BackoffEntry>
+  /** Failed pulls per image: when, and how long to wait before the next try. */
+  pullFailures: Record<string, { at: number; delayMs: number; message: string }>
+  /** Ids of containers whose liveness or startup probe failed past its threshold. */
+  unhealthy: string[]
+  /** Ids of containers whose probes run. */
+  probing: string[]
+}
+
+export function emptyPodState(): PodRuntimeState {
+  return { backoff: {}, pullFailures: {}, unhealthy: [], probing: [] }
+}
+
+export interface ActualState {
+  containers: ContainerInfo[]
+  /** Image references present in the engine. */
+  images: ReadonlySet<string>
+}
+
+export type StopReason = 'Killing' | 'Unhealthy' | 'SpecChanged' | 'SandboxChanged' | 'PodDeleted'
+
+export type Step =
+  | { kind: 'ensurePauseImage'; podUid: string; image: string }
+  | { kind: 'pull'; podUid: string; container: string; image: string; /** Keep going if it fails (policy Always, image present). */ bestEffort: boolean }
+  | { kind: 'writeVolumes'; podUid: string; dirs: string[]; files: VolumeFile[]; hash: string }
+  | { kind: 'create'; podUid: string; container: string; role: 'sandbox' | 'init' | 'app'; spec: ContainerSpec; /** Back-off entry to keep once created (a restart). */ backoff?: BackoffEntry; restart: boolean }
+  | { kind: 'start'; podUid: string; container: string; /** Container id or name. */ target: string }
+  | { kind: 'stop'; podUid: string; container: string; id: string; graceSeconds: number; reason: StopReason }
+  | { kind: 'remove'; podUid: string; container: string; id: string }
+  | { kind: 'startProbes'; podUid: string; container: string; id: string; probes: ProbeSpec }
+  | { kind: 'stopProbes'; podUid: string; id: string }
+  | { kind: 'removePodDir'; podUid: string }
+  /** Nothing to do for this container until `until` (ms since the epoch): look again then. */
+  | { kind: 'wait'; podUid: string; container: string; until: number; reason: 'CrashLoopBackOff' | 'ImagePullBackOff' }
+
+/** Plans every pod uid found in desired or actual. `states` has one entry per uid it knows. */
+export function plan(
+  desired: DesiredPod[],
+  actual: ActualState,
+  states: ReadonlyMap<string, PodRuntimeState>,
+  now: number,
+  settings: PlanSettings,
+): Step[] {
+  const byUid = new Map<string, ContainerInfo[]>()
+  for (const c of actual.containers) {
+    const uid = c.labels[LABELS.podUid]
+    if (!uid || c.labels[LABELS.cluster] !== settings.clusterId) continue
+    byUid.set(uid, [...(byUid.get(uid) ?? []), c])
+  }
+  const steps: Step[] = []
+  const desiredUids = new Set<string>()
+  for (const d of desired) {
+    const uid = podUid(d.pod)
+    desiredUids.add(uid)
+    steps.push(...planPod(d, byUid.get(uid) ?? [], actual.images, states.get(uid) ?? emptyPodState(), now, settings))
+  }
+  const undesired = new Set([...byUid.keys(), ...states.keys()])
+  for (const uid of undesired) {
+    if (!desiredUids.has(uid)) steps.push(...planRemoval(uid, byUid.get(uid) ?? [], states.get(uid) ?? emptyPodState()))
+  }
+  return steps
+}
+
+/** A pod no longer desired: stop app containers, then the sandbox; remove all; clean its dir. */
+export function planRemoval(uid: string, containers: ContainerInfo[], state: PodRuntimeState): Step[] {
+  const steps: Step[] = []
+  for (const id of state.probing) steps.push({ kind: 'stopProbes', podUid: uid, id })
+  const ordered = [...containers].sort((a, b) => Number(roleOf(a) === 'sandbox') - Number(roleOf(b) === 'sandbox'))
+  for (const c of ordered) {
+    if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: Number(c.labels[LABELS.grace] ?? 30), reason: 'PodDeleted' })
+  }
+  for (const c of ordered) steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
+  if (state.podDir) steps.push({ kind: 'removePodDir', podUid: uid })
+  return steps
+}
+
+function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet<string>, state: PodRuntimeState, now: number, settings: PlanSettings): Step[] {
+  const uid = podUid(d.pod)
+  const steps: Step[] = []
+  const grace = graceSeconds(d.pod, settings)
+  const byName = groupByName(containers)
+
+  // Probes of containers that no longer run stop first.
+  const running = new Set(containers.filter(isRunning).map((c) => c.id))
+  for (const id of state.probing) if (!running.has(id)) steps.push({ kind: 'stopProbes', podUid: uid, id })
+
+  const volumes = podVolumes(d)
+  if (volumes instanceof PodConfigProblem) return steps // reported as CreateContainerConfigError by pod-status
+  if (volumes.hash !== state.volumesHash) steps.push({ kind: 'writeVolumes', podUid: uid, dirs: volumes.dirs, files: volumes.files, hash: volumes.hash })
+
+  // The sandbox: a new one (with fresh containers) when it is missing, stopped or changed.
+  const sandboxes = byName.get('POD') ?? []
+  const sandbox = sandboxes.at(-1)
+  const sandboxAttempt = sandbox ? attemptOf(sandbox) : 0
+  const wantedSandbox = sandboxSpec(d, settings, sandboxAttempt)
+  if (!sandbox || !isRunning(sandbox) || sandbox.labels[LABELS.specHash] !== specHash(wantedSandbox)) {
+    for (const c of containers) {
+      if (roleOf(c) !== 'sandbox' && isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: grace, reason: 'SandboxChanged' })
+    }
+    for (const c of containers) steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
+    if (!images.has(settings.pauseImage)) steps.push({ kind: 'ensurePauseImage', podUid: uid, image: settings.pauseImage })
+    const spec = sandbox ? sandboxSpec(d, settings, sandboxAttempt + 1) : wantedSandbox
+    steps.push({ kind: 'create', podUid: uid, container: 'POD', role: 'sandbox', spec, restart: false })
+    steps.push({ kind: 'start', podUid: uid, container: 'POD', target: spec.name })
+    return steps // containers follow once the sandbox runs
+  }
+  for (const old of sandboxes.slice(0, -1)) steps.push({ kind: 'remove', podUid: uid, container: 'POD', id: old.id })
+
+  const policy: string = d.pod.spec?.restartPolicy ?? 'Always'
+  const ctx: ContainerContext = { d, uid, settings, sandboxName: sandbox.name, images, state, now, grace, steps }
+
+  // Init containers, in order: each must have exited 0 before the next one starts.
+  for (const spec of d.pod.spec?.initContainers ?? []) {
+    const history = byName.get(spec.name) ?? []
+    const latest = history.at(-1)
+    removeOlder(ctx, history, 1)
+    if (latest && latest.state.status === 'exited' && latest.state.exitCode === 0) continue
+    if (!latest) {
+      startNew(ctx, spec, 'init', 0, undefined, false)
+      return steps
+    }
+    if (isRunning(latest)) return steps
+    if (latest.state.status === 'created') {
+      steps.push({ kind: 'start', podUid: uid, container: spec.name, target: latest.id })
+      return steps
+    }
+    if (policy !== 'Never') restartAfterBackoff(ctx, spec, 'init', latest)
+    return steps // a failed init container holds the pod back (Never: the pod has failed)
+  }
+
+  const wanted = new Set<string>(['POD', ...(d.pod.spec?.initContainers ?? []).map((c: any) => c.name)])
+  for (const spec of d.pod.spec?.containers ?? []) {
+    wanted.add(spec.name)
+    const history = byName.get(spec.name) ?? []
+    const latest = history.at(-1)
+    removeOlder(ctx, history, 2) // the latest and the one before it (lastState)
+    if (!latest) {
+      startNew(ctx, spec, 'app', 0, undefined, false)
+      continue
+    }
+    const want = appContainerSpec(d, spec, 'app', settings, sandbox.name, attemptOf(latest))
+    if (want instanceof PodConfigProblem) continue
+    if (latest.labels[LABELS.specHash] !== specHash(want)) {
+      if (isRunning(latest)) steps.push({ kind: 'stop', podUid: uid, container: spec.name, id: latest.id, graceSeconds: grace, reason: 'SpecChanged' })
+      steps.push({ kind: 'remove', podUid: uid, container: spec.name, id: latest.id })
+      startNew(ctx, spec, 'app', attemptOf(latest) + 1, undefined, true)
+      continue
+    }
+    if (latest.state.status === 'created') {
+      steps.push({ kind: 'start', podUid: uid, container: spec.name, target: latest.id })
+      continue
+    }
+    if (isRunning(latest)) {
+      if (state.unhealthy.includes(latest.id)) {
+        steps.push({ kind: 'stop', podUid: uid, container: spec.name, id: latest.id, graceSeconds: grace, reason: 'Unhealthy' })
+      } else if (hasProbes(spec) && !state.probing.includes(latest.id)) {
+        steps.push({ kind: 'startProbes', podUid: uid, container: spec.name, id: latest.id, probes: probesOf(spec) })
+      }
+      continue
+    }
+    // Exited.
+    const failed = latest.state.exitCode !== 0
+    if (policy === 'Always' || (policy === 'OnFailure' && failed)) restartAfterBackoff(ctx, spec, 'app', latest)
+  }
+  // Containers the spec no longer names.
+  for (const [name, history] of byName) {
+    if (wanted.has(name)) continue
+    for (const c of history) {
+      if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: name, id: c.id, graceSeconds: grace, reason: 'SpecChanged' })
+      steps.push({ kind: 'remove', podUid: uid, container: name, id: c.id })
+    }
+  }
+  return steps
+}
+
+interface ContainerContext {
+  d: DesiredPod
+  uid: string
+  settings: PlanSettings
+  sandboxName: string
+  images: ReadonlySet<string>
+  state: PodRuntimeState
+  now: number
+  grace: number
+  steps: Step[]
+}
+
+function restartAfterBackoff(ctx: ContainerContext, spec: any, role: 'init' | 'app', latest: ContainerInfo): void {
+  const finishedAt = Date.parse(latest.state.finishedAt ?? '') || ctx.now
+  const startedAt = Date.parse(latest.state.startedAt ?? '') || finishedAt
+  const decision = restartDecision(ctx.state.backoff[spec.name], finishedAt, finishedAt - startedAt, ctx.now, ctx.settings.backoff)
+  if (!decision.restartNow) {
+    ctx.steps.push({ kind: 'wait', podUid: ctx.uid, container: spec.name, until: decision.until, reason: 'CrashLoopBackOff' })
+    return
+  }
+  startNew(ctx, spec, role, attemptOf(latest) + 1, decision.next, true)
+}
+
+/** Pull (as the pull policy says), create and start attempt `attempt` of a container. */
+function startNew(ctx: ContainerContext, spec: any, role: 'init' | 'app', attempt: number, backoff: BackoffEntry | undefined, restart: boolean): void {
+  const want = appContainerSpec(ctx.d, spec, role, ctx.settings, ctx.sandboxName, attempt)
+  if (want instanceof PodConfigProblem) return
+  const image: string = spec.image
+  const present = ctx.images.has(image)
+  const policy = pullPolicy(spec)
+  if (policy === 'Never' && !present) return // ErrImageNeverPull, reported by pod-status
+  if (!present || policy === 'Always') {
+    const failure = ctx.state.pullFailures[image]
+    if (!present && failure && ctx.now < failure.at + failure.delayMs) {
+      ctx.steps.push({ kind: 'wait', podUid: ctx.uid, container: spec.name, until: failure.at + failure.delayMs, reason: 'ImagePullBackOff' })
+      return
+    }
+    ctx.steps.push({ kind: 'pull', podUid: ctx.uid, container: spec.name, image, bestEffort: present })
+  }
+  ctx.steps.push({ kind: 'create', podUid: ctx.uid, container: spec.name, role, spec: want, backoff, restart })
+  ctx.steps.push({ kind: 'start', podUid: ctx.uid, container: spec.name, target: want.name })
+}
+
+function removeOlder(ctx: ContainerContext, history: ContainerInfo[], keep: number): void {
+  for (const old of history.slice(0, Math.max(0, history.length - keep))) {
+    if (isRunning(old)) ctx.steps.push({ kind: 'stop', podUid: ctx.uid, container: nameOf(old), id: old.id, graceSeconds: ctx.grace, reason: 'Killing' })
+    ctx.steps.push({ kind: 'remove', podUid: ctx.uid, container: nameOf(old), id: old.id })
+  }
+}
+
+/** Kubernetes' default: Always for `:latest` or no tag, else IfNotPresent. */
+export function pullPolicy(spec: any): 'Always' | 'IfNotPresent' | 'Never' {
+  if (spec.imagePullPolicy === 'Always' || spec.imagePullPolicy === 'IfNotPresent' || spec.imagePullPolicy === 'Never') return spec.imagePullPolicy
+  const image = String(spec.image).split('@')[0]
+  const tag = image.lastIndexOf(':') > image.lastIndexOf('/') ? image.slice(image.lastIndexOf(':') + 1) : 'latest'
+  return tag === 'latest' && !String(spec.image).includes('@') ? 'Always' : 'IfNotPresent'
+}
+
+export function hasProbes(spec: any): boolean {
+  return Boolean(spec.livenessProbe || spec.readinessProbe || spec.startupProbe)
+}
+
+function probesOf(spec: any): ProbeSpec {
+  return { liveness: spec.livenessProbe, readiness: spec.readinessProbe, startup: spec.startupProbe }
+}
+
+/** Containers by container name, oldest attempt first. */
+export function groupByName(containers: ContainerInfo[]): Map<string, ContainerInfo[]> {
+  const m = new Map<string, ContainerInfo[]>()
+  for (const c of containers) m.set(nameOf(c), [...(m.get(nameOf(c)) ?? []), c])
+  for (const list of m.values()) list.sort((a, b) => attemptOf(a) - attemptOf(b))
+  return m
+}
+
+export function nameOf(c: ContainerInfo): string {
+  return c.labels[LABELS.containerName] ?? ''
+}
+
+export function roleOf(c: ContainerInfo): string {
+  return c.labels[LABELS.role] ?? ''
+}
+
+export function attemptOf(c: ContainerInfo): number {
+  return Number(c.labels[LABELS.attempt] ?? 0) || 0
+}
+
+export function isRunning(c: ContainerInfo): boolean {
+  return c.state.status === 'running' || c.state.status === 'restarting' || c.state.status === 'paused'
+}
