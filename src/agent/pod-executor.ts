@@ -1,0 +1,134 @@
+// Runs the planner's steps against the ContainerRuntime (STYLE.md §2): one executor per Step kind.
+
+import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
+import type { KubeObject } from '../api/types.js'
+import type { ContainerRuntime } from './container-runtime.js'
+import { ImagePullError } from './errors.js'
+import { ensureBusyboxImage } from './pod-pause-image.js'
+import type { PodRuntimeState, Step } from './pod-planner.js'
+import type { ProbeSpec } from './probes.js'
+
+export interface ExecutorContext {
+  runtime: ContainerRuntime
+  /** The pod's directory on the host (volumes live under it). */
+  podDir: string
+  /** The pod, when still desired (for events); undefined while removing. */
+  pod?: KubeObject
+  state: PodRuntimeState
+  now(): number
+  event(reason: string, message: string, options?: { type?: 'Normal' | 'Warning'; container?: string }): void
+  startProbes(id: string, container: string, probes: ProbeSpec): Promise<void>
+  stopProbes(id: string): void
+}
+
+type Executors = { [K in Step['kind']]: (step: Extract<Step, { kind: K }>, ctx: ExecutorContext) => Promise<void> }
+
+export const executors: Executors = {
+  async ensurePauseImage(step, ctx) {
+    await ensureBusyboxImage(ctx.runtime, step.image)
+  },
+
+  async pull(step, ctx) {
+    ctx.event('Pulling', `Pulling image "${step.image}"`, { container: step.container })
+    try {
+      await ctx.runtime.pullImage(step.image)
+    } catch (e) {
+      if (step.bestEffort && e instanceof ImagePullError) return // offline: the local image will do
+      throw e
+    }
+    delete ctx.state.pullFailures[step.image]
+    ctx.event('Pulled', `Successfully pulled image "${step.image}"`, { container: step.container })
+  },
+
+  async writeVolumes(step, ctx) {
+    for (const dir of step.dirs) await mkdir(join(ctx.podDir, dir), { recursive: true })
+    ctx.state.podDir = true
+    const wanted = new Set(step.files.map((f) => join(ctx.podDir, f.path)))
+    for (const f of step.files) {
+      const path = join(ctx.podDir, f.path)
+      await mkdir(dirname(path), { recursive: true })
+      // Written beside, then renamed: a reader never sees half a file.
+      const tmp = `${path}.bramble-tmp`
+      await writeFile(tmp, Buffer.from(f.contentBase64, 'base64'), { mode: f.mode })
+      await chmod(tmp, f.mode)
+      await rename(tmp, path)
+    }
+    // Keys removed from a ConfigMap or Secret disappear from the volume.
+    const fileDirs = new Set(step.files.map((f) => f.path.split('/').slice(0, 2).join('/')))
+    for (const dir of fileDirs) await removeStale(join(ctx.podDir, dir), wanted)
+    ctx.state.volumesHash = step.hash
+  },
+
+  async create(step, ctx) {
+    await ctx.runtime.create(step.spec)
+    if (step.backoff) ctx.state.backoff[step.container] = step.backoff
+    if (step.role !== 'sandbox') ctx.event('Created', `Created container ${step.container}`, { container: step.container })
+  },
+
+  async start(step, ctx) {
+    await ctx.runtime.start(step.target)
+    if (step.container !== 'POD') ctx.event('Started', `Started container ${step.container}`, { container: step.container })
+  },
+
+  async stop(step, ctx) {
+    ctx.stopProbes(step.id)
+    if (step.container !== 'POD') {
+      const why = step.reason === 'Unhealthy' ? 'failed liveness probe, will be restarted' : step.reason === 'SpecChanged' ? 'definition changed, will be restarted' : ''
+      ctx.event('Killing', `Stopping container ${step.container}${why ? `: Container ${step.container} ${why}` : ''}`, { container: step.container })
+    }
+    await ctx.runtime.stop(step.id, step.graceSeconds)
+    ctx.state.unhealthy = ctx.state.unhealthy.filter((id) => id !== step.id)
+  },
+
+  async remove(step, ctx) {
+    ctx.stopProbes(step.id)
+    await ctx.runtime.remove(step.id)
+  },
+
+  async startProbes(step, ctx) {
+    await ctx.startProbes(step.id, step.container, step.probes)
+    ctx.state.probing = [...ctx.state.probing, step.id]
+  },
+
+  async stopProbes(step, ctx) {
+    ctx.stopProbes(step.id)
+    ctx.state.probing = ctx.state.probing.filter((id) => id !== step.id)
+  },
+
+  async removePodDir(_step, ctx) {
+    await rm(ctx.podDir, { recursive: true, force: true })
+    ctx.state.podDir = false
+  },
+
+  async wait(step, ctx) {
+    if (step.reason === 'CrashLoopBackOff') {
+      ctx.event('BackOff', `Back-off restarting failed container ${step.container}`, { type: 'Warning', container: step.container })
+    } else {
+      ctx.event('BackOff', `Back-off pulling image`, { type: 'Warning', container: step.container })
+    }
+  },
+}
+
+export async function executeStep(step: Step, ctx: ExecutorContext): Promise<void> {
+  await (executors[step.kind] as (s: Step, c: ExecutorContext) => Promise<void>)(step, ctx)
+}
+
+/** Steps that change the engine or the disk: after them the pod is looked at again. */
+export function changesState(step: Step): boolean {
+  return step.kind !== 'wait' && step.kind !== 'startProbes' && step.kind !== 'stopProbes'
+}
+
+async function removeStale(dir: string, wanted: Set<string>): Promise<void> {
+  let entries
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true })
+  } catch {
+    return
+  }
+  for (const e of entries) {
+    if (!e.isFile()) continue
+    const path = join(e.parentPath ?? (e as any).path, e.name)
+    if (!wanted.has(path) && !relative(dir, path).startsWith('..')) await rm(path, { force: true })
+  }
+}

@@ -1,0 +1,233 @@
+// The agent's pod loop (STYLE.md §1): a work queue keyed by pod uid; each pass re-reads the desired
+// pod and the engine's containers, plans, executes, and reports status and events. Level-
+// triggered: engine events and resyncs only say "look again". Containers are found by labels,
+// so a restarted agent adopts what already runs.
+
+import { join } from 'node:path'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { WorkQueue } from '../lib/work-queue.js'
+import { LABELS, type ContainerRuntime } from './container-runtime.js'
+import { ImagePullError } from './errors.js'
+import { podEvent, type PodEventRecord } from './pod-events.js'
+import { changesState, executeStep, type ExecutorContext } from './pod-executor.js'
+import { podKey, podUid, type DesiredPod } from './pod-container-spec.js'
+import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from './pod-planner.js'
+import { computePodStatus } from './pod-status.js'
+import { ProbeWorker, type ProbeResults, type ProbeSpec } from './probes.js'
+
+export interface PodReconcilerOptions {
+  runtime: ContainerRuntime
+  clock: Clock
+  logger: Logger
+  settings: PlanSettings
+  hostIP: string
+  /** The pods bound to this node, with the ConfigMaps and Secrets they use (from the replica). */
+  desired: () => DesiredPod[] | Promise<DesiredPod[]>
+  onPodStatus: (podKey: string, uid: string, status: any) => void
+  onEvent: (event: PodEventRecord) => void
+  workers?: number
+  /** Every pod is looked at again this often, whatever the engine says (default 10 s). */
+  resyncMs?: number
+}
+
+export class PodReconciler {
+  private readonly queue: WorkQueue<string>
+  private readonly states = new Map<string, PodRuntimeState>()
+  private readonly probeWorkers = new Map<string, ProbeWorker>()
+  private readonly probeResults = new Map<string, ProbeResults>()
+  private readonly lastStatus = new Map<string, string>()
+  private readonly previousStatus = new Map<string, any>()
+  private watch?: { close(): void }
+  private resyncTimer?: { cancel(): void }
+  private stopped = false
+
+  constructor(private readonly o: PodReconcilerOptions) {
+    this.queue = new WorkQueue<string>({
+      clock: o.clock,
+      workers: o.workers ?? 2,
+      baseDelayMs: 500,
+      maxDelayMs: 60_000,
+      onError: (uid, error) => o.logger.warn({ component: 'pod-reconciler', key: uid, err: error }, 'reconcile failed; will retry'),
+    })
+  }
+
+  async start(): Promise<void> {
+    this.watch = await this.o.runtime.watchEvents({ [LABELS.cluster]: this.o.settings.clusterId }, (e) => {
+      const uid = e.labels[LABELS.podUid]
+      if (uid && ['start', 'die', 'oom', 'destroy', 'stop', 'kill'].includes(e.action)) this.queue.add(uid)
+    })
+    this.queue.start((uid) => this.reconcile(uid))
+    await this.resync()
+    this.scheduleResync()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.resyncTimer?.cancel()
+    this.watch?.close()
+    await this.queue.stop()
+    for (const w of this.probeWorkers.values()) w.stop()
+    this.probeWorkers.clear()
+  }
+
+  /** Queues every pod: desired ones, and any the engine still holds for this cluster. */
+  async resync(): Promise<void> {
+    const uids = new Set<string>()
+    for (const d of await this.o.desired()) uids.add(podUid(d.pod))
+    for (const c of await this.o.runtime.list({ [LABELS.cluster]: this.o.settings.clusterId })) {
+      const uid = c.labels[LABELS.podUid]
+      if (uid) uids.add(uid)
+    }
+    for (const uid of this.states.keys()) uids.add(uid)
+    for (const uid of uids) this.queue.add(uid)
+  }
+
+  /** Resolves once no pod is queued or being reconciled. */
+  idle(): Promise<void> {
+    return this.queue.idle()
+  }
+
+  private scheduleResync(): void {
+    if (this.stopped) return
+    this.resyncTimer = this.o.clock.setTimeout(() => {
+      void this.resync().catch((err) => this.o.logger.warn({ component: 'pod-reconciler', err }, 'resync failed'))
+      this.scheduleResync()
+    }, this.o.resyncMs ?? 10_000)
+  }
+
+  private async reconcile(uid: string): Promise<void> {
+    const { runtime, settings } = this.o
+    const desired = (await this.o.desired()).find((d) => podUid(d.pod) === uid)
+    const containers = await runtime.list({ [LABELS.cluster]: settings.clusterId, [LABELS.podUid]: uid })
+    const images = await this.presentImages(desired)
+    const state = this.states.get(uid) ?? emptyPodState()
+    this.states.set(uid, state)
+    const now = this.o.clock.now()
+    const steps = plan(desired ? [desired] : [], { containers, images }, new Map([[uid, state]]), now, settings)
+
+    const ctx = this.executorContext(uid, desired, state)
+    let changed = false
+    for (const step of steps) {
+      try {
+        await executeStep(step, ctx)
+      } catch (e) {
+        if (e instanceof ImagePullError && step.kind === 'pull') {
+          this.recordPullFailure(state, step, e, ctx)
+          break
+        }
+        throw e
+      }
+      if (changesState(step)) changed = true
+      if (step.kind === 'wait') this.queue.addAfter(uid, Math.max(0, step.until - this.o.clock.now()))
+    }
+    if (changed) {
+      this.queue.add(uid) // look again: the next step depends on what these did
+      return
+    }
+    if (!desired) {
+      if (containers.length === 0 && !state.podDir) this.forget(uid)
+      return
+    }
+    this.reportStatus(desired, containers, images, state)
+  }
+
+  private recordPullFailure(state: PodRuntimeState, step: Extract<Step, { kind: 'pull' }>, e: ImagePullError, ctx: ExecutorContext): void {
+    const prev = state.pullFailures[step.image]
+    const { initialMs, maxMs } = this.o.settings.backoff
+    const delayMs = prev ? Math.min(maxMs, prev.delayMs * 2) : initialMs
+    state.pullFailures[step.image] = { at: this.o.clock.now(), delayMs, message: e.message }
+    ctx.event('Failed', `Failed to pull image "${step.image}": ${e.message}`, { type: 'Warning', container: step.container })
+    ctx.event('Failed', 'Error: ErrImagePull', { type: 'Warning', container: step.container })
+    this.queue.add(step.podUid) // reports ErrImagePull, then waits out the back-off
+  }
+
+  private reportStatus(d: DesiredPod, containers: any[], images: ReadonlySet<string>, state: PodRuntimeState): void {
+    const uid = podUid(d.pod)
+    const status = computePodStatus({
+      desired: d,
+      containers,
+      probes: this.probeResults,
+      state,
+      images,
+      hostIP: this.o.hostIP,
+      now: this.o.clock.now(),
+      settings: this.o.settings,
+      previous: this.previousStatus.get(uid),
+    })
+    // Compare without transition times, which only move when a condition does.
+    const fingerprint = JSON.stringify(status)
+    if (this.lastStatus.get(uid) === fingerprint) return
+    this.lastStatus.set(uid, fingerprint)
+    this.previousStatus.set(uid, status)
+    this.o.onPodStatus(podKey(d.pod), uid, status)
+  }
+
+  private forget(uid: string): void {
+    this.states.delete(uid)
+    this.lastStatus.delete(uid)
+    this.previousStatus.delete(uid)
+    this.queue.forget(uid)
+  }
+
+  private async presentImages(d: DesiredPod | undefined): Promise<Set<string>> {
+    const refs = new Set<string>([this.o.settings.pauseImage])
+    for (const c of [...(d?.pod.spec?.initContainers ?? []), ...(d?.pod.spec?.containers ?? [])]) refs.add(String(c.image))
+    const present = new Set<string>()
+    for (const ref of refs) if (await this.o.runtime.imageId(ref)) present.add(ref)
+    return present
+  }
+
+  private executorContext(uid: string, desired: DesiredPod | undefined, state: PodRuntimeState): ExecutorContext {
+    const { runtime, clock } = this.o
+    return {
+      runtime,
+      podDir: join(this.o.settings.podsDir, uid),
+      pod: desired?.pod,
+      state,
+      now: () => clock.now(),
+      event: (reason, message, options = {}) => {
+        if (!desired) return
+        this.o.onEvent(podEvent(desired.pod, reason, message, { ...options, now: clock.now() }))
+      },
+      startProbes: (id, container, probes) => this.startProbes(uid, desired, id, container, probes, state),
+      stopProbes: (id) => {
+        this.probeWorkers.get(id)?.stop()
+        this.probeWorkers.delete(id)
+        this.probeResults.delete(id)
+      },
+    }
+  }
+
+  private async startProbes(uid: string, desired: DesiredPod | undefined, id: string, container: string, probes: ProbeSpec, state: PodRuntimeState): Promise<void> {
+    if (this.probeWorkers.has(id)) return
+    const sandbox = (await this.o.runtime.list({ [LABELS.cluster]: this.o.settings.clusterId, [LABELS.podUid]: uid, [LABELS.role]: 'sandbox' }))
+      .filter((c) => c.state.status === 'running')
+      .at(-1)
+    const host = desired?.pod.spec?.hostNetwork ? '127.0.0.1' : sandbox?.ipAddress ?? '127.0.0.1'
+    const worker = new ProbeWorker(this.o.runtime, this.o.clock, probes, { containerId: id, host }, {
+      onChange: (results) => {
+        this.probeResults.set(id, results)
+        this.queue.add(uid)
+      },
+      onUnhealthy: (kind, message) => {
+        if (!state.unhealthy.includes(id)) state.unhealthy.push(id)
+        if (desired) {
+          this.o.onEvent(podEvent(desired.pod, 'Killing', `Container ${container} failed ${kind} probe, will be restarted`, { container, now: this.o.clock.now() }))
+        }
+        this.o.logger.info({ component: 'pod-reconciler', key: uid, container, kind, message }, 'container unhealthy')
+        this.queue.add(uid)
+      },
+      onFailure: (kind, message) => {
+        if (desired) {
+          this.o.onEvent(podEvent(desired.pod, 'Unhealthy', `${kind[0].toUpperCase()}${kind.slice(1)} probe failed: ${message}`, { type: 'Warning', container, now: this.o.clock.now() }))
+        }
+      },
+    })
+    this.probeWorkers.set(id, worker)
+    this.probeResults.set(id, { ...worker.results })
+    worker.start()
+  }
+}
+
+export type { PodEventRecord }
