@@ -198,7 +198,9 @@ export class MqttBus implements Bus {
     this.log.debug({ delayMs: delay, attempt: this.attempt }, 'reconnecting to the MQTT broker')
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined
-      if (!this.closed && !this.client.connected) this.client.reconnect()
+      // Hand the stores back: reconnect() without them starts empty ones and would drop
+      // the QoS 1 messages still waiting for their PUBACK.
+      if (!this.closed && !this.client.connected) this.client.reconnect({ incomingStore: this.client.incomingStore, outgoingStore: this.client.outgoingStore })
     }, delay)
     this.reconnectTimer.unref?.()
   }

@@ -26,6 +26,8 @@ export interface BrokerFixture {
   issueNode(node: string): Promise<MqttCredentials>
   /** Revokes and makes sure the broker has forgotten them. */
   revokeNode(node: string): Promise<void>
+  /** Stops the broker and starts it again on the same address, losing its sessions. */
+  restart(): Promise<void>
   close(): Promise<void>
 }
 
@@ -39,7 +41,8 @@ async function credentialsInTempDir(): Promise<{ credentials: NodeCredentials; d
 export const embeddedBroker: MakeBroker = async () => {
   const { credentials, dir } = await credentialsInTempDir()
   const tls = testTls()
-  const broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', tls, credentials, logger: silentLogger() })
+  const start = (port: number) => startEmbeddedBroker({ port, host: '127.0.0.1', tls, credentials, logger: silentLogger() })
+  let broker = await start(0)
   return {
     name: 'embedded Aedes broker',
     url: broker.url,
@@ -48,6 +51,10 @@ export const embeddedBroker: MakeBroker = async () => {
     hub: credentials.hubCredentials(),
     issueNode: (node) => credentials.issue(node),
     revokeNode: async (node) => void (await credentials.revoke(node)),
+    async restart() {
+      await broker.close()
+      broker = await start(broker.port)
+    },
     async close() {
       await broker.close()
       await rm(dir, { recursive: true, force: true })
@@ -73,6 +80,7 @@ export const mosquittoBroker: MakeBroker = async () => {
       await credentials.revoke(node)
       await mosquitto.reload()
     },
+    restart: () => mosquitto.restart(),
     async close() {
       await mosquitto.stop()
       await rm(dir, { recursive: true, force: true })
@@ -224,6 +232,33 @@ export function busContract(t: Test, makeBroker: MakeBroker): void {
       void track(connectAs(broker, creds, { subscriptions: [{ filter: desired, handler: (_t, p) => resolve(p.toString()), qos: 1 }] }))
     })
     t.equal(await got, '{"revision":7}')
+  })
+
+  t.test('after the broker restarts, the bus reconnects, subscribes again and sends what it queued', async (t) => {
+    const creds = await broker.issueNode('restart-1')
+    const hub = await track(connectAs(broker, broker.hub))
+    const node = await track(connectAs(broker, creds))
+    const hubSees = await collect(hub, ALL_UP_FILTER)
+    const nodeSees = await collect(node, downTopic('restart-1', 'desired'))
+    const transitions: boolean[] = []
+    node.onConnectionChange((c) => transitions.push(c))
+    const bothBack = Promise.all([hub, node].map((b) => new Promise<void>((resolve) => {
+      const off = b.onConnectionChange((c) => c && (off(), resolve()))
+    })))
+
+    await broker.restart()
+    // Published while the link is (or is about to be found) down: kept and sent again once the
+    // session is back, so the broker acknowledges it. (Who receives it depends on who had
+    // subscribed by then: the restarted broker kept no sessions.)
+    const queued = node.publish(upTopic('restart-1', 'ack'), 'sent-while-away', { qos: 1, retain: false })
+    await bothBack
+    const deadline = new Promise((_, reject) => setTimeout(() => reject(new Error('no PUBACK within 10 s')), 10_000).unref())
+    await t.resolves(Promise.race([queued, deadline]), 'the broker acknowledged the message published during the outage')
+    await hub.publish(downTopic('restart-1', 'desired'), 'after-restart', { qos: 1, retain: false })
+    t.equal(await nodeSees.waitFor((p) => p === 'after-restart'), 'after-restart', 'the node subscribed again')
+    await node.publish(upTopic('restart-1', 'ack'), 'up-after-restart', { qos: 1, retain: false })
+    t.equal(await hubSees.waitFor((p) => p === 'up-after-restart'), 'up-after-restart', 'the hub subscribed again')
+    t.same(transitions, [false, true])
   })
 
   t.test('reports connection changes and refuses to publish once closed', async (t) => {

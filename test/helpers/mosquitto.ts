@@ -16,6 +16,8 @@ export interface RunningMosquitto {
   ca: string
   /** Rewrites the password file from the credentials and makes Mosquitto reload it. */
   reload(): Promise<void>
+  /** Stops Mosquitto and starts it again on the same port (sessions are not persisted). */
+  restart(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -79,10 +81,20 @@ export async function startMosquitto(credentials: NodeCredentials): Promise<Runn
       }),
     ].join('\n'),
   )
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
-  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
-  await waitForPort(port, child, () => stderr)
+  const launch = async () => {
+    const c = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+    c.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
+    await waitForPort(port, c, () => stderr)
+    return c
+  }
+  const halt = async (c: ChildProcess) => {
+    if (c.exitCode !== null) return
+    const exited = new Promise((r) => c.once('exit', r))
+    c.kill('SIGTERM')
+    await exited
+  }
+  let child = await launch()
   return {
     port,
     url: `mqtts://127.0.0.1:${port}`,
@@ -93,12 +105,12 @@ export async function startMosquitto(credentials: NodeCredentials): Promise<Runn
       // Mosquitto reloads asynchronously; give it a moment (a deadline, not a measurement).
       await new Promise((r) => setTimeout(r, 300))
     },
+    async restart() {
+      await halt(child)
+      child = await launch()
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r))
-        child.kill('SIGTERM')
-        await exited
-      }
+      await halt(child)
       await rm(dir, { recursive: true, force: true })
     },
   }
