@@ -30,7 +30,7 @@ function pod(name: string, spec: Record<string, unknown> = {}, meta: Record<stri
   }
 }
 
-const snap = (...nodes: (KubeObject | NodeSnapshot)[]): Snapshot => ({ nodes: nodes.map((n) => ('node' in n ? n : { node: n, pods: [] })) })
+const snap = (...nodes: (KubeObject | NodeSnapshot)[]): Snapshot => ({ nodes: nodes.map((n) => ('pods' in n && 'node' in n ? (n as NodeSnapshot) : { node: n as KubeObject, pods: [] })) })
 const bound = (n: KubeObject, pods: KubeObject[]): NodeSnapshot => ({ node: n, pods })
 
 t.test('binds a pod that fits to a node (the do-nothing case: nothing to filter, one node)', async (t) => {
