@@ -33,7 +33,30 @@ export interface ApiServerOptions {
   port: number
   /** Bramble's own version, shown in /version. */
   brambleVersion?: string
+  /** Endpoints beyond the Kubernetes paths (joining, join tokens), served before them. */
+  extraRoutes?: ExtraRoute[]
+  /** Streams a pod's container log (`GET .../pods/NAME/log`); absent, the subresource is 404. */
+  podLogs?: PodLogs
 }
+
+export interface ExtraRoute {
+  method: string
+  path: string
+  /** Public routes need no bearer token (the CA, the join call that carries its own token). */
+  public: boolean
+  /** Verb checked against the caller's role when the route is not public. */
+  verb?: string
+  handle(req: IncomingMessage, res: ServerResponse, user: UserInfo | undefined): Promise<void>
+}
+
+export interface PodLogOptions {
+  container?: string
+  follow: boolean
+  tailLines?: number
+  timestamps: boolean
+}
+
+export type PodLogs = (pod: KubeObject, options: PodLogOptions, res: ServerResponse, onClose: (fn: () => void) => void) => Promise<void>
 
 export interface RunningApiServer {
   port: number
@@ -43,6 +66,8 @@ export interface RunningApiServer {
 
 /** Paths anyone may read, as Kubernetes' system:public-info-viewer role allows. */
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
+
+export { sendJson }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
   const registry = new Registry(options.store, options.clock, options.logger)
@@ -63,6 +88,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       if (path === '/version') return sendJson(res, 200, versionInfo(options.brambleVersion ?? '0.1.0'))
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok')
       return
+    }
+    const extra = options.extraRoutes?.find((r) => r.path === path && r.method === req.method)
+    if (extra) {
+      const caller = extra.public ? undefined : await authenticateRequest(req)
+      if (caller && extra.verb && !mayPerform(caller, extra.verb)) throw forbidden(`User "${caller.name}" cannot ${extra.verb} ${path}`)
+      return extra.handle(req, res, caller)
     }
     const user = await authenticateRequest(req)
     const route = parseRoute(path)
@@ -110,7 +141,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       const where = info.namespaced && namespace ? ` in the namespace "${namespace}"` : ''
       throw forbidden(`${info.plural}${subresource ? `/${subresource}` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${info.plural}" in API group "${info.group}"${where}`)
     }
-    if (subresource !== undefined && !info.subresources.includes(subresource as never)) throw notFoundPath(url.pathname)
+    if (subresource === 'log' && verb === 'get' && options.podLogs) {
+      const pod = await registry.get(info, namespace, name!)
+      const tail = q.get('tailLines')
+      return options.podLogs(
+        pod,
+        { container: q.get('container') ?? undefined, follow: q.get('follow') === 'true', tailLines: tail === null ? undefined : Math.max(0, Number(tail) || 0), timestamps: q.get('timestamps') === 'true' },
+        res,
+        (fn) => res.on('close', fn),
+      )
+    }
+    if (subresource !== undefined && (subresource === 'log' || !info.subresources.includes(subresource as never))) throw notFoundPath(url.pathname)
     if (info.namespaced && !route.namespace && (method !== 'GET' || name)) throw methodNotAllowed(method, url.pathname)
 
     const ctx: WriteContext = { dryRun: isDryRun(q), fieldValidation: fieldValidationOf(q) }
