@@ -1,0 +1,341 @@
+// The Store port on LMDB (lmdb-js). One environment, three sub-databases:
+//   objects  `resource\0namespace\0name` → the object
+//   log      revision (number)           → { type, key, object }: the change log watches replay
+//   meta     'revision' | 'compacted'    → numbers
+// Every write runs as an lmdb-js async transaction callback: the check (exists? expected
+// resourceVersion?) and the write happen inside one write transaction, so concurrent callers can
+// never lose an update, and callbacks queued in the same event turn share one commit (group
+// commit). A write resolves only after LMDB reports the commit flushed to disk (`env.flushed`).
+
+import { randomUUID } from 'node:crypto'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import type { KubeObject } from '../api/types.js'
+import { systemClock, type Clock } from '../lib/clock.js'
+import { silentLogger, type Logger } from '../lib/logger.js'
+import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
+import { StoreWatchers, type LogEntry } from './lmdb-watchers.js'
+import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
+
+export interface LmdbStoreOptions {
+  /** Directory of the LMDB environment (created if missing). */
+  path: string
+  logger?: Logger
+  clock?: Clock
+  /**
+   * Cap on the space the store's data may occupy, in bytes (default 1 GiB). lmdb-js grows its
+   * memory map by itself, so the cap is enforced here: past it, creates and updates fail with
+   * StoreFullError while reads and deletes keep working.
+   */
+  mapSizeBytes?: number
+  /** Change-log entries kept for watches (default 10,000); older ones are compacted automatically. */
+  retainRevisions?: number
+}
+
+const DEFAULT_MAP_SIZE_BYTES = 1024 * 1024 * 1024
+const DEFAULT_RETAIN_REVISIONS = 10_000
+
+export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
+  const env = open({
+    path: options.path,
+    // Commit, then flush, inside the write lock: the commit promise means durable, and the
+    // strace test shows the fdatasync between the data-file write and the acknowledgment.
+    overlappingSync: false,
+    noSync: false,
+    noMetaSync: false,
+    maxDbs: 4,
+  })
+  return new LmdbStore(env, options)
+}
+
+/** `resource\0namespace\0name`: sorts by resource, then namespace, then name. */
+function encodeKey(key: ObjectKey): string {
+  return `${key.resource}\0${key.namespace}\0${key.name}`
+}
+
+function scopeRange(scope: ListScope): { start: string; end: string } {
+  const prefix = scope.namespace === undefined ? `${scope.resource}\0` : `${scope.resource}\0${scope.namespace}\0`
+  return { start: prefix, end: `${prefix.slice(0, -1)}\x01` }
+}
+
+/** RFC 3339 at second precision, as Kubernetes writes timestamps. */
+function timestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+type Outcome<T> = { ok: T; revision: number } | { error: Error }
+
+class LmdbStore implements Store {
+  private readonly objects: Database<KubeObject, string>
+  private readonly log: Database<LogEntry, number>
+  private readonly meta: Database<number, string>
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly capBytes: number
+  private readonly retain: number
+  private readonly watchers: StoreWatchers
+  private readonly inFlight = new Set<Promise<unknown>>()
+  /** Newest revision known flushed; watchers see nothing beyond it. */
+  private durable: number
+  /** Mirrors meta 'compacted'; raised inside the compacting transaction callback. */
+  private compacted: number
+  private readonly path: string
+  private full = false
+  private compacting = false
+  private closed = false
+
+  constructor(
+    private readonly env: RootDatabase,
+    options: LmdbStoreOptions,
+  ) {
+    this.path = options.path
+    this.objects = env.openDB<KubeObject, string>({ name: 'objects' })
+    this.log = env.openDB<LogEntry, number>({ name: 'log' })
+    this.meta = env.openDB<number, string>({ name: 'meta' })
+    this.logger = (options.logger ?? silentLogger()).child({ component: 'lmdb-store' })
+    this.clock = options.clock ?? systemClock
+    this.capBytes = options.mapSizeBytes ?? DEFAULT_MAP_SIZE_BYTES
+    this.retain = Math.max(1, options.retainRevisions ?? DEFAULT_RETAIN_REVISIONS)
+    this.durable = this.meta.get('revision') ?? 0
+    this.compacted = this.meta.get('compacted') ?? 0
+    this.watchers = new StoreWatchers(
+      (after, upTo) => this.readLog(after, upTo),
+      () => this.durable,
+      this.logger,
+    )
+    this.measure()
+    this.logger.info({ path: options.path, revision: this.durable, compacted: this.compacted }, 'store opened')
+  }
+
+  async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
+    this.assertWritable(true)
+    const next = structuredClone(object)
+    return this.write((revision) => {
+      const k = encodeKey(key)
+      if (this.objects.get(k) !== undefined) return { error: new StoreExistsError(key) }
+      const rev = revision()
+      next.metadata ??= {}
+      next.metadata.uid ??= randomUUID()
+      next.metadata.creationTimestamp ??= timestamp(this.clock.now())
+      next.metadata.resourceVersion = String(rev)
+      this.objects.put(k, next)
+      this.log.put(rev, { type: 'ADDED', key: { ...key }, object: next })
+      return { ok: next, revision: rev }
+    })
+  }
+
+  async get(key: ObjectKey): Promise<KubeObject | undefined> {
+    this.assertOpen()
+    return this.objects.get(encodeKey(key))
+  }
+
+  async list(scope: ListScope): Promise<ListResult> {
+    this.assertOpen()
+    const txn = this.env.useReadTransaction()
+    try {
+      const items = [...this.objects.getRange({ ...scopeRange(scope), transaction: txn }).map(({ value }) => value)]
+      return { items, revision: this.meta.get('revision', { transaction: txn }) ?? 0 }
+    } finally {
+      txn.done()
+    }
+  }
+
+  async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}): Promise<KubeObject> {
+    this.assertWritable(true)
+    const next = structuredClone(object)
+    return this.write((revision) => {
+      const k = encodeKey(key)
+      const old = this.objects.get(k)
+      if (old === undefined) return { error: new StoreNotFoundError(key) }
+      const conflict = this.conflict(key, old, options)
+      if (conflict) return { error: conflict }
+      const rev = revision()
+      next.metadata ??= {}
+      // uid and creationTimestamp are set once, at create, as Kubernetes does.
+      next.metadata.uid = old.metadata.uid
+      next.metadata.creationTimestamp = old.metadata.creationTimestamp
+      next.metadata.resourceVersion = String(rev)
+      this.objects.put(k, next)
+      this.log.put(rev, { type: 'MODIFIED', key: { ...key }, object: next })
+      return { ok: next, revision: rev }
+    })
+  }
+
+  async delete(key: ObjectKey, options: WriteOptions = {}): Promise<KubeObject> {
+    this.assertWritable(false)
+    return this.write((revision) => {
+      const k = encodeKey(key)
+      const old = this.objects.get(k)
+      if (old === undefined) return { error: new StoreNotFoundError(key) }
+      const conflict = this.conflict(key, old, options)
+      if (conflict) return { error: conflict }
+      const rev = revision()
+      old.metadata.resourceVersion = String(rev)
+      this.objects.remove(k)
+      this.log.put(rev, { type: 'DELETED', key: { ...key }, object: old })
+      return { ok: old, revision: rev }
+    })
+  }
+
+  /** Throws StoreCompactedError synchronously when `fromRevision` is older than the retained log. */
+  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
+    this.assertOpen()
+    if (fromRevision < this.compacted) throw new StoreCompactedError(fromRevision, this.compacted)
+    return this.watchers.add(scope, fromRevision, onEvent)
+  }
+
+  async revision(): Promise<number> {
+    this.assertOpen()
+    return this.meta.get('revision') ?? 0
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.assertOpen()
+    return this.compacted
+  }
+
+  /**
+   * Drops change-log entries at or below `revision`. Never compacts past the newest revision, nor
+   * past what a running watch has yet to receive.
+   */
+  async compact(revision: number): Promise<void> {
+    this.assertOpen()
+    const done = this.env.transaction(() => {
+      const newest = this.meta.get('revision') ?? 0
+      const target = Math.min(revision, newest, this.watchers.oldestCursor())
+      const from = this.meta.get('compacted') ?? 0
+      if (target <= from) return
+      for (const rev of this.log.getKeys({ start: from + 1, end: target + 1 })) this.log.remove(rev)
+      this.meta.put('compacted', target)
+      this.compacted = Math.max(this.compacted, target)
+    })
+    this.track(done)
+    try {
+      await done
+      await this.env.flushed
+    } catch (error) {
+      throw this.translate(error)
+    }
+    this.measure()
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.watchers.stopAll()
+    await Promise.allSettled([...this.inFlight])
+    await this.env.flushed
+    await this.env.close()
+    this.logger.info({ revision: this.durable }, 'store closed')
+  }
+
+  /**
+   * Runs `body` inside a write transaction. `body` must decide before writing anything: it
+   * returns an error (nothing written) or its result with the revision it took.
+   */
+  private async write(body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
+    const committed = this.env.transaction(() => {
+      let taken = 0
+      const outcome = body(() => {
+        taken = (this.meta.get('revision') ?? 0) + 1
+        this.meta.put('revision', taken)
+        return taken
+      })
+      return outcome
+    })
+    this.track(committed)
+    let outcome: Outcome<KubeObject>
+    try {
+      outcome = await committed
+      // With overlappingSync off a commit is flushed before it resolves; awaiting `flushed` keeps
+      // the guarantee should that default ever change.
+      await this.env.flushed
+    } catch (error) {
+      throw this.translate(error)
+    }
+    if ('error' in outcome) throw outcome.error
+    this.afterWrite(outcome.revision)
+    return outcome.ok
+  }
+
+  private afterWrite(revision: number): void {
+    if (revision > this.durable) {
+      this.durable = revision
+      this.watchers.pump()
+    }
+    this.measureSoon()
+    // Compact in slices of a tenth of the retained window, not on every write.
+    const slack = Math.max(1, Math.ceil(this.retain / 10))
+    if (!this.compacting && !this.closed && revision - this.compacted >= this.retain + slack) {
+      this.compacting = true
+      this.compact(revision - this.retain)
+        .catch((error) => this.logger.warn({ err: error }, 'automatic compaction failed'))
+        .finally(() => (this.compacting = false))
+    }
+  }
+
+  private *readLog(after: number, upTo: number): Iterable<{ revision: number; entry: LogEntry }> {
+    for (const { key, value } of this.log.getRange({ start: after + 1, end: upTo + 1 })) {
+      yield { revision: key, entry: value }
+    }
+  }
+
+  private conflict(key: ObjectKey, stored: KubeObject, options: WriteOptions): StoreConflictError | undefined {
+    const expected = options.expectedResourceVersion
+    if (expected === undefined || expected === '') return undefined
+    const actual = stored.metadata.resourceVersion ?? ''
+    return expected === actual ? undefined : new StoreConflictError(key, expected, actual)
+  }
+
+  private track(promise: Promise<unknown>): void {
+    const settled = promise.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.inFlight.add(settled)
+    void settled.then(() => this.inFlight.delete(settled))
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed')
+  }
+
+  private assertWritable(grows: boolean): void {
+    this.assertOpen()
+    if (grows && this.full) throw new StoreFullError(this.path)
+  }
+
+  private measureScheduled = false
+
+  /** Re-measures usage once per burst of commits, not once per write. */
+  private measureSoon(): void {
+    if (this.measureScheduled) return
+    this.measureScheduled = true
+    setImmediate(() => {
+      this.measureScheduled = false
+      if (!this.closed) this.measure()
+    })
+  }
+
+  /** Pages in use by the store's data (not the file's high-water mark, so deletes free room). */
+  private measure(): void {
+    let pages = 0
+    for (const db of [this.objects, this.log, this.meta]) {
+      const s = db.getStats() as { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number; pageSize: number }
+      pages += s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages
+    }
+    const pageSize = (this.env.getStats() as { pageSize: number }).pageSize
+    const wasFull = this.full
+    this.full = pages * pageSize >= this.capBytes
+    if (this.full && !wasFull) this.logger.error({ usedBytes: pages * pageSize, capBytes: this.capBytes }, 'store is full')
+  }
+
+  private translate(error: unknown): Error {
+    const message = error instanceof Error ? error.message : String(error)
+    const code = (error as { code?: unknown })?.code
+    if (/MDB_MAP_FULL|ENOSPC|No space left/i.test(message) || code === 'ENOSPC' || code === -30792) {
+      this.full = true
+      return new StoreFullError(this.path, { cause: error })
+    }
+    return error instanceof Error ? error : new Error(message)
+  }
+}
