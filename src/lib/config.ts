@@ -117,8 +117,8 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     valueName: 'SIZE',
     description: 'largest size of the store on disk, in bytes or with a unit (512Mi, 2Gi)',
     parse: (raw) => parseByteSize(raw),
-    defaultValue: () => 2 * 1024 ** 3,
-    defaultText: '2Gi',
+    defaultValue: () => 1024 ** 3,
+    defaultText: '1Gi',
   },
 }
 
