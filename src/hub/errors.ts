@@ -44,6 +44,13 @@ export class StoreFullError extends HubError {
   }
 }
 
+export class StoreClosedError extends HubError {
+  readonly code = 'BRAMBLE_STORE_CLOSED'
+  constructor(readonly path: string) {
+    super(`the store at ${path} is closed; the hub is shutting down`)
+  }
+}
+
 export class InvalidObjectError extends HubError {
   readonly code = 'BRAMBLE_API_INVALID'
   constructor(readonly kind: string, readonly objectName: string, readonly causes: FieldError[]) {

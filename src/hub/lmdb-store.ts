@@ -12,7 +12,7 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
-import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
+import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
 import { StoreWatchers, type LogEntry } from './lmdb-watchers.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
 
@@ -296,7 +296,7 @@ class LmdbStore implements Store {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('the store is closed')
+    if (this.closed) throw new StoreClosedError(this.path)
   }
 
   private assertWritable(grows: boolean): void {

@@ -99,20 +99,22 @@ export class StoreWatchers {
     if (behind.length === 0) return
     const from = Math.min(...behind.map((w) => w.cursor))
     for (const { revision, entry } of this.readLog(from, target)) {
-      let shared = true
+      const receivers: Watcher[] = []
       for (const w of behind) {
         if (w.stopped || w.cursor >= revision) continue
         w.cursor = revision
-        if (!inScope(w.scope, entry.key)) continue
-        // The first receiver gets the decoded object; others get their own copy to mutate.
-        const object = shared ? entry.object : structuredClone(entry.object)
-        shared = false
+        if (inScope(w.scope, entry.key)) receivers.push(w)
+      }
+      // Each receiver may mutate its object: all but the last get a copy made before any delivery.
+      const objects = receivers.map((_, i) => (i === receivers.length - 1 ? entry.object : structuredClone(entry.object)))
+      receivers.forEach((w, i) => {
+        if (w.stopped) return
         try {
-          w.onEvent({ type: entry.type, key: { ...entry.key }, object, revision })
+          w.onEvent({ type: entry.type, key: { ...entry.key }, object: objects[i]!, revision })
         } catch (error) {
           this.logger.error({ err: error, revision }, 'watch handler threw; event skipped for it')
         }
-      }
+      })
     }
     for (const w of behind) if (w.cursor < target) w.cursor = target
   }

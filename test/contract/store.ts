@@ -265,6 +265,27 @@ export function storeContract(t: Test, name: string, makeStore: MakeStore): void
       t.same(events.map((e) => e.key.name), ['sentinel'])
     })
 
+    t.test('each watcher gets its own copy of an event; a throwing watcher does not stop the others', async (t) => {
+      const store = await fixture(t)
+      const from = await store.revision()
+      const first: StoreEvent[] = []
+      const second: StoreEvent[] = []
+      const w0 = store.watch({ resource: 'pods' }, from, () => {
+        throw new Error('a broken handler')
+      })
+      const w1 = store.watch({ resource: 'pods' }, from, (e) => {
+        e.object.metadata.name = 'mutated by the first watcher'
+        first.push(e)
+      })
+      const w2 = store.watch({ resource: 'pods' }, from, (e) => second.push(e))
+      t.teardown(() => (w0.stop(), w1.stop(), w2.stop()))
+      await store.create(podKey('default', 'a'), pod('default', 'a'))
+      await store.create(podKey('default', 'b'), pod('default', 'b'))
+      await until(() => first.length === 2 && second.length === 2, 'both watchers receive both events')
+      t.same(second.map((e) => e.object.metadata.name), ['a', 'b'])
+      t.equal((await store.get(podKey('default', 'a')))?.metadata.name, 'a')
+    })
+
     t.test('a stopped watch receives nothing more', async (t) => {
       const store = await fixture(t)
       const events: StoreEvent[] = []

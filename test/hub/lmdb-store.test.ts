@@ -101,3 +101,22 @@ t.test('a store past its size cap refuses creates and updates with StoreFullErro
   await new Promise((resolve) => setImmediate(resolve))
   await t.resolves(store.create(key('after'), pod('after')), 'deleting frees room again')
 })
+
+t.test('close waits for writes in flight, then every call fails with StoreClosedError', async (t) => {
+  const dir = await tempDir()
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const path = join(dir, 'store')
+  const store = await openLmdbStore({ path })
+  const pending = Array.from({ length: 20 }, (_, i) => store.create(key(`p${i}`), pod(`p${i}`)))
+  const events: StoreEvent[] = []
+  store.watch({ resource: 'pods' }, 0, (e) => events.push(e))
+  await store.close()
+  t.equal((await Promise.allSettled(pending)).filter((r) => r.status === 'fulfilled').length, 20, 'writes in flight completed')
+  await t.rejects(store.get(key('p0')), { code: 'BRAMBLE_STORE_CLOSED' })
+  await t.rejects(store.create(key('late'), pod('late')), { code: 'BRAMBLE_STORE_CLOSED' })
+  t.throws(() => store.watch({ resource: 'pods' }, 0, () => {}), { code: 'BRAMBLE_STORE_CLOSED' })
+  await t.resolves(store.close(), 'closing twice is harmless')
+  const reopened = await openLmdbStore({ path })
+  t.teardown(() => reopened.close())
+  t.equal((await reopened.list({ resource: 'pods' })).items.length, 20)
+})
