@@ -46,3 +46,48 @@ function detailOf(cause: unknown): string {
   if (cause instanceof Error) return `: ${cause.message}`
   return ''
 }
+
+// ---- Joining and the agent's own state ------------------------------------------------------
+
+/** The token's CA hash does not match the certificate the hub serves: someone else may be answering. */
+export class JoinCaMismatchError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_JOIN_CA_MISMATCH'
+  constructor(readonly hub: string, readonly expected: string, readonly actual: string) {
+    super(`the hub's CA does not match the join token: refusing to join ${hub} (token expects sha256 ${expected}, the hub serves ${actual})`)
+  }
+}
+
+export type JoinRefusal = 'expired' | 'revoked' | 'unknown-token' | 'invalid-node-name' | 'malformed-token' | 'other'
+
+/** The hub refused the join; `reason` says why in a form code can act on. */
+export class JoinRefusedError extends AgentError {
+  readonly code: string
+  constructor(readonly hub: string, readonly reason: JoinRefusal, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = `BRAMBLE_AGENT_JOIN_${reason.replace(/-/g, '_').toUpperCase()}`
+  }
+}
+
+/** The hub could not be reached or answered something that is not a join answer. */
+export class JoinFailedError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_JOIN_FAILED'
+  constructor(readonly hub: string, detail: string, options?: { cause?: unknown }) {
+    super(`could not join the hub at ${hub}: ${detail}`, options)
+  }
+}
+
+/** No identity on disk and no token to get one with. */
+export class AgentIdentityMissingError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_NO_IDENTITY'
+  constructor(readonly path: string) {
+    super(`this node has not joined a hub yet (no ${path}); run \`bramble agent --hub HOST --token TOKEN\` once`)
+  }
+}
+
+/** identity.json exists but cannot be used. */
+export class AgentIdentityCorruptError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_IDENTITY_CORRUPT'
+  constructor(readonly path: string, options?: { cause?: unknown }) {
+    super(`cannot read this node's identity at ${path}; move it away and join again with a new token`, options)
+  }
+}

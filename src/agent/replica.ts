@@ -1,0 +1,139 @@
+// The agent's own copy of its desired state: the pods bound to this node and the ConfigMaps and
+// Secrets they use, at a revision. It lives in an LMDB environment of its own (DATA_DIR/agent/
+// replica), so with the hub gone, and after a reboot, the agent still knows what to run. A desired
+// message is applied with its revision in one transaction, durable before applyDesired resolves:
+// only then may the agent acknowledge it.
+
+import { open, type RootDatabase } from 'lmdb'
+import type { DesiredMessage, DesiredObject, ObjectRef } from '../api/protocol.js'
+import type { KubeObject } from '../api/types.js'
+import type { DesiredPod } from './pod-container-spec.js'
+
+/**
+ * - `applied`: stored; the replica is now at `revision`.
+ * - `stale`: the message is not newer than the replica (a redelivery); nothing changed.
+ * - `gap`: the message starts after the replica's revision: something was missed; ask for a sync.
+ */
+export type ApplyOutcome = 'applied' | 'stale' | 'gap'
+
+export interface Replica {
+  /** The revision of the desired state held; 0 when nothing was received yet. */
+  revision(): number
+  applyDesired(msg: DesiredMessage): Promise<{ outcome: ApplyOutcome; revision: number }>
+  pods(): KubeObject[]
+  configMap(namespace: string, name: string): KubeObject | undefined
+  secret(namespace: string, name: string): KubeObject | undefined
+  /** Each pod with the ConfigMaps and Secrets of its namespace. */
+  desiredPods(): DesiredPod[]
+  close(): Promise<void>
+}
+
+type Kind = DesiredObject['kind']
+const REVISION_KEY = 'revision'
+const OBJECT_PREFIX = 'obj\0'
+
+function objectKey(kind: Kind, namespace: string, name: string): string {
+  return `${OBJECT_PREFIX}${kind}\0${namespace}\0${name}`
+}
+
+function keyOf(o: DesiredObject): string {
+  return objectKey(o.kind, String(o.metadata.namespace), String(o.metadata.name))
+}
+
+export class LmdbReplica implements Replica {
+  private cache: { pods: KubeObject[]; desired: DesiredPod[] } | undefined
+
+  private constructor(private readonly db: RootDatabase<any, string>) {}
+
+  /** Opens (or creates) the replica in directory `path`. */
+  static async open(path: string): Promise<LmdbReplica> {
+    const db = open<any, string>({
+      path,
+      // Off, so a commit is on disk before its promise resolves: an ack must never run ahead
+      // of the data it acknowledges.
+      overlappingSync: false,
+      noSync: false,
+      compression: false,
+    })
+    return new LmdbReplica(db)
+  }
+
+  revision(): number {
+    return (this.db.get(REVISION_KEY) as number | undefined) ?? 0
+  }
+
+  async applyDesired(msg: DesiredMessage): Promise<{ outcome: ApplyOutcome; revision: number }> {
+    const current = this.revision()
+    if (msg.revision < current || (msg.revision === current && current !== 0)) return { outcome: 'stale', revision: current }
+    if (!msg.full && msg.since > current) return { outcome: 'gap', revision: current }
+    await this.db.transaction(() => {
+      if (msg.full) {
+        for (const key of this.db.getKeys({ start: OBJECT_PREFIX, end: 'obj\x01' })) this.db.remove(key)
+      }
+      for (const o of msg.upserts) this.db.put(keyOf(o), o)
+      if (!msg.full) {
+        for (const ref of msg.deletes) {
+          // A uid names one incarnation: a pod deleted and made again under its name stays.
+          const held = this.db.get(refKey(ref)) as DesiredObject | undefined
+          if (held && (!ref.uid || !held.metadata.uid || held.metadata.uid === ref.uid)) this.db.remove(refKey(ref))
+        }
+      }
+      this.db.put(REVISION_KEY, msg.revision)
+    })
+    this.cache = undefined
+    return { outcome: 'applied', revision: msg.revision }
+  }
+
+  pods(): KubeObject[] {
+    return this.view().pods
+  }
+
+  configMap(namespace: string, name: string): KubeObject | undefined {
+    return this.db.get(objectKey('ConfigMap', namespace, name))
+  }
+
+  secret(namespace: string, name: string): KubeObject | undefined {
+    return this.db.get(objectKey('Secret', namespace, name))
+  }
+
+  desiredPods(): DesiredPod[] {
+    return this.view().desired
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  /** Pods and their config, read once per applied message (the reconciler asks often). */
+  private view(): { pods: KubeObject[]; desired: DesiredPod[] } {
+    if (this.cache) return this.cache
+    const pods: KubeObject[] = []
+    const configMaps = new Map<string, Record<string, KubeObject>>()
+    const secrets = new Map<string, Record<string, KubeObject>>()
+    for (const { value } of this.db.getRange({ start: OBJECT_PREFIX, end: 'obj\x01' })) {
+      const o = value as DesiredObject
+      const ns = String(o.metadata.namespace)
+      if (o.kind === 'Pod') pods.push(o)
+      else {
+        const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
+        const entry = byNs.get(ns) ?? {}
+        entry[String(o.metadata.name)] = o
+        byNs.set(ns, entry)
+      }
+    }
+    const desired = pods.map((pod) => {
+      const ns = String(pod.metadata.namespace)
+      return { pod, configMaps: configMaps.get(ns) ?? {}, secrets: secrets.get(ns) ?? {} }
+    })
+    this.cache = { pods, desired }
+    return this.cache
+  }
+}
+
+function refKey(ref: ObjectRef): string {
+  return objectKey(ref.kind, ref.namespace, ref.name)
+}
+
+export function openReplica(path: string): Promise<LmdbReplica> {
+  return LmdbReplica.open(path)
+}
