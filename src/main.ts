@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// The `bramble` binary: the one place that wires hub, agent and client commands together.
+// Heavy modules (LMDB, the API server, forge) load only inside the command that needs them, so a
+// client `get` starts quickly.
+//
+// Exit codes (DESIGN.md): 0 success, 1 an error the server (or the hub's start) reported, 2 a usage error.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, CommanderError, Option } from 'commander'
+import { ConfigError } from './lib/config-errors.js'
+import { DATA_DIR_FLAGS, HUB_FLAGS, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type FlagSchema, type RawFlags } from './lib/config.js'
+
+const EXIT_OK = 0
+const EXIT_ERROR = 1
+const EXIT_USAGE = 2
+
+/** Set once a server command ran: when it returns, nothing left in the loop is worth waiting for. */
+let serverRan = false
+
+const UP_WITHOUT_AGENT = 'the local agent arrives with the agent issue; running the hub alone.'
+
+function brambleVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
+    const path = join(dir, 'package.json')
+    if (existsSync(path)) return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version
+  }
+  return '0.0.0'
+}
+
+/** Commander's `error: unknown option '--x'` as one sentence a person can act on. */
+function usageSentence(message: string): string {
+  const text = message.trim().replace(/^error:\s*/i, '').replace(/\s*\n\s*/g, ' ')
+  return `bramble: ${text}${/[.?!)]$/.test(text) ? '' : '.'} Run 'bramble --help' for usage.\n`
+}
+
+function addFlags<C>(command: Command, schema: FlagSchema<C>): Command {
+  for (const spec of Object.values(schema) as FlagSchema<C>[keyof C][]) {
+    command.addOption(new Option(`${spec.flag} <${spec.valueName}>`, `${spec.description} (default: ${spec.defaultText})`))
+  }
+  return command
+}
+
+function buildProgram(): Command {
+  const program = new Command('bramble')
+    .description('A light, Kubernetes-shaped orchestrator for clusters of small ARM boards.')
+    .version(brambleVersion(), '--version', 'print the version')
+    .option('--kubeconfig <FILE>', "kubeconfig for client commands (default: $KUBECONFIG, then the data dir's kubeconfig.yaml)")
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(usageSentence(str)) })
+    .showSuggestionAfterError(true)
+
+  addFlags(program.command('hub').description('run the hub: the API server and the cluster store'), HUB_FLAGS).action((opts: RawFlags) => runHub('hub', opts))
+  addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS).action((opts: RawFlags) => runHub('up', opts))
+  addTokenCommands(program)
+  // Client commands (get, describe, apply, delete, scale) register here from src/cli/index.ts.
+  return program
+}
+
+function addTokenCommands(program: Command): void {
+  const token = program.command('token').description("join tokens for agents (works on the hub's data dir)")
+  addFlags(token.command('create').description('make a join token and print it alone on stdout'), TOKEN_CREATE_FLAGS)
+    .option('--description <TEXT>', 'a note kept with the token')
+    .action(async (opts: RawFlags & { description?: string }) => {
+      const config = resolveFlags(TOKEN_CREATE_FLAGS, opts)
+      const { tokens, caHash } = await openTokens(config.dataDir)
+      const made = tokens.createJoinToken({ caHash, ttlMs: config.joinTokenTtlMs, description: opts.description })
+      process.stdout.write(`${made.token}\n`)
+    })
+  addFlags(token.command('list').description('list join tokens (without their secrets)'), DATA_DIR_FLAGS).action(async (opts: RawFlags) => {
+    const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
+    const { tokens } = await openTokens(dataDir)
+    const rows = tokens.listJoinTokens().map((i) => [i.id, i.revoked ? 'revoked' : i.expired ? 'expired' : 'valid', i.expiresAt, i.description ?? ''])
+    const widths = [6, 7, 24].map((w, col) => Math.max(w, ...rows.map((r) => r[col].length)))
+    for (const r of [['ID', 'STATE', 'EXPIRES', 'DESCRIPTION'], ...rows]) process.stdout.write(`${r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('   ').trimEnd()}\n`)
+  })
+  addFlags(token.command('revoke').argument('<ID>', 'the id of the token (the part before the dot)').description('revoke a join token'), DATA_DIR_FLAGS).action(
+    async (id: string, opts: RawFlags) => {
+      const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
+      const { tokens } = await openTokens(dataDir)
+      tokens.revokeJoinToken(id)
+      process.stderr.write(`bramble: join token ${id} revoked.\n`)
+    },
+  )
+}
+
+async function openTokens(dataDir: string) {
+  const [{ TokenStore }, { caHash }, { systemClock }, { readFileSync: read, existsSync: exists }] = await Promise.all([
+    import('./hub/tokens.js'),
+    import('./hub/pki.js'),
+    import('./lib/clock.js'),
+    import('node:fs'),
+  ])
+  const caPath = join(dataDir, 'ca.crt')
+  if (!exists(caPath)) throw new Error(`${dataDir} holds no hub CA; start the hub there first (bramble hub --data-dir ${dataDir}) or name its data dir with --data-dir.`)
+  return { tokens: TokenStore.open(dataDir, systemClock), caHash: caHash(read(caPath, 'utf8')) }
+}
+
+async function runHub(mode: 'hub' | 'up', flags: RawFlags): Promise<void> {
+  const config = resolveHubConfig(flags)
+  if (mode === 'up') process.stderr.write(`bramble: ${UP_WITHOUT_AGENT}\n`)
+  const [{ startHub }, { createLogger }, { systemClock }] = await Promise.all([import('./hub/hub.js'), import('./lib/logger.js'), import('./lib/clock.js')])
+  const logger = createLogger({ level: config.logLevel })
+  const hub = await startHub(config, { logger, clock: systemClock, brambleVersion: brambleVersion() })
+  serverRan = true
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without a clean shutdown')
+        process.exit(EXIT_ERROR)
+      }
+      stopping = true
+      logger.info({ signal }, 'shutting down')
+      hub.close().then(resolve, (err) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exitCode = EXIT_ERROR
+        resolve()
+      })
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+}
+
+/** One sentence for an error out of a command, and the exit code it maps to. */
+function describeFailure(err: unknown): { message?: string; exitCode: number } {
+  if (err instanceof CommanderError) return { exitCode: err.exitCode === 0 ? EXIT_OK : EXIT_USAGE } // commander printed it
+  if (err instanceof ConfigError) return { message: `bramble: ${err.message}.`, exitCode: EXIT_USAGE }
+  const e = err as NodeJS.ErrnoException & { exitCode?: unknown; address?: string; port?: number }
+  if (e?.code === 'EADDRINUSE') return { message: `bramble: ${e.address ?? ''}:${e.port ?? ''} is already in use; stop what listens there or pick another --api-port.`, exitCode: EXIT_ERROR }
+  if (e?.code === 'EADDRNOTAVAIL') return { message: `bramble: ${e.address ?? 'the listen address'} is not an address of this machine; check --listen.`, exitCode: EXIT_ERROR }
+  const exitCode = typeof e?.exitCode === 'number' ? e.exitCode : EXIT_ERROR
+  return { message: `bramble: ${e?.message ?? String(err)}`, exitCode }
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (err) {
+    const { message, exitCode } = describeFailure(err)
+    if (message) process.stderr.write(message.endsWith('\n') ? message : `${message}\n`)
+    process.exitCode = exitCode
+    return
+  }
+  if (serverRan) process.exit(process.exitCode ?? EXIT_OK)
+}
+
+await main(process.argv)
