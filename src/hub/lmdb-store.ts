@@ -215,7 +215,7 @@ class LmdbStore implements Store {
     } catch (error) {
       throw this.translate(error)
     }
-    this.measure()
+    if (!this.closed) this.measure()
   }
 
   async close(): Promise<void> {
@@ -233,15 +233,13 @@ class LmdbStore implements Store {
    * returns an error (nothing written) or its result with the revision it took.
    */
   private async write(body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
-    const committed = this.env.transaction(() => {
-      let taken = 0
-      const outcome = body(() => {
-        taken = (this.meta.get('revision') ?? 0) + 1
-        this.meta.put('revision', taken)
-        return taken
-      })
-      return outcome
-    })
+    const committed = this.env.transaction(() =>
+      body(() => {
+        const next = (this.meta.get('revision') ?? 0) + 1
+        this.meta.put('revision', next)
+        return next
+      }),
+    )
     this.track(committed)
     let outcome: Outcome<KubeObject>
     try {

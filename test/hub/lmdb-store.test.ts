@@ -120,3 +120,20 @@ t.test('close waits for writes in flight, then every call fails with StoreClosed
   t.teardown(() => reopened.close())
   t.equal((await reopened.list({ resource: 'pods' })).items.length, 20)
 })
+
+t.test('automatic compaction never drops what a running watch has yet to receive', async (t) => {
+  const dir = await tempDir()
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const store = await openLmdbStore({ path: join(dir, 'store'), retainRevisions: 3 })
+  t.teardown(() => store.close())
+  const seen: number[] = []
+  const w = store.watch({ resource: 'pods' }, 0, (e) => seen.push(e.revision))
+  t.teardown(() => w.stop())
+  // Bursts of concurrent writes, so compaction runs while the watch has events pending.
+  for (let burst = 0; burst < 10; burst++) {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(key(`b${burst}-${i}`), pod(`b${burst}-${i}`))))
+  }
+  while (seen.length < 200) await new Promise((resolve) => setTimeout(resolve, 2))
+  t.same(seen, Array.from({ length: 200 }, (_, i) => i + 1), 'every revision, once, in order')
+  t.ok((await store.compactedRevision()) > 150, 'and the log was still compacted behind it')
+})
