@@ -1,0 +1,161 @@
+// The HostInfo port: what the node is (read once) and how it is doing (read cheaply, often). The
+// adapter uses systeminformation for the static facts, which spawns tools, and only syscalls and
+// /proc or /sys reads for the dynamic ones, so an idle agent stays well under 1% of a core on a Pi.
+
+import { execFile } from 'node:child_process'
+import { readFile, statfs } from 'node:fs/promises'
+import os from 'node:os'
+
+export interface HostFacts {
+  /** Kubernetes architecture name: amd64, arm64, arm, ... */
+  architecture: string
+  /** `linux` */
+  operatingSystem: string
+  /** e.g. `Debian GNU/Linux 12 (bookworm)` */
+  osImage: string
+  kernelVersion: string
+  hostname: string
+  /** Non-loopback IPv4 addresses, the first being the node's InternalIP. */
+  addresses: string[]
+  cpu: { cores: number; model: string }
+  memory: { totalBytes: number; availableBytes: number }
+  /** The root filesystem. */
+  disk: { totalBytes: number; freeBytes: number }
+  /** SoC temperature in °C, where the board reports one. */
+  temperatureC?: number
+  /** Raspberry Pi firmware's throttling flags (`vcgencmd get_throttled`); absent elsewhere. */
+  throttling?: { throttledNow: boolean; underVoltageNow: boolean; raw: string }
+}
+
+export interface HostUsage {
+  /** Fraction of all cores in use since the previous call (0..1). */
+  cpu: number
+  memoryUsedBytes: number
+  temperatureC?: number
+}
+
+export interface HostInfo {
+  facts(): Promise<HostFacts>
+  usage(): Promise<HostUsage>
+}
+
+/** Node's `process.arch` / systeminformation's names to Kubernetes' (GOARCH) names. */
+export function kubernetesArch(arch: string): string {
+  const map: Record<string, string> = { x64: 'amd64', x86_64: 'amd64', amd64: 'amd64', arm64: 'arm64', aarch64: 'arm64', arm: 'arm', armv7l: 'arm', armv6l: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' }
+  return map[arch] ?? arch
+}
+
+/** Decodes `throttled=0x50005`: bit 0 under-voltage now, bit 2 throttled now, bit 3 soft temperature limit now. */
+export function parseThrottled(output: string): HostFacts['throttling'] | undefined {
+  const m = /throttled=(0x[0-9a-f]+)/i.exec(output)
+  if (!m) return undefined
+  const bits = Number.parseInt(m[1]!, 16)
+  return { throttledNow: (bits & 0b1100) !== 0, underVoltageNow: (bits & 0b1) !== 0, raw: m[1]! }
+}
+
+export interface SystemHostInfoOptions {
+  /** Root of the filesystem whose size is reported (default `/`). */
+  rootPath?: string
+  thermalZonePath?: string
+  /** Throttling is asked of the firmware at most this often (it spawns a process). */
+  throttlingEveryMs?: number
+}
+
+type StaticFacts = Pick<HostFacts, 'architecture' | 'operatingSystem' | 'osImage' | 'kernelVersion' | 'hostname' | 'cpu'>
+
+export class SystemHostInfo implements HostInfo {
+  private staticFacts: Promise<StaticFacts> | undefined
+  private vcgencmd: boolean | undefined
+  private throttling: { at: number; value: HostFacts['throttling'] } | undefined
+  private lastCpu = cpuTimes()
+
+  constructor(private readonly o: SystemHostInfoOptions = {}) {}
+
+  async facts(): Promise<HostFacts> {
+    const fixed = await (this.staticFacts ??= readStaticFacts())
+    const disk = await statfs(this.o.rootPath ?? '/')
+    const temperatureC = await this.temperature()
+    const throttling = await this.throttlingFlags()
+    return {
+      ...fixed,
+      addresses: ipv4Addresses(),
+      memory: { totalBytes: os.totalmem(), availableBytes: os.freemem() },
+      disk: { totalBytes: disk.blocks * disk.bsize, freeBytes: disk.bavail * disk.bsize },
+      ...(temperatureC !== undefined ? { temperatureC } : {}),
+      ...(throttling ? { throttling } : {}),
+    }
+  }
+
+  async usage(): Promise<HostUsage> {
+    const now = cpuTimes()
+    const total = now.total - this.lastCpu.total
+    const busy = total - (now.idle - this.lastCpu.idle)
+    this.lastCpu = now
+    const temperatureC = await this.temperature()
+    return {
+      cpu: total > 0 ? Math.min(1, Math.max(0, busy / total)) : 0,
+      // os.freemem() is MemAvailable on Linux: page cache counts as free.
+      memoryUsedBytes: os.totalmem() - os.freemem(),
+      ...(temperatureC !== undefined ? { temperatureC } : {}),
+    }
+  }
+
+  private async temperature(): Promise<number | undefined> {
+    try {
+      const milli = Number((await readFile(this.o.thermalZonePath ?? '/sys/class/thermal/thermal_zone0/temp', 'utf8')).trim())
+      return Number.isFinite(milli) ? Math.round(milli / 100) / 10 : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  private async throttlingFlags(): Promise<HostFacts['throttling'] | undefined> {
+    if (this.vcgencmd === false) return undefined
+    const every = this.o.throttlingEveryMs ?? 30_000
+    if (this.throttling && Date.now() - this.throttling.at < every) return this.throttling.value
+    const output = await new Promise<string | undefined>((resolve) =>
+      execFile('vcgencmd', ['get_throttled'], { timeout: 2_000 }, (err, stdout) => resolve(err ? undefined : stdout)),
+    )
+    if (output === undefined && this.vcgencmd === undefined) {
+      this.vcgencmd = false // not a Raspberry Pi (or no firmware tools): never ask again
+      return undefined
+    }
+    this.vcgencmd = true
+    this.throttling = { at: Date.now(), value: output === undefined ? undefined : parseThrottled(output) }
+    return this.throttling.value
+  }
+}
+
+async function readStaticFacts(): Promise<StaticFacts> {
+  const si = await import('systeminformation')
+  const [osInfo, cpu] = await Promise.all([si.osInfo(), si.cpu()])
+  const model = [cpu.manufacturer, cpu.brand].filter((s) => s && s !== 'unknown').join(' ').trim() || os.cpus()[0]?.model || 'unknown'
+  return {
+    architecture: kubernetesArch(process.arch),
+    operatingSystem: os.platform(),
+    osImage: [osInfo.distro, osInfo.release, osInfo.codename ? `(${osInfo.codename})` : ''].filter(Boolean).join(' ') || os.type(),
+    kernelVersion: osInfo.kernel || os.release(),
+    hostname: os.hostname(),
+    cpu: { cores: cpu.cores || os.availableParallelism(), model },
+  }
+}
+
+function ipv4Addresses(): string[] {
+  const out: string[] = []
+  for (const [name, list] of Object.entries(os.networkInterfaces())) {
+    // Docker's and WireGuard's own interfaces are not how other nodes reach this one.
+    if (/^(docker|br-|veth|wg|bramble)/.test(name)) continue
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address)
+  }
+  return out
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  let idle = 0
+  let total = 0
+  for (const c of os.cpus()) {
+    idle += c.times.idle
+    total += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq
+  }
+  return { idle, total }
+}

@@ -1,0 +1,123 @@
+// A Node's status and labels from the host's facts, as Kubernetes writes them. Pure: the agent
+// publishes the result only when something other than heartbeat times changed, so the hub writes
+// the Node object only then.
+
+import type { HostFacts } from './host-info.js'
+
+export interface NodeFacts extends HostFacts {
+  /** `docker://<version>` */
+  containerRuntimeVersion: string
+  /** `bramble-<version>` */
+  kubeletVersion: string
+}
+
+/** What the node keeps for itself and the system: allocatable = capacity − reserve. */
+export interface ResourceReserve {
+  cpuMillis: number
+  memoryBytes: number
+}
+
+export interface NodeCondition {
+  type: string
+  status: 'True' | 'False' | 'Unknown'
+  reason: string
+  message: string
+  lastHeartbeatTime: string
+  lastTransitionTime: string
+}
+
+export interface NodeStatus {
+  capacity: Record<string, string>
+  allocatable: Record<string, string>
+  conditions: NodeCondition[]
+  addresses: Array<{ type: 'InternalIP' | 'Hostname'; address: string }>
+  nodeInfo: {
+    architecture: string
+    operatingSystem: string
+    osImage: string
+    kernelVersion: string
+    containerRuntimeVersion: string
+    kubeletVersion: string
+  }
+}
+
+export const MAX_PODS = 110
+/** MemoryPressure when less than this share of memory is available. */
+export const MEMORY_PRESSURE_BELOW = 0.05
+/** DiskPressure when less than this share of the root filesystem is free. */
+export const DISK_PRESSURE_BELOW = 0.1
+
+const KiB = 1024
+
+function ki(bytes: number): string {
+  return `${Math.max(0, Math.floor(bytes / KiB))}Ki`
+}
+
+export function nodeLabels(facts: Pick<HostFacts, 'architecture' | 'operatingSystem' | 'hostname'>): Record<string, string> {
+  return {
+    'kubernetes.io/arch': facts.architecture,
+    'kubernetes.io/os': facts.operatingSystem,
+    'kubernetes.io/hostname': facts.hostname.toLowerCase(),
+  }
+}
+
+export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: number, previous?: NodeStatus): NodeStatus {
+  const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const condition = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
+    const before = previous?.conditions.find((c) => c.type === type)
+    const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : at
+    return { type, status, reason, message, lastHeartbeatTime: at, lastTransitionTime }
+  }
+  const memoryLow = facts.memory.totalBytes > 0 && facts.memory.availableBytes / facts.memory.totalBytes < MEMORY_PRESSURE_BELOW
+  const diskLow = facts.disk.totalBytes > 0 && facts.disk.freeBytes / facts.disk.totalBytes < DISK_PRESSURE_BELOW
+  const throttled = facts.throttling?.throttledNow === true
+
+  const conditions: NodeCondition[] = [
+    condition('Ready', 'True', 'KubeletReady', 'bramble agent is posting ready status'),
+    memoryLow
+      ? condition('MemoryPressure', 'True', 'KubeletHasInsufficientMemory', `less than ${MEMORY_PRESSURE_BELOW * 100}% of memory is available`)
+      : condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'node has sufficient memory available'),
+    diskLow
+      ? condition('DiskPressure', 'True', 'KubeletHasDiskPressure', `less than ${DISK_PRESSURE_BELOW * 100}% of the root filesystem is free`)
+      : condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'node has no disk pressure'),
+    facts.throttling
+      ? throttled
+        ? condition('ThermalThrottling', 'True', 'Throttled', `the SoC is throttled (get_throttled=${facts.throttling.raw}); check cooling and the power supply`)
+        : condition('ThermalThrottling', 'False', 'NotThrottled', 'the SoC is not throttled')
+      : condition('ThermalThrottling', 'False', 'NotReported', 'the board reports no throttling'),
+  ]
+
+  const cpuMillis = facts.cpu.cores * 1000
+  return {
+    capacity: {
+      cpu: String(facts.cpu.cores),
+      memory: ki(facts.memory.totalBytes),
+      pods: String(MAX_PODS),
+      'ephemeral-storage': ki(facts.disk.totalBytes),
+    },
+    allocatable: {
+      cpu: `${Math.max(0, cpuMillis - reserve.cpuMillis)}m`,
+      memory: ki(facts.memory.totalBytes - reserve.memoryBytes),
+      pods: String(MAX_PODS),
+      'ephemeral-storage': ki(facts.disk.totalBytes),
+    },
+    conditions,
+    addresses: [
+      ...(facts.addresses[0] ? [{ type: 'InternalIP' as const, address: facts.addresses[0] }] : []),
+      { type: 'Hostname' as const, address: facts.hostname.toLowerCase() },
+    ],
+    nodeInfo: {
+      architecture: facts.architecture,
+      operatingSystem: facts.operatingSystem,
+      osImage: facts.osImage,
+      kernelVersion: facts.kernelVersion,
+      containerRuntimeVersion: facts.containerRuntimeVersion,
+      kubeletVersion: facts.kubeletVersion,
+    },
+  }
+}
+
+/** Equal for two statuses that differ only in heartbeat times: publish only when this changes. */
+export function statusFingerprint(status: NodeStatus): string {
+  return JSON.stringify({ ...status, conditions: status.conditions.map(({ lastHeartbeatTime: _h, ...c }) => c) })
+}
