@@ -151,7 +151,8 @@ function makeCa(nowMs: number): { certPem: string; keyPem: string } {
   cert.serialNumber = serial()
   cert.validity.notBefore = new Date(nowMs - BACKDATE_MS)
   cert.validity.notAfter = new Date(nowMs + CA_VALIDITY_MS)
-  const subject = [{ name: 'commonName', value: `bramble-ca@${Math.floor(nowMs / 1000)}` }]
+  // UTF8String: Go's x509 (kubectl) refuses '@' in the default PrintableString.
+  const subject = [{ name: 'commonName', value: `bramble-ca@${Math.floor(nowMs / 1000)}`, valueTagClass: forge.asn1.Type.UTF8 as any }]
   cert.setSubject(subject)
   cert.setIssuer(subject)
   cert.setExtensions([
