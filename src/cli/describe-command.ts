@@ -1,0 +1,51 @@
+// `bramble describe TYPE NAME`: the object, then the Events about it.
+
+import type { KubeObject } from '../api/types.js'
+import type { ClientContext } from './client-context.js'
+import { describeObject } from './describe-format.js'
+import { PartialFailureError, ServerError, UsageError } from './errors.js'
+import { parseResourceArgs, resourcePath } from './resource-paths.js'
+import { kindByName } from '../api/kinds.js'
+
+export async function runDescribe(ctx: ClientContext, args: string[], options: { selector?: string }): Promise<void> {
+  const targets = parseResourceArgs(args)
+  const events = kindByName('events')!
+  const failures: ServerError[] = []
+  let total = 0
+  let first = true
+  for (const target of targets) {
+    const namespace = target.info.namespaced ? ctx.namespace : undefined
+    let objects: KubeObject[] = []
+    if (target.names.length === 0) {
+      const res = await ctx.client.request('GET', resourcePath(target.info, namespace), { query: { labelSelector: options.selector || undefined } })
+      objects = res.json?.items ?? []
+      total += objects.length
+    }
+    for (const name of target.names) {
+      total++
+      try {
+        objects.push((await ctx.client.request('GET', resourcePath(target.info, namespace, name))).json)
+      } catch (err) {
+        if (!(err instanceof ServerError)) throw err
+        ctx.io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
+        failures.push(err)
+      }
+    }
+    for (const o of objects) {
+      const obj = { ...o, kind: o.kind ?? target.info.kind }
+      const fieldSelector = [`involvedObject.name=${obj.metadata.name}`, `involvedObject.kind=${obj.kind}`]
+      if (obj.metadata.namespace) fieldSelector.push(`involvedObject.namespace=${obj.metadata.namespace}`)
+      // Events of a cluster-scoped object (a Node) live in the default namespace, as in Kubernetes.
+      const eventsPath = resourcePath(events, obj.metadata.namespace ?? 'default')
+      const found = (await ctx.client.request('GET', eventsPath, { query: { fieldSelector: fieldSelector.join(',') } })).json?.items ?? []
+      ctx.io.out((first ? '' : '\n\n') + describeObject(obj, found))
+      first = false
+    }
+  }
+  if (total === 0 && failures.length === 0) {
+    if (targets.every((t) => t.names.length === 0)) ctx.io.err(`No resources found in ${ctx.namespace} namespace.\n`)
+    else throw new UsageError('nothing to describe')
+  }
+  if (failures.length === 1 && total === 1) throw failures[0]
+  if (failures.length > 0) throw new PartialFailureError(failures.length, total, 'found')
+}

@@ -1,0 +1,156 @@
+// The CLI's only way to the hub: HTTPS with the kubeconfig's CA pinned and its bearer token, the
+// way kubectl speaks to an API server. Error Statuses become ServerError, Warning headers are
+// printed on stderr as kubectl prints them.
+
+import type { IncomingMessage } from 'node:http'
+import { Agent, request as httpsRequest } from 'node:https'
+import type { Status, WatchEvent } from '../api/types.js'
+import { ConnectionError, ServerError } from './errors.js'
+import type { ClientConfig } from './kubeconfig.js'
+
+export interface RequestOptions {
+  body?: unknown
+  contentType?: string
+  accept?: string
+  query?: Record<string, string | undefined>
+}
+
+export interface Response {
+  status: number
+  headers: IncomingMessage['headers']
+  json: any
+}
+
+export type WarningSink = (text: string) => void
+
+export class HubClient {
+  private readonly agent: Agent
+
+  constructor(
+    readonly config: ClientConfig,
+    /** Where `Warning` header texts go; kubectl prints them as `Warning: <text>` on stderr. */
+    private readonly onWarning: WarningSink = (text) => process.stderr.write(`Warning: ${text}\n`),
+  ) {
+    this.agent = new Agent({ keepAlive: true, ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify })
+  }
+
+  /** Sends one request; a non-2xx answer throws ServerError with the Status message. */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const res = await this.send(method, path, options)
+    const text = await readAll(res)
+    let json: any
+    try {
+      json = text ? JSON.parse(text) : undefined
+    } catch {
+      json = undefined
+    }
+    const status = res.statusCode ?? 0
+    if (status < 200 || status > 299) throw serverErrorOf(status, json, text)
+    return { status, headers: res.headers, json }
+  }
+
+  /**
+   * Opens `path?watch=true` and yields its newline-delimited events until the server ends the
+   * stream or the caller stops iterating.
+   */
+  async *watch(path: string, options: Omit<RequestOptions, 'body' | 'contentType'> = {}): AsyncGenerator<WatchEvent<any>> {
+    const res = await this.send('GET', path, { ...options, query: { ...options.query, watch: 'true' } })
+    const status = res.statusCode ?? 0
+    if (status < 200 || status > 299) {
+      const text = await readAll(res)
+      let json: any
+      try {
+        json = JSON.parse(text)
+      } catch {
+        json = undefined
+      }
+      throw serverErrorOf(status, json, text)
+    }
+    res.setEncoding('utf8')
+    let buffer = ''
+    try {
+      for await (const chunk of res) {
+        buffer += chunk
+        let nl: number
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).trim()
+          buffer = buffer.slice(nl + 1)
+          if (line) yield JSON.parse(line) as WatchEvent<any>
+        }
+      }
+      if (buffer.trim()) yield JSON.parse(buffer) as WatchEvent<any>
+    } finally {
+      res.destroy()
+    }
+  }
+
+  /** Lets the process exit: closes the keep-alive sockets. */
+  close(): void {
+    this.agent.destroy()
+  }
+
+  private send(method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
+    const url = new URL(path, this.config.server + '/')
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
+    const payload = options.body === undefined ? undefined : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body))
+    const headers: Record<string, string | number> = { Accept: options.accept ?? 'application/json', 'User-Agent': 'bramble' }
+    if (this.config.token) headers.Authorization = `Bearer ${this.config.token}`
+    if (payload) {
+      headers['Content-Type'] = options.contentType ?? 'application/json'
+      headers['Content-Length'] = payload.length
+    }
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { method, agent: this.agent, headers }, (res) => {
+        for (const text of warningsOf(res.headers.warning)) this.onWarning(text)
+        resolve(res)
+      })
+      req.on('error', (err: NodeJS.ErrnoException) => reject(new ConnectionError(this.config.server, connectionReason(err), { cause: err })))
+      if (payload) req.write(payload)
+      req.end()
+    })
+  }
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    res.on('data', (c: Buffer) => chunks.push(c))
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    res.on('error', reject)
+  })
+}
+
+function serverErrorOf(status: number, json: any, text: string): ServerError {
+  const s = json as Partial<Status> | undefined
+  if (s && s.kind === 'Status' && typeof s.message === 'string') return new ServerError(s.message, status, s.reason ?? '')
+  const body = text.trim().split('\n')[0]
+  return new ServerError(`the server answered ${status}${body ? `: ${body}` : ''}`, status, '')
+}
+
+function connectionReason(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ECONNREFUSED') return 'connection refused (is the hub running?)'
+  if (err.code === 'ENOTFOUND') return 'host not found'
+  if (err.code === 'ETIMEDOUT') return 'connection timed out'
+  if (err.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code)) return `its certificate is not trusted by the kubeconfig's CA (${err.code})`
+  return err.message
+}
+
+/**
+ * The texts of `Warning` headers (`299 - "text"`, RFC 7234 form, possibly several per header
+ * line, comma-separated).
+ */
+export function warningsOf(header: string | string[] | undefined): string[] {
+  if (header === undefined) return []
+  const lines = Array.isArray(header) ? header : [header]
+  const out: string[] = []
+  for (const line of lines) {
+    const re = /\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?/g
+    let matched = false
+    for (const m of line.matchAll(re)) {
+      matched = true
+      out.push(m[1].replace(/\\(.)/g, '$1'))
+    }
+    if (!matched && line.trim()) out.push(line.trim())
+  }
+  return out
+}
