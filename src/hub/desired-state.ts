@@ -1,0 +1,296 @@
+// Desired state for each node: the Pods bound to it (not finished) and the ConfigMaps and Secrets
+// those pods use, sent down `down/desired` with the revision it was read at.
+//
+// Level-triggered (STYLE.md §1): a change to a pod, configmap or secret only marks the nodes it
+// concerns dirty in a WorkQueue keyed by node name; a worker reads the informers' caches, diffs
+// against what the node was last sent and sends what differs. A short delay before each run
+// coalesces bursts (a Deployment of 50 pods is one message, not 50).
+//
+// How a reconnecting agent gets only what changed, with no history in the store: for every
+// revision the hub sends a node it keeps a snapshot of that desired set (object key →
+// resourceVersion), in memory, until a later revision is acknowledged. The agent's `up/sync
+// {revision}` names what it holds; with that revision's snapshot the hub sends exactly the
+// upserts (new or changed resourceVersion) and the deletes (keys no longer desired). Revision 0,
+// or one the hub has no snapshot of (the hub restarted, or the agent is far behind), gets the
+// whole set with `full: true`. Nothing of this is written to LMDB.
+//
+// Before a node has sent `up/sync` since the hub started, the hub does not know what it holds and
+// sends it nothing; the agent syncs on every connect.
+
+import { DELIVERY, MAX_PAYLOAD_BYTES, downTopic, encodeMessage, type DesiredMessage, type DesiredObject, type ObjectRef } from '../api/protocol.js'
+import type { KubeObject } from '../api/types.js'
+import type { Bus } from '../lib/bus.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { WorkQueue } from '../lib/work-queue.js'
+import { isTerminal } from '../sched/snapshot.js'
+import { objectKey, type Informer } from './informer.js'
+
+export const DEFAULT_COALESCE_MS = 50
+/** Unacknowledged snapshots kept per node; an agent further behind than this gets a full set. */
+const SNAPSHOTS_KEPT = 16
+
+type DesiredKind = DesiredObject['kind']
+/** `Kind/namespace/name` */
+type DesiredKey = string
+/** Object key → resourceVersion: what a node holds at one revision. */
+type Snapshot = Map<DesiredKey, string>
+
+export interface DesiredStateOptions {
+  bus: Bus
+  pods: Informer
+  configMaps: Informer
+  secrets: Informer
+  clock: Clock
+  logger: Logger
+  /** Delay before a changed node is looked at, so bursts go out as one message. */
+  coalesceMs?: number
+}
+
+interface NodeSession {
+  /** The node said what it holds since the hub started: live changes may be pushed. */
+  synced: boolean
+  /** The revision the node asked to be brought up from; answered by the next run. */
+  syncRequest?: number
+  /** The last revision sent and its content. */
+  sent?: { revision: number; keys: Snapshot }
+  /** Snapshots of revisions sent (acknowledged or not), by revision. */
+  snapshots: Map<number, Snapshot>
+  acked?: number
+  /** ConfigMaps and Secrets the node's pods referenced at the last run. */
+  refs: Set<DesiredKey>
+}
+
+export function desiredKey(kind: DesiredKind, namespace: string, name: string): DesiredKey {
+  return `${kind}/${namespace}/${name}`
+}
+
+function parseKey(key: DesiredKey): ObjectRef {
+  const [kind, namespace, name] = key.split('/') as [DesiredKind, string, string]
+  return { kind, namespace, name }
+}
+
+/** ConfigMaps and Secrets a pod uses: volumes (also projected), env valueFrom and envFrom. */
+export function referencedObjects(pod: KubeObject): DesiredKey[] {
+  const ns = pod.metadata.namespace ?? 'default'
+  const out = new Set<DesiredKey>()
+  const add = (kind: 'ConfigMap' | 'Secret', name: unknown) => {
+    if (typeof name === 'string' && name !== '') out.add(desiredKey(kind, ns, name))
+  }
+  const spec = (pod.spec ?? {}) as Record<string, any>
+  for (const v of asArray(spec.volumes)) {
+    add('ConfigMap', v?.configMap?.name)
+    add('Secret', v?.secret?.secretName)
+    for (const s of asArray(v?.projected?.sources)) {
+      add('ConfigMap', s?.configMap?.name)
+      add('Secret', s?.secret?.name)
+    }
+  }
+  for (const c of [...asArray(spec.initContainers), ...asArray(spec.containers)]) {
+    for (const e of asArray(c?.env)) {
+      add('ConfigMap', e?.valueFrom?.configMapKeyRef?.name)
+      add('Secret', e?.valueFrom?.secretKeyRef?.name)
+    }
+    for (const f of asArray(c?.envFrom)) {
+      add('ConfigMap', f?.configMapRef?.name)
+      add('Secret', f?.secretRef?.name)
+    }
+  }
+  return [...out]
+}
+
+function asArray(v: unknown): any[] {
+  return Array.isArray(v) ? v : []
+}
+
+export class DesiredState {
+  private readonly queue: WorkQueue<string>
+  private readonly sessions = new Map<string, NodeSession>()
+  private readonly podsByNode = new Map<string, Set<string>>()
+  /** ConfigMap/Secret key → nodes whose pods reference it (present or not). */
+  private readonly users = new Map<DesiredKey, Set<string>>()
+  /** The highest store revision the caches have shown: what a desired set is "read at". */
+  private maxSeen = 0
+  private readonly log: Logger
+  private readonly coalesceMs: number
+
+  constructor(private readonly o: DesiredStateOptions) {
+    this.log = o.logger.child({ component: 'desired-state' })
+    this.coalesceMs = o.coalesceMs ?? DEFAULT_COALESCE_MS
+    this.queue = new WorkQueue<string>({ clock: o.clock, workers: 4, onError: (node, err) => this.log.warn({ node, err }, 'sending desired state failed; will retry') })
+    o.pods.onChange((type, pod, previous) => {
+      this.observe(pod)
+      const key = objectKey(pod)
+      const before = previous?.spec?.nodeName as string | undefined
+      const now = type === 'DELETED' ? undefined : (pod.spec?.nodeName as string | undefined)
+      if (before && before !== now) this.podsByNode.get(before)?.delete(key)
+      if (now) {
+        let set = this.podsByNode.get(now)
+        if (!set) this.podsByNode.set(now, (set = new Set()))
+        set.add(key)
+      }
+      for (const node of new Set([before, now, pod.spec?.nodeName as string | undefined])) if (node) this.markDirty(node)
+    })
+    const onConfig = (kind: 'ConfigMap' | 'Secret') => (_type: string, obj: KubeObject) => {
+      this.observe(obj)
+      for (const node of this.users.get(desiredKey(kind, obj.metadata.namespace ?? '', obj.metadata.name!)) ?? []) this.markDirty(node)
+    }
+    o.configMaps.onChange(onConfig('ConfigMap'))
+    o.secrets.onChange(onConfig('Secret'))
+  }
+
+  start(): void {
+    this.queue.start((node) => this.reconcile(node))
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop()
+  }
+
+  /** `up/sync`: the node holds `revision` (0: nothing) and wants what changed since. */
+  onSync(node: string, revision: number): void {
+    const s = this.session(node)
+    s.syncRequest = revision
+    this.queue.add(node)
+  }
+
+  /** `up/ack`: the node's replica durably holds `revision`. */
+  onAck(node: string, revision: number): void {
+    const s = this.sessions.get(node)
+    if (!s || !s.snapshots.has(revision)) {
+      this.log.debug({ node, revision }, 'acknowledgement of a revision this hub did not send; ignored')
+      return
+    }
+    s.acked = Math.max(s.acked ?? 0, revision)
+    for (const r of s.snapshots.keys()) if (r < s.acked) s.snapshots.delete(r)
+  }
+
+  /** The node is gone (deleted): forget everything about it. */
+  forget(node: string): void {
+    const s = this.sessions.get(node)
+    if (s) for (const ref of s.refs) this.users.get(ref)?.delete(node)
+    this.sessions.delete(node)
+  }
+
+  /** The revision a node last acknowledged, if any since the hub started. */
+  ackedRevision(node: string): number | undefined {
+    return this.sessions.get(node)?.acked
+  }
+
+  /** Resolves once no node is queued or being sent to (delayed ones aside). */
+  idle(): Promise<void> {
+    return this.queue.idle()
+  }
+
+  private observe(obj: KubeObject): void {
+    const rv = Number(obj.metadata.resourceVersion)
+    if (Number.isSafeInteger(rv) && rv > this.maxSeen) this.maxSeen = rv
+  }
+
+  private markDirty(node: string): void {
+    if (this.sessions.get(node)?.synced) this.queue.addAfter(node, this.coalesceMs)
+  }
+
+  private session(node: string): NodeSession {
+    let s = this.sessions.get(node)
+    if (!s) this.sessions.set(node, (s = { synced: false, snapshots: new Map(), refs: new Set() }))
+    return s
+  }
+
+  /** What the node should hold now, ConfigMaps and Secrets before the pods that use them. */
+  private desiredFor(node: string): { objects: Map<DesiredKey, DesiredObject>; refs: Set<DesiredKey> } {
+    const pods: Array<[DesiredKey, DesiredObject]> = []
+    const refs = new Set<DesiredKey>()
+    for (const key of this.podsByNode.get(node) ?? []) {
+      const pod = this.o.pods.get(key)
+      if (!pod || pod.spec?.nodeName !== node || isTerminal(pod)) continue
+      pods.push([desiredKey('Pod', pod.metadata.namespace!, pod.metadata.name!), pod as DesiredObject])
+      for (const ref of referencedObjects(pod)) refs.add(ref)
+    }
+    const objects = new Map<DesiredKey, DesiredObject>()
+    for (const ref of [...refs].sort()) {
+      const { kind, namespace, name } = parseKey(ref)
+      const obj = (kind === 'ConfigMap' ? this.o.configMaps : this.o.secrets).get(`${namespace}/${name}`)
+      if (obj) objects.set(ref, obj as DesiredObject)
+    }
+    for (const [key, pod] of pods.sort(([a], [b]) => (a < b ? -1 : 1))) objects.set(key, pod)
+    return { objects, refs }
+  }
+
+  private async reconcile(node: string): Promise<void> {
+    const s = this.sessions.get(node)
+    if (!s) return
+    const { objects, refs } = this.desiredFor(node)
+    this.indexRefs(node, s, refs)
+    const now: Snapshot = new Map([...objects].map(([k, o]) => [k, o.metadata.resourceVersion ?? '']))
+
+    let message: DesiredMessage
+    if (s.syncRequest !== undefined) {
+      const held = s.syncRequest
+      s.syncRequest = undefined
+      s.synced = true
+      const base = held === 0 ? undefined : s.snapshots.get(held)
+      const revision = this.revisionFor(s, now, held)
+      message = base
+        ? { revision, since: held, full: false, ...diff(base, now, objects) }
+        : { revision, since: 0, full: true, upserts: [...objects.values()], deletes: [] }
+    } else {
+      if (!s.synced || !s.sent) return
+      const changes = diff(s.sent.keys, now, objects)
+      if (changes.upserts.length === 0 && changes.deletes.length === 0) return
+      message = { revision: this.revisionFor(s, now, s.sent.revision), since: s.sent.revision, full: false, ...changes }
+    }
+
+    const payload = encodeMessage(message)
+    if (payload.length > MAX_PAYLOAD_BYTES.desired) {
+      this.log.error({ node, bytes: payload.length, limit: MAX_PAYLOAD_BYTES.desired, objects: objects.size }, 'desired state for the node is larger than one message may be; not sent')
+      return
+    }
+    s.sent = { revision: message.revision, keys: now }
+    s.snapshots.set(message.revision, now)
+    this.trimSnapshots(s)
+    this.log.debug({ node, revision: message.revision, since: message.since, full: message.full, upserts: message.upserts.length, deletes: message.deletes.length }, 'sending desired state')
+    await this.o.bus.publish(downTopic(node, 'desired'), payload, DELIVERY.desired)
+  }
+
+  /**
+   * The revision a message carries: the store revision the caches were read at, strictly above the
+   * last one sent when the content differs from it, and never below what the node holds.
+   */
+  private revisionFor(s: NodeSession, now: Snapshot, held: number): number {
+    const last = s.sent?.revision ?? 0
+    if (s.sent && sameSnapshot(s.sent.keys, now) && last >= held) return last
+    return Math.max(this.maxSeen, last + 1, held)
+  }
+
+  private trimSnapshots(s: NodeSession): void {
+    for (const r of [...s.snapshots.keys()].sort((a, b) => a - b)) {
+      if (s.snapshots.size <= SNAPSHOTS_KEPT) break
+      if (r !== s.acked && r !== s.sent?.revision) s.snapshots.delete(r)
+    }
+  }
+
+  private indexRefs(node: string, s: NodeSession, refs: Set<DesiredKey>): void {
+    for (const old of s.refs) if (!refs.has(old)) this.users.get(old)?.delete(node)
+    for (const ref of refs) {
+      let set = this.users.get(ref)
+      if (!set) this.users.set(ref, (set = new Set()))
+      set.add(node)
+    }
+    s.refs = refs
+  }
+}
+
+function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
+  if (a.size !== b.size) return false
+  for (const [k, v] of a) if (b.get(k) !== v) return false
+  return true
+}
+
+function diff(base: Snapshot, now: Snapshot, objects: Map<DesiredKey, DesiredObject>): { upserts: DesiredObject[]; deletes: ObjectRef[] } {
+  const upserts: DesiredObject[] = []
+  for (const [key, rv] of now) if (base.get(key) !== rv) upserts.push(objects.get(key)!)
+  const deletes: ObjectRef[] = []
+  for (const key of base.keys()) if (!now.has(key)) deletes.push(parseKey(key))
+  return { upserts, deletes }
+}

@@ -1,0 +1,56 @@
+// What nodes last said about themselves, kept in memory only: heartbeats arrive every few seconds
+// from every node, and writing them to LMDB would wear out an SD card for nothing (DESIGN.md,
+// "Objects and the store"). Times are the hub's monotonic clock, never the node's.
+
+import type { HeartbeatMessage } from '../api/protocol.js'
+
+export interface NodeLiveness {
+  /** Monotonic ms of the last valid message of any kind from the node. */
+  lastSeenMs: number
+  /** The last heartbeat, when one has arrived since the hub started. */
+  heartbeat?: {
+    receivedMs: number
+    seq: number
+    uptimeMs: number
+    /** Fraction of all cores, 0..1. */
+    cpu: number
+    /** Bytes in use. */
+    memory: number
+    /** °C, where the board reports it. */
+    temperature?: number
+  }
+}
+
+export class Heartbeats {
+  private readonly nodes = new Map<string, NodeLiveness>()
+
+  /** Any valid message proves the node is alive. */
+  seen(node: string, atMs: number): void {
+    const entry = this.nodes.get(node)
+    if (entry) entry.lastSeenMs = Math.max(entry.lastSeenMs, atMs)
+    else this.nodes.set(node, { lastSeenMs: atMs })
+  }
+
+  record(node: string, message: HeartbeatMessage, atMs: number): void {
+    this.seen(node, atMs)
+    const { seq, uptimeMs, cpu, memory, temperature } = message
+    this.nodes.get(node)!.heartbeat = { receivedMs: atMs, seq, uptimeMs, cpu, memory, ...(temperature === undefined ? {} : { temperature }) }
+  }
+
+  get(node: string): NodeLiveness | undefined {
+    const entry = this.nodes.get(node)
+    return entry && { ...entry, ...(entry.heartbeat ? { heartbeat: { ...entry.heartbeat } } : {}) }
+  }
+
+  lastSeenMs(node: string): number | undefined {
+    return this.nodes.get(node)?.lastSeenMs
+  }
+
+  forget(node: string): void {
+    this.nodes.delete(node)
+  }
+
+  nodeNames(): string[] {
+    return [...this.nodes.keys()]
+  }
+}

@@ -1,0 +1,185 @@
+// The hub's side of the node protocol, in one place hub.ts starts: the join routes, desired state
+// going down, status coming up, node lifecycle and pod logs, over one MQTT connection of the
+// hub's own (`bramble.hub:gateway`). Deleting a Node revokes its MQTT credentials at once (the
+// embedded broker then disconnects it).
+
+import { KINDS } from '../api/kinds.js'
+import { ALL_UP_FILTER } from '../api/protocol.js'
+import type { Bus } from '../lib/bus.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { connectMqttBus, type MqttBusOptions } from '../lib/mqtt-bus.js'
+import type { ExtraRoute, PodLogs } from './api-server.js'
+import { DesiredState } from './desired-state.js'
+import { Heartbeats } from './heartbeats.js'
+import { Informer } from './informer.js'
+import { joinRoutes } from './join-endpoint.js'
+import type { NodeCredentials } from './node-credentials.js'
+import { NodeLifecycle } from './node-lifecycle.js'
+import { NodeStatusIntake } from './node-status-intake.js'
+import { PodLogsRpc } from './pod-logs.js'
+import type { Registry } from './registry.js'
+import type { TokenStore } from './tokens.js'
+
+const kind = (name: string) => KINDS.find((k) => k.kind === name)!
+
+export const GATEWAY_CLIENT_ID_SUFFIX = 'gateway'
+
+export interface NodeGatewayOptions {
+  registry: Registry
+  tokens: TokenStore
+  credentials: NodeCredentials
+  /** The hub CA, PEM. */
+  ca: string
+  clusterId: string
+  /** The API URL agents are told, e.g. https://10.0.0.1:6443; a function when the port is known only once the API listens. */
+  apiServer: string | (() => string)
+  /** The broker URL agents are told: the embedded broker's, or `--mqtt-url`. */
+  brokerUrl: string | (() => string)
+  /**
+   * The hub's own connection: url (may differ from brokerUrl, e.g. loopback), ca; username,
+   * password and clientId default to the hub's credentials and `bramble.hub:gateway`.
+   */
+  busOptions?: Partial<MqttBusOptions> & { url: string }
+  /** Or a connected Bus to use instead (closed by close()). */
+  bus?: Bus
+  clock: Clock
+  logger: Logger
+  /** The agents' heartbeat interval; silence is judged against nodeGracePeriodMs. */
+  heartbeatIntervalMs?: number
+  nodeGracePeriodMs?: number
+  /** Delay that coalesces bursts of changes into one desired-state message. */
+  coalesceMs?: number
+  /** How long a node has to answer an RPC (logs). */
+  rpcTimeoutMs?: number
+  /** Eviction hooks (issue 4). */
+  onNodeUnreachable?: (node: string) => void
+  onNodeReachable?: (node: string) => void
+}
+
+export interface NodeGateway {
+  /** For startApiServer: CA, join, join tokens. */
+  extraRoutes: ExtraRoute[]
+  /** For startApiServer: pod logs through the node. */
+  podLogs: PodLogs
+  heartbeats: Heartbeats
+  desired: DesiredState
+  lifecycle: NodeLifecycle
+  /** Resolves once accepted status writes are done and no desired state is being sent. */
+  idle(): Promise<void>
+  close(): Promise<void>
+}
+
+export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGateway> {
+  const log = o.logger.child({ component: 'node-gateway' })
+  if (!o.bus && !o.busOptions) throw new TypeError('startNodeGateway needs either bus or busOptions')
+  if (o.heartbeatIntervalMs !== undefined && o.nodeGracePeriodMs !== undefined && o.nodeGracePeriodMs < 2 * o.heartbeatIntervalMs) {
+    log.warn({ heartbeatIntervalMs: o.heartbeatIntervalMs, nodeGracePeriodMs: o.nodeGracePeriodMs }, 'the node grace period is shorter than two heartbeats: one lost heartbeat will mark a node NotReady')
+  }
+
+  const pods = new Informer(o.registry, kind('Pod'))
+  const configMaps = new Informer(o.registry, kind('ConfigMap'))
+  const secrets = new Informer(o.registry, kind('Secret'))
+  const nodes = new Informer(o.registry, kind('Node'))
+  const heartbeats = new Heartbeats()
+
+  // The bus comes first in use but last in start: handlers need synced caches.
+  let bus: Bus | undefined = o.bus
+  const lazyBus: Bus = {
+    get connected() {
+      return bus?.connected ?? false
+    },
+    publish: (topic, payload, options) => bus!.publish(topic, payload, options),
+    subscribe: (filter, handler, options) => bus!.subscribe(filter, handler, options),
+    unsubscribe: (filter, handler) => bus!.unsubscribe(filter, handler),
+    onConnectionChange: (cb) => bus!.onConnectionChange(cb),
+    close: () => bus!.close(),
+  }
+
+  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
+  const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
+  let intake: NodeStatusIntake
+  const lifecycle = new NodeLifecycle({
+    registry: o.registry,
+    nodes,
+    heartbeats,
+    clock: o.clock,
+    logger: o.logger,
+    gracePeriodMs: o.nodeGracePeriodMs,
+    reportedReady: (node) => intake.reportedReady(node),
+    onUnreachable: o.onNodeUnreachable,
+    onReachable: o.onNodeReachable,
+  })
+  intake = new NodeStatusIntake({
+    registry: o.registry,
+    pods,
+    nodes,
+    heartbeats,
+    clock: o.clock,
+    logger: o.logger,
+    onSync: (node, revision) => desired.onSync(node, revision),
+    onAck: (node, revision) => desired.onAck(node, revision),
+    onRpcReply: (node, reply) => logs.onReply(node, reply),
+    onAlive: (node) => lifecycle.onMessage(node),
+    onOffline: (node) => lifecycle.onOffline(node),
+  })
+
+  nodes.onChange((type, node) => {
+    if (type !== 'DELETED') return
+    const name = node.metadata.name!
+    desired.forget(name)
+    heartbeats.forget(name)
+    intake.forget(name)
+    o.credentials.revoke(name).then(
+      (revoked) => revoked && log.info({ node: name }, 'node deleted: its MQTT credentials are revoked'),
+      (err) => log.error({ node: name, err }, 'could not revoke the credentials of a deleted node'),
+    )
+  })
+
+  for (const informer of [nodes, pods, configMaps, secrets]) await informer.start()
+  desired.start()
+  lifecycle.start()
+
+  try {
+    if (bus) await bus.subscribe(ALL_UP_FILTER, intake.handle, { qos: 1 })
+    else {
+      const hub = o.credentials.hubCredentials()
+      bus = await connectMqttBus({
+        username: hub.username,
+        password: hub.password,
+        clientId: `${hub.username}:${GATEWAY_CLIENT_ID_SUFFIX}`,
+        logger: o.logger,
+        ...o.busOptions!,
+        subscriptions: [{ filter: ALL_UP_FILTER, handler: intake.handle, qos: 1 }],
+      })
+    }
+  } catch (err) {
+    await Promise.all([desired.stop(), lifecycle.stop()])
+    for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
+    throw err
+  }
+  log.info({ nodes: nodes.list().length }, 'node gateway ready')
+
+  let closing: Promise<void> | undefined
+  return {
+    extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger }),
+    podLogs: logs.podLogs,
+    heartbeats,
+    desired,
+    lifecycle,
+    async idle() {
+      await intake.idle()
+      await desired.idle()
+    },
+    close() {
+      closing ??= (async () => {
+        logs.close()
+        await Promise.all([desired.stop(), lifecycle.stop()])
+        await intake.idle()
+        for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
+        await bus?.close()
+      })()
+      return closing
+    },
+  }
+}
