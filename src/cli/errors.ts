@@ -7,6 +7,9 @@ export abstract class CliError extends Error {
   abstract readonly code: string
   /** The process exit code DESIGN.md assigns: 1 for what the server reported, 2 for usage. */
   abstract readonly exitCode: number
+  override get name(): string {
+    return this.constructor.name
+  }
 }
 
 /** The command line itself is wrong: a bad flag, an unknown resource type, a missing argument (exit 2). */
