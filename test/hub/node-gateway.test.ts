@@ -1,0 +1,373 @@
+// The hub's node gateway against a real LMDB store, the real embedded broker over TLS and the real
+// API server. Each node is played by a plain MQTT client speaking the protocol in src/api: a test
+// of the protocol as the hub serves it.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import t from 'tap'
+import { JOIN_PATH } from '../../src/api/join.js'
+import { KINDS } from '../../src/api/kinds.js'
+import { encodeMessage, nodeDownFilter, upTopic, type DesiredMessage, type RpcRequest, type UpName } from '../../src/api/protocol.js'
+import type { KubeObject } from '../../src/api/types.js'
+import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/hub/broker.js'
+import { openLmdbStore } from '../../src/hub/lmdb-store.js'
+import { NodeCredentials } from '../../src/hub/node-credentials.js'
+import { startNodeGateway, type NodeGateway } from '../../src/hub/node-gateway.js'
+import { caHash } from '../../src/hub/pki.js'
+import { Registry } from '../../src/hub/registry.js'
+import type { Store } from '../../src/hub/store.js'
+import { TokenStore } from '../../src/hub/tokens.js'
+import { systemClock } from '../../src/lib/clock.js'
+import { silentLogger } from '../../src/lib/logger.js'
+import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
+import { testTls } from '../helpers/tls.js'
+
+const kind = (k: string) => KINDS.find((i) => i.kind === k)!
+const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+const tls = testTls()
+
+let dir: string
+let store: Store
+let registry: Registry
+let tokens: TokenStore
+let credentials: NodeCredentials
+let broker: EmbeddedBroker
+let gateway: NodeGateway
+let server: RunningApiServer
+let admin: ApiTarget
+
+t.before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'bramble-gateway-'))
+  store = await openLmdbStore({ path: join(dir, 'store') })
+  await store.create({ resource: 'namespaces', namespace: '', name: 'default' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' }, status: { phase: 'Active' } })
+  registry = new Registry(store, systemClock, silentLogger())
+  tokens = TokenStore.open(dir, systemClock)
+  credentials = await NodeCredentials.open(dir)
+  broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', tls, credentials, logger: silentLogger() })
+  gateway = await startNodeGateway({
+    registry,
+    tokens,
+    credentials,
+    ca: tls.ca,
+    clusterId: 'c-gw',
+    apiServer: () => `https://127.0.0.1:${server.port}`,
+    brokerUrl: broker.url,
+    busOptions: { url: broker.url, ca: tls.ca, reconnect: { minMs: 50, maxMs: 500 } },
+    clock: systemClock,
+    logger: silentLogger(),
+    nodeGracePeriodMs: 600_000, // lifecycle has its own test; here no node may turn NotReady
+    coalesceMs: 100,
+    rpcTimeoutMs: 1_500,
+  })
+  server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: tokens.authenticate, host: '127.0.0.1', port: 0, extraRoutes: gateway.extraRoutes, podLogs: gateway.podLogs })
+  admin = { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token: tokens.issueUserToken('admin', 'admin') }
+})
+
+t.teardown(async () => {
+  closeApiAgents()
+  await server.close()
+  await gateway.close()
+  await broker.close()
+  await store.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Polls until `check` returns a value (not undefined/false); a generous deadline, not a measurement. */
+async function eventually<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 10_000): Promise<T> {
+  const end = Date.now() + deadlineMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const settle = async () => {
+  await new Promise((r) => setTimeout(r, 400))
+  await gateway.idle()
+}
+
+interface FakeNode {
+  name: string
+  client: MqttClient
+  desired: DesiredMessage[]
+  rpcs: RpcRequest[]
+  send(kind: UpName, message: unknown): Promise<void>
+  sendRaw(kind: string, payload: Buffer | string): Promise<void>
+  /** Sends sync and waits for the answer to it. */
+  sync(revision: number): Promise<DesiredMessage>
+  end(): Promise<void>
+}
+
+const passwords = new Map<string, string>()
+
+async function joinNode(name: string): Promise<void> {
+  const token = tokens.createJoinToken({ caHash: caHash(tls.ca) }).token
+  const res = await apiRequest({ server: admin.server, ca: tls.ca }, 'POST', JOIN_PATH, { token, nodeName: name, arch: 'arm64', os: 'linux' })
+  if (res.status !== 200) throw new Error(`join of ${name} failed: ${res.text}`)
+  passwords.set(name, res.json.mqtt.password)
+  await eventually(`${name} in the gateway's cache`, () => gateway.lifecycle.verdict(name) !== undefined)
+}
+
+async function connectNode(name: string): Promise<FakeNode> {
+  const client = await mqtt.connectAsync(broker.url, { username: name, password: passwords.get(name), clientId: name, ca: [tls.ca], protocolVersion: 4, clean: true, reconnectPeriod: 0 })
+  client.on('error', () => {})
+  const node: FakeNode = {
+    name,
+    client,
+    desired: [],
+    rpcs: [],
+    send: (k, message) => client.publishAsync(upTopic(name, k), encodeMessage(message), { qos: 1 }).then(() => {}),
+    sendRaw: (k, payload) => client.publishAsync(`bramble/v1/nodes/${name}/up/${k}`, payload, { qos: 1 }).then(() => {}),
+    async sync(revision) {
+      const before = node.desired.length
+      await node.send('sync', { revision })
+      return eventually(`${name}'s answer to sync ${revision}`, () => node.desired.length > before && node.desired[node.desired.length - 1])
+    },
+    end: () => client.endAsync().catch(() => {}),
+  }
+  client.on('message', (topic, payload) => {
+    const body = JSON.parse(payload.toString())
+    if (topic.endsWith('/down/desired')) node.desired.push(body)
+    else if (topic.endsWith('/down/rpc')) node.rpcs.push(body)
+  })
+  await client.subscribeAsync(nodeDownFilter(name), { qos: 1 })
+  return node
+}
+
+function pod(name: string, node: string | undefined, extra: Record<string, any> = {}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: { ...(node ? { nodeName: node } : {}), containers: [{ name: 'main', image: 'busybox', ...(extra.container ?? {}) }], ...(extra.spec ?? {}) },
+  } as KubeObject
+}
+
+const createPod = async (p: KubeObject) => (await registry.create(kind('Pod'), 'default', p, WRITE)).object
+const keysOf = (m: DesiredMessage) => m.upserts.map((o) => `${o.kind}/${o.metadata.name}`).sort()
+
+t.test('desired state: full on first sync, ConfigMaps and Secrets its pods use (not others\'), live changes, only changes after a reconnect', async (t) => {
+  await joinNode('ds-1')
+  await joinNode('ds-2')
+  for (const [k, name] of [['ConfigMap', 'cm-used'], ['ConfigMap', 'cm-env'], ['ConfigMap', 'cm-other'], ['Secret', 'sec-used'], ['Secret', 'sec-other']] as const) {
+    await registry.create(kind(k), 'default', { apiVersion: 'v1', kind: k, metadata: { name }, data: {} }, WRITE)
+  }
+  await createPod(
+    pod('web', 'ds-1', {
+      spec: { volumes: [{ name: 'conf', configMap: { name: 'cm-used' } }, { name: 'creds', secret: { secretName: 'sec-used' } }] },
+      container: { envFrom: [{ configMapRef: { name: 'cm-env' } }] },
+    }),
+  )
+  await createPod(pod('elsewhere', 'ds-2', { spec: { volumes: [{ name: 'c', configMap: { name: 'cm-other' } }] }, container: { env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'sec-other', key: 'k' } } }] } }))
+  await createPod(pod('pending', undefined))
+
+  const n1 = await connectNode('ds-1')
+  t.teardown(() => n1.end())
+  const first = await n1.sync(0)
+  t.equal(first.full, true, 'revision 0 gets the whole set')
+  t.same(keysOf(first), ['ConfigMap/cm-env', 'ConfigMap/cm-used', 'Pod/web', 'Secret/sec-used'], 'its pod and what the pod uses, nothing of the other node, nothing unscheduled')
+  t.ok(first.revision > 0)
+  const cmIndex = first.upserts.findIndex((o) => o.kind === 'ConfigMap')
+  t.ok(cmIndex < first.upserts.findIndex((o) => o.kind === 'Pod'), 'ConfigMaps and Secrets come before the pods that use them')
+  await n1.send('ack', { revision: first.revision })
+
+  // A pod bound to the node arrives as an incremental message.
+  const count = n1.desired.length
+  await createPod(pod('api', 'ds-1'))
+  const live = await eventually('an incremental message', () => n1.desired.length > count && n1.desired[n1.desired.length - 1])
+  t.match(live, { full: false, since: first.revision, deletes: [] })
+  t.same(keysOf(live), ['Pod/api'])
+  t.ok(live.revision > first.revision, 'revisions only grow')
+  await n1.send('ack', { revision: live.revision })
+  await settle()
+
+  // Offline for a while: one pod goes, one comes, a used ConfigMap changes, an unused one too.
+  await n1.end()
+  await registry.delete(kind('Pod'), 'default', 'web', { dryRun: false })
+  await createPod(pod('worker', 'ds-1', { spec: { volumes: [{ name: 'conf', configMap: { name: 'cm-used' } }] } }))
+  await registry.update(kind('ConfigMap'), 'default', 'cm-used', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-used' }, data: { a: '1' } }, WRITE)
+  await registry.update(kind('ConfigMap'), 'default', 'cm-other', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-other' }, data: { a: '1' } }, WRITE)
+  await settle()
+
+  const back = await connectNode('ds-1')
+  t.teardown(() => back.end())
+  const catchUp = await back.sync(live.revision)
+  t.equal(catchUp.full, false, 'a known revision gets only what changed')
+  t.equal(catchUp.since, live.revision)
+  t.same(keysOf(catchUp), ['ConfigMap/cm-used', 'Pod/worker'])
+  t.same(catchUp.deletes.map((d) => `${d.kind}/${d.name}`).sort(), ['ConfigMap/cm-env', 'Pod/web', 'Secret/sec-used'], 'what is no longer desired is deleted')
+  t.equal(catchUp.upserts.find((o) => o.kind === 'ConfigMap')!.data?.a, '1', 'the ConfigMap as it is now')
+
+  const unknown = await back.sync(3)
+  t.equal(unknown.full, true, 'a revision the hub has no snapshot of gets the whole set')
+  t.same(keysOf(unknown), ['ConfigMap/cm-used', 'Pod/api', 'Pod/worker'])
+})
+
+t.test('desired state: a burst of pods is coalesced into few messages', async (t) => {
+  await joinNode('burst')
+  const n = await connectNode('burst')
+  t.teardown(() => n.end())
+  const first = await n.sync(0)
+  await n.send('ack', { revision: first.revision })
+  const before = n.desired.length
+  await Promise.all(Array.from({ length: 30 }, (_, i) => createPod(pod(`b-${i}`, 'burst'))))
+  const all = await eventually('all 30 pods delivered', () => {
+    const got = new Set(n.desired.slice(before).flatMap((m) => m.upserts.map((o) => o.metadata.name)))
+    return got.size === 30 && n.desired.slice(before)
+  })
+  t.ok(all.length < 30, `30 pods arrived in ${all.length} message(s)`)
+  for (let i = 1; i < all.length; i++) t.equal(all[i].since, all[i - 1].revision, 'each message follows the one before')
+})
+
+t.test('status intake: garbage, truncated, oversized and wrong-typed messages are dropped; other nodes are still served', async (t) => {
+  await joinNode('noisy')
+  await joinNode('quiet')
+  const noisy = await connectNode('noisy')
+  const quiet = await connectNode('quiet')
+  t.teardown(() => Promise.all([noisy.end(), quiet.end()]))
+  const nodeBefore = await registry.get(kind('Node'), '', 'noisy')
+  await noisy.sendRaw('node-status', 'not json at all')
+  await noisy.sendRaw('node-status', '{"status": {"conditions": [')
+  await noisy.sendRaw('node-status', JSON.stringify({ status: { pad: 'x'.repeat(100 * 1024) } }))
+  await noisy.sendRaw('node-status', JSON.stringify({ status: 'Ready' }))
+  await noisy.sendRaw('sync', JSON.stringify({ revision: -1 }))
+  await noisy.sendRaw('pod-status', Buffer.from([0xff, 0xfe, 0x00]))
+  await noisy.sendRaw('no-such-kind', '{}')
+
+  const answer = await quiet.sync(0)
+  t.equal(answer.full, true, 'another node is answered')
+  const answerNoisy = await noisy.sync(0)
+  t.equal(answerNoisy.full, true, 'and so is the noisy node once it speaks properly')
+  await settle()
+  t.equal((await registry.get(kind('Node'), '', 'noisy')).metadata.resourceVersion, nodeBefore.metadata.resourceVersion, 'nothing was written')
+  t.equal(noisy.desired.length, 1, 'the invalid sync got no answer')
+})
+
+const READY_STATUS = {
+  conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ready', lastHeartbeatTime: '2020-01-01T00:00:00Z' }],
+  capacity: { cpu: '4', memory: '3906Mi', pods: '110' },
+  allocatable: { cpu: '3800m', memory: '3650Mi', pods: '110' },
+  addresses: [{ type: 'InternalIP', address: '10.0.0.7' }, { type: 'Hostname', address: 'st-1' }],
+  nodeInfo: { architecture: 'arm64', operatingSystem: 'linux', kernelVersion: '6.6.31' },
+}
+
+t.test('node status is written only when it changes in meaning; heartbeats are never written', async (t) => {
+  await joinNode('st-1')
+  const n = await connectNode('st-1')
+  t.teardown(() => n.end())
+  const rv = async () => Number((await registry.get(kind('Node'), '', 'st-1')).metadata.resourceVersion)
+  const start = await rv()
+
+  await n.send('node-status', { status: READY_STATUS })
+  await eventually('the first status written', async () => (await rv()) > start)
+  const afterFirst = await rv()
+  const node = await registry.get(kind('Node'), '', 'st-1')
+  t.match(node.status, { allocatable: { cpu: '3800m' }, conditions: [{ type: 'Ready', status: 'True' }] })
+
+  for (let i = 0; i < 3; i++) {
+    const again = structuredClone(READY_STATUS)
+    again.conditions[0].lastHeartbeatTime = `2020-01-01T00:00:0${i + 1}Z`
+    await n.send('node-status', { status: again })
+  }
+  await settle()
+  t.equal(await rv(), afterFirst, 'the same status with new timestamps writes nothing')
+
+  const revision = await store.revision()
+  for (let seq = 1; seq <= 5; seq++) await n.send('heartbeat', { seq, uptimeMs: seq * 1000, cpu: 0.25, memory: 1_000_000, temperature: 48.5 })
+  await eventually('the last heartbeat recorded', () => gateway.heartbeats.get('st-1')?.heartbeat?.seq === 5)
+  await settle()
+  t.match(gateway.heartbeats.get('st-1')!.heartbeat, { cpu: 0.25, memory: 1_000_000, temperature: 48.5 })
+  t.equal(await store.revision(), revision, 'heartbeats bump no resourceVersion at all')
+
+  const tighter = structuredClone(READY_STATUS)
+  tighter.allocatable.memory = '3000Mi'
+  await n.send('node-status', { status: tighter })
+  await eventually('the changed status written', async () => (await rv()) > afterFirst)
+  await settle()
+  t.equal((await registry.get(kind('Node'), '', 'st-1')).status?.allocatable?.memory, '3000Mi')
+})
+
+t.test('pod status: applied for the node\'s own pod, refused for another node\'s', async (t) => {
+  await joinNode('ps-1')
+  await joinNode('ps-2')
+  const mine = await createPod(pod('mine', 'ps-1'))
+  const theirs = await createPod(pod('theirs', 'ps-2'))
+  const n = await connectNode('ps-1')
+  t.teardown(() => n.end())
+  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+  const running = { phase: 'Running', podIP: '10.42.1.5', conditions: [{ type: 'Ready', status: 'True' }] }
+  await n.send('pod-status', { namespace: 'default', name: 'theirs', uid: theirs.metadata.uid, status: running })
+  await n.send('pod-status', { namespace: 'default', name: 'mine', uid: mine.metadata.uid, status: running })
+  await eventually('own pod Running', async () => (await registry.get(kind('Pod'), 'default', 'mine')).status?.phase === 'Running')
+  await settle()
+  const other = await registry.get(kind('Pod'), 'default', 'theirs')
+  t.equal(other.status?.phase, 'Pending', 'another node\'s pod is untouched')
+  t.equal(other.metadata.resourceVersion, theirs.metadata.resourceVersion)
+})
+
+t.test('events from a node are recorded for its pods and itself, not for others\' pods', async (t) => {
+  await joinNode('ev-1')
+  await joinNode('ev-2')
+  await createPod(pod('ev-mine', 'ev-1'))
+  await createPod(pod('ev-theirs', 'ev-2'))
+  const n = await connectNode('ev-1')
+  t.teardown(() => n.end())
+  await n.sync(0)
+  await n.send('events', {
+    events: [
+      { reason: 'Pulled', message: 'image present', type: 'Normal', involvedObject: { kind: 'Pod', name: 'ev-mine', namespace: 'default' } },
+      { reason: 'Spoofed', message: 'not yours', type: 'Warning', involvedObject: { kind: 'Pod', name: 'ev-theirs', namespace: 'default' } },
+      { reason: 'Rebooted', message: 'node rebooted', type: 'Warning', involvedObject: { kind: 'Node', name: 'ev-1' } },
+    ],
+  })
+  await settle()
+  const events = (await registry.list(kind('Event'), 'default')).items as any[]
+  const reasons = events.filter((e) => e.source?.host === 'ev-1').map((e) => e.reason).sort()
+  t.same(reasons, ['Pulled', 'Rebooted'])
+  t.match(events.find((e) => e.reason === 'Pulled'), { involvedObject: { kind: 'Pod', name: 'ev-mine' }, source: { component: 'bramble-agent', host: 'ev-1' } })
+})
+
+t.test('pod logs go through the pod\'s node and stream to the HTTP client', async (t) => {
+  await joinNode('lg-1')
+  await joinNode('lg-mute')
+  await createPod(pod('talker', 'lg-1'))
+  await createPod(pod('mute', 'lg-mute'))
+  await createPod(pod('unscheduled', undefined))
+  const n = await connectNode('lg-1')
+  t.teardown(() => n.end())
+  n.client.on('message', (topic, payload) => {
+    if (!topic.endsWith('/down/rpc')) return
+    const req = JSON.parse(payload.toString()) as RpcRequest
+    if (req.params.cancel) return
+    const reply = (m: Record<string, unknown>) => n.client.publishAsync(req.replyTopic, encodeMessage({ id: req.id, ok: true, ...m }), { qos: 1 })
+    void reply({ chunk: 'line 1\n', done: false }).then(() => reply({ chunk: 'line 2\n', done: true }))
+  })
+  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+
+  const res = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/talker/log?container=main&tailLines=10')
+  t.equal(res.status, 200)
+  t.match(res.headers['content-type'], /^text\/plain/)
+  t.equal(res.text, 'line 1\nline 2\n')
+  t.match(n.rpcs[0], { method: 'logs', replyTopic: upTopic('lg-1', 'rpc-reply'), params: { namespace: 'default', name: 'talker', container: 'main', tailLines: 10, follow: false } })
+
+  const mute = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/mute/log')
+  t.equal(mute.status, 504, 'a node that does not answer is a timeout')
+  t.match(mute.json, { kind: 'Status', message: /node lg-mute did not answer/ })
+
+  const unscheduled = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/unscheduled/log')
+  t.equal(unscheduled.status, 400)
+  t.match(unscheduled.json.message, /pod has not been scheduled/)
+})
+
+t.test('deleting a Node revokes its MQTT credentials at once', async (t) => {
+  await joinNode('doomed')
+  t.ok(credentials.has('doomed'))
+  await registry.delete(kind('Node'), '', 'doomed', { dryRun: false })
+  await eventually('credentials revoked', () => !credentials.has('doomed'))
+  t.pass('revoked')
+})
