@@ -201,7 +201,7 @@ t.test('desired state: full on first sync, ConfigMaps and Secrets its pods use (
   t.equal(catchUp.since, live.revision)
   t.same(keysOf(catchUp), ['ConfigMap/cm-used', 'Pod/worker'])
   t.same(catchUp.deletes.map((d) => `${d.kind}/${d.name}`).sort(), ['ConfigMap/cm-env', 'Pod/web', 'Secret/sec-used'], 'what is no longer desired is deleted')
-  t.equal(catchUp.upserts.find((o) => o.kind === 'ConfigMap')!.data?.a, '1', 'the ConfigMap as it is now')
+  t.equal((catchUp.upserts.find((o) => o.kind === 'ConfigMap') as any).data?.a, '1', 'the ConfigMap as it is now')
 
   const unknown = await back.sync(3)
   t.equal(unknown.full, true, 'a revision the hub has no snapshot of gets the whole set')
