@@ -37,6 +37,8 @@ export async function serveWatch(registry: Registry, clock: Clock, req: WatchReq
   }
 
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache', 'Transfer-Encoding': 'chunked' })
+  // Send the headers now: a watch on an empty collection may not write for a long time.
+  res.flushHeaders()
   const send = (type: WatchEventType, object: unknown) => {
     const payload = req.asTable && type !== 'ERROR' ? toTable(req.info.kind, [object as KubeObject], (object as KubeObject).metadata.resourceVersion, clock.now(), 'Metadata') : object
     res.write(`${JSON.stringify({ type, object: payload })}\n`)
