@@ -1,6 +1,7 @@
 // What every client command works with: a hub client made from the kubeconfig, the namespace
 // to use, and where its output goes.
 
+import { PartialFailureError, type ServerError } from './errors.js'
 import { HubClient } from './http-client.js'
 import { loadClientConfig, resolveKubeconfigPath } from './kubeconfig.js'
 
@@ -46,4 +47,17 @@ export async function withClient<T>(options: GlobalClientOptions, body: (ctx: Cl
   } finally {
     ctx.client.close()
   }
+}
+
+/**
+ * Ends a command that worked through several objects: one failure out of one object is thrown
+ * as it is (main prints it); otherwise each failure is printed as kubectl prints it, and a
+ * summary is thrown.
+ */
+export function finishBatch(io: Output, failures: readonly ServerError[], total: number, verb: string, alreadyReported = 0): void {
+  const failed = failures.length + alreadyReported
+  if (failed === 0) return
+  if (failures.length === 1 && failed === 1 && total <= 1) throw failures[0]
+  for (const err of failures) io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
+  throw new PartialFailureError(failed, Math.max(total, failed), verb)
 }

@@ -1,8 +1,8 @@
 // `bramble delete`: by TYPE NAME..., TYPE/NAME, -f manifests, or -l / --all over one type.
 
 import type { KindInfo } from '../api/kinds.js'
-import type { ClientContext } from './client-context.js'
-import { PartialFailureError, ServerError, UsageError } from './errors.js'
+import { finishBatch, type ClientContext } from './client-context.js'
+import { ServerError, UsageError } from './errors.js'
 import { objectsOf, readManifestSources } from './manifest-files.js'
 import { kindOfManifest, parseResourceArgs, qualifiedName, resourcePath } from './resource-paths.js'
 
@@ -21,6 +21,7 @@ interface Victim {
 
 export async function runDelete(ctx: ClientContext, args: string[], options: DeleteOptions, stdin?: () => Promise<string>): Promise<void> {
   const victims: Victim[] = []
+  const failures: ServerError[] = []
   let failed = 0
   const nsOf = (info: KindInfo, own?: string) => (info.namespaced ? own || ctx.namespace : undefined)
 
@@ -57,10 +58,9 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
     } catch (err) {
       if (!(err instanceof ServerError)) throw err
       if (err.status === 404 && options.ignoreNotFound) continue
-      failed++
-      if (victims.length === 1 && failed === 1) throw err
-      ctx.io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
+      failures.push(err)
     }
   }
-  if (failed > 0) throw new PartialFailureError(failed, victims.length, 'deleted')
+  // Files that did not parse count as failures too.
+  finishBatch(ctx.io, failures, victims.length + failed, 'deleted', failed)
 }

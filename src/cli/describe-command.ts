@@ -1,9 +1,9 @@
 // `bramble describe TYPE NAME`: the object, then the Events about it.
 
 import type { KubeObject } from '../api/types.js'
-import type { ClientContext } from './client-context.js'
+import { finishBatch, type ClientContext } from './client-context.js'
 import { describeObject } from './describe-format.js'
-import { PartialFailureError, ServerError, UsageError } from './errors.js'
+import { ServerError, UsageError } from './errors.js'
 import { parseResourceArgs, resourcePath } from './resource-paths.js'
 import { kindByName } from '../api/kinds.js'
 
@@ -27,7 +27,6 @@ export async function runDescribe(ctx: ClientContext, args: string[], options: {
         objects.push((await ctx.client.request('GET', resourcePath(target.info, namespace, name))).json)
       } catch (err) {
         if (!(err instanceof ServerError)) throw err
-        ctx.io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
         failures.push(err)
       }
     }
@@ -46,6 +45,5 @@ export async function runDescribe(ctx: ClientContext, args: string[], options: {
     if (targets.every((t) => t.names.length === 0)) ctx.io.err(`No resources found in ${ctx.namespace} namespace.\n`)
     else throw new UsageError('nothing to describe')
   }
-  if (failures.length === 1 && total === 1) throw failures[0]
-  if (failures.length > 0) throw new PartialFailureError(failures.length, total, 'found')
+  finishBatch(ctx.io, failures, total, 'found')
 }

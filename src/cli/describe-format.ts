@@ -13,8 +13,15 @@ interface Line {
 export class DescribeWriter {
   private readonly lines: Line[] = []
 
-  field(depth: number, label: string, value?: unknown): this {
-    this.lines.push({ depth, label, value: value === undefined ? undefined : text(value) })
+  /** `Label:  value`; a missing value prints `<none>`. */
+  field(depth: number, label: string, value: unknown): this {
+    this.lines.push({ depth, label, value: text(value) })
+    return this
+  }
+
+  /** A label alone, heading the deeper lines that follow. */
+  heading(depth: number, label: string): this {
+    this.lines.push({ depth, label })
     return this
   }
 
@@ -59,7 +66,8 @@ export function describeObject(o: KubeObject, events: KubeObject[]): string {
   w.field(0, 'CreationTimestamp', md.creationTimestamp)
   const byKind = KIND_SECTIONS[o.kind]
   if (byKind) byKind(w, o)
-  w.field(0, 'Events', events.length === 0 ? '<none>' : undefined)
+  if (events.length === 0) w.field(0, 'Events', '<none>')
+  else w.heading(0, 'Events')
   let out = w.toString()
   if (events.length > 0) out += eventsTable(events)
   return out
@@ -111,7 +119,7 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
     w.field(0, 'Start Time', o.status?.startTime)
     w.field(0, 'Status', o.metadata.deletionTimestamp ? 'Terminating' : o.status?.phase ?? 'Pending')
     w.field(0, 'IP', o.status?.podIP)
-    w.field(0, 'Containers')
+    w.heading(0, 'Containers')
     for (const c of o.spec?.containers ?? []) {
       container(w, 1, c)
       const cs = (o.status?.containerStatuses ?? []).find((s: any) => s.name === c.name)
@@ -126,7 +134,7 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
   },
   Service: (w, o) => {
     const spec = o.spec ?? {}
-    w.map(0, 'Selector', spec.selector)
+    w.field(0, 'Selector', Object.entries((spec.selector ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','))
     w.field(0, 'Type', spec.type ?? 'ClusterIP')
     w.field(0, 'IP', spec.clusterIP)
     for (const p of spec.ports ?? []) {
@@ -136,7 +144,8 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
     }
   },
   ConfigMap: (w, o) => {
-    w.field(0, 'Data', Object.keys(o.data ?? {}).length === 0 ? '<none>' : undefined)
+    if (Object.keys(o.data ?? {}).length === 0) w.field(0, 'Data', '<none>')
+    else w.heading(0, 'Data')
     for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, string>)) w.field(1, k, `${Buffer.byteLength(v)} bytes`)
     const binary = Object.keys((o.binaryData ?? {}) as object)
     if (binary.length > 0) w.field(0, 'BinaryData', binary)
@@ -146,23 +155,29 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
     const sizes: Record<string, number> = {}
     for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, string>)) sizes[k] = Buffer.from(v, 'base64').length
     for (const [k, v] of Object.entries((o.stringData ?? {}) as Record<string, string>)) sizes[k] = Buffer.byteLength(v)
-    w.field(0, 'Data', Object.keys(sizes).length === 0 ? '<none>' : undefined)
+    if (Object.keys(sizes).length === 0) w.field(0, 'Data', '<none>')
+    else w.heading(0, 'Data')
     for (const [k, n] of Object.entries(sizes)) w.field(1, k, `${n} bytes`)
   },
   Node: (w, o) => {
     w.field(0, 'Unschedulable', o.spec?.unschedulable ?? false)
     w.field(0, 'PodCIDR', o.spec?.podCIDR)
-    w.field(0, 'Addresses', (o.status?.addresses ?? []).length ? undefined : '<none>')
+    sectionOrNone(w, 'Addresses', (o.status?.addresses ?? []).length > 0)
     for (const a of o.status?.addresses ?? []) w.field(1, a.type, a.address)
-    w.field(0, 'Capacity', o.status?.capacity ? undefined : '<none>')
+    sectionOrNone(w, 'Capacity', Boolean(o.status?.capacity))
     for (const [k, v] of Object.entries((o.status?.capacity ?? {}) as Record<string, unknown>)) w.field(1, k, v)
-    w.field(0, 'Allocatable', o.status?.allocatable ? undefined : '<none>')
+    sectionOrNone(w, 'Allocatable', Boolean(o.status?.allocatable))
     for (const [k, v] of Object.entries((o.status?.allocatable ?? {}) as Record<string, unknown>)) w.field(1, k, v)
     conditions(w, o.status?.conditions)
   },
   Namespace: (w, o) => {
     w.field(0, 'Status', o.status?.phase ?? 'Active')
   },
+}
+
+function sectionOrNone(w: DescribeWriter, label: string, present: boolean): void {
+  if (present) w.heading(0, label)
+  else w.field(0, label, '<none>')
 }
 
 function selectorText(selector: any): string {
@@ -172,16 +187,16 @@ function selectorText(selector: any): string {
 }
 
 function podTemplate(w: DescribeWriter, template: any): void {
-  w.field(0, 'Pod Template')
+  w.heading(0, 'Pod Template')
   w.map(1, 'Labels', template?.metadata?.labels)
-  w.field(1, 'Containers')
+  w.heading(1, 'Containers')
   for (const c of template?.spec?.containers ?? []) container(w, 2, c)
   const volumes = template?.spec?.volumes ?? []
   w.field(1, 'Volumes', volumes.length ? volumes.map((v: any) => v.name) : '<none>')
 }
 
 function container(w: DescribeWriter, depth: number, c: any): void {
-  w.field(depth, c.name)
+  w.heading(depth, c.name)
   w.field(depth + 1, 'Image', c.image)
   const ports = (c.ports ?? []).map((p: any) => `${p.containerPort}/${p.protocol ?? 'TCP'}`)
   w.field(depth + 1, 'Port', ports.length ? ports : '<none>')
@@ -205,7 +220,7 @@ function envSource(from: any): string {
 
 function conditions(w: DescribeWriter, list: any[] | undefined): void {
   if (!list || list.length === 0) return
-  w.field(0, 'Conditions')
+  w.heading(0, 'Conditions')
   for (const c of list) w.field(1, c.type, `${c.status}${c.reason ? ` (${c.reason})` : ''}`)
 }
 

@@ -5,8 +5,8 @@ import { toYaml } from '../api/codec.js'
 import type { KindInfo } from '../api/kinds.js'
 import { apiVersionOf } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
-import type { ClientContext } from './client-context.js'
-import { PartialFailureError, ServerError, UsageError } from './errors.js'
+import { finishBatch, type ClientContext } from './client-context.js'
+import { ServerError, UsageError } from './errors.js'
 import { parseResourceArgs, qualifiedName, resourcePath, type ResourceTarget } from './resource-paths.js'
 import { alignLine, columnWidths, formatTable, isTable, tableCells, type Table, type TableOptions } from './table-printer.js'
 
@@ -68,13 +68,7 @@ export async function runGet(ctx: ClientContext, args: string[], options: GetOpt
       }
     }
   }
-  finish(failures, targets.reduce((n, t) => n + Math.max(1, t.names.length), 0))
-}
-
-function finish(failures: ServerError[], total: number): void {
-  if (failures.length === 0) return
-  if (failures.length === 1 && total === 1) throw failures[0]
-  throw new PartialFailureError(failures.length, total, 'found')
+  finishBatch(ctx.io, failures, targets.reduce((n, t) => n + Math.max(1, t.names.length), 0), 'found')
 }
 
 function tableOptions(info: KindInfo, format: OutputFormat, options: GetOptions, several: boolean): TableOptions {
@@ -95,7 +89,6 @@ async function fetchTable(ctx: ClientContext, target: ResourceTarget, namespace:
       return isTable(res.json) ? res.json : tableFromObjects(name === undefined ? (res.json?.items ?? []) : [res.json])
     } catch (err) {
       if (!(err instanceof ServerError) || target.names.length === 0) throw err
-      ctx.io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
       failures.push(err)
       return undefined
     }
@@ -141,7 +134,6 @@ async function fetchObjects(ctx: ClientContext, target: ResourceTarget, namespac
       out.push(withType((await ctx.client.request('GET', resourcePath(target.info, namespace, name))).json))
     } catch (err) {
       if (!(err instanceof ServerError)) throw err
-      ctx.io.err(`Error from server (${err.reason || err.status}): ${err.message}\n`)
       failures.push(err)
     }
   }
