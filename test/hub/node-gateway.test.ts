@@ -3,6 +3,7 @@
 // of the protocol as the hub serves it.
 
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
@@ -362,6 +363,35 @@ t.test('pod logs go through the pod\'s node and stream to the HTTP client', asyn
   const unscheduled = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/unscheduled/log')
   t.equal(unscheduled.status, 400)
   t.match(unscheduled.json.message, /pod has not been scheduled/)
+})
+
+t.test('a client that goes away cancels a followed log on the node', async (t) => {
+  await joinNode('lg-follow')
+  await createPod(pod('follower', 'lg-follow'))
+  const n = await connectNode('lg-follow')
+  t.teardown(() => n.end())
+  n.client.on('message', (topic, payload) => {
+    const req = JSON.parse(payload.toString()) as RpcRequest
+    if (!topic.endsWith('/down/rpc') || req.params.cancel) return
+    void n.client.publishAsync(req.replyTopic, encodeMessage({ id: req.id, ok: true, chunk: 'first line\n', done: false }), { qos: 1 })
+  })
+  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+
+  const firstChunk = await new Promise<string>((resolve, reject) => {
+    const req = httpsRequest(`${admin.server}/api/v1/namespaces/default/pods/follower/log?follow=true`, { ca: tls.ca, headers: { Authorization: `Bearer ${admin.token}` } }, (res) => {
+      res.once('data', (chunk: Buffer) => {
+        resolve(chunk.toString())
+        req.destroy()
+      })
+    })
+    req.on('error', () => {})
+    setTimeout(() => reject(new Error('no first chunk')), 10_000).unref()
+    req.end()
+  })
+  t.equal(firstChunk, 'first line\n', 'the follow streams')
+  const cancel = await eventually('a cancel sent to the node', () => n.rpcs.find((r) => r.params.cancel))
+  t.equal(cancel.params.cancel, n.rpcs[0].id, 'the cancel names the followed call')
+  t.equal(cancel.method, 'logs')
 })
 
 t.test('deleting a Node revokes its MQTT credentials at once', async (t) => {
