@@ -17,6 +17,7 @@
 // Before a node has sent `up/sync` since the hub started, the hub does not know what it holds and
 // sends it nothing; the agent syncs on every connect.
 
+import { isDeepStrictEqual } from 'node:util'
 import { DELIVERY, MAX_PAYLOAD_BYTES, downTopic, encodeMessage, type DesiredMessage, type DesiredObject, type ObjectRef } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
 import type { Bus } from '../lib/bus.js'
@@ -129,6 +130,8 @@ export class DesiredState {
         if (!set) this.podsByNode.set(now, (set = new Set()))
         set.add(key)
       }
+      // A status the node itself reported need not echo back down; the next message carries it.
+      if (type === 'MODIFIED' && previous && onlyStatusChanged(previous, pod)) return
       for (const node of new Set([before, now, pod.spec?.nodeName as string | undefined])) if (node) this.markDirty(node)
     })
     const onConfig = (kind: 'ConfigMap' | 'Secret') => (_type: string, obj: KubeObject) => {
@@ -279,6 +282,13 @@ export class DesiredState {
     }
     s.refs = refs
   }
+}
+
+function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
+  if (isTerminal(before) !== isTerminal(after)) return false
+  const { resourceVersion: _a, ...metaBefore } = before.metadata
+  const { resourceVersion: _b, ...metaAfter } = after.metadata
+  return isDeepStrictEqual(before.spec, after.spec) && isDeepStrictEqual(metaBefore, metaAfter)
 }
 
 function sameSnapshot(a: Snapshot, b: Snapshot): boolean {

@@ -301,6 +301,7 @@ t.test('pod status: applied for the node\'s own pod, refused for another node\'s
   const n = await connectNode('ps-1')
   t.teardown(() => n.end())
   await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+  const messages = n.desired.length
   const running = { phase: 'Running', podIP: '10.42.1.5', conditions: [{ type: 'Ready', status: 'True' }] }
   await n.send('pod-status', { namespace: 'default', name: 'theirs', uid: theirs.metadata.uid, status: running })
   await n.send('pod-status', { namespace: 'default', name: 'mine', uid: mine.metadata.uid, status: running })
@@ -309,6 +310,7 @@ t.test('pod status: applied for the node\'s own pod, refused for another node\'s
   const other = await registry.get(kind('Pod'), 'default', 'theirs')
   t.equal(other.status?.phase, 'Pending', 'another node\'s pod is untouched')
   t.equal(other.metadata.resourceVersion, theirs.metadata.resourceVersion)
+  t.equal(n.desired.length, messages, 'the status the node reported is not echoed back down')
 })
 
 t.test('events from a node are recorded for its pods and itself, not for others\' pods', async (t) => {
