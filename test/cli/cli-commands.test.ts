@@ -78,8 +78,11 @@ t.test('get -A leads with the namespace; -o name prints type/name', async (t) =>
   const all = await bramble([...kc(), 'get', 'svc', '-A'])
   t.match(all.stdout.split('\n')[0], /^NAMESPACE\s+NAME\s+TYPE/)
   t.match(all.stdout, /^default\s+frontend\s+NodePort/m)
-  const names = await bramble([...kc(), 'get', 'deploy,svc', '-o', 'name', '-l', 'app=redis'])
-  t.same(names.stdout.trim().split('\n'), ['deployment.apps/redis-master', 'deployment.apps/redis-replica', 'service/redis-master', 'service/redis-replica'])
+  const names = await bramble([...kc(), 'get', 'deploy,svc', '-o', 'name'])
+  t.same(names.stdout.trim().split('\n'), ['deployment.apps/frontend', 'deployment.apps/redis-master', 'deployment.apps/redis-replica', 'service/frontend', 'service/redis-master', 'service/redis-replica'])
+  // The guestbook labels its Services, not its Deployments.
+  const labelled = await bramble([...kc(), 'get', 'deploy,svc', '-o', 'name', '-l', 'app=redis'])
+  t.same(labelled.stdout.trim().split('\n'), ['service/redis-master', 'service/redis-replica'])
 })
 
 t.test('get -o yaml and -o json print the stored object with its resourceVersion', async (t) => {
