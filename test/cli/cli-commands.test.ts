@@ -152,6 +152,28 @@ t.test('a refused document is reported and the others still apply; the exit code
   t.match(run.stderr, /1 of 2 objects could not be applied/)
 })
 
+t.test('warnings from the hub are printed on stderr as kubectl prints them', async (t) => {
+  const pod = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'warned' },
+    spec: { priorityClassName: 'high', containers: [{ name: 'c', image: 'busybox' }] },
+  })
+  const run = await bramble([...kc(), 'apply', '-f', '-'], { input: pod })
+  t.equal(run.code, 0, run.stderr)
+  t.equal(run.stdout, 'pod/warned created\n')
+  t.match(run.stderr, /^Warning: .*priorityClassName/m)
+})
+
+t.test('a hub that is not there is exit 1 naming its address', async (t) => {
+  const config = readFileSync(hub.kubeconfig, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, 'server: https://127.0.0.1:1')
+  const path = join(scratch, 'unreachable.yaml')
+  writeFileSync(path, config)
+  const run = await bramble(['--kubeconfig', path, 'get', 'pods'])
+  t.equal(run.code, 1)
+  t.match(run.stderr, 'cannot reach the hub at https://127.0.0.1:1: connection refused')
+})
+
 t.test('describe shows the object in sections and its events', async (t) => {
   const run = await bramble([...kc(), 'describe', 'deploy', 'redis-replica'])
   t.equal(run.code, 0, run.stderr)
