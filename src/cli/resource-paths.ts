@@ -40,6 +40,9 @@ function knownTypes(): string {
   return 'pods, deployments, replicasets, daemonsets, jobs, cronjobs, services, endpoints, configmaps, secrets, events, namespaces, nodes'
 }
 
+/** What `get all` lists, as kubectl's `all` category: the workloads and their Services. */
+const ALL = ['pods', 'services', 'daemonsets', 'deployments', 'replicasets', 'jobs', 'cronjobs']
+
 export interface ResourceTarget {
   info: KindInfo
   /** Named objects, or none for "all of this type". */
@@ -65,7 +68,7 @@ export function parseResourceArgs(args: readonly string[]): ResourceTarget[] {
     }
     return targets
   }
-  const types = args[0].split(',').filter(Boolean)
+  const types = args[0].split(',').filter(Boolean).flatMap((t) => (t.toLowerCase() === 'all' ? ALL : [t]))
   const names = args.slice(1)
   const bad = names.find((n) => n.includes('/'))
   if (bad) throw new UsageError(`"${bad}" looks like TYPE/NAME; do not mix TYPE/NAME with TYPE NAME`)

@@ -36,6 +36,14 @@ t.test('TYPE[,TYPE] NAME... and TYPE/NAME... forms', async (t) => {
   )
 })
 
+t.test('`all` stands for the workload kinds and Services', async (t) => {
+  t.same(
+    parseResourceArgs(['all']).map((x) => x.info.kind),
+    ['Pod', 'Service', 'DaemonSet', 'Deployment', 'ReplicaSet', 'Job', 'CronJob'],
+  )
+  t.same(parseResourceArgs(['all,deploy']).length, 7, 'a type named twice is listed once')
+})
+
 t.test('an unknown type or a mixed form is a usage error', async (t) => {
   t.throws(() => parseResourceArgs(['foo']), new UsageError('unknown resource type "foo"; try one of: pods, deployments, replicasets, daemonsets, jobs, cronjobs, services, endpoints, configmaps, secrets, events, namespaces, nodes'))
   t.throws(() => parseResourceArgs(['deploy/web', 'api']), { code: 'BRAMBLE_CLI_USAGE' })
