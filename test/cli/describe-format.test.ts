@@ -1,0 +1,56 @@
+// `describe` text: sections a person reads, secrets never shown.
+
+import t from 'tap'
+import type { KubeObject } from '../../src/api/types.js'
+import { describeObject } from '../../src/cli/describe-format.js'
+
+const meta = (name: string) => ({ name, namespace: 'default', creationTimestamp: '2025-01-01T00:00:00Z' })
+
+t.test('labels and annotations align under their headers; none prints <none>', async (t) => {
+  const text = describeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { ...meta('cfg'), labels: { a: '1', b: '2' } }, data: { 'app.conf': 'x=1\n' } } as KubeObject, [])
+  t.equal(
+    text,
+    [
+      'Name:               cfg',
+      'Namespace:          default',
+      'Labels:             a=1',
+      '                    b=2',
+      'Annotations:        <none>',
+      'CreationTimestamp:  2025-01-01T00:00:00Z',
+      'Data:',
+      '  app.conf:  4 bytes',
+      'Events:             <none>',
+      '',
+    ].join('\n'),
+  )
+})
+
+t.test('a secret shows the size of each key and never a value', async (t) => {
+  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: meta('creds'), type: 'Opaque', data: { password: Buffer.from('hunter22').toString('base64') } } as KubeObject
+  const text = describeObject(secret, [])
+  t.match(text, /^ {2}password: {2}8 bytes$/m)
+  t.notMatch(text, /hunter22|aHVudGVyMjI/)
+})
+
+t.test('a pod lists its node, status, IP and containers', async (t) => {
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: meta('web-1'),
+    spec: { nodeName: 'pi-1', containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 80 }] }] },
+    status: { phase: 'Running', podIP: '10.42.0.5', containerStatuses: [{ name: 'web', ready: true, restartCount: 2, state: { running: {} } }] },
+  } as KubeObject
+  const text = describeObject(pod, [])
+  t.match(text, /^Node:\s+pi-1$/m)
+  t.match(text, /^Status:\s+Running$/m)
+  t.match(text, /^IP:\s+10\.42\.0\.5$/m)
+  t.match(text, /^ {2}web:\n {4}Image:\s+nginx$/m)
+  t.match(text, /^ {4}Restart Count:\s+2$/m)
+})
+
+t.test('events follow as a table', async (t) => {
+  const event = { apiVersion: 'v1', kind: 'Event', metadata: meta('e1'), type: 'Warning', reason: 'FailedScheduling', message: 'no node fits', source: { component: 'scheduler' }, lastTimestamp: '2025-01-01T00:00:01Z' } as KubeObject
+  const text = describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, [event])
+  t.match(text, /^Events:\n {2}Type +Reason +Time +From +Message\n {2}-{4} +-{6}/m)
+  t.match(text, /^ {2}Warning +FailedScheduling +2025-01-01T00:00:01Z +scheduler +no node fits$/m)
+})
