@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
+import { registerClientCommands } from './cli/index.js'
 import { ConfigError } from './lib/config-errors.js'
 import { DATA_DIR_FLAGS, HUB_FLAGS, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type FlagSchema, type RawFlags } from './lib/config.js'
 
@@ -54,7 +55,7 @@ function buildProgram(): Command {
   addFlags(program.command('hub').description('run the hub: the API server and the cluster store'), HUB_FLAGS).action((opts: RawFlags) => runHub('hub', opts))
   addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS).action((opts: RawFlags) => runHub('up', opts))
   addTokenCommands(program)
-  // Client commands (get, describe, apply, delete, scale) register here from src/cli/index.ts.
+  registerClientCommands(program)
   return program
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
+import { kubeconfigYaml } from '../src/hub/kubeconfig.js'
 import { BRAMBLE_BIN, REPO_ROOT, startHubProcess } from './helpers/hub-process.js'
 
 if (!existsSync(BRAMBLE_BIN)) throw new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first (npm test does)`)
@@ -76,8 +77,12 @@ export async function resolve(specifier, context, next) {
   const register = join(scratch, 'register.mjs')
   writeFileSync(register, `import { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`)
   writeFileSync(log, '')
-  const r = bramble(['--kubeconfig', join(scratch, 'missing.yaml'), 'get', 'pods'], ['--import', pathToFileURL(register).href])
-  t.not(r.code, 2, 'get is a known command')
+  // A hub that is not there: the command gets as far as dialling it.
+  const kubeconfig = join(scratch, 'nowhere.yaml')
+  writeFileSync(kubeconfig, kubeconfigYaml({ advertise: '127.0.0.1', port: 1, caCertPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', token: 't' }))
+  const r = bramble(['--kubeconfig', kubeconfig, 'get', 'pods'], ['--import', pathToFileURL(register).href])
+  t.equal(r.code, 1, 'an unreachable hub is exit 1')
+  t.match(r.stderr, /^bramble: /)
   const loaded = readFileSync(log, 'utf8')
   t.match(loaded, /dist\/src\/main\.js/, 'the hook saw the binary load')
   t.notMatch(loaded, /node_modules\/lmdb\//, 'lmdb is not loaded')
