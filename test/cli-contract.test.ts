@@ -91,7 +91,7 @@ export async function resolve(specifier, context, next) {
 
 t.test('`up` says in one sentence that it runs the hub alone, serves, and stops cleanly on SIGTERM', async (t) => {
   const dataDir = join(scratch, 'up')
-  const child = spawn(process.execPath, [BRAMBLE_BIN, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BRAMBLE_BIN, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
@@ -115,7 +115,7 @@ t.test('a hub whose port is taken exits 1 with one sentence', async (t) => {
   const running = await startHubProcess({ dataDir: join(scratch, 'taken') })
   t.teardown(() => running.cleanup())
   const port = new URL(running.server).port
-  const r = bramble(['hub', '--data-dir', join(scratch, 'second'), '--listen', '127.0.0.1', '--api-port', port, '--log-level', 'silent'])
+  const r = bramble(['hub', '--data-dir', join(scratch, 'second'), '--listen', '127.0.0.1', '--api-port', port, '--mqtt-port', '0', '--log-level', 'silent'])
   t.equal(r.code, 1)
   t.match(r.stderr, new RegExp(`${port} is already in use`))
 })

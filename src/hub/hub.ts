@@ -1,13 +1,24 @@
 // Starting the hub: data dir, PKI, tokens, store, built-in namespaces, API server, then the
 // kubeconfig (written only once the API listens, so a script waiting for the file can use it).
 
-import { chmodSync, mkdirSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { KINDS } from '../api/kinds.js'
+import { writeFileAtomic } from '../lib/atomic-file.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
-import type { HubConfig } from '../lib/config.js'
+import { isAllInterfaces, type HubConfig } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
 import { startApiServer } from './api-server.js'
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js'
+import { EventRecorder } from './event-recorder.js'
+import { Informer } from './informer.js'
+import { writeMosquittoAuthFiles } from './mosquitto-config.js'
+import { NodeCredentials } from './node-credentials.js'
+import { startNodeGateway, type NodeGateway } from './node-gateway.js'
+import { Registry } from './registry.js'
+import { SchedulerController } from './scheduler-controller.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
 import { openLmdbStore } from './lmdb-store.js'
@@ -31,7 +42,10 @@ export interface RunningHub {
   caHash: string
   tokens: TokenStore
   store: Store
-  /** Stops the API server, then closes the store. Safe to call twice. */
+  /** The MQTT URL agents are told (embedded broker or --mqtt-url). */
+  brokerUrl: string
+  clusterId: string
+  /** Stops the API server, the scheduler, the gateway and the broker, then closes the store. Safe to call twice. */
   close(): Promise<void>
 }
 
@@ -47,10 +61,57 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const tokens = TokenStore.open(config.dataDir, clock)
   const adminToken = chooseAdminToken(config.dataDir, tokens, pki.caHash, log)
 
+  const clusterId = ensureClusterId(config.dataDir)
   const store = await openLmdbStore({ path: join(config.dataDir, 'store'), logger, clock, mapSizeBytes: config.storeMapSizeBytes })
+  // Everything started so far, stopped in reverse order on close or on a failed start.
+  const stops: Array<() => Promise<void> | void> = [() => store.close()]
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop()
+      } catch (err) {
+        log.warn({ err }, 'a part of the hub failed to stop cleanly')
+      }
+    }
+  }
   let api
+  let brokerUrl: string
   try {
     await ensureNamespaces(store)
+    const registry = new Registry(store, clock, logger)
+    const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
+    let hubBusUrl: string
+    if (config.mqttUrl) {
+      // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
+      const dir = join(config.dataDir, 'mosquitto')
+      const write = () => writeMosquittoAuthFiles(dir, credentials)
+      await write()
+      stops.push(credentials.onChange(() => void write().catch((err) => log.error({ err }, 'could not update the Mosquitto password and ACL files'))))
+      brokerUrl = config.mqttUrl
+      hubBusUrl = config.mqttUrl
+      log.info({ url: config.mqttUrl, files: dir }, 'using an external MQTT broker; point its password_file and acl_file at the files here and reload it when nodes join')
+    } else {
+      const broker: EmbeddedBroker = await startEmbeddedBroker({ port: config.mqttPort, host: config.listen, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem }, credentials, logger })
+      stops.push(() => broker.close())
+      brokerUrl = `mqtts://${hostForUrl(config.advertise)}:${broker.port}`
+      hubBusUrl = `mqtts://${hostForUrl(isAllInterfaces(config.listen) ? '127.0.0.1' : config.listen)}:${broker.port}`
+    }
+    let apiPort = 0
+    const gateway: NodeGateway = await startNodeGateway({
+      registry,
+      tokens,
+      credentials,
+      ca: pki.caCertPem,
+      clusterId,
+      apiServer: () => serverUrl(config.advertise, apiPort),
+      brokerUrl,
+      busOptions: { url: hubBusUrl, ca: pki.caCertPem },
+      clock,
+      logger,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      nodeGracePeriodMs: config.nodeGracePeriodMs,
+    })
+    stops.push(() => gateway.close())
     api = await startApiServer({
       store,
       logger,
@@ -60,16 +121,21 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       host: config.listen,
       port: config.apiPort,
       brambleVersion: deps.brambleVersion,
+      extraRoutes: gateway.extraRoutes,
+      podLogs: gateway.podLogs,
     })
+    apiPort = api.port
+    stops.push(() => api!.close())
+    await startScheduler(registry, config, deps, stops)
   } catch (err) {
-    await store.close()
+    await stopAll()
     throw err
   }
 
   const path = kubeconfigPath(config.dataDir)
   writeKubeconfig(path, { advertise: config.advertise, port: api.port, caCertPem: pki.caCertPem, token: adminToken })
   const url = serverUrl(config.advertise, api.port)
-  log.info({ url, kubeconfig: path, listen: config.listen }, 'hub ready')
+  log.info({ url, kubeconfig: path, listen: config.listen, mqtt: brokerUrl }, 'hub ready')
 
   let closing: Promise<void> | undefined
   return {
@@ -79,13 +145,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     caHash: pki.caHash,
     tokens,
     store,
+    brokerUrl,
+    clusterId,
     close() {
       closing ??= (async () => {
-        try {
-          await api.close()
-        } finally {
-          await store.close()
-        }
+        await stopAll()
         log.info('hub stopped')
       })()
       return closing
@@ -130,4 +194,37 @@ async function ensureNamespaces(store: Store): Promise<void> {
       if (!(err instanceof StoreExistsError)) throw err
     }
   }
+}
+
+/** The scheduler and the informers it reads. */
+async function startScheduler(registry: Registry, config: HubConfig, deps: HubDeps, stops: Array<() => Promise<void> | void>): Promise<void> {
+  const kind = (name: string) => KINDS.find((k) => k.kind === name)!
+  const pods = new Informer(registry, kind('Pod'))
+  const nodes = new Informer(registry, kind('Node'))
+  const events = new EventRecorder(registry, deps.clock, deps.logger, { component: 'default-scheduler' })
+  const scheduler = new SchedulerController({ registry, pods, nodes, events, clock: deps.clock, logger: deps.logger, strategy: config.schedulerStrategy })
+  await nodes.start()
+  await pods.start()
+  scheduler.start()
+  stops.push(() => {
+    pods.stop()
+    nodes.stop()
+    return scheduler.stop()
+  })
+}
+
+/** The cluster's id, made on first start: Docker labels carry it so two clusters never share containers. */
+function ensureClusterId(dataDir: string): string {
+  const path = join(dataDir, 'cluster-id')
+  if (existsSync(path)) {
+    const id = readFileSync(path, 'utf8').trim()
+    if (/^[a-z0-9]{8,64}$/.test(id)) return id
+  }
+  const id = randomBytes(8).toString('hex')
+  writeFileAtomic(path, `${id}\n`, 0o600)
+  return id
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
 }

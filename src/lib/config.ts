@@ -5,6 +5,7 @@
 // validation and the tests of the schema pick it up from there.
 
 import { isIP } from 'node:net'
+import { hostname as osHostname } from 'node:os'
 import { resolve as resolvePath, join } from 'node:path'
 import { ConfigError } from './config-errors.js'
 import { defaultDataDir } from './data-dir.js'
@@ -21,6 +22,16 @@ export interface HubConfig {
   logLevel: LogLevel
   /** Upper bound of the LMDB map (the store's largest size on disk). */
   storeMapSizeBytes: number
+  /** Port of the embedded MQTT broker (TLS); 0 picks a free port. */
+  mqttPort: number
+  /** An external MQTT broker (Mosquitto) to use instead of the embedded one; '' for embedded. */
+  mqttUrl: string
+  /** How often agents send a heartbeat. */
+  heartbeatIntervalMs: number
+  /** A node silent this long becomes NotReady. */
+  nodeGracePeriodMs: number
+  /** How the scheduler scores nodes: spread (least allocated) or binpack (most allocated). */
+  schedulerStrategy: 'spread' | 'binpack'
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -120,6 +131,170 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     defaultValue: () => 1024 ** 3,
     defaultText: '1Gi',
   },
+  mqttPort: {
+    flag: '--mqtt-port',
+    valueName: 'N',
+    description: 'port of the embedded MQTT broker (TLS with the hub CA); 0 picks a free one',
+    parse: (raw) => parseInteger(raw, 0, 65535, 'an integer 0-65535'),
+    defaultValue: () => 8883,
+    defaultText: '8883',
+  },
+  mqttUrl: {
+    flag: '--mqtt-url',
+    valueName: 'URL',
+    description: 'use this external MQTT broker (mqtt:// or mqtts://) instead of the embedded one',
+    parse: (raw) => {
+      if (!/^mqtts?:\/\/[^/\s]+(:\d+)?\/?$/.test(raw)) throw new FlagReason(`must be an mqtt:// or mqtts:// URL with a host, got "${raw}"`)
+      return raw.replace(/\/$/, '')
+    },
+    defaultValue: () => '',
+    defaultText: 'the embedded broker',
+  },
+  heartbeatIntervalMs: heartbeatFlag(),
+  nodeGracePeriodMs: {
+    flag: '--node-grace-period',
+    valueName: 'DURATION',
+    description: 'a node silent this long becomes NotReady (20s, 1m)',
+    parse: (raw) => parseDurationMs(raw),
+    defaultValue: () => 20_000,
+    defaultText: '20s',
+  },
+  schedulerStrategy: {
+    flag: '--scheduler',
+    valueName: 'STRATEGY',
+    description: 'spread (least allocated nodes first) or binpack (fill nodes up)',
+    parse: (raw) => {
+      if (raw !== 'spread' && raw !== 'binpack') throw new FlagReason(`must be spread or binpack, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => 'spread',
+    defaultText: 'spread',
+  },
+}
+
+function heartbeatFlag<C extends { heartbeatIntervalMs: number }>(): FlagSpec<C, 'heartbeatIntervalMs'> {
+  return {
+    flag: '--heartbeat-interval',
+    valueName: 'DURATION',
+    description: 'how often agents send a heartbeat (5s)',
+    parse: (raw) => parseDurationMs(raw) as C['heartbeatIntervalMs'],
+    defaultValue: () => 5000 as C['heartbeatIntervalMs'],
+    defaultText: '5s',
+  }
+}
+
+export interface AgentFlags {
+  /** The agent keeps its identity, replica and pod files under DIR/agent. */
+  dataDir: string
+  /** The hub's API, HOST[:PORT] (port 6443 by default); only needed to join. */
+  hub: string
+  /** A join token; only needed the first time. */
+  token: string
+  /** This node's name (a DNS-1123 label). */
+  nodeName: string
+  /** The Docker Engine API: unix:///var/run/docker.sock, tcp://host:2375. */
+  dockerHost: string
+  /** CPU kept back from pods for the system, in millicores. */
+  reserveCpuMilli: number
+  /** Memory kept back from pods for the system, in bytes. */
+  reserveMemoryBytes: number
+  heartbeatIntervalMs: number
+  logLevel: LogLevel
+}
+
+export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
+  dataDir: dataDirFlag(),
+  hub: {
+    flag: '--hub',
+    valueName: 'HOST[:PORT]',
+    description: "the hub's API address (needed to join)",
+    env: 'BRAMBLE_HUB',
+    parse: (raw) => {
+      if (!/^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(raw.trim())) throw new FlagReason(`must be HOST or HOST:PORT, got "${raw}"`)
+      return raw.trim()
+    },
+    defaultValue: () => '',
+    defaultText: 'none: the stored identity',
+  },
+  token: {
+    flag: '--token',
+    valueName: 'TOKEN',
+    description: 'a join token from `bramble token create` (needed the first time only)',
+    env: 'BRAMBLE_TOKEN',
+    parse: (raw) => raw.trim(),
+    defaultValue: () => '',
+    defaultText: 'none: the stored identity',
+  },
+  nodeName: {
+    flag: '--node-name',
+    valueName: 'NAME',
+    description: "this node's name, a DNS-1123 label",
+    parse: (raw) => {
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(raw)) throw new FlagReason(`must be a DNS-1123 label (lower-case letters, digits and '-', at most 63), got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => hostnameAsNodeName(osHostname()),
+    defaultText: 'the host name',
+  },
+  dockerHost: {
+    flag: '--docker-host',
+    valueName: 'URL',
+    description: 'the Docker Engine API the agent runs pods through',
+    env: 'DOCKER_HOST',
+    parse: (raw) => {
+      if (!/^(unix:\/\/\/.+|tcp:\/\/[^/]+:\d+|npipe:.+)$/.test(raw)) throw new FlagReason(`must be unix:///path or tcp://host:port, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => 'unix:///var/run/docker.sock',
+    defaultText: 'unix:///var/run/docker.sock',
+  },
+  reserveCpuMilli: {
+    flag: '--reserve-cpu',
+    valueName: 'CPU',
+    description: 'CPU kept back from pods for the system (100m, 0.5)',
+    parse: (raw) => parseMilliCpu(raw),
+    defaultValue: () => 100,
+    defaultText: '100m',
+  },
+  reserveMemoryBytes: {
+    flag: '--reserve-memory',
+    valueName: 'SIZE',
+    description: 'memory kept back from pods for the system (128Mi)',
+    parse: (raw) => parseByteSize(raw),
+    defaultValue: () => 128 * 1024 ** 2,
+    defaultText: '128Mi',
+  },
+  heartbeatIntervalMs: heartbeatFlag(),
+  logLevel: {
+    flag: '--log-level',
+    valueName: 'LEVEL',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    env: 'BRAMBLE_LOG_LEVEL',
+    parse: (raw) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new FlagReason(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+      return raw as LogLevel
+    },
+    defaultValue: () => 'info',
+    defaultText: 'info',
+  },
+}
+
+export function resolveAgentFlags(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): AgentFlags {
+  return resolveFlags(AGENT_FLAGS, raw, env)
+}
+
+/** A host name as a node name: lower case, dots and odd characters to '-', at most 63. */
+export function hostnameAsNodeName(host: string): string {
+  const name = host.toLowerCase().split('.')[0].replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '')
+  return name || 'node'
+}
+
+/** `100m`, `0.5`, `2` → millicores. */
+export function parseMilliCpu(raw: string): number {
+  const m = /^(\d+)m$/.exec(raw.trim())
+  const value = m ? Number(m[1]) : /^\d+(\.\d{1,3})?$/.test(raw.trim()) ? Math.round(Number(raw.trim()) * 1000) : NaN
+  if (!Number.isSafeInteger(value)) throw new FlagReason(`must be a CPU amount such as 100m or 0.5, got "${raw}"`)
+  return value
 }
 
 export interface TokenCreateConfig {

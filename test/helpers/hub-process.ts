@@ -36,7 +36,7 @@ export async function startHubProcess(options: { dataDir?: string; args?: string
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bramble-hub-'))
   const kubeconfig = join(dataDir, 'kubeconfig.yaml')
   rmSync(kubeconfig, { force: true })
-  const child = spawn(process.execPath, [BRAMBLE_BIN, options.command ?? 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--log-level', 'warn', ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [BRAMBLE_BIN, options.command ?? 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -20,7 +20,7 @@ t.teardown(() => {
 })
 
 function config(dataDir: string, extra: Record<string, string> = {}): HubConfig {
-  return resolveHubConfig({ dataDir, listen: '127.0.0.1', apiPort: '0', storeMapSize: '64Mi', ...extra }, {})
+  return resolveHubConfig({ dataDir, listen: '127.0.0.1', apiPort: '0', mqttPort: '0', storeMapSize: '64Mi', ...extra }, {})
 }
 
 function connectError(port: number): Promise<string | undefined> {

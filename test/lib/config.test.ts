@@ -3,7 +3,7 @@
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { ConfigError } from '../../src/lib/config-errors.js'
-import { HUB_FLAGS, optionAttribute, parseDurationMs, FlagReason, resolveHubConfig, resolveKubeconfigPath } from '../../src/lib/config.js'
+import { HUB_FLAGS, optionAttribute, parseDurationMs, FlagReason, resolveHubConfig, resolveKubeconfigPath, resolveAgentFlags, hostnameAsNodeName } from '../../src/lib/config.js'
 
 const HOME_ENV = { HOME: '/home/pi' }
 
@@ -16,7 +16,40 @@ t.test('with no flags, every default applies', async (t) => {
     apiPort: 6443,
     logLevel: 'info',
     storeMapSizeBytes: 1024 ** 3,
+    mqttPort: 8883,
+    mqttUrl: '',
+    heartbeatIntervalMs: 5000,
+    nodeGracePeriodMs: 20_000,
+    schedulerStrategy: 'spread',
   })
+})
+
+t.test('the broker, heartbeat, grace period and scheduler flags are parsed and checked', async (t) => {
+  const config = resolveHubConfig({ mqttPort: '0', mqttUrl: 'mqtt://127.0.0.1:1883', heartbeatInterval: '2s', nodeGracePeriod: '1m', scheduler: 'binpack' }, HOME_ENV)
+  t.equal(config.mqttPort, 0)
+  t.equal(config.mqttUrl, 'mqtt://127.0.0.1:1883')
+  t.equal(config.heartbeatIntervalMs, 2000)
+  t.equal(config.nodeGracePeriodMs, 60_000)
+  t.equal(config.schedulerStrategy, 'binpack')
+  t.throws(() => resolveHubConfig({ mqttUrl: 'http://x' }, HOME_ENV), /--mqtt-url must be an mqtt:\/\/ or mqtts:\/\/ URL/)
+  t.throws(() => resolveHubConfig({ scheduler: 'random' }, HOME_ENV), /--scheduler must be spread or binpack/)
+  t.throws(() => resolveHubConfig({ mqttPort: '70000' }, HOME_ENV), /--mqtt-port must be an integer 0-65535/)
+})
+
+t.test('agent flags: defaults, parsing and refusals that name the flag', async (t) => {
+  const flags = resolveAgentFlags({ hub: '10.0.0.1:6443', token: ' K10abc ', nodeName: 'pi-1', reserveCpu: '250m', reserveMemory: '256Mi' }, HOME_ENV)
+  t.equal(flags.hub, '10.0.0.1:6443')
+  t.equal(flags.token, 'K10abc')
+  t.equal(flags.nodeName, 'pi-1')
+  t.equal(flags.reserveCpuMilli, 250)
+  t.equal(flags.reserveMemoryBytes, 256 * 1024 ** 2)
+  t.equal(flags.dockerHost, 'unix:///var/run/docker.sock')
+  t.equal(resolveAgentFlags({ reserveCpu: '0.5' }, HOME_ENV).reserveCpuMilli, 500)
+  t.throws(() => resolveAgentFlags({ nodeName: 'Pi_1' }, HOME_ENV), /--node-name must be a DNS-1123 label/)
+  t.throws(() => resolveAgentFlags({ hub: 'https://x/y' }, HOME_ENV), /--hub must be HOST or HOST:PORT/)
+  t.throws(() => resolveAgentFlags({ dockerHost: 'docker.sock' }, HOME_ENV), /--docker-host must be/)
+  t.throws(() => resolveAgentFlags({ reserveCpu: 'lots' }, HOME_ENV), /--reserve-cpu must be a CPU amount/)
+  t.equal(hostnameAsNodeName('Raspberry_Pi.local'), 'raspberry-pi')
 })
 
 t.test('flags as commander hands them over are parsed into typed values', async (t) => {
