@@ -84,6 +84,21 @@ export class HubClient {
     }
   }
 
+  /** Opens a streamed GET (a pod's log) and hands back the response once its status is good. */
+  async stream(path: string, options: Omit<RequestOptions, 'body' | 'contentType'> = {}): Promise<IncomingMessage> {
+    const res = await this.send('GET', path, options)
+    const status = res.statusCode ?? 0
+    if (status >= 200 && status <= 299) return res
+    const text = await readAll(res)
+    let json: any
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    throw serverErrorOf(status, json, text)
+  }
+
   /** Lets the process exit: closes the keep-alive sockets. */
   close(): void {
     this.agent.destroy()

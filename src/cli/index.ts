@@ -7,6 +7,7 @@ import { runApply } from './apply-command.js'
 import { withClient, type GlobalClientOptions } from './client-context.js'
 import { runDelete } from './delete-command.js'
 import { runDescribe } from './describe-command.js'
+import { runLogs } from './logs-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
 import { parseResourceArgs } from './resource-paths.js'
 import { replicasOf, runScale } from './scale-command.js'
@@ -73,6 +74,20 @@ export function registerClientCommands(program: Command): void {
     .action(async (args: string[], _opts: unknown, command: Command) => {
       const o = optionsOf(command)
       await withClient(o, (ctx) => runDelete(ctx, args, { filename: o.filename, selector: o.selector, all: o.all, ignoreNotFound: o.ignoreNotFound }))
+    })
+
+  program
+    .command('logs')
+    .description("print a pod's container output (fetched from its node through the hub)")
+    .argument('<POD>', 'the pod, NAME or pod/NAME')
+    .option('-c, --container <NAME>', 'the container (default: the only one)')
+    .option('-f, --follow', 'keep printing new output')
+    .option('--tail <N>', 'only the last N lines')
+    .option('--timestamps', 'prefix each line with its time')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .action(async (pod: string, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      await withClient(o, (ctx) => runLogs(ctx, pod, { container: o.container, follow: o.follow, tail: o.tail, timestamps: o.timestamps }))
     })
 
   program
