@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { registerClientCommands } from './cli/index.js'
 import { ConfigError } from './lib/config-errors.js'
-import { DATA_DIR_FLAGS, HUB_FLAGS, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type FlagSchema, type RawFlags } from './lib/config.js'
+import { AGENT_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
 
 const EXIT_OK = 0
 const EXIT_ERROR = 1
@@ -20,7 +20,10 @@ const EXIT_USAGE = 2
 /** Set once a server command ran: when it returns, nothing left in the loop is worth waiting for. */
 let serverRan = false
 
-const UP_WITHOUT_AGENT = 'the local agent arrives with the agent issue; running the hub alone.'
+/** `up` takes the hub's flags plus these of the agent's (the rest are shared or implied). */
+const UP_AGENT_FLAGS = { nodeName: AGENT_FLAGS.nodeName, dockerHost: AGENT_FLAGS.dockerHost, reserveCpuMilli: AGENT_FLAGS.reserveCpuMilli, reserveMemoryBytes: AGENT_FLAGS.reserveMemoryBytes }
+/** A token `up` makes for its own agent lives only as long as the first join needs. */
+const UP_JOIN_TOKEN_TTL_MS = 10 * 60_000
 
 function brambleVersion(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {
@@ -53,7 +56,8 @@ function buildProgram(): Command {
     .showSuggestionAfterError(true)
 
   addFlags(program.command('hub').description('run the hub: the API server and the cluster store'), HUB_FLAGS).action((opts: RawFlags) => runHub('hub', opts))
-  addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS).action((opts: RawFlags) => runHub('up', opts))
+  addFlags(addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS), UP_AGENT_FLAGS).action((opts: RawFlags) => runHub('up', opts))
+  addFlags(program.command('agent').description('run a node agent: join the hub once, then run the pods it assigns'), AGENT_FLAGS).action((opts: RawFlags) => runAgent(opts))
   addTokenCommands(program)
   registerClientCommands(program)
   return program
@@ -100,12 +104,68 @@ async function openTokens(dataDir: string) {
 
 async function runHub(mode: 'hub' | 'up', flags: RawFlags): Promise<void> {
   const config = resolveHubConfig(flags)
-  if (mode === 'up') process.stderr.write(`bramble: ${UP_WITHOUT_AGENT}\n`)
+  const agentFlags = mode === 'up' ? resolveAgentFlags({ ...flags, hub: undefined, token: undefined }) : undefined
   const [{ startHub }, { createLogger }, { systemClock }] = await Promise.all([import('./hub/hub.js'), import('./lib/logger.js'), import('./lib/clock.js')])
   const logger = createLogger({ level: config.logLevel })
   const hub = await startHub(config, { logger, clock: systemClock, brambleVersion: brambleVersion() })
   serverRan = true
-  await new Promise<void>((resolve) => {
+  // Signals are handled from here on, also while the local agent is still starting.
+  let agentStarting: Promise<{ close(): Promise<void> } | undefined> = Promise.resolve(undefined)
+  const stopped = untilSignal(logger, async () => {
+    await (await agentStarting)?.close()
+    await hub.close()
+  })
+  if (agentFlags) {
+    // The local agent joins its own hub once (a short-lived token), then runs from its identity.
+    const identity = join(config.dataDir, 'agent', 'identity.json')
+    const token = existsSync(identity) ? '' : hub.tokens.createJoinToken({ caHash: hub.caHash, ttlMs: UP_JOIN_TOKEN_TTL_MS, description: 'bramble up: the local agent' }).token
+    const address = new URL(hub.url).host
+    agentStarting = startAgentProcess({ ...agentFlags, dataDir: config.dataDir, hub: address, token, heartbeatIntervalMs: config.heartbeatIntervalMs }, logger).catch((err) => {
+      process.stderr.write(`bramble: the local agent could not start (${(err as Error).message}); the hub keeps running without it.\n`)
+      return undefined
+    })
+  }
+  await stopped
+}
+
+async function runAgent(flags: RawFlags): Promise<void> {
+  const config = resolveAgentFlags(flags)
+  const { createLogger } = await import('./lib/logger.js')
+  const logger = createLogger({ level: config.logLevel })
+  const agent = await startAgentProcess(config, logger)
+  serverRan = true
+  await untilSignal(logger, () => agent.close())
+}
+
+/** Starts the agent with the real adapters: Docker, the host's facts, the system clock. */
+async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger.js').Logger) {
+  const [{ startAgent }, { DockerRuntime }, { SystemHostInfo }, { systemClock }] = await Promise.all([
+    import('./agent/agent.js'),
+    import('./agent/docker-runtime.js'),
+    import('./agent/host-info.js'),
+    import('./lib/clock.js'),
+  ])
+  const runtime = new DockerRuntime({ host: flags.dockerHost })
+  await runtime.docker.ping().catch((err: Error) => {
+    throw new Error(`cannot reach Docker at ${flags.dockerHost}: ${err.message}; start dockerd or pass --docker-host`, { cause: err })
+  })
+  return startAgent(
+    {
+      dataDir: flags.dataDir,
+      hub: flags.hub || undefined,
+      token: flags.token || undefined,
+      nodeName: flags.nodeName,
+      dockerHost: flags.dockerHost,
+      reserve: { cpuMillis: flags.reserveCpuMilli, memoryBytes: flags.reserveMemoryBytes },
+      heartbeatIntervalMs: flags.heartbeatIntervalMs,
+    },
+    { runtime, hostInfo: new SystemHostInfo(), clock: systemClock, logger },
+  )
+}
+
+/** Runs until SIGTERM or SIGINT, then stops cleanly; a second signal exits at once. */
+function untilSignal(logger: import('./lib/logger.js').Logger, stopAll: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
     let stopping = false
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -114,7 +174,7 @@ async function runHub(mode: 'hub' | 'up', flags: RawFlags): Promise<void> {
       }
       stopping = true
       logger.info({ signal }, 'shutting down')
-      hub.close().then(resolve, (err) => {
+      stopAll().then(resolve, (err) => {
         logger.error({ err }, 'shutdown failed')
         process.exitCode = EXIT_ERROR
         resolve()
