@@ -1,0 +1,69 @@
+// The agent's options, as the one config schema (src/lib/config.ts) will hand them over from the
+// `bramble agent` flags: --hub, --token, --node-name, --docker-host, --data-dir, --reserve-cpu,
+// --reserve-memory, --heartbeat-interval.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Quantity } from '../api/quantity.js'
+import type { BackoffSettings } from './backoff.js'
+import type { ResourceReserve } from './node-status.js'
+
+export interface AgentConfig {
+  /** Holds `agent/identity.json`, `agent/replica/` and `agent/pods/`. */
+  dataDir: string
+  /** `host[:port]` of the hub's API (6443 by default); needed only to join. */
+  hub?: string
+  /** Join token; needed only until this node has joined. */
+  token?: string
+  /** Defaults to the host name, lower-cased. */
+  nodeName?: string
+  /** The Docker engine (DOCKER_HOST form); main.ts builds the runtime from it. */
+  dockerHost?: string
+  /** Kept back from allocatable for the system and the agent (--reserve-cpu 250m, --reserve-memory 256Mi). */
+  reserve: ResourceReserve
+  /** Heartbeat period (--heartbeat-interval, default 5 s). */
+  heartbeatIntervalMs: number
+  /** A followed log stream ends after this long (default 10 min); the client may ask again. */
+  logsFollowMaxMs?: number
+  /** Every pod is looked at again this often, whatever the engine says (default 10 s). */
+  resyncMs?: number
+  /** One MQTT connection attempt lasts this long before the next starts (default 30 s). */
+  mqttConnectAttemptMs?: number
+  mqttReconnect?: { minMs: number; maxMs: number }
+  /** Pod runtime tuning; defaults suit a Pi. */
+  pods?: { pauseImage?: string; network?: string; log?: { maxSize: string; maxFile: number }; defaultGraceSeconds?: number; backoff?: BackoffSettings }
+}
+
+export const AGENT_DEFAULTS = {
+  heartbeatIntervalMs: 5_000,
+  logsFollowMaxMs: 10 * 60_000,
+  resyncMs: 10_000,
+  mqttConnectAttemptMs: 30_000,
+  reserve: { cpuMillis: 100, memoryBytes: 128 * 1024 * 1024 },
+  log: { maxSize: '10m', maxFile: 3 },
+  defaultGraceSeconds: 30,
+} as const
+
+/** `--reserve-cpu 250m --reserve-memory 256Mi` → a ResourceReserve; throws QuantityError. */
+export function parseReserve(cpu: string | undefined, memory: string | undefined): ResourceReserve {
+  return {
+    cpuMillis: cpu === undefined ? AGENT_DEFAULTS.reserve.cpuMillis : Number(Quantity.parse(cpu).milliValue()),
+    memoryBytes: memory === undefined ? AGENT_DEFAULTS.reserve.memoryBytes : Number(Quantity.parse(memory).value()),
+  }
+}
+
+let version: string | undefined
+
+/** Bramble's version, from the package.json above this file (src/ or dist/src/). */
+export function brambleVersion(): string {
+  if (version) return version
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json')
+    if (!existsSync(file)) continue
+    const pkg = JSON.parse(readFileSync(file, 'utf8'))
+    if (pkg.name === 'bramble') return (version = String(pkg.version))
+  }
+  return (version = '0.0.0')
+}

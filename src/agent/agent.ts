@@ -1,0 +1,264 @@
+// The node agent: joins once, keeps its desired state in its own replica, runs the pod loop from
+// that replica, and talks to the hub over MQTT when it can. The pod loop starts before the bus, so
+// with the hub unreachable the pods in the replica run anyway (DESIGN.md, "The agent"). A message
+// from the hub only says "look again": it is stored, acknowledged, and the loop resyncs.
+
+import os from 'node:os'
+import { join } from 'node:path'
+import type { JoinResponse } from '../api/join.js'
+import { decodeDown, isReplyTopicFor } from '../api/protocol-decode.js'
+import { encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
+import type { Bus } from '../lib/bus.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { connectMqttBus, type MqttBus } from '../lib/mqtt-bus.js'
+import { AGENT_DEFAULTS, brambleVersion, type AgentConfig } from './agent-config.js'
+import { Uplink } from './agent-uplink.js'
+import { DEFAULT_BACKOFF } from './backoff.js'
+import type { ContainerRuntime } from './container-runtime.js'
+import { DockerRuntime } from './docker-runtime.js'
+import { AgentIdentityMissingError } from './errors.js'
+import { Heartbeat } from './heartbeat.js'
+import type { HostInfo } from './host-info.js'
+import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
+import { LogsRpc } from './logs-rpc.js'
+import { DEFAULT_PAUSE_IMAGE } from './pod-pause-image.js'
+import type { PlanSettings } from './pod-planner.js'
+import { PodReconciler } from './pod-reconciler.js'
+import { openReplica, type Replica } from './replica.js'
+
+export interface AgentDeps {
+  runtime: ContainerRuntime
+  hostInfo: HostInfo
+  clock: Clock
+  logger: Logger
+  /** `docker://<version>`; asked of the engine when the runtime is Docker, else unknown. */
+  runtimeVersion?: () => Promise<string>
+}
+
+export interface RunningAgent {
+  readonly nodeName: string
+  readonly clusterId: string
+  /** The MQTT session, once one was established (undefined while the hub was never reached). */
+  readonly bus: Bus | undefined
+  readonly replica: Replica
+  /** Resolves once every desired message received so far is applied and the pod loop is idle. */
+  idle(): Promise<void>
+  /** Stops the agent; pods keep running (a new agent adopts them). Publishes presence offline. */
+  close(): Promise<void>
+}
+
+/** The node's identity: from an earlier join, or by joining now with the token. */
+export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger: Logger): Promise<JoinResponse> {
+  const saved = loadIdentity(config.dataDir)
+  if (saved) {
+    if (config.nodeName && config.nodeName !== saved.nodeName) {
+      logger.warn({ component: 'agent', saved: saved.nodeName, asked: config.nodeName }, 'this data dir has joined as another node name; keeping the joined one')
+    }
+    return saved
+  }
+  if (!config.hub || !config.token) throw new AgentIdentityMissingError(identityPath(config.dataDir))
+  const facts = await hostInfo.facts()
+  const identity = await joinHub({
+    hub: config.hub,
+    token: config.token,
+    nodeName: config.nodeName ?? defaultNodeName(),
+    facts: { arch: facts.architecture, os: facts.operatingSystem, hostname: facts.hostname },
+    logger,
+  })
+  saveIdentity(config.dataDir, identity)
+  return identity
+}
+
+/** The host name as a DNS-1123 label. */
+export function defaultNodeName(hostname = os.hostname()): string {
+  return hostname.toLowerCase().split('.')[0]!.replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'node'
+}
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
+  const { runtime, hostInfo, clock } = deps
+  const identity = await loadOrJoin(config, hostInfo, deps.logger)
+  const node = identity.nodeName
+  const log = deps.logger.child({ component: 'agent', node })
+  const replica = await openReplica(join(agentDir(config.dataDir), 'replica'))
+  const uplink = new Uplink(node, clock, log)
+  const facts = await hostInfo.facts()
+
+  const settings: PlanSettings = {
+    clusterId: identity.clusterId,
+    podsDir: join(agentDir(config.dataDir), 'pods'),
+    pauseImage: config.pods?.pauseImage ?? DEFAULT_PAUSE_IMAGE,
+    ...(config.pods?.network ? { network: config.pods.network } : {}),
+    log: config.pods?.log ?? AGENT_DEFAULTS.log,
+    defaultGraceSeconds: config.pods?.defaultGraceSeconds ?? AGENT_DEFAULTS.defaultGraceSeconds,
+    backoff: config.pods?.backoff ?? DEFAULT_BACKOFF,
+  }
+  const reconciler = new PodReconciler({
+    runtime,
+    clock,
+    logger: deps.logger.child({ node }),
+    settings,
+    hostIP: facts.addresses[0] ?? '127.0.0.1',
+    desired: () => replica.desiredPods(),
+    onPodStatus: (key, uid, status) => {
+      const [namespace, name] = key.split('/') as [string, string]
+      void uplink.publish('pod-status', { namespace, name, uid, status })
+    },
+    onEvent: (e) => uplink.event({ ...e, source: { ...e.source, host: node } }),
+    resyncMs: config.resyncMs ?? AGENT_DEFAULTS.resyncMs,
+  })
+  await reconciler.start()
+  log.info({ pods: replica.pods().length, revision: replica.revision() }, 'pod loop started from the replica')
+
+  const heartbeat = new Heartbeat({
+    hostInfo,
+    uplink,
+    clock,
+    logger: log,
+    reserve: config.reserve,
+    intervalMs: config.heartbeatIntervalMs || AGENT_DEFAULTS.heartbeatIntervalMs,
+    extraFacts: { containerRuntimeVersion: await runtimeVersion(deps), kubeletVersion: `bramble-${brambleVersion()}` },
+  })
+  await heartbeat.checkNodeStatus(true)
+  heartbeat.start()
+
+  const logs = new LogsRpc({
+    runtime,
+    clusterId: identity.clusterId,
+    clock,
+    logger: log,
+    followMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,
+    reply: (replyTopic, reply) => (bus ? bus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
+  })
+
+  // Desired messages are applied one at a time, in arrival order.
+  let desiredChain: Promise<void> = Promise.resolve()
+  const onDesired = async (msg: DesiredMessage): Promise<void> => {
+    const { outcome, revision } = await replica.applyDesired(msg)
+    if (outcome === 'gap') {
+      log.info({ have: revision, since: msg.since }, 'missed desired state; asking the hub for what changed since our revision')
+      await uplink.publish('sync', { revision })
+      return
+    }
+    // Stale ones are acknowledged too: the hub learns where we are.
+    await uplink.publish('ack', { revision })
+    if (outcome === 'applied') await reconciler.resync()
+  }
+
+  const onDown = (topic: string, payload: Buffer): void => {
+    const parsed = parseTopic(topic)
+    if (!parsed || parsed.node !== node || parsed.direction !== 'down') {
+      log.warn({ topic }, 'dropped a message on a topic that is not this node\'s')
+      return
+    }
+    const decoded = decodeDown(parsed.name, payload)
+    if (!decoded.ok) {
+      log.warn({ topic, reason: decoded.reason }, 'dropped an invalid message from the hub')
+      return
+    }
+    if (parsed.name === 'desired') {
+      const msg = decoded.message as DesiredMessage
+      desiredChain = desiredChain
+        .then(() => onDesired(msg))
+        .catch((err) => log.error({ err: (err as Error).message, revision: msg.revision }, 'could not store desired state; the hub will resend it'))
+    } else {
+      const req = decoded.message as RpcRequest
+      if (!isReplyTopicFor(node, req.replyTopic)) {
+        log.warn({ topic, replyTopic: req.replyTopic }, 'dropped an rpc request whose reply topic is not this node\'s')
+        return
+      }
+      void logs.handle(req)
+    }
+  }
+
+  // Every new session: presence, then where we are, then the node status, so the hub can catch up.
+  const onSession = (b: Bus): void => {
+    const at = clock.now()
+    void b.publish(upTopic(node, 'presence'), encodeMessage({ online: true, at }), { qos: 1, retain: true }).catch(() => {})
+    void uplink.publish('sync', { revision: replica.revision() })
+    void heartbeat.checkNodeStatus(true).catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status'))
+  }
+
+  let bus: MqttBus | undefined
+  let closed = false
+  const connectLoop = async (): Promise<void> => {
+    while (!closed) {
+      try {
+        const b = await connectMqttBus({
+          url: identity.mqtt.url,
+          username: identity.mqtt.username,
+          password: identity.mqtt.password,
+          clientId: identity.mqtt.clientId,
+          ca: identity.ca,
+          logger: deps.logger.child({ node }),
+          will: { topic: upTopic(node, 'presence'), payload: encodeMessage({ online: false, at: clock.now() }), qos: 1, retain: true },
+          subscriptions: [{ filter: nodeDownFilter(node), handler: onDown, qos: 1 }],
+          connectTimeoutMs: config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs,
+          ...(config.mqttReconnect ? { reconnect: config.mqttReconnect } : {}),
+        })
+        if (closed) {
+          await b.close()
+          return
+        }
+        bus = b
+        uplink.attach(b)
+        b.onConnectionChange((up) => up && onSession(b))
+        onSession(b)
+        return
+      } catch (err) {
+        if (closed) return
+        log.warn({ err: (err as Error).message, url: identity.mqtt.url }, 'hub unreachable; pods keep running from the replica, retrying')
+      }
+    }
+  }
+  const connecting = connectLoop()
+
+  return {
+    nodeName: node,
+    clusterId: identity.clusterId,
+    get bus() {
+      return bus
+    },
+    replica,
+    async idle() {
+      await desiredChain
+      await reconciler.idle()
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      heartbeat.stop()
+      logs.closeAll()
+      uplink.flushEvents()
+      await desiredChain
+      if (bus) {
+        if (bus.connected) {
+          await withTimeout(bus.publish(upTopic(node, 'presence'), encodeMessage({ online: false, at: clock.now() }), { qos: 1, retain: true }), 5_000).catch(() => {})
+        }
+        // A clean end waits for every queued QoS 1 message to be acknowledged: never while the
+        // broker is away. Those messages are lost either way; the next session's sync recovers.
+        if (bus.connected) await withTimeout(bus.close(), 5_000).catch(() => bus!.abort())
+        else bus.abort()
+      }
+      uplink.close()
+      await reconciler.stop()
+      await replica.close()
+      void connecting
+    },
+  }
+}
+
+async function runtimeVersion(deps: AgentDeps): Promise<string> {
+  try {
+    if (deps.runtimeVersion) return await deps.runtimeVersion()
+    if (deps.runtime instanceof DockerRuntime) return `docker://${(await deps.runtime.docker.version()).Version}`
+  } catch (err) {
+    deps.logger.warn({ component: 'agent', err: (err as Error).message }, 'could not read the container runtime version')
+  }
+  return 'unknown://unknown'
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]).finally(() => clearTimeout(timer))
+}

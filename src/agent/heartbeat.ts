@@ -1,0 +1,79 @@
+// The node's pulse: `up/heartbeat` every interval while connected (kept in memory at the hub),
+// and `up/node-status` whenever the status changed in more than its heartbeat times, so the hub
+// writes the Node object only then.
+
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import type { HostInfo } from './host-info.js'
+import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeStatus, type ResourceReserve } from './node-status.js'
+import type { Uplink } from './agent-uplink.js'
+
+export interface HeartbeatOptions {
+  hostInfo: HostInfo
+  uplink: Uplink
+  clock: Clock
+  logger: Logger
+  reserve: ResourceReserve
+  intervalMs: number
+  /** Facts that are not the host's: container runtime and agent versions. */
+  extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
+}
+
+export class Heartbeat {
+  private seq = 0
+  private timer: { cancel(): void } | undefined
+  private last: NodeStatus | undefined
+  private published: string | undefined
+  private readonly startedAt: number
+  private stopped = false
+
+  constructor(private readonly o: HeartbeatOptions) {
+    this.startedAt = o.clock.monotonic()
+  }
+
+  start(): void {
+    this.schedule()
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.timer?.cancel()
+  }
+
+  /** The node status now; publishes it when it changed, or always with `force` (a new session). */
+  async checkNodeStatus(force = false): Promise<NodeStatus> {
+    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts }
+    const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last)
+    this.last = status
+    const fingerprint = statusFingerprint(status)
+    if (force || fingerprint !== this.published) {
+      this.published = fingerprint
+      // `labels` rides along: decoders tolerate extra fields, and the hub keeps the Node's
+      // kubernetes.io labels in step with what the host reports.
+      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts) } as { status: Record<string, unknown> })
+    }
+    return status
+  }
+
+  private schedule(): void {
+    if (this.stopped) return
+    this.timer = this.o.clock.setTimeout(() => {
+      void this.beat()
+        .catch((err) => this.o.logger.warn({ component: 'heartbeat', err: (err as Error).message }, 'heartbeat failed'))
+        .finally(() => this.schedule())
+    }, this.o.intervalMs)
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.o.uplink.connected) return
+    const usage = await this.o.hostInfo.usage()
+    await this.o.uplink.publish('heartbeat', {
+      seq: ++this.seq,
+      uptimeMs: Math.round(this.o.clock.monotonic() - this.startedAt),
+      cpu: usage.cpu,
+      memory: usage.memoryUsedBytes,
+      ...(usage.temperatureC !== undefined ? { temperature: usage.temperatureC } : {}),
+    })
+    await this.checkNodeStatus()
+  }
+}
