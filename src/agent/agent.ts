@@ -211,7 +211,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       }
     }
   }
-  const connecting = connectLoop()
+  void connectLoop()
 
   return {
     nodeName: node,
@@ -243,7 +243,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       uplink.close()
       await reconciler.stop()
       await replica.close()
-      void connecting
     },
   }
 }
