@@ -59,7 +59,7 @@ const COLUMNS: Record<string, Column[]> = {
   Pod: [
     name,
     { name: 'Ready', description: 'Ready containers', cell: (o) => `${(o.status?.containerStatuses ?? []).filter((c: any) => c.ready).length}/${o.spec?.containers?.length ?? 0}` },
-    { name: 'Status', description: 'Phase or reason', cell: (o) => o.metadata.deletionTimestamp ? 'Terminating' : (o.status?.reason ?? o.status?.phase ?? 'Unknown') },
+    { name: 'Status', description: 'Phase or reason', cell: podStatus },
     { name: 'Restarts', type: 'integer', description: 'Container restarts', cell: (o) => (o.status?.containerStatuses ?? []).reduce((n: number, c: any) => n + num(c.restartCount), 0) },
     age,
     { name: 'IP', wide: true, description: 'Pod IP', cell: (o) => o.status?.podIP ?? '<none>' },
@@ -186,6 +186,38 @@ function nodeStatus(o: KubeObject): string {
   let status = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown'
   if (o.spec?.unschedulable) status += ',SchedulingDisabled'
   return status
+}
+
+/** The pod's STATUS as kubectl prints it: a container's waiting or terminated reason wins over the phase. */
+function podStatus(o: KubeObject): string {
+  const status = o.status ?? {}
+  let reason: string = status.reason ?? status.phase ?? 'Unknown'
+  const initStatuses: any[] = status.initContainerStatuses ?? []
+  let initializing = false
+  for (const [i, c] of initStatuses.entries()) {
+    const terminated = c.state?.terminated
+    if (terminated?.exitCode === 0) continue
+    if (terminated) reason = `Init:${terminated.reason || (terminated.signal ? `Signal:${terminated.signal}` : `ExitCode:${terminated.exitCode}`)}`
+    else if (c.state?.waiting?.reason && c.state.waiting.reason !== 'PodInitializing') reason = `Init:${c.state.waiting.reason}`
+    else reason = `Init:${i}/${o.spec?.initContainers?.length ?? initStatuses.length}`
+    initializing = true
+    break
+  }
+  if (!initializing) {
+    let hasRunning = false
+    for (const c of [...(status.containerStatuses ?? [])].reverse()) {
+      const { waiting, terminated, running } = c.state ?? {}
+      if (waiting?.reason) reason = waiting.reason
+      else if (terminated?.reason) reason = terminated.reason
+      else if (terminated) reason = terminated.signal ? `Signal:${terminated.signal}` : `ExitCode:${terminated.exitCode}`
+      else if (running && c.ready) hasRunning = true
+    }
+    if (reason === 'Completed' && hasRunning) {
+      const ready = (status.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+      reason = ready ? 'Running' : 'NotReady'
+    }
+  }
+  return o.metadata.deletionTimestamp ? 'Terminating' : reason
 }
 
 function nodeRoles(o: KubeObject): string {
