@@ -204,7 +204,9 @@ async function dockerRunBaseline(label: string): Promise<number> {
 function line(what: string, value: number, unit: string, baselineWhat: string, baseline: number, aim: number): string {
   const v = value.toFixed(unit === 'ms' ? 0 : 2)
   const b = baseline.toFixed(unit === 'ms' ? 0 : 2)
-  return `${what}: ${v} ${unit}  baseline ${baselineWhat}: ${b} ${unit}  ratio: ${(value / baseline).toFixed(2)}  aim < ${aim} ${unit}: ${value < aim ? 'met' : 'MISSED'}`
+  // An idle process may use no CPU tick at all over a short window: no ratio to print then.
+  const ratio = baseline > 0 ? (value / baseline).toFixed(2) : 'n/a (baseline below one clock tick)'
+  return `${what}: ${v} ${unit}  baseline ${baselineWhat}: ${b} ${unit}  ratio: ${ratio}  aim < ${aim} ${unit}: ${value < aim ? 'met' : 'MISSED'}`
 }
 
 async function main(): Promise<void> {
