@@ -84,7 +84,10 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     if (config.mqttUrl) {
       // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
       const dir = join(config.dataDir, 'mosquitto')
-      const write = () => writeMosquittoAuthFiles(dir, credentials)
+      const write = async () => {
+        await writeMosquittoAuthFiles(dir, credentials)
+        if (config.mosquittoPidFile) reloadMosquitto(config.mosquittoPidFile, log)
+      }
       await write()
       stops.push(credentials.onChange(() => void write().catch((err) => log.error({ err }, 'could not update the Mosquitto password and ACL files'))))
       brokerUrl = config.mqttUrl
@@ -227,4 +230,15 @@ function ensureClusterId(dataDir: string): string {
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host
+}
+
+/** Mosquitto reads its password and ACL files again on SIGHUP. */
+function reloadMosquitto(pidFile: string, log: Logger): void {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim())
+    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${pidFile} holds no process id`)
+    process.kill(pid, 'SIGHUP')
+  } catch (err) {
+    log.error({ err, pidFile }, 'could not make Mosquitto reload its password and ACL files; reload it by hand (SIGHUP)')
+  }
 }

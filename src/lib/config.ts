@@ -26,6 +26,8 @@ export interface HubConfig {
   mqttPort: number
   /** An external MQTT broker (Mosquitto) to use instead of the embedded one; '' for embedded. */
   mqttUrl: string
+  /** The external Mosquitto's pid file: the hub sends it SIGHUP after rewriting its auth files. */
+  mosquittoPidFile: string
   /** How often agents send a heartbeat. */
   heartbeatIntervalMs: number
   /** A node silent this long becomes NotReady. */
@@ -149,6 +151,17 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     },
     defaultValue: () => '',
     defaultText: 'the embedded broker',
+  },
+  mosquittoPidFile: {
+    flag: '--mosquitto-pid-file',
+    valueName: 'FILE',
+    description: "with --mqtt-url: Mosquitto's pid_file; the hub makes it reload its password and ACL files when nodes join or go",
+    parse: (raw) => {
+      if (raw.trim() === '') throw new FlagReason('must name a file, got ""')
+      return resolvePath(raw)
+    },
+    defaultValue: () => '',
+    defaultText: 'none: reload Mosquitto yourself',
   },
   heartbeatIntervalMs: heartbeatFlag(),
   nodeGracePeriodMs: {

@@ -18,6 +18,7 @@ t.test('with no flags, every default applies', async (t) => {
     storeMapSizeBytes: 1024 ** 3,
     mqttPort: 8883,
     mqttUrl: '',
+    mosquittoPidFile: '',
     heartbeatIntervalMs: 5000,
     nodeGracePeriodMs: 20_000,
     schedulerStrategy: 'spread',
