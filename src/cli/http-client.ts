@@ -56,16 +56,7 @@ export class HubClient {
   async *watch(path: string, options: Omit<RequestOptions, 'body' | 'contentType'> = {}): AsyncGenerator<WatchEvent<any>> {
     const res = await this.send('GET', path, { ...options, query: { ...options.query, watch: 'true' } })
     const status = res.statusCode ?? 0
-    if (status < 200 || status > 299) {
-      const text = await readAll(res)
-      let json: any
-      try {
-        json = JSON.parse(text)
-      } catch {
-        json = undefined
-      }
-      throw serverErrorOf(status, json, text)
-    }
+    if (status < 200 || status > 299) throw await errorOf(res)
     res.setEncoding('utf8')
     let buffer = ''
     try {
@@ -89,14 +80,7 @@ export class HubClient {
     const res = await this.send('GET', path, options)
     const status = res.statusCode ?? 0
     if (status >= 200 && status <= 299) return res
-    const text = await readAll(res)
-    let json: any
-    try {
-      json = JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    throw serverErrorOf(status, json, text)
+    throw await errorOf(res)
   }
 
   /** Lets the process exit: closes the keep-alive sockets. */
@@ -133,6 +117,18 @@ function readAll(res: IncomingMessage): Promise<string> {
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     res.on('error', reject)
   })
+}
+
+/** The ServerError an error answer (a Status body, or plain text) stands for. */
+async function errorOf(res: IncomingMessage): Promise<ServerError> {
+  const text = await readAll(res)
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return serverErrorOf(res.statusCode ?? 0, json, text)
 }
 
 function serverErrorOf(status: number, json: any, text: string): ServerError {

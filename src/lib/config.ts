@@ -8,7 +8,10 @@ import { isIP } from 'node:net'
 import { hostname as osHostname } from 'node:os'
 import { resolve as resolvePath, join } from 'node:path'
 import { ConfigError } from './config-errors.js'
+import { FlagReason, hostnameAsNodeName, isDnsName, parseByteSize, parseDurationMs, parseInteger, parseMilliCpu } from './config-values.js'
 import { defaultDataDir } from './data-dir.js'
+
+export { FlagReason, hostnameAsNodeName, parseByteSize, parseDurationMs, parseMilliCpu } from './config-values.js'
 
 export interface HubConfig {
   /** Where the CA, tokens, store and kubeconfig live. */
@@ -57,11 +60,6 @@ export interface FlagSpec<C, K extends keyof C> {
 }
 
 export type FlagSchema<C> = { [K in keyof C]: FlagSpec<C, K> }
-
-/** Thrown by a parse function; resolveFlags turns it into a ConfigError naming the flag. */
-export class FlagReason extends Error {
-  override readonly name = 'FlagReason'
-}
 
 const ALL_INTERFACES = new Set(['0.0.0.0', '::', ''])
 
@@ -113,18 +111,7 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     defaultValue: () => 6443,
     defaultText: '6443',
   },
-  logLevel: {
-    flag: '--log-level',
-    valueName: 'LEVEL',
-    description: `log level: ${LOG_LEVELS.join(', ')}`,
-    env: 'BRAMBLE_LOG_LEVEL',
-    parse: (raw) => {
-      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new FlagReason(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
-      return raw as LogLevel
-    },
-    defaultValue: () => 'info',
-    defaultText: 'info',
-  },
+  logLevel: logLevelFlag(),
   storeMapSizeBytes: {
     flag: '--store-map-size',
     valueName: 'SIZE',
@@ -183,6 +170,21 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     defaultValue: () => 'spread',
     defaultText: 'spread',
   },
+}
+
+function logLevelFlag<C extends { logLevel: LogLevel }>(): FlagSpec<C, 'logLevel'> {
+  return {
+    flag: '--log-level',
+    valueName: 'LEVEL',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+    env: 'BRAMBLE_LOG_LEVEL',
+    parse: (raw) => {
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new FlagReason(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+      return raw as C['logLevel']
+    },
+    defaultValue: () => 'info' as C['logLevel'],
+    defaultText: 'info',
+  }
 }
 
 function heartbeatFlag<C extends { heartbeatIntervalMs: number }>(): FlagSpec<C, 'heartbeatIntervalMs'> {
@@ -278,36 +280,11 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     defaultText: '128Mi',
   },
   heartbeatIntervalMs: heartbeatFlag(),
-  logLevel: {
-    flag: '--log-level',
-    valueName: 'LEVEL',
-    description: `log level: ${LOG_LEVELS.join(', ')}`,
-    env: 'BRAMBLE_LOG_LEVEL',
-    parse: (raw) => {
-      if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new FlagReason(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
-      return raw as LogLevel
-    },
-    defaultValue: () => 'info',
-    defaultText: 'info',
-  },
+  logLevel: logLevelFlag(),
 }
 
 export function resolveAgentFlags(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): AgentFlags {
   return resolveFlags(AGENT_FLAGS, raw, env)
-}
-
-/** A host name as a node name: lower case, dots and odd characters to '-', at most 63. */
-export function hostnameAsNodeName(host: string): string {
-  const name = host.toLowerCase().split('.')[0].replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '')
-  return name || 'node'
-}
-
-/** `100m`, `0.5`, `2` → millicores. */
-export function parseMilliCpu(raw: string): number {
-  const m = /^(\d+)m$/.exec(raw.trim())
-  const value = m ? Number(m[1]) : /^\d+(\.\d{1,3})?$/.test(raw.trim()) ? Math.round(Number(raw.trim()) * 1000) : NaN
-  if (!Number.isSafeInteger(value)) throw new FlagReason(`must be a CPU amount such as 100m or 0.5, got "${raw}"`)
-  return value
 }
 
 export interface TokenCreateConfig {
@@ -384,35 +361,3 @@ function parseWith<C, K extends keyof C>(spec: FlagSpec<C, K>, raw: string, name
   }
 }
 
-function parseInteger(raw: string, min: number, max: number, what: string): number {
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new FlagReason(`must be ${what}, got "${raw}"`)
-  return n
-}
-
-const BYTE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4 }
-
-/** `1073741824`, `512Mi`, `2Gi`, `1G` (also with a trailing `B`) → bytes; at least 1 MiB. */
-export function parseByteSize(raw: string): number {
-  const m = /^(\d+)\s*([kmgt]i?)?b?$/i.exec(raw.trim())
-  const bytes = m ? Number(m[1]) * BYTE_UNITS[(m[2] ?? '').toLowerCase()] : NaN
-  if (!Number.isSafeInteger(bytes) || bytes < 1024 ** 2) throw new FlagReason(`must be a size of at least 1Mi (bytes, or with a unit: 512Mi, 2Gi), got "${raw}"`)
-  return bytes
-}
-
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
-/** `90s`, `15m`, `24h`, `1h30m`, `7d` → milliseconds (greater than zero). */
-export function parseDurationMs(raw: string): number {
-  const text = raw.trim()
-  const parts = [...text.matchAll(/(\d+)(ms|s|m|h|d)/g)]
-  const total = parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS_MS[p[2]], 0)
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text || total <= 0) {
-    throw new FlagReason(`must be a duration such as 30m, 24h or 7d, got "${raw}"`)
-  }
-  return total
-}
-
-function isDnsName(name: string): boolean {
-  return name.length <= 253 && name.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(label))
-}
