@@ -128,7 +128,9 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
     for (const c of containers) {
       if (roleOf(c) !== 'sandbox' && isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: grace, reason: 'SandboxChanged' })
     }
-    for (const c of containers) steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
+    // App containers stay, stopped: their next attempt joins the new sandbox and counts as a
+    // restart (as the kubelet counts one after a reboot). Init containers run again from the start.
+    for (const c of containers) if (roleOf(c) !== 'app') steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
     if (!images.has(settings.pauseImage)) steps.push({ kind: 'ensurePauseImage', podUid: uid, image: settings.pauseImage })
     const spec = sandbox ? sandboxSpec(d, settings, sandboxAttempt + 1) : wantedSandbox
     steps.push({ kind: 'create', podUid: uid, container: 'POD', role: 'sandbox', spec, restart: false })

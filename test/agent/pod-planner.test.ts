@@ -149,9 +149,9 @@ t.test('leaves other clusters\' containers alone', async (t) => {
   t.same(plan([], { containers: [other], images }, new Map(), NOW, settings), [])
 })
 
-t.test('a dead sandbox takes the pod\'s containers down and is recreated', async (t) => {
+t.test('a dead sandbox takes the pod\'s containers down (stopped, kept for their restart counts) and is recreated', async (t) => {
   const steps = run([simple], [container(simple, 'POD', 'exited'), container(simple, 'app', 'running')], settled(simple))
-  t.same(kinds(steps), ['stop app', 'remove POD', 'remove app', 'create POD', 'start POD'])
+  t.same(kinds(steps), ['stop app', 'remove POD', 'create POD', 'start POD'])
 })
 
 t.test('an unhealthy container is stopped; probes start for running containers that have them', async (t) => {
@@ -180,4 +180,20 @@ t.test('a missing ConfigMap holds the pod back; env and volumes resolve from Con
   t.same(write.files.map((f) => [f.path, Buffer.from(f.contentBase64, 'base64').toString()]), [['volumes/cfg/sub/a.txt', 'A'], ['volumes/sec/pw', 'x']], 'items honoured')
   const create = run([d], [container(d, 'POD', 'running')], settled(d)).find((s) => s.kind === 'create') as Extract<Step, { kind: 'create' }>
   t.same(create.spec.env, ['CM_a=A', 'CM_b=B'])
+})
+
+t.test('a dead sandbox is replaced; its app containers are restarted in the new one and keep counting restarts', async (t) => {
+  const d = pod({ initContainers: [{ name: 'init', image: 'init:1' }], containers: [{ name: 'app', image: 'app:1' }] })
+  const deadSandbox = container(d, 'POD', 'exited')
+  const init = container(d, 'init', 'exited')
+  const app = container(d, 'app', 'exited', { attempt: 2, exitCode: 137 })
+  const first = run([d], [deadSandbox, init, app], settled(d))
+  t.same(kinds(first), ['remove POD', 'remove init', 'create POD', 'start POD'], 'the app container stays for its restart count')
+  const sandbox = container(d, 'POD', 'running', { attempt: 1 })
+  const initAgain = run([d], [sandbox, app], settled(d))
+  t.same(kinds(initAgain), ['create init', 'start init'], 'init containers run again in the new sandbox')
+  const second = run([d], [sandbox, container(d, 'init', 'exited'), app], settled(d))
+  const create = second.find((s) => s.kind === 'create') as Extract<Step, { kind: 'create' }>
+  t.equal(create.spec.labels[LABELS.attempt], '3', 'restartCount goes on from 2')
+  t.equal(create.spec.networkMode, `container:${sandbox.name}`)
 })
