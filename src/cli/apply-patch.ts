@@ -5,6 +5,7 @@
 // list is replaced whole: that is right for apply, since a manifest's lists are complete.
 
 import type { KubeObject } from '../api/types.js'
+import { deepEqual } from '../api/strategic-merge.js'
 
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
 
@@ -89,15 +90,6 @@ export function covers(have: unknown, want: unknown): boolean {
   return deepEqual(have, want)
 }
 
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => deepEqual(v, b[i]))
-  if (isMap(a) && isMap(b)) {
-    const ka = Object.keys(a)
-    return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]))
-  }
-  return false
-}
 
 /** JSON with map keys sorted, as Go's encoder writes kubectl's annotation, so both tools agree on it. */
 export function canonicalJson(value: unknown): string {
