@@ -48,7 +48,8 @@ if (found.length === 0) {
   t.pass('skipped: no kubectl found')
 } else {
   t.before(async () => {
-    hub = await startHubProcess()
+    // `bramble up`: the one-command cluster of the README (its agent idles here: no pods are made)
+    hub = await startHubProcess({ command: 'up', args: ['--node-name', 'kubectl-e2e'] })
   })
   t.teardown(() => hub?.cleanup())
 
