@@ -5,6 +5,7 @@
 // with back-off and its restarts show in `get pods`.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import mqtt from 'mqtt'
 import { join } from 'node:path'
 import t from 'tap'
 import { closeApiAgents } from '../helpers/api-client.js'
@@ -81,6 +82,9 @@ async function run() {
   await ensureBusyboxImage(docker)
   const up = await startHubProcess({ command: 'up', args: ['--node-name', NODE] })
   const clusterId = readFileSync(join(up.dataDir, 'cluster-id'), 'utf8').trim()
+  let hubOutput = ''
+  up.child.stdout!.on('data', (d) => (hubOutput += d))
+  up.child.stderr!.on('data', (d) => (hubOutput += d))
   t.teardown(async () => {
     await up.stop()
     closeApiAgents()
@@ -214,6 +218,38 @@ spec:
     // Back-off: the attempts are spaced out, not a tight loop (counted, never timed).
     const attempts = (await clusterContainers(docker, clusterId, { 'io.bramble.pod.name': 'crasher', 'io.bramble.container.name': 'bye' })).map((c) => Number(c.Labels['io.bramble.container.attempt']))
     t.ok(Math.max(...attempts) < 10, `restarts are spaced by back-off (latest attempt ${Math.max(...attempts)})`)
+  })
+
+  await t.test("garbage, an oversized message and one on another node's topic, sent with the node's own credentials, are refused and logged; the hub keeps serving", async (t) => {
+    const identity = JSON.parse(readFileSync(join(up.dataDir, 'agent', 'identity.json'), 'utf8'))
+    const { url, username, password, clientId } = identity.mqtt
+    // The node's own client id (the broker allows no other): this connection takes the agent's
+    // place, as a buggy or compromised agent would. The agent's Last Will fires then, so the Node
+    // may turn NotReady for a moment; it must be Ready again once the agent reconnects.
+    const client = await mqtt.connectAsync(url, { username, password, clientId, ca: identity.ca, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 })
+    const upTopic = (name: string) => `bramble/v1/nodes/${NODE}/up/${name}`
+    await client.publishAsync(upTopic('pod-status'), Buffer.from('\u0000\u00ff{not json at all'), { qos: 1 })
+    await client.publishAsync(upTopic('heartbeat'), Buffer.alloc(2 * 1024 * 1024, 'x'), { qos: 1 })
+    await client.publishAsync(upTopic('node-status'), JSON.stringify({ v: 1, surprise: true }), { qos: 1 })
+    client.publish('bramble/v1/nodes/someone-else/up/pod-status', JSON.stringify({ v: 1 }), { qos: 0 })
+    await new Promise((r) => setTimeout(r, 500))
+    await client.endAsync(true)
+
+    await until("the refusals in the hub's log", () => /dropped an invalid message from a node/.test(hubOutput) && /refused an MQTT publish outside the client's topics/.test(hubOutput))
+    const refusals = hubOutput.split('\n').filter((l) => /dropped an invalid message|refused an MQTT publish/.test(l))
+    t.ok(refusals.some((l) => l.includes('"kind":"pod-status"')), 'the garbage pod status is logged')
+    t.ok(refusals.some((l) => l.includes('"kind":"heartbeat"')), 'the oversized heartbeat is logged')
+    t.ok(refusals.some((l) => l.includes('someone-else')), "the publish on another node's topic is logged")
+
+    t.equal((await bramble('get', 'nodes')).code, 0, 'the API answers')
+    t.ok(up.child.exitCode === null && up.child.signalCode === null, 'the hub process still runs')
+    await until('the node Ready again (its agent back on the bus)', async () => (await getJson('node', NODE))?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+    // The agent keeps serving too: logs still come from the node through the hub.
+    const logs = await until('logs through the hub', async () => {
+      const r = await bramble('logs', 'crasher')
+      return r.code === 0 && r.stdout
+    })
+    t.match(logs, /bye/)
   })
 }
 
