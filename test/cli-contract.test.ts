@@ -189,6 +189,35 @@ t.test('bin/bramble', async (t) => {
     t.match(r.stderr, /building/)
   })
 
+  t.test('with a Node older than 20, fetches node-linux-<arch>@20 through npm into .cache/node and runs on it', async (t) => {
+    setup()
+    // A Node 18 first on PATH (it answers the version probe as 18, runs anything else on the real
+    // Node), and an npm whose `pack` hands over a package whose bin/node reports itself as 20.
+    const real = process.execPath
+    writeFileSync(join(fakeBin, 'node'), `#!/bin/sh\ncase "$*" in *process.versions.node*) printf 18; exit 0;; --version) echo v18.19.0; exit 0;; esac\nexec ${real} "$@"\n`, { mode: 0o755 })
+    const pkg = join(scratch, 'node-pkg')
+    rmSync(pkg, { recursive: true, force: true })
+    mkdirSync(join(pkg, 'package', 'bin'), { recursive: true })
+    writeFileSync(join(pkg, 'package', 'bin', 'node'), `#!/bin/sh\ncase "$*" in *process.versions.node*) printf 20; exit 0;; esac\nexec ${real} "$@"\n`, { mode: 0o755 })
+    spawnSync('tar', ['-czf', join(pkg, 'node-linux-x.tgz'), '-C', pkg, 'package'])
+    writeFileSync(
+      join(fakeBin, 'npm'),
+      `#!/bin/sh\necho "$*" >> ${JSON.stringify(npmLog)}\ncase "$1" in pack) cp ${JSON.stringify(join(pkg, 'node-linux-x.tgz'))} . ;; esac\n`,
+      { mode: 0o755 },
+    )
+    try {
+      const r = run(['--version'])
+      t.equal(r.code, 0, r.stderr)
+      t.match(r.stderr, /older than 20; fetching node-linux-\S+@20 into \.cache\/node/)
+      t.match(r.npm, /^pack --silent node-linux-(x64|arm64|armv7l)@20$/)
+      t.ok(existsSync(join(root, '.cache', 'node', 'bin', 'node')), 'the fetched Node is kept for later runs')
+      writeFileSync(npmLog, '')
+      t.equal(run(['--version']).npm, '', 'a second run uses the kept Node and fetches nothing')
+    } finally {
+      rmSync(join(fakeBin, 'node'), { force: true })
+    }
+  })
+
   t.test('installs dependencies when node_modules is missing or older than package-lock.json', async (t) => {
     setup()
     rmSync(join(root, 'node_modules'), { recursive: true })
