@@ -1,6 +1,7 @@
 // The ContainerRuntime port on the Docker Engine API, through dockerode.
 
-import Docker from 'dockerode'
+import type Docker from 'dockerode'
+import { loadDockerode } from './dockerode-loader.js'
 import { PassThrough, type Readable } from 'node:stream'
 import type {
   ContainerInfo,
@@ -32,7 +33,8 @@ export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker
 
   constructor(options: DockerRuntimeOptions | Docker = {}) {
-    this.docker = options instanceof Docker ? options : new Docker(dockerConnection(options.host))
+    const Dockerode = loadDockerode()
+    this.docker = options instanceof Dockerode ? options : new Dockerode(dockerConnection(options.host))
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
