@@ -29,17 +29,7 @@ export function validateServiceSpec(spec: unknown, path: string): FieldError[] {
     const p = rec(port)
     const pp = index(child(path, 'ports'), i)
     if (!p) return
-    const name = typeof p.name === 'string' ? p.name : ''
-    if (name === '') {
-      if (ports.length > 1) errs.push(required(child(pp, 'name')))
-    } else {
-      errs.push(...invalidEach(child(pp, 'name'), name, isDNS1123Label(name)))
-      if (names.has(name)) errs.push(duplicate(child(pp, 'name'), name))
-      names.add(name)
-    }
-    if (p.port === undefined || p.port === null) errs.push(required(child(pp, 'port')))
-    else if (typeof p.port === 'number') errs.push(...invalidEach(child(pp, 'port'), p.port, isValidPortNum(p.port)))
-    if (typeof p.protocol === 'string' && !PROTOCOLS.includes(p.protocol)) errs.push(notSupported(child(pp, 'protocol'), p.protocol, PROTOCOLS))
+    errs.push(...portBasics(p, pp, ports.length > 1, names))
     const protoPort = `${String(p.port)}/${typeof p.protocol === 'string' ? p.protocol : 'TCP'}`
     if (seen.has(protoPort)) errs.push(duplicate(pp, { port: p.port, protocol: p.protocol ?? 'TCP' }))
     seen.add(protoPort)
@@ -92,18 +82,25 @@ export function validateEndpoints(obj: Record<string, unknown>): FieldError[] {
       const p = rec(port)
       const pp = index(child(sp, 'ports'), j)
       if (!p) return
-      const name = typeof p.name === 'string' ? p.name : ''
-      if (name === '') {
-        if (ports.length > 1) errs.push(required(child(pp, 'name')))
-      } else {
-        errs.push(...invalidEach(child(pp, 'name'), name, isDNS1123Label(name)))
-        if (names.has(name)) errs.push(duplicate(child(pp, 'name'), name))
-        names.add(name)
-      }
-      if (p.port === undefined || p.port === null) errs.push(required(child(pp, 'port')))
-      else if (typeof p.port === 'number') errs.push(...invalidEach(child(pp, 'port'), p.port, isValidPortNum(p.port)))
-      if (typeof p.protocol === 'string' && !PROTOCOLS.includes(p.protocol)) errs.push(notSupported(child(pp, 'protocol'), p.protocol, PROTOCOLS))
+      errs.push(...portBasics(p, pp, ports.length > 1, names))
     })
   })
+  return errs
+}
+
+/** A Service or Endpoints port: its name (required when there are several, unique), number and protocol. */
+function portBasics(p: Record<string, unknown>, pp: string, several: boolean, names: Set<string>): FieldError[] {
+  const errs: FieldError[] = []
+  const name = typeof p.name === 'string' ? p.name : ''
+  if (name === '') {
+    if (several) errs.push(required(child(pp, 'name')))
+  } else {
+    errs.push(...invalidEach(child(pp, 'name'), name, isDNS1123Label(name)))
+    if (names.has(name)) errs.push(duplicate(child(pp, 'name'), name))
+    names.add(name)
+  }
+  if (p.port === undefined || p.port === null) errs.push(required(child(pp, 'port')))
+  else if (typeof p.port === 'number') errs.push(...invalidEach(child(pp, 'port'), p.port, isValidPortNum(p.port)))
+  if (typeof p.protocol === 'string' && !PROTOCOLS.includes(p.protocol)) errs.push(notSupported(child(pp, 'protocol'), p.protocol, PROTOCOLS))
   return errs
 }
