@@ -18,6 +18,7 @@ import { writeMosquittoAuthFiles } from './mosquitto-config.js'
 import { NodeCredentials } from './node-credentials.js'
 import { startNodeGateway, type NodeGateway } from './node-gateway.js'
 import { Registry } from './registry.js'
+import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
@@ -129,7 +130,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     })
     apiPort = api.port
     stops.push(() => api!.close())
-    await startScheduler(registry, config, deps, stops)
+    await startControllers(registry, config, deps, stops)
   } catch (err) {
     await stopAll()
     throw err
@@ -199,20 +200,37 @@ async function ensureNamespaces(store: Store): Promise<void> {
   }
 }
 
-/** The scheduler and the informers it reads. */
-async function startScheduler(registry: Registry, config: HubConfig, deps: HubDeps, stops: Array<() => Promise<void> | void>): Promise<void> {
+/** The scheduler, the workload controllers and the informers they read. */
+async function startControllers(registry: Registry, config: HubConfig, deps: HubDeps, stops: Array<() => Promise<void> | void>): Promise<void> {
   const kind = (name: string) => KINDS.find((k) => k.kind === name)!
   const pods = new Informer(registry, kind('Pod'))
   const nodes = new Informer(registry, kind('Node'))
-  const events = new EventRecorder(registry, deps.clock, deps.logger, { component: 'default-scheduler' })
-  const scheduler = new SchedulerController({ registry, pods, nodes, events, clock: deps.clock, logger: deps.logger, strategy: config.schedulerStrategy })
-  await nodes.start()
-  await pods.start()
+  const replicaSets = new Informer(registry, kind('ReplicaSet'))
+  const scheduler = new SchedulerController({
+    registry,
+    pods,
+    nodes,
+    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'default-scheduler' }),
+    clock: deps.clock,
+    logger: deps.logger,
+    strategy: config.schedulerStrategy,
+  })
+  const replicaSetController = new ReplicaSetController({
+    registry,
+    pods,
+    replicaSets,
+    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'replicaset-controller' }),
+    clock: deps.clock,
+    logger: deps.logger,
+  })
+  const informers = [nodes, pods, replicaSets]
+  for (const informer of informers) await informer.start()
   scheduler.start()
-  stops.push(() => {
-    pods.stop()
-    nodes.stop()
-    return scheduler.stop()
+  replicaSetController.start()
+  stops.push(async () => {
+    for (const informer of informers) informer.stop()
+    await replicaSetController.stop()
+    await scheduler.stop()
   })
 }
 

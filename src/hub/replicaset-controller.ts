@@ -1,0 +1,139 @@
+// The ReplicaSet controller: keeps `spec.replicas` pods of a ReplicaSet's template in existence,
+// owned by it (ownerReferences), and reports how many are there and ready. Level-triggered: a
+// change to a ReplicaSet or to one of its pods only queues the ReplicaSet's key.
+
+import { KINDS } from '../api/kinds.js'
+import type { KubeObject, OwnerReference } from '../api/types.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { WorkQueue } from '../lib/work-queue.js'
+import { isTerminal } from '../sched/snapshot.js'
+import type { EventRecorder } from './event-recorder.js'
+import { objectKey, type Informer } from './informer.js'
+import type { Registry } from './registry.js'
+
+const POD = KINDS.find((k) => k.kind === 'Pod')!
+const REPLICA_SET = KINDS.find((k) => k.kind === 'ReplicaSet')!
+const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+
+export interface ReplicaSetControllerOptions {
+  registry: Registry
+  replicaSets: Informer
+  pods: Informer
+  events: EventRecorder
+  clock: Clock
+  logger: Logger
+}
+
+export function controllerOf(o: KubeObject): OwnerReference | undefined {
+  return o.metadata.ownerReferences?.find((r) => r.controller)
+}
+
+function isReady(pod: KubeObject): boolean {
+  return (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+}
+
+export class ReplicaSetController {
+  private readonly queue: WorkQueue<string>
+  private readonly log: Logger
+
+  constructor(private readonly o: ReplicaSetControllerOptions) {
+    this.log = o.logger.child({ component: 'replicaset-controller' })
+    this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    o.replicaSets.onChange((type, rs) => {
+      if (type === 'DELETED') void this.deleteOwnedPods(rs)
+      else this.queue.add(objectKey(rs))
+    })
+    o.pods.onChange((_type, pod, previous) => {
+      for (const p of [pod, previous]) {
+        const owner = p && controllerOf(p)
+        if (owner?.kind === 'ReplicaSet') this.queue.add(`${p!.metadata.namespace}/${owner.name}`)
+      }
+    })
+  }
+
+  start(): void {
+    this.queue.start((key) => this.reconcile(key))
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop()
+  }
+
+  /** Pods of this ReplicaSet that still count: not finished, not being deleted. */
+  private activePods(rs: KubeObject): KubeObject[] {
+    return this.o.pods
+      .list()
+      .filter((p) => p.metadata.namespace === rs.metadata.namespace && controllerOf(p)?.uid === rs.metadata.uid && !isTerminal(p) && !p.metadata.deletionTimestamp)
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const rs = this.o.replicaSets.get(key)
+    if (!rs) return
+    const wanted = typeof rs.spec?.replicas === 'number' ? rs.spec.replicas : 1
+    const active = this.activePods(rs)
+    const namespace = rs.metadata.namespace!
+    if (active.length < wanted) {
+      for (let i = active.length; i < wanted; i++) {
+        const { object } = await this.o.registry.create(POD, namespace, this.podFor(rs), WRITE)
+        this.o.pods.assume(object)
+        await this.o.events.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
+      }
+    } else if (active.length > wanted) {
+      // Remove the least useful first: unscheduled, then not ready, then the newest.
+      const rank = (p: KubeObject) => (p.spec?.nodeName ? 2 : 0) + (isReady(p) ? 1 : 0)
+      const victims = [...active]
+        .sort((a, b) => rank(a) - rank(b) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))
+        .slice(0, active.length - wanted)
+      for (const pod of victims) {
+        await this.o.registry.delete(POD, namespace, pod.metadata.name!, { dryRun: false }).catch((err) => {
+          if ((err as { httpStatus?: number }).httpStatus !== 404) throw err
+        })
+        await this.o.events.record(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
+      }
+    }
+    await this.writeStatus(rs)
+  }
+
+  private podFor(rs: KubeObject): KubeObject {
+    const template = rs.spec?.template ?? {}
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        generateName: `${rs.metadata.name}-`,
+        namespace: rs.metadata.namespace,
+        labels: { ...(template.metadata?.labels ?? {}) },
+        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name!, uid: rs.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: structuredClone(template.spec ?? {}),
+    }
+  }
+
+  private async writeStatus(rs: KubeObject): Promise<void> {
+    const active = this.activePods(rs)
+    const ready = active.filter(isReady).length
+    const status = {
+      ...(rs.status ?? {}),
+      replicas: active.length,
+      fullyLabeledReplicas: active.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      observedGeneration: rs.metadata.generation ?? 1,
+    }
+    if (JSON.stringify(status) === JSON.stringify(rs.status ?? {})) return
+    const { object } = await this.o.registry.update(REPLICA_SET, rs.metadata.namespace!, rs.metadata.name!, { ...rs, status }, WRITE, 'status')
+    this.o.replicaSets.assume(object)
+  }
+
+  /** A deleted ReplicaSet takes its pods with it (garbage collection by owner, background). */
+  private async deleteOwnedPods(rs: KubeObject): Promise<void> {
+    for (const pod of this.o.pods.list()) {
+      if (pod.metadata.namespace !== rs.metadata.namespace || controllerOf(pod)?.uid !== rs.metadata.uid) continue
+      await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch((err) => {
+        if ((err as { httpStatus?: number }).httpStatus !== 404) this.log.warn({ err, pod: pod.metadata.name }, 'could not delete a pod of a deleted ReplicaSet')
+      })
+    }
+  }
+}
