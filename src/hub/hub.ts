@@ -18,6 +18,7 @@ import { writeMosquittoAuthFiles } from './mosquitto-config.js'
 import { NodeCredentials } from './node-credentials.js'
 import { startNodeGateway, type NodeGateway } from './node-gateway.js'
 import { Registry } from './registry.js'
+import { DeploymentController } from './deployment-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
 import { StoreExistsError } from './errors.js'
@@ -223,12 +224,23 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
     clock: deps.clock,
     logger: deps.logger,
   })
-  const informers = [nodes, pods, replicaSets]
+  const deployments = new Informer(registry, kind('Deployment'))
+  const deploymentController = new DeploymentController({
+    registry,
+    deployments,
+    replicaSets,
+    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'deployment-controller' }),
+    clock: deps.clock,
+    logger: deps.logger,
+  })
+  const informers = [nodes, pods, replicaSets, deployments]
   for (const informer of informers) await informer.start()
   scheduler.start()
   replicaSetController.start()
+  deploymentController.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
+    await deploymentController.stop()
     await replicaSetController.stop()
     await scheduler.stop()
   })

@@ -123,7 +123,7 @@ if (found.length === 0) {
         const wide = await run('get', 'deployments', '-n', ns, '-o', 'wide')
         t.equal(wide.code, 0, wide.stderr)
         t.match(wide.stdout, /NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR/)
-        t.match(wide.stdout, /web\s+0\/2\s+0\s+0\s+\S+\s+web\s+nginx:1.27\s+app=web/)
+        t.match(wide.stdout, /web\s+\d\/2\s+\d+\s+\d+\s+\S+\s+web\s+nginx:1.27\s+app=web/)
         const all = await run('get', 'services', '-A')
         t.match(all.stdout, /NAMESPACE\s+NAME\s+TYPE\s+CLUSTER-IP/)
         t.match(all.stdout, new RegExp(`${ns}\\s+web\\s+ClusterIP`))
