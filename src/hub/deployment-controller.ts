@@ -28,9 +28,29 @@ export interface DeploymentControllerOptions {
   logger: Logger
 }
 
-/** A short, stable hash of a pod template: the new ReplicaSet's name suffix and label. */
-export function templateHash(template: unknown): string {
-  return createHash('sha256').update(JSON.stringify(template ?? {})).digest('hex').slice(0, 10)
+/**
+ * A short hash of a pod template: the new ReplicaSet's name suffix and label. Keys are sorted, empty
+ * values and the hash label itself are left out, so a template copied back from a ReplicaSet
+ * (`kubectl rollout undo`) finds that ReplicaSet again.
+ */
+export function templateHash(template: any): string {
+  const copy = structuredClone(template ?? {})
+  if (copy.metadata?.labels) delete copy.metadata.labels[HASH_LABEL]
+  return createHash('sha256').update(canonicalJson(copy)).digest('hex').slice(0, 10)
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object') {
+    // Go's encoder writes zero values (`creationTimestamp: null`, `resources: {}`) that mean "absent".
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => [k, canonicalJson(v)] as const)
+      .filter(([, json]) => json !== '{}')
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, json]) => `${JSON.stringify(k)}:${json}`).join(',')}}`
+  }
+  return JSON.stringify(value)
 }
 
 /** maxSurge / maxUnavailable as numbers: percentages of replicas, surge rounded up, unavailable down. */

@@ -154,3 +154,11 @@ t.test('deleting a Deployment removes its ReplicaSets and their pods', async (t)
   })
   t.pass('nothing of it is left')
 })
+
+t.test('a template hash ignores key order, empty values and the hash label, so undo finds the old ReplicaSet', async (t) => {
+  const { templateHash } = await import('../../src/hub/deployment-controller.js')
+  const a = { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'c', image: 'i' }] } }
+  const b = { spec: { containers: [{ image: 'i', name: 'c', resources: {} }] }, metadata: { creationTimestamp: null, labels: { 'pod-template-hash': templateHash(a), app: 'x' } } }
+  t.equal(templateHash(b), templateHash(a))
+  t.not(templateHash({ ...a, spec: { containers: [{ name: 'c', image: 'j' }] } }), templateHash(a), 'a changed image is a new template')
+})
