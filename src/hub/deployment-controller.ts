@@ -61,10 +61,9 @@ export function resolveRollingBounds(replicas: number, strategy: any): { maxSurg
     const pct = Number(String(raw).replace('%', ''))
     return roundUp ? Math.ceil((pct * replicas) / 100) : Math.floor((pct * replicas) / 100)
   }
-  let maxSurge = value(strategy?.rollingUpdate?.maxSurge, '25%', true)
+  const maxSurge = value(strategy?.rollingUpdate?.maxSurge, '25%', true)
   let maxUnavailable = value(strategy?.rollingUpdate?.maxUnavailable, '25%', false)
   if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1 // as Kubernetes: the rollout must move
-  if (replicas === 0) maxSurge = Math.max(maxSurge, 0)
   return { maxSurge, maxUnavailable }
 }
 
