@@ -207,32 +207,12 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const pods = new Informer(registry, kind('Pod'))
   const nodes = new Informer(registry, kind('Node'))
   const replicaSets = new Informer(registry, kind('ReplicaSet'))
-  const scheduler = new SchedulerController({
-    registry,
-    pods,
-    nodes,
-    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'default-scheduler' }),
-    clock: deps.clock,
-    logger: deps.logger,
-    strategy: config.schedulerStrategy,
-  })
-  const replicaSetController = new ReplicaSetController({
-    registry,
-    pods,
-    replicaSets,
-    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'replicaset-controller' }),
-    clock: deps.clock,
-    logger: deps.logger,
-  })
   const deployments = new Informer(registry, kind('Deployment'))
-  const deploymentController = new DeploymentController({
-    registry,
-    deployments,
-    replicaSets,
-    events: new EventRecorder(registry, deps.clock, deps.logger, { component: 'deployment-controller' }),
-    clock: deps.clock,
-    logger: deps.logger,
-  })
+  // What every controller takes: the registry it writes through, an event source of its own, time, logs.
+  const common = (component: string) => ({ registry, events: new EventRecorder(registry, deps.clock, deps.logger, { component }), clock: deps.clock, logger: deps.logger })
+  const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy })
+  const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
+  const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
   const informers = [nodes, pods, replicaSets, deployments]
   for (const informer of informers) await informer.start()
   scheduler.start()
