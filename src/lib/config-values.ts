@@ -26,6 +26,13 @@ export function parseInteger(raw: string, min: number, max: number, what: string
   return n
 }
 
+/** A plain decimal number (`0.55`, `2`) within (min, max]: min itself is refused. */
+export function parseDecimal(raw: string, min: number, max: number, what: string): number {
+  const n = /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw.trim()) : NaN
+  if (!Number.isFinite(n) || n <= min || n > max) throw new FlagReason(`must be ${what}, got "${raw}"`)
+  return n
+}
+
 const BYTE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4 }
 
 /** `1073741824`, `512Mi`, `2Gi`, `1G` (also with a trailing `B`) → bytes; at least 1 MiB. */

@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { hostname as osHostname } from 'node:os'
 import { resolve as resolvePath, join } from 'node:path'
 import { ConfigError } from './config-errors.js'
-import { FlagReason, hostnameAsNodeName, isDnsName, parseByteSize, parseDurationMs, parseInteger, parseMilliCpu } from './config-values.js'
+import { FlagReason, hostnameAsNodeName, isDnsName, parseByteSize, parseDecimal, parseDurationMs, parseInteger, parseMilliCpu } from './config-values.js'
 import { defaultDataDir } from './data-dir.js'
 
 export { FlagReason, hostnameAsNodeName, parseByteSize, parseDurationMs, parseMilliCpu } from './config-values.js'
@@ -35,6 +35,12 @@ export interface HubConfig {
   heartbeatIntervalMs: number
   /** A node silent this long becomes NotReady. */
   nodeGracePeriodMs: number
+  /** Pods without their own get tolerations of the not-ready and unreachable taints for this many seconds. */
+  defaultTolerationSeconds: number
+  /** Evictions pause while at least this fraction of the nodes (and at least 3) are NotReady. */
+  unhealthyZoneThreshold: number
+  /** At most this many nodes per second have their pods evicted. */
+  nodeEvictionRatePerSecond: number
   /** How the scheduler scores nodes: spread (least allocated) or binpack (most allocated). */
   schedulerStrategy: 'spread' | 'binpack'
 }
@@ -158,6 +164,30 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     parse: (raw) => parseDurationMs(raw),
     defaultValue: () => 20_000,
     defaultText: '20s',
+  },
+  defaultTolerationSeconds: {
+    flag: '--default-toleration-seconds',
+    valueName: 'N',
+    description: 'seconds a pod stays on a NotReady or unreachable node before it is evicted, unless it says otherwise',
+    parse: (raw) => parseInteger(raw, 0, 86_400 * 365, 'a whole number of seconds'),
+    defaultValue: () => 30,
+    defaultText: '30',
+  },
+  unhealthyZoneThreshold: {
+    flag: '--unhealthy-zone-threshold',
+    valueName: 'FRACTION',
+    description: 'evictions pause while this fraction of the nodes (and at least 3) are NotReady: the hub is more likely cut off than they',
+    parse: (raw) => parseDecimal(raw, 0, 1, 'a fraction above 0 and at most 1 (0.55)'),
+    defaultValue: () => 0.55,
+    defaultText: '0.55',
+  },
+  nodeEvictionRatePerSecond: {
+    flag: '--node-eviction-rate',
+    valueName: 'N',
+    description: 'at most this many nodes per second have their pods evicted (0.1: one node every 10 s)',
+    parse: (raw) => parseDecimal(raw, 0, 1000, 'a number of nodes per second above 0 (0.1)'),
+    defaultValue: () => 0.1,
+    defaultText: '0.1',
   },
   schedulerStrategy: {
     flag: '--scheduler',

@@ -21,6 +21,9 @@ t.test('with no flags, every default applies', async (t) => {
     mosquittoPidFile: '',
     heartbeatIntervalMs: 5000,
     nodeGracePeriodMs: 20_000,
+    defaultTolerationSeconds: 30,
+    unhealthyZoneThreshold: 0.55,
+    nodeEvictionRatePerSecond: 0.1,
     schedulerStrategy: 'spread',
   })
 })
@@ -35,6 +38,18 @@ t.test('the broker, heartbeat, grace period and scheduler flags are parsed and c
   t.throws(() => resolveHubConfig({ mqttUrl: 'http://x' }, HOME_ENV), /--mqtt-url must be an mqtt:\/\/ or mqtts:\/\/ URL/)
   t.throws(() => resolveHubConfig({ scheduler: 'random' }, HOME_ENV), /--scheduler must be spread or binpack/)
   t.throws(() => resolveHubConfig({ mqttPort: '70000' }, HOME_ENV), /--mqtt-port must be an integer 0-65535/)
+})
+
+t.test('the eviction flags are parsed and refused with the flag named', async (t) => {
+  const config = resolveHubConfig({ defaultTolerationSeconds: '120', unhealthyZoneThreshold: '0.7', nodeEvictionRate: '2' }, HOME_ENV)
+  t.equal(config.defaultTolerationSeconds, 120)
+  t.equal(config.unhealthyZoneThreshold, 0.7)
+  t.equal(config.nodeEvictionRatePerSecond, 2)
+  t.equal(resolveHubConfig({ defaultTolerationSeconds: '0' }, HOME_ENV).defaultTolerationSeconds, 0, 'zero: evict at once')
+  t.throws(() => resolveHubConfig({ defaultTolerationSeconds: '30s' }, HOME_ENV), /--default-toleration-seconds must be a whole number of seconds/)
+  t.throws(() => resolveHubConfig({ unhealthyZoneThreshold: '1.5' }, HOME_ENV), /--unhealthy-zone-threshold must be a fraction above 0 and at most 1/)
+  t.throws(() => resolveHubConfig({ unhealthyZoneThreshold: '0' }, HOME_ENV), /--unhealthy-zone-threshold must be a fraction/)
+  t.throws(() => resolveHubConfig({ nodeEvictionRate: '0' }, HOME_ENV), /--node-eviction-rate must be a number of nodes per second above 0/)
 })
 
 t.test('agent flags: defaults, parsing and refusals that name the flag', async (t) => {
