@@ -25,6 +25,9 @@ const MESSAGE_OF_KIND: Record<string, string> = {
   'apps/v1/Deployment': 'Deployment',
   'batch/v1/Job': 'Job',
   'batch/v1/CronJob': 'CronJob',
+  // kubectl drain evicts through the typed client, in protobuf.
+  'policy/v1/Eviction': 'Eviction',
+  'policy/v1beta1/Eviction': 'Eviction',
 }
 
 /** Pointer fields in Go: present on the wire only when set, so a zero value there is meant. */
@@ -42,6 +45,7 @@ const KEEP_ZERO = new Set([
   'ConfigMapKeySelector.optional', 'SecretKeySelector.optional', 'ConfigMapEnvSource.optional', 'SecretEnvSource.optional',
   'SecretVolumeSource.defaultMode', 'SecretVolumeSource.optional', 'ConfigMapVolumeSource.defaultMode', 'ConfigMapVolumeSource.optional', 'KeyToPath.mode',
   'HostPathVolumeSource.type', 'OwnerReference.controller', 'OwnerReference.blockOwnerDeletion', 'ObjectMeta.deletionGracePeriodSeconds',
+  'DeleteOptions.gracePeriodSeconds', 'DeleteOptions.orphanDependents', 'DeleteOptions.propagationPolicy',
 ])
 
 /** Embedded Go structs: a nested message on the wire, flattened into the parent in JSON. */

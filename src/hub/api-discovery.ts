@@ -69,6 +69,9 @@ function resourceEntries(k: KindInfo) {
         return [{ name: `${k.plural}/status`, singularName: '', namespaced: k.namespaced, kind: k.kind, verbs: ['get', 'patch', 'update'] }]
       case 'scale':
         return [{ name: `${k.plural}/scale`, singularName: '', namespaced: k.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] }]
+      case 'eviction':
+        // kubectl drain looks for exactly this entry (name, kind, group and version) to evict rather than delete.
+        return [{ name: `${k.plural}/eviction`, singularName: '', namespaced: k.namespaced, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] }]
       default:
         return [] // pod logs arrive with the agent
     }

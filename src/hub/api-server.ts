@@ -10,11 +10,13 @@ import { checkFieldSelector, matchesFields, matchesLabels, parseFieldSelector, p
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { decodeObject, mediaType, parseJson, PATCH_TYPES, readBody } from './api-body.js'
+import { decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
 import { ApiError, badRequest, forbidden, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
 import { parseRoute } from './api-routes.js'
 import { serveWatch } from './api-watch.js'
+import { parseDeleteOptions } from './api-delete-options.js'
+import { evictPod, parseEviction } from './eviction.js'
 import { mayPerform, type Authenticator, type UserInfo } from './auth.js'
 import { Registry, type FieldValidation, type WriteContext, type WriteResult } from './registry.js'
 import { getScale, updateScale } from './scale.js'
@@ -37,6 +39,8 @@ export interface ApiServerOptions {
   extraRoutes?: ExtraRoute[]
   /** Streams a pod's container log (`GET .../pods/NAME/log`); absent, the subresource is 404. */
   podLogs?: PodLogs
+  /** Seconds of the not-ready and unreachable tolerations new pods get (--default-toleration-seconds). */
+  defaultTolerationSeconds?: number
 }
 
 export interface ExtraRoute {
@@ -70,7 +74,7 @@ const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
 export { sendJson }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
-  const registry = new Registry(options.store, options.clock, options.logger)
+  const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds })
   const log = options.logger.child({ component: 'api' })
   const server: Server = createServer({ key: options.tls.key, cert: options.tls.cert, keepAliveTimeout: 65_000 }, (req, res) => {
     handle(req, res).catch((err) => sendError(res, err, log))
@@ -135,7 +139,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const namespace = route.namespace ?? ''
     const q = url.searchParams
     const method = req.method ?? 'GET'
-    const verb = verbOf(method, name, q)
+    const verb = verbOf(method, name, subresource, q)
     if (!verb) throw methodNotAllowed(method, url.pathname)
     if (!mayPerform(user, verb)) {
       const where = info.namespaced && namespace ? ` in the namespace "${namespace}"` : ''
@@ -190,6 +194,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         )
       }
       case 'create': {
+        if (subresource === 'eviction') {
+          const eviction = parseEviction(decodeObject(await readBody(req), mediaType(req)), namespace, name!)
+          return sendJson(res, 201, await evictPod(registry, namespace, name!, eviction, ctx.dryRun))
+        }
         if (subresource) throw methodNotAllowed(method, url.pathname)
         const body = decodeObject(await readBody(req), mediaType(req))
         const result = await registry.create(info, namespace, body, ctx)
@@ -208,15 +216,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         return sendWrite(res, 200, await registry.patch(info, namespace, name!, patch, type, ctx, subresource === 'status' ? 'status' : undefined))
       }
       case 'delete': {
-        const opts = await deleteOptions(req, ctx.dryRun)
-        return sendJson(res, 200, await registry.delete(info, namespace, name!, opts))
+        const opts = parseDeleteOptions(await readBody(req), q, ctx.dryRun)
+        const object = await registry.delete(info, namespace, name!, opts)
+        // 202: marked for deletion, the garbage collector finishes it (Orphan, Foreground).
+        return sendJson(res, object.metadata.deletionTimestamp ? 202 : 200, object)
       }
       case 'deletecollection': {
-        const opts = await deleteOptions(req, ctx.dryRun)
+        const opts = parseDeleteOptions(await readBody(req), q, ctx.dryRun)
         const matches = selectorOf(q, info.kind)
         const { items } = await registry.list(info, route.namespace)
         const deleted: KubeObject[] = []
-        for (const item of items.filter(matches.test)) deleted.push(await registry.delete(info, item.metadata.namespace ?? '', item.metadata.name!, { dryRun: opts.dryRun }))
+        for (const item of items.filter(matches.test)) deleted.push(await registry.delete(info, item.metadata.namespace ?? '', item.metadata.name!, { dryRun: opts.dryRun, propagationPolicy: opts.propagationPolicy }))
         return sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: apiVersionOf(info), metadata: {}, items: deleted })
       }
     }
@@ -246,7 +256,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   }
 }
 
-function verbOf(method: string, name: string | undefined, q: URLSearchParams): string | undefined {
+function verbOf(method: string, name: string | undefined, subresource: string | undefined, q: URLSearchParams): string | undefined {
+  // An eviction is created (POST) on a named pod, and is nothing else.
+  if (subresource === 'eviction') return method === 'POST' && name ? 'create' : undefined
   switch (method) {
     case 'GET':
       if (name) return 'get'
@@ -306,18 +318,6 @@ function selectorOf(q: URLSearchParams, kind: string): { test: (o: KubeObject) =
   }
   const filtered = labelSel !== '' || fieldSel !== ''
   return { test: (o) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o), filtered }
-}
-
-async function deleteOptions(req: IncomingMessage, dryRun: boolean): Promise<{ dryRun: boolean; resourceVersion?: string; uid?: string }> {
-  const body = await readBody(req)
-  if (body.length === 0) return { dryRun }
-  const opts = parseJson(body) as { dryRun?: string[]; preconditions?: { uid?: string; resourceVersion?: string } } | null
-  if (typeof opts !== 'object' || opts === null) throw badRequest('DeleteOptions must be a JSON object')
-  return {
-    dryRun: dryRun || (Array.isArray(opts.dryRun) && opts.dryRun.includes('All')),
-    resourceVersion: opts.preconditions?.resourceVersion,
-    uid: opts.preconditions?.uid,
-  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, warnings: string[] = []): void {

@@ -1,5 +1,5 @@
 // The Kubernetes protobuf messages Bramble decodes, trimmed from the generated.proto files of
-// k8s.io/api (core/v1, apps/v1, batch/v1) and k8s.io/apimachinery (meta/v1, runtime,
+// k8s.io/api (core/v1, apps/v1, batch/v1, policy/v1) and k8s.io/apimachinery (meta/v1, runtime,
 // api/resource, util/intstr). Field names are the JSON names; numbers are Kubernetes'.
 // Messages Bramble does not model are declared as `bytes` (see UNMODELED in protobuf.ts), so a
 // body that uses them is refused instead of losing data. Kept as a module so dist/ needs no .proto.
@@ -118,4 +118,11 @@ message CronJobSpec {
   optional bool suspend = 4; optional JobTemplateSpec jobTemplate = 5; optional int32 successfulJobsHistoryLimit = 6; optional int32 failedJobsHistoryLimit = 7;
 }
 message JobTemplateSpec { optional ObjectMeta metadata = 1; optional JobSpec spec = 2; }
+
+message Eviction { optional ObjectMeta metadata = 1; optional DeleteOptions deleteOptions = 2; }
+message DeleteOptions {
+  optional int64 gracePeriodSeconds = 1; optional Preconditions preconditions = 2; optional bool orphanDependents = 3;
+  optional string propagationPolicy = 4; repeated string dryRun = 5; optional bool ignoreStoreReadErrorWithClusterBreakingPotential = 6;
+}
+message Preconditions { optional string uid = 1; optional string resourceVersion = 2; }
 `
