@@ -34,6 +34,8 @@ export interface AgentDeps {
   logger: Logger
   /** `docker://<version>`; asked of the engine when the runtime is Docker, else unknown. */
   runtimeVersion?: () => Promise<string>
+  /** Opens the replica in a directory; the LMDB one by default (bench/ swaps in an in-memory one). */
+  openReplica?: (path: string) => Promise<Replica>
 }
 
 export interface RunningAgent {
@@ -80,7 +82,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const identity = await loadOrJoin(config, hostInfo, deps.logger)
   const node = identity.nodeName
   const log = deps.logger.child({ component: 'agent', node })
-  const replica = await openReplica(join(agentDir(config.dataDir), 'replica'))
+  const replica = await (deps.openReplica ?? openReplica)(join(agentDir(config.dataDir), 'replica'))
   const uplink = new Uplink(node, clock, log)
   const facts = await hostInfo.facts()
 

@@ -1,0 +1,319 @@
+// bench/sched: BENCH_PODS pods (10,000) onto BENCH_NODES simulated nodes (1,000) through the real
+// scheduler, store and MQTT path; prints pods/s bound and pods/s reported Running, with their
+// ratios to the Kubernetes scheduler's performance gate (90 pods/s on 500 nodes, a fixed
+// reference) and to a baseline measured in the same run: how fast the same store takes the same
+// pods as plain creates (one durable write each; a binding takes two and an Event).
+//
+//   npm run bench:sched            (BENCH_NODES, BENCH_PODS, BENCH_TIMEOUT_SECONDS tune it)
+//
+// How it runs, and why:
+//  1. A real hub starts in this process; the simulated agents (bench/simulated-agents.ts: the real
+//     agent with an in-memory runtime) run in a child process, so each side has a core. They join
+//     with a real join token and connect to the embedded broker with their own credentials.
+//  2. Once every Node is Ready, the bench labels and taints them through the Registry, as
+//     `kubectl label` and `kubectl taint` would.
+//  3. The hub stops, and the pods are written into its store through the Registry (the API's own
+//     validation and defaults), not over HTTPS: HTTPS creates run at about 2,000/s here and would
+//     cap the figure, and this way every pod exists before the scheduler looks, so the bind rate
+//     is the scheduler's own.
+//  4. The hub starts again on the same ports; the agents reconnect. From the moment it is up, a
+//     store watch times each pod's binding (spec.nodeName set) and its status turning Running
+//     (reported by its agent over MQTT and written by the hub).
+
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { extname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { KINDS } from '../src/api/kinds.js'
+import type { KubeObject } from '../src/api/types.js'
+import { startHub, type RunningHub } from '../src/hub/hub.js'
+import { openLmdbStore } from '../src/hub/lmdb-store.js'
+import { mutateObject, WRITE } from '../src/hub/node-gateway-writes.js'
+import { Registry } from '../src/hub/registry.js'
+import { systemClock } from '../src/lib/clock.js'
+import { resolveHubConfig } from '../src/lib/config.js'
+import { createLogger, silentLogger, type Logger } from '../src/lib/logger.js'
+import { tolerates } from '../src/sched/filters.js'
+import { benchPod, simulatedNodes } from './sched-workload.js'
+import type { SimulatedAgentsOptions } from './simulated-agents.js'
+import type { SimulatedNodeSpec } from './simulated-host.js'
+
+const NODE = KINDS.find((k) => k.kind === 'Node')!
+const POD = KINDS.find((k) => k.kind === 'Pod')!
+const NAMESPACE = KINDS.find((k) => k.kind === 'Namespace')!
+const BENCH_NAMESPACE = 'bench'
+/** The Kubernetes scheduler's performance gate: 90 pods/s on a 500-node cluster. */
+export const KUBERNETES_GATE_PODS_PER_SECOND = 90
+const AIM_PODS_PER_SECOND = 5_000
+const SEED_IN_FLIGHT = 256
+
+export interface SchedBenchOptions {
+  nodes: number
+  pods: number
+  /** The whole run, setup included, gives up after this long. */
+  timeoutMs: number
+  /** pino level for the hub and the agents (stderr); silent by default. */
+  logLevel?: string
+  /** Progress lines; the figures are returned, and printed by main(). */
+  progress?: (line: string) => void
+}
+
+export interface SchedBenchResult {
+  nodes: number
+  pods: number
+  bound: number
+  running: number
+  /** Pods bound whose node breaks one of the pod's constraints (selector, architecture, taints). */
+  misplaced: number
+  /** Baseline: Registry creates of the same pods into the same store, per second. */
+  createsPerSecond: number
+  boundPerSecond: number
+  runningPerSecond: number
+  /** From the hub being up (every pod already stored) to the last binding / the last Running. */
+  bindSeconds: number
+  runningSeconds: number
+  hubStartSeconds: number
+}
+
+export async function runSchedBench(o: SchedBenchOptions): Promise<SchedBenchResult> {
+  const deadline = performance.now() + o.timeoutMs
+  const progress = o.progress ?? (() => {})
+  const logger: Logger = o.logLevel && o.logLevel !== 'silent' ? createLogger({ level: o.logLevel }) : silentLogger()
+  const root = await mkdtemp(join(tmpdir(), 'bramble-bench-sched-'))
+  const hubDir = join(root, 'hub')
+  const [apiPort, mqttPort] = [await freePort(), await freePort()]
+  const config = resolveHubConfig(
+    {
+      dataDir: hubDir,
+      listen: '127.0.0.1',
+      apiPort: String(apiPort),
+      mqttPort: String(mqttPort),
+      storeMapSize: '4Gi',
+      // A thousand nodes: heartbeats every 10 s, and a grace period the restart fits in.
+      heartbeatInterval: '10s',
+      nodeGracePeriod: '2m',
+    },
+    {},
+  )
+  const specs = simulatedNodes(o.nodes)
+  let hub: RunningHub | undefined
+  let agents: ChildProcess | undefined
+  try {
+    // 1. Hub, then the nodes join.
+    hub = await startHub(config, { logger, clock: systemClock })
+    const { token } = hub.tokens.createJoinToken({ caHash: hub.caHash, ttlMs: o.timeoutMs + 60_000, description: 'bench/sched' })
+    let t = performance.now()
+    agents = await forkAgents({ hub: `127.0.0.1:${apiPort}`, token, nodes: specs, dataRoot: join(root, 'nodes'), heartbeatIntervalMs: 10_000, concurrency: 16, logLevel: o.logLevel }, deadline)
+    progress(`${o.nodes} simulated agents joined in ${seconds(t)} s`)
+    t = performance.now()
+    await until('every Node Ready', deadline, async () => (await readyNodes(hub!)) === o.nodes)
+    progress(`every Node Ready after ${seconds(t)} s more`)
+
+    // 2. Labels and taints, as an operator would set them.
+    const registry = new Registry(hub.store, systemClock, logger)
+    await inBatches(specs, 64, (spec) =>
+      mutateObject(registry, NODE, '', spec.name, (node) => {
+        node.metadata.labels = { ...node.metadata.labels, ...spec.labels }
+        if (spec.taints.length > 0) node.spec = { ...node.spec, taints: spec.taints }
+        return node
+      }),
+    )
+    await hub.close()
+    hub = undefined
+
+    // 3. The pods, stored while no scheduler runs.
+    const store = await openLmdbStore({ path: join(hubDir, 'store'), logger, clock: systemClock, mapSizeBytes: config.storeMapSizeBytes })
+    let fromRevision: number
+    let createsPerSecond: number
+    try {
+      const seedRegistry = new Registry(store, systemClock, logger)
+      await seedRegistry.create(NAMESPACE, '', { metadata: { name: BENCH_NAMESPACE } }, WRITE)
+      t = performance.now()
+      await inBatches(
+        Array.from({ length: o.pods }, (_, i) => i),
+        SEED_IN_FLIGHT,
+        (i) => seedRegistry.create(POD, BENCH_NAMESPACE, benchPod(i, BENCH_NAMESPACE), WRITE),
+      )
+      createsPerSecond = o.pods / ((performance.now() - t) / 1000)
+      fromRevision = await store.revision()
+    } finally {
+      await store.close()
+    }
+    progress(`${o.pods} pods stored at ${createsPerSecond.toFixed(0)} creates/s`)
+
+    // 4. The hub again: time bindings and Running from the moment it is up.
+    const bound = new Map<string, number>()
+    const running = new Map<string, number>()
+    const placement = new Map<string, string>()
+    t = performance.now()
+    hub = await startHub(config, { logger, clock: systemClock })
+    const t0 = performance.now()
+    const hubStartSeconds = (t0 - t) / 1000
+    const watch = hub.store.watch({ resource: 'pods', namespace: BENCH_NAMESPACE }, fromRevision, (event) => {
+      const pod = event.object
+      const name = pod.metadata.name!
+      const now = performance.now()
+      if (pod.spec?.nodeName && !bound.has(name)) {
+        bound.set(name, now)
+        placement.set(name, pod.spec.nodeName)
+      }
+      if (pod.status?.phase === 'Running' && !running.has(name)) running.set(name, now)
+    })
+    try {
+      await until('every pod bound and Running', deadline, async () => bound.size === o.pods && running.size === o.pods, () =>
+        progress(`  ${bound.size} bound, ${running.size} Running after ${seconds(t0)} s`),
+      ).catch((err) => progress((err as Error).message))
+    } finally {
+      watch.stop()
+    }
+    const last = (m: Map<string, number>) => Math.max(t0, ...m.values())
+    const bindSeconds = (last(bound) - t0) / 1000
+    const runningSeconds = (last(running) - t0) / 1000
+    return {
+      nodes: o.nodes,
+      pods: o.pods,
+      bound: bound.size,
+      running: running.size,
+      misplaced: misplaced(placement, specs, o.pods),
+      createsPerSecond,
+      boundPerSecond: bound.size / Math.max(bindSeconds, 1e-3),
+      runningPerSecond: running.size / Math.max(runningSeconds, 1e-3),
+      bindSeconds,
+      runningSeconds,
+      hubStartSeconds,
+    }
+  } finally {
+    if (agents) await stopAgents(agents)
+    await hub?.close()
+    await rm(root, { recursive: true, force: true })
+  }
+}
+
+/** Pods whose node does not meet their node selector, required architecture or taints. */
+function misplaced(placement: Map<string, string>, specs: SimulatedNodeSpec[], pods: number): number {
+  const byName = new Map(specs.map((s) => [s.name, s]))
+  let wrong = 0
+  for (let i = 0; i < pods; i++) {
+    const pod = benchPod(i, BENCH_NAMESPACE)
+    const spec = byName.get(placement.get(pod.metadata.name!) ?? '')
+    if (!spec) continue
+    const labels: Record<string, string> = { ...spec.labels, 'kubernetes.io/arch': spec.arch }
+    const selectorOk = Object.entries((pod.spec?.nodeSelector ?? {}) as Record<string, string>).every(([k, v]) => labels[k] === v)
+    const required = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]?.matchExpressions?.[0]
+    const affinityOk = !required || required.values.includes(labels[required.key])
+    const archAnnotation = pod.metadata.annotations?.['bramble.io/architectures']
+    const archOk = !archAnnotation || archAnnotation === spec.arch
+    const taintsOk = spec.taints.every((taint) => taint.effect === 'PreferNoSchedule' || tolerates(pod, taint))
+    if (!(selectorOk && affinityOk && archOk && taintsOk)) wrong++
+  }
+  return wrong
+}
+
+async function readyNodes(hub: RunningHub): Promise<number> {
+  const { items } = await hub.store.list({ resource: 'nodes' })
+  return items.filter((n: KubeObject) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length
+}
+
+function forkAgents(options: SimulatedAgentsOptions, deadline: number): Promise<ChildProcess> {
+  // The same kind of file as this one: .js when built, .ts under the test runner's loader.
+  const path = fileURLToPath(new URL(`./simulated-agents${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
+  const child = fork(path, [], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('the simulated agents did not all start in time')), Math.max(0, deadline - performance.now()))
+    const fail = (err: Error) => {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(err)
+    }
+    child.once('exit', (code) => fail(new Error(`the simulated agents' process exited (${code}) before starting`)))
+    child.on('message', (msg: { type: string; message?: string }) => {
+      if (msg.type === 'started') {
+        clearTimeout(timer)
+        child.removeAllListeners('exit')
+        resolve(child)
+      } else if (msg.type === 'error') fail(new Error(`a simulated agent failed to start: ${msg.message}`))
+    })
+    child.send({ type: 'start', options })
+  })
+}
+
+async function stopAgents(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.send({ type: 'stop' })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  await exited
+  clearTimeout(timer)
+}
+
+async function inBatches<T>(items: T[], inFlight: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!)
+    }),
+  )
+}
+
+async function until(what: string, deadline: number, done: () => Promise<boolean>, onTick?: () => void): Promise<void> {
+  let lastTick = performance.now()
+  while (!(await done())) {
+    if (performance.now() > deadline) throw new Error(`gave up waiting for ${what}`)
+    if (onTick && performance.now() - lastTick > 5_000) {
+      lastTick = performance.now()
+      onTick()
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function seconds(since: number): string {
+  return ((performance.now() - since) / 1000).toFixed(1)
+}
+
+function positiveInt(name: string, fallback: number, max: number): number {
+  const raw = process.env[name]
+  const value = raw === undefined ? fallback : Number(raw)
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be a whole number from 1 to ${max}, got "${raw}"`)
+  return value
+}
+
+async function main(): Promise<void> {
+  const nodes = positiveInt('BENCH_NODES', 1_000, 5_000)
+  const pods = positiveInt('BENCH_PODS', 10_000, 100_000)
+  const timeoutSeconds = positiveInt('BENCH_TIMEOUT_SECONDS', 600, 3_600)
+  const r = await runSchedBench({ nodes, pods, timeoutMs: timeoutSeconds * 1000, logLevel: process.env.BENCH_LOG_LEVEL, progress: (line) => console.log(line) })
+  const ratio = (v: number, base: number) => (v / base).toFixed(2)
+  console.log(
+    `pods bound/s (${r.pods} pods, ${r.nodes} simulated nodes, every pod stored before the hub starts): ${r.boundPerSecond.toFixed(0)}  ` +
+      `baseline Kubernetes gate: ${KUBERNETES_GATE_PODS_PER_SECOND}  ratio: ${ratio(r.boundPerSecond, KUBERNETES_GATE_PODS_PER_SECOND)}  ` +
+      `baseline store creates/s (same pods, same store): ${r.createsPerSecond.toFixed(0)}  ratio: ${ratio(r.boundPerSecond, r.createsPerSecond)}  aim: ${AIM_PODS_PER_SECOND}`,
+  )
+  console.log(
+    `pods reported Running/s (agents over MQTT, status written by the hub): ${r.runningPerSecond.toFixed(0)}  ` +
+      `baseline Kubernetes gate: ${KUBERNETES_GATE_PODS_PER_SECOND}  ratio: ${ratio(r.runningPerSecond, KUBERNETES_GATE_PODS_PER_SECOND)}`,
+  )
+  console.log(`bound ${r.bound}/${r.pods} in ${r.bindSeconds.toFixed(2)} s, Running ${r.running}/${r.pods} in ${r.runningSeconds.toFixed(2)} s, misplaced ${r.misplaced}, hub start ${r.hubStartSeconds.toFixed(2)} s`)
+  if (r.bound < r.pods || r.running < r.pods || r.misplaced > 0) process.exitCode = 1
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
