@@ -1,0 +1,21 @@
+// bench/'s SimulatedRuntime meets the ContainerRuntime contract, and refuses what it cannot fake.
+
+import t from 'tap'
+import { SimulatedRuntime } from '../../bench/simulated-runtime.js'
+import { containerRuntimeContract } from '../contract/container-runtime.js'
+
+containerRuntimeContract(t, 'simulated (bench only)', async () => {
+  const runtime = new SimulatedRuntime({ images: ['busybox:simulated'], pullable: (ref) => !ref.startsWith('nowhere/') })
+  return { runtime, image: 'busybox:simulated', unpullableImage: 'nowhere/nothing:1', clusterId: 'simulated-cluster', close: async () => {} }
+})
+
+t.test('a pulled image is present; exec is refused as not implemented', async (t) => {
+  const runtime = new SimulatedRuntime()
+  t.equal(await runtime.imageId('app:1'), undefined)
+  await runtime.pullImage('app:1')
+  t.match(await runtime.imageId('app:1'), /^sha256:/)
+  const id = await runtime.create({ name: 'x', image: 'app:1', labels: {} })
+  await runtime.start(id)
+  t.equal(runtime.running, 1)
+  await t.rejects(runtime.exec(id, ['true']), { code: 'BRAMBLE_AGENT_NOT_IMPLEMENTED' })
+})
