@@ -1,7 +1,19 @@
 // Cron schedules as CronJob takes them: five fields (minute hour day-of-month month day-of-week)
-// or a macro such as @hourly. Answers what is wrong, or undefined when the schedule parses.
+// or a macro such as @hourly, and the IANA time zone they are read in. Answers what is wrong, or
+// undefined when valid. A schedule that passes here is one the hub's parser (cron-parser) can run.
 
-const MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'])
+import { CronExpressionParser } from 'cron-parser'
+
+/** The macros Kubernetes accepts, as five fields (cron-parser lacks @midnight, so the hub expands them all). */
+const MACROS: Record<string, string> = {
+  '@yearly': '0 0 1 1 *',
+  '@annually': '0 0 1 1 *',
+  '@monthly': '0 0 1 * *',
+  '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *',
+  '@midnight': '0 0 * * *',
+  '@hourly': '0 * * * *',
+}
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC']
 const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT']
 
@@ -28,12 +40,39 @@ export function cronScheduleError(schedule: string): string | undefined {
   const s = schedule.trim()
   if (s === '') return 'empty spec string'
   if (/^(CRON_)?TZ=/.test(s)) return 'cannot use TZ or CRON_TZ in schedule, use timeZone field instead'
-  if (s.startsWith('@')) return MACROS.has(s) ? undefined : `unrecognized descriptor: ${s}`
+  if (s.startsWith('@')) return MACROS[s] ? undefined : `unrecognized descriptor: ${s}`
   const parts = s.split(/\s+/)
   if (parts.length !== 5) return `expected exactly 5 fields, found ${parts.length}: ${s}`
   for (let i = 0; i < 5; i++) {
     const why = fieldError(parts[i], FIELDS[i])
     if (why) return `${FIELDS[i].name}: ${why}`
+  }
+  // What the fields allow but no calendar has (`0 0 31 2 *`): the parser refuses it or never fires.
+  try {
+    CronExpressionParser.parse(s, { currentDate: Date.UTC(2000, 0, 1), tz: 'UTC' }).next()
+  } catch (err) {
+    return `the schedule never fires: ${(err as Error).message}`
+  }
+  return undefined
+}
+
+/** A valid schedule as five fields: macros expanded, spaces normalised. */
+export function cronFields(schedule: string): string {
+  const s = schedule.trim()
+  return MACROS[s] ?? s.split(/\s+/).join(' ')
+}
+
+/** Checks a CronJob's timeZone as Kubernetes does: an explicit IANA name, not "Local". */
+export function cronTimeZoneError(timeZone: string): string | undefined {
+  if (timeZone === '') return 'timeZone must be nil or non-empty string'
+  if (timeZone.toLowerCase() === 'local') return 'timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones'
+  for (const part of timeZone.split('/')) {
+    if (part === '.' || part === '..' || part.startsWith('-') || !/^[A-Za-z\.\-_0-9+]{1,14}$/.test(part)) return `unknown time zone ${timeZone}`
+  }
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone })
+  } catch {
+    return `unknown time zone ${timeZone}`
   }
   return undefined
 }

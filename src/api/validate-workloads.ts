@@ -3,7 +3,7 @@
 import { validateObjectMeta, isDNS1123Subdomain } from './names.js'
 import { labelSelectorFromObject, matchesLabels } from './selector.js'
 import type { FieldError } from './types.js'
-import { cronScheduleError } from './validate-cron.js'
+import { cronScheduleError, cronTimeZoneError } from './validate-cron.js'
 import { child, forbidden, invalid, isRecord, notSupported, required } from './validate-errors.js'
 import { nonNegative, validatePodSpec } from './validate-pod.js'
 
@@ -163,8 +163,8 @@ export function validateCronJobSpec(spec: unknown, path: string): FieldError[] {
   if (typeof s.concurrencyPolicy === 'string' && !['Allow', 'Forbid', 'Replace'].includes(s.concurrencyPolicy))
     errs.push(notSupported(child(path, 'concurrencyPolicy'), s.concurrencyPolicy, ['Allow', 'Forbid', 'Replace']))
   for (const f of ['startingDeadlineSeconds', 'successfulJobsHistoryLimit', 'failedJobsHistoryLimit']) nonNegative(errs, s[f], child(path, f))
-  if (typeof s.timeZone === 'string' && !/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(s.timeZone))
-    errs.push(invalid(child(path, 'timeZone'), s.timeZone, 'unknown time zone'))
+  const tzError = typeof s.timeZone === 'string' ? cronTimeZoneError(s.timeZone) : undefined
+  if (tzError) errs.push(invalid(child(path, 'timeZone'), s.timeZone, tzError))
   const jt = rec(s.jobTemplate)
   const jp = child(path, 'jobTemplate')
   if (!jt) {
