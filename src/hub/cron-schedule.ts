@@ -31,9 +31,9 @@ export class CronSchedule {
     return this.expression.prev().getTime()
   }
 
-  /** The schedule in the parser's canonical form (steps and names resolved) for node-cron, which reads fewer forms. */
+  /** The schedule in the parser's canonical form (steps and names resolved, seconds first) for node-cron, which reads fewer forms. */
   canonicalFields(): string {
-    return this.expression.stringify().replaceAll('?', '*')
+    return this.expression.stringify(true).replaceAll('?', '*')
   }
 }
 

@@ -50,8 +50,9 @@ export function jobFinish(job: KubeObject): 'Complete' | 'Failed' | undefined {
 export function rfc3339InZone(ms: number, timeZone: string | undefined): string {
   if (!timeZone) return rfc3339(ms)
   const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' }).formatToParts(new Date(ms)).find((p) => p.type === 'timeZoneName')!.value
-  const m = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(name)
-  if (!m || !m[1]) return rfc3339(ms)
+  const m = /^GMT([+-])(\d{2}):(\d{2})$/.exec(name)
+  // Plain "GMT" (or +00:00) is a zero offset, which Go writes as Z.
+  if (!m || (m[2] === '00' && m[3] === '00')) return rfc3339(ms)
   const offsetMs = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000
   return `${rfc3339(ms + offsetMs).slice(0, -1)}${m[1]}${m[2]}:${m[3]}`
 }
@@ -88,6 +89,11 @@ export class CronJobController {
   async stop(): Promise<void> {
     for (const key of [...this.timers.keys()]) this.stopTimer(key)
     await this.queue.stop()
+  }
+
+  /** Resolves once no reconcile is queued or running. */
+  idle(): Promise<void> {
+    return this.queue.idle()
   }
 
   /** How many CronJobs have a running timer. */
