@@ -18,6 +18,17 @@ const REPLICA_SET = KINDS.find((k) => k.kind === 'ReplicaSet')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision'
 export const HASH_LABEL = 'pod-template-hash'
+/** Deployment annotations Kubernetes does not copy onto its ReplicaSets. */
+const NOT_COPIED = new Set(['kubectl.kubernetes.io/last-applied-configuration', REVISION_ANNOTATION, 'deployment.kubernetes.io/revision-history', 'deployment.kubernetes.io/desired-replicas', 'deployment.kubernetes.io/max-replicas', 'deprecated.deployment.rollback.to'])
+
+/**
+ * The annotations of the Deployment's current ReplicaSet: the Deployment's own (its
+ * kubernetes.io/change-cause is what `rollout history` shows) and the revision.
+ */
+function replicaSetAnnotations(d: KubeObject, rs: KubeObject | undefined, revision: string): Record<string, string> {
+  const copied = Object.entries(d.metadata.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k))
+  return { ...(rs?.metadata.annotations ?? {}), ...Object.fromEntries(copied), [REVISION_ANNOTATION]: revision }
+}
 
 export interface DeploymentControllerOptions {
   registry: Registry
@@ -114,9 +125,11 @@ export class DeploymentController {
 
     if (!newRS) {
       newRS = await this.createReplicaSet(d, hash, maxOldRevision + 1, old.length === 0 ? desired : 0)
-    } else if (revisionOf(newRS) <= maxOldRevision) {
-      // Rolled back to an older template: that ReplicaSet becomes the newest revision again.
-      newRS = await this.writeReplicaSet(newRS, { annotations: { ...newRS.metadata.annotations, [REVISION_ANNOTATION]: String(maxOldRevision + 1) } })
+    } else {
+      // It carries the Deployment's annotations (change-cause); after a rollback to an older template it becomes the newest revision again.
+      const revision = String(revisionOf(newRS) <= maxOldRevision ? maxOldRevision + 1 : revisionOf(newRS))
+      const annotations = replicaSetAnnotations(d, newRS, revision)
+      if (JSON.stringify(annotations) !== JSON.stringify(newRS.metadata.annotations ?? {})) newRS = await this.writeReplicaSet(newRS, { annotations })
     }
 
     if (!d.spec?.paused) {
@@ -174,7 +187,7 @@ export class DeploymentController {
         metadata: {
           name: `${d.metadata.name}-${hash}`,
           labels: { ...(template.metadata.labels ?? {}) },
-          annotations: { [REVISION_ANNOTATION]: String(revision) },
+          annotations: replicaSetAnnotations(d, undefined, String(revision)),
           ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name!, uid: d.metadata.uid!, controller: true, blockOwnerDeletion: true }],
         },
         spec: { replicas, minReadySeconds: d.spec.minReadySeconds ?? 0, selector, template },
