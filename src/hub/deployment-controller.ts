@@ -88,9 +88,9 @@ export class DeploymentController {
   constructor(private readonly o: DeploymentControllerOptions) {
     this.log = o.logger.child({ component: 'deployment-controller' })
     this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    // A deleted Deployment's ReplicaSets are the garbage collector's (deleted, or orphaned on request).
     o.deployments.onChange((type, d) => {
-      if (type === 'DELETED') void this.deleteOwnedReplicaSets(d)
-      else this.queue.add(objectKey(d))
+      if (type !== 'DELETED') this.queue.add(objectKey(d))
     })
     o.replicaSets.onChange((_type, rs, previous) => {
       for (const r of [rs, previous]) {
@@ -114,7 +114,8 @@ export class DeploymentController {
 
   private async reconcile(key: string): Promise<void> {
     const d = this.o.deployments.get(key)
-    if (!d) return
+    // Being deleted: a new ReplicaSet now would only be more for the garbage collector.
+    if (!d || d.metadata.deletionTimestamp) return
     const hash = templateHash(d.spec?.template)
     const all = this.owned(d)
     let newRS = all.find((rs) => rs.metadata.labels?.[HASH_LABEL] === hash)
@@ -251,13 +252,5 @@ export class DeploymentController {
     if (JSON.stringify(status) === JSON.stringify(current.status ?? {})) return
     const { object } = await this.o.registry.update(DEPLOYMENT, d.metadata.namespace!, d.metadata.name!, { ...current, status }, WRITE, 'status')
     this.o.deployments.assume(object)
-  }
-
-  private async deleteOwnedReplicaSets(d: KubeObject): Promise<void> {
-    for (const rs of this.owned(d)) {
-      await this.o.registry.delete(REPLICA_SET, rs.metadata.namespace!, rs.metadata.name!, { dryRun: false }).catch((err) => {
-        if ((err as { httpStatus?: number }).httpStatus !== 404) this.log.warn({ err, rs: rs.metadata.name }, 'could not delete a ReplicaSet of a deleted Deployment')
-      })
-    }
   }
 }

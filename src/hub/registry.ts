@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import { applyDefaults } from '../api/defaults.js'
+import { DEFAULT_TOLERATION_SECONDS, withDefaultTolerations } from '../api/default-tolerations.js'
 import { KINDS, apiVersionOf, type KindInfo } from '../api/kinds.js'
 import { applyPatch } from '../api/patch.js'
 import { validateObject, validateUpdate } from '../api/validate.js'
@@ -20,6 +21,27 @@ export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
 export interface WriteContext {
   dryRun: boolean
   fieldValidation: FieldValidation
+}
+
+/** How a delete treats the objects the deleted one owns (DeleteOptions.propagationPolicy). */
+export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground'
+export const PROPAGATION_POLICIES: readonly PropagationPolicy[] = ['Orphan', 'Background', 'Foreground']
+
+/** Finalizers the garbage collector acts on: an owner deleted with Orphan or Foreground carries one until it is done. */
+export const ORPHAN_FINALIZER = 'orphan'
+export const FOREGROUND_FINALIZER = 'foregroundDeletion'
+
+export interface DeleteOptions {
+  dryRun: boolean
+  resourceVersion?: string
+  uid?: string
+  /** Background (the default) deletes now and lets the garbage collector take the dependents. */
+  propagationPolicy?: PropagationPolicy
+}
+
+export interface RegistryOptions {
+  /** Seconds of the not-ready and unreachable tolerations new pods get (DefaultTolerationSeconds admission). */
+  defaultTolerationSeconds?: number
 }
 
 export interface WriteResult {
@@ -40,11 +62,16 @@ export function keyOf(info: KindInfo, namespace: string, name: string): ObjectKe
 }
 
 export class Registry {
+  private readonly defaultTolerationSeconds: number
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    options: RegistryOptions = {},
+  ) {
+    this.defaultTolerationSeconds = options.defaultTolerationSeconds ?? DEFAULT_TOLERATION_SECONDS
+  }
 
   async get(info: KindInfo, namespace: string, name: string): Promise<KubeObject> {
     const object = await this.store.get(keyOf(info, namespace, name))
@@ -77,9 +104,11 @@ export class Registry {
     delete meta.uid
     delete meta.creationTimestamp
     delete meta.deletionTimestamp
+    delete meta.deletionGracePeriodSeconds
     if (info.hasGeneration) meta.generation = 1
     else delete meta.generation
-    const object = applyDefaults(incoming)
+    let object = applyDefaults(incoming)
+    if (info.kind === 'Pod') object = withDefaultTolerations(object, this.defaultTolerationSeconds)
     object.status = initialStatus(info, incoming)
     if (object.status === undefined) delete object.status
 
@@ -130,16 +159,43 @@ export class Registry {
     }
   }
 
-  async delete(info: KindInfo, namespace: string, name: string, options: { dryRun: boolean; resourceVersion?: string; uid?: string }): Promise<KubeObject> {
+  /**
+   * Deletes an object. Background deletes it now; Orphan and Foreground only mark it
+   * (deletionTimestamp and a finalizer) and the garbage collector finishes: it strips the
+   * ownerReferences of the dependents (Orphan) or deletes them first (Foreground), then removes
+   * its finalizer, and the object goes. An object already being deleted is returned as it is.
+   */
+  async delete(info: KindInfo, namespace: string, name: string, options: DeleteOptions): Promise<KubeObject> {
     if (info === NAMESPACE_KIND && PROTECTED_NAMESPACES.has(name)) throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`)
     const old = await this.get(info, namespace, name)
     if (options.uid && old.metadata.uid !== options.uid) throw conflict(info.group, info.plural, name)
-    if (options.dryRun) return old
+    if (options.dryRun || old.metadata.deletionTimestamp) return old
     if (info === NAMESPACE_KIND) await this.deleteNamespaceContents(name)
+    else if (options.propagationPolicy === 'Orphan' || options.propagationPolicy === 'Foreground') {
+      return this.markForDeletion(info, namespace, name, old, options.propagationPolicy === 'Orphan' ? ORPHAN_FINALIZER : FOREGROUND_FINALIZER, options.resourceVersion)
+    }
     try {
       return await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion: options.resourceVersion })
     } catch (err) {
       throw this.translate(info, name, err)
+    }
+  }
+
+  /** Sets deletionTimestamp and the finalizer, retrying when a controller wrote in between (unless the caller gave a resourceVersion). */
+  private async markForDeletion(info: KindInfo, namespace: string, name: string, read: KubeObject, finalizer: string, resourceVersion: string | undefined): Promise<KubeObject> {
+    let old = read
+    for (let attempt = 1; ; attempt++) {
+      const marked = structuredClone(old)
+      marked.metadata.deletionTimestamp = rfc3339(this.clock.now())
+      marked.metadata.deletionGracePeriodSeconds = 0
+      marked.metadata.finalizers = [...new Set([...(old.metadata.finalizers ?? []), finalizer])]
+      try {
+        return await this.store.update(keyOf(info, namespace, name), marked, { expectedResourceVersion: resourceVersion ?? old.metadata.resourceVersion })
+      } catch (err) {
+        if (!(err instanceof StoreConflictError) || resourceVersion !== undefined || attempt >= PATCH_ATTEMPTS) throw this.translate(info, name, err)
+      }
+      old = await this.get(info, namespace, name)
+      if (old.metadata.deletionTimestamp) return old
     }
   }
 
@@ -180,6 +236,14 @@ export class Registry {
     const meta = next.metadata
     meta.uid = old.metadata.uid
     meta.creationTimestamp = old.metadata.creationTimestamp
+    // Once set, a deletion stays: it completes when the last finalizer is removed.
+    if (old.metadata.deletionTimestamp) {
+      meta.deletionTimestamp = old.metadata.deletionTimestamp
+      meta.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds
+    } else {
+      delete meta.deletionTimestamp
+      delete meta.deletionGracePeriodSeconds
+    }
     meta.resourceVersion = old.metadata.resourceVersion
     if (info.hasGeneration) {
       const generation = old.metadata.generation ?? 1
@@ -197,6 +261,9 @@ export class Registry {
     if (ctx.dryRun) return { object: next, warnings, changed: true }
     try {
       const key = keyOf(info, old.metadata.namespace ?? '', meta.name!)
+      if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {
+        return { object: await this.store.delete(key, { expectedResourceVersion: old.metadata.resourceVersion }), warnings, changed: true }
+      }
       return { object: await this.store.update(key, next, { expectedResourceVersion: old.metadata.resourceVersion }), warnings, changed: true }
     } catch (err) {
       throw this.translate(info, meta.name!, err)

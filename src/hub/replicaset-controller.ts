@@ -40,9 +40,9 @@ export class ReplicaSetController {
   constructor(private readonly o: ReplicaSetControllerOptions) {
     this.log = o.logger.child({ component: 'replicaset-controller' })
     this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    // A deleted ReplicaSet's pods are the garbage collector's (deleted, or orphaned on request).
     o.replicaSets.onChange((type, rs) => {
-      if (type === 'DELETED') void this.deleteOwnedPods(rs)
-      else this.queue.add(objectKey(rs))
+      if (type !== 'DELETED') this.queue.add(objectKey(rs))
     })
     o.pods.onChange((_type, pod, previous) => {
       for (const p of [pod, previous]) {
@@ -69,7 +69,8 @@ export class ReplicaSetController {
 
   private async reconcile(key: string): Promise<void> {
     const rs = this.o.replicaSets.get(key)
-    if (!rs) return
+    // Being deleted: replacing pods now would only make more for the garbage collector.
+    if (!rs || rs.metadata.deletionTimestamp) return
     const wanted = typeof rs.spec?.replicas === 'number' ? rs.spec.replicas : 1
     const active = this.activePods(rs)
     const namespace = rs.metadata.namespace!
@@ -125,15 +126,5 @@ export class ReplicaSetController {
     if (JSON.stringify(status) === JSON.stringify(rs.status ?? {})) return
     const { object } = await this.o.registry.update(REPLICA_SET, rs.metadata.namespace!, rs.metadata.name!, { ...rs, status }, WRITE, 'status')
     this.o.replicaSets.assume(object)
-  }
-
-  /** A deleted ReplicaSet takes its pods with it (garbage collection by owner, background). */
-  private async deleteOwnedPods(rs: KubeObject): Promise<void> {
-    for (const pod of this.o.pods.list()) {
-      if (pod.metadata.namespace !== rs.metadata.namespace || controllerOf(pod)?.uid !== rs.metadata.uid) continue
-      await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch((err) => {
-        if ((err as { httpStatus?: number }).httpStatus !== 404) this.log.warn({ err, pod: pod.metadata.name }, 'could not delete a pod of a deleted ReplicaSet')
-      })
-    }
   }
 }

@@ -10,6 +10,7 @@ import { KINDS } from '../../src/api/kinds.js'
 import type { KubeObject } from '../../src/api/types.js'
 import { DeploymentController, resolveRollingBounds, REVISION_ANNOTATION } from '../../src/hub/deployment-controller.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
+import { GarbageCollector } from '../../src/hub/garbage-collector.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { Registry } from '../../src/hub/registry.js'
@@ -31,9 +32,11 @@ async function setup(t: any) {
   const deployments = new Informer(registry, kind('Deployment'))
   const rsc = new ReplicaSetController({ registry, pods, replicaSets, events, clock: systemClock, logger: silentLogger() })
   const dc = new DeploymentController({ registry, deployments, replicaSets, events, clock: systemClock, logger: silentLogger() })
+  const collector = new GarbageCollector({ registry, informers: [pods, replicaSets, deployments], clock: systemClock, logger: silentLogger() })
   for (const i of [pods, replicaSets, deployments]) await i.start()
   rsc.start()
   dc.start()
+  collector.start()
   let kubelet = true
   // The kubelet's part: every pod becomes Ready shortly after it appears.
   const playKubelet = (async () => {
@@ -49,6 +52,7 @@ async function setup(t: any) {
   t.teardown(async () => {
     kubelet = false
     await playKubelet
+    await collector.stop()
     await dc.stop()
     await rsc.stop()
     for (const i of [pods, replicaSets, deployments]) i.stop()
@@ -143,7 +147,7 @@ t.test('Recreate stops the old pods before starting new ones', async (t) => {
   t.notOk(overlap, 'old and new pods never ran together')
 })
 
-t.test('deleting a Deployment removes its ReplicaSets and their pods', async (t) => {
+t.test('deleting a Deployment removes its ReplicaSets and their pods (through the garbage collector)', async (t) => {
   const { registry, until, replicaSetsOf } = await setup(t)
   await registry.create(kind('Deployment'), 'default', deployment('tmp', 2, 'tmp:1'), WRITE)
   await until('a ReplicaSet exists', async () => (await replicaSetsOf('tmp')).length === 1)

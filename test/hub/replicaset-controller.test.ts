@@ -7,6 +7,7 @@ import t from 'tap'
 import { KINDS } from '../../src/api/kinds.js'
 import type { KubeObject } from '../../src/api/types.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
+import { GarbageCollector } from '../../src/hub/garbage-collector.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { Registry } from '../../src/hub/registry.js'
@@ -25,10 +26,13 @@ async function setup(t: any) {
   const pods = new Informer(registry, kind('Pod'))
   const replicaSets = new Informer(registry, kind('ReplicaSet'))
   const controller = new ReplicaSetController({ registry, pods, replicaSets, events: new EventRecorder(registry, systemClock, silentLogger(), { component: 'replicaset-controller' }), clock: systemClock, logger: silentLogger() })
+  const collector = new GarbageCollector({ registry, informers: [pods, replicaSets], clock: systemClock, logger: silentLogger() })
   await pods.start()
   await replicaSets.start()
   controller.start()
+  collector.start()
   t.teardown(async () => {
+    await collector.stop()
     await controller.stop()
     pods.stop()
     replicaSets.stop()
@@ -97,7 +101,7 @@ t.test('does nothing when the pods are already there', async (t) => {
   t.equal(await store.revision(), before, 'no write while nothing changes')
 })
 
-t.test('a deleted ReplicaSet takes its pods with it', async (t) => {
+t.test('a deleted ReplicaSet takes its pods with it (through the garbage collector)', async (t) => {
   const { registry, owned, until } = await setup(t)
   await registry.create(kind('ReplicaSet'), 'default', replicaSet('gone', 2), WRITE)
   await until('2 pods exist', async () => (await owned('gone')).length === 2)
