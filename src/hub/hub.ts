@@ -19,8 +19,10 @@ import { NodeCredentials } from './node-credentials.js'
 import { startNodeGateway, type NodeGateway } from './node-gateway.js'
 import { Registry } from './registry.js'
 import { CronJobController } from './cronjob-controller.js'
+import { DaemonSetController } from './daemonset-controller.js'
 import { nodeCronTimers } from './cron-timers.js'
 import { DeploymentController } from './deployment-controller.js'
+import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
 import { StoreExistsError } from './errors.js'
@@ -212,20 +214,27 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const deployments = new Informer(registry, kind('Deployment'))
   const jobs = new Informer(registry, kind('Job'))
   const cronJobs = new Informer(registry, kind('CronJob'))
+  const daemonSets = new Informer(registry, kind('DaemonSet'))
   // What every controller takes: the registry it writes through, an event source of its own, time, logs.
   const common = (component: string) => ({ registry, events: new EventRecorder(registry, deps.clock, deps.logger, { component }), clock: deps.clock, logger: deps.logger })
   const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy })
   const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
   const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
   const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, pods, timers: nodeCronTimers(deps.logger) })
-  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs]
+  const daemonSetController = new DaemonSetController({ ...common('daemonset-controller'), daemonSets, pods, nodes })
+  const jobController = new JobController({ ...common('job-controller'), jobs, pods })
+  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets]
   for (const informer of informers) await informer.start()
   scheduler.start()
   replicaSetController.start()
   deploymentController.start()
   cronJobController.start()
+  daemonSetController.start()
+  jobController.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
+    await jobController.stop()
+    await daemonSetController.stop()
     await cronJobController.stop()
     await deploymentController.stop()
     await replicaSetController.stop()

@@ -29,7 +29,7 @@ export function controllerOf(o: KubeObject): OwnerReference | undefined {
   return o.metadata.ownerReferences?.find((r) => r.controller)
 }
 
-function isReady(pod: KubeObject): boolean {
+export function isReady(pod: KubeObject): boolean {
   return (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 }
 

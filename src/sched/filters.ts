@@ -21,7 +21,7 @@ const nodeReady: Filter = (_pod, { node }) => {
 const nodeSchedulable: Filter = (pod, { node }) =>
   node.spec?.unschedulable && !tolerates(pod, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }) ? ['node(s) were unschedulable'] : []
 
-const taints: Filter = (pod, { node }) => {
+export const taints: Filter = (pod, { node }) => {
   for (const taint of (node.spec?.taints ?? []) as Taint[]) {
     if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue
     if (!tolerates(pod, taint)) return [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`]
@@ -40,7 +40,7 @@ const resourcesFit: Filter = (pod, { node, pods }) => {
   return reasons
 }
 
-const nodeSelector: Filter = (pod, { node }) => {
+export const nodeSelector: Filter = (pod, { node }) => {
   const labels = node.metadata.labels ?? {}
   const selector: Record<string, string> = pod.spec?.nodeSelector ?? {}
   const selectorOk = Object.entries(selector).every(([k, v]) => labels[k] === v)
@@ -49,7 +49,7 @@ const nodeSelector: Filter = (pod, { node }) => {
   return selectorOk && affinityOk ? [] : ["node(s) didn't match node selector"]
 }
 
-const architecture: Filter = (pod, { node }) => {
+export const architecture: Filter = (pod, { node }) => {
   const wanted = pod.metadata.annotations?.[ARCH_ANNOTATION]
   if (!wanted) return []
   const arch = node.metadata.labels?.[ARCH_LABEL]

@@ -1,0 +1,235 @@
+// The Job controller: runs a Job's pods until `completions` of them succeed (or, without
+// completions, until one has and none still runs), at most `parallelism` at a time; fails the Job
+// past `backoffLimit` failures or `activeDeadlineSeconds`; `suspend` stops its pods. Status and
+// conditions are written as Kubernetes writes them, so `kubectl get jobs` and `kubectl wait` work.
+// Finished pods stay (their logs are still wanted).
+
+import { KINDS } from '../api/kinds.js'
+import type { KubeObject } from '../api/types.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { WorkQueue } from '../lib/work-queue.js'
+import { isTerminal } from '../sched/snapshot.js'
+import type { EventRecorder } from './event-recorder.js'
+import { objectKey, type Informer } from './informer.js'
+import { rfc3339, type Registry } from './registry.js'
+import { controllerOf, isReady } from './replicaset-controller.js'
+
+const POD = KINDS.find((k) => k.kind === 'Pod')!
+const JOB = KINDS.find((k) => k.kind === 'Job')!
+const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+export const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name'
+export const CONTROLLER_UID_LABEL = 'batch.kubernetes.io/controller-uid'
+
+export interface JobControllerOptions {
+  registry: Registry
+  jobs: Informer
+  pods: Informer
+  events: EventRecorder
+  clock: Clock
+  logger: Logger
+}
+
+interface JobCondition {
+  type: string
+  status: 'True' | 'False'
+  reason: string
+  message: string
+  lastProbeTime: string
+  lastTransitionTime: string
+}
+
+/** The labels a Job's pods carry (both the current names and the legacy ones kubectl still reads). */
+export function jobPodLabels(job: KubeObject): Record<string, string> {
+  return { [CONTROLLER_UID_LABEL]: job.metadata.uid!, [JOB_NAME_LABEL]: job.metadata.name!, 'controller-uid': job.metadata.uid!, 'job-name': job.metadata.name! }
+}
+
+export function isFinished(job: KubeObject): boolean {
+  return (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
+}
+
+const restartsOf = (pod: KubeObject) => ((pod.status?.containerStatuses ?? []) as any[]).reduce((n, c) => n + Number(c.restartCount ?? 0), 0)
+
+export class JobController {
+  private readonly queue: WorkQueue<string>
+  private readonly log: Logger
+
+  constructor(private readonly o: JobControllerOptions) {
+    this.log = o.logger.child({ component: 'job-controller' })
+    this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    o.jobs.onChange((type, job) => {
+      // Removed through a finalizer (orphan or foreground): the garbage collector has dealt with the pods.
+      if (type === 'DELETED') {
+        if (!job.metadata.deletionTimestamp) void this.deleteOwnedPods(job)
+      } else this.queue.add(objectKey(job))
+    })
+    o.pods.onChange((_type, pod, previous) => {
+      for (const p of [pod, previous]) {
+        const owner = p && controllerOf(p)
+        if (owner?.kind === 'Job') this.queue.add(`${p!.metadata.namespace}/${owner.name}`)
+      }
+    })
+  }
+
+  start(): void {
+    this.queue.start((key) => this.reconcile(key))
+  }
+
+  stop(): Promise<void> {
+    return this.queue.stop()
+  }
+
+  private owned(job: KubeObject): KubeObject[] {
+    return this.o.pods.list().filter((p) => p.metadata.namespace === job.metadata.namespace && controllerOf(p)?.uid === job.metadata.uid && !p.metadata.deletionTimestamp)
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const job = this.o.jobs.get(key)
+    if (!job || job.metadata.deletionTimestamp || isFinished(job)) return
+    const spec = job.spec ?? {}
+    const now = this.o.clock.now()
+    const pods = this.owned(job)
+    let active = pods.filter((p) => !isTerminal(p))
+    // Counts only grow: a finished pod someone deleted still counted.
+    const succeeded = Math.max(Number(job.status?.succeeded ?? 0), pods.filter((p) => p.status?.phase === 'Succeeded').length)
+    const failed = Math.max(Number(job.status?.failed ?? 0), pods.filter((p) => p.status?.phase === 'Failed').length)
+    let conditions: JobCondition[] = [...(job.status?.conditions ?? [])]
+    let startTime: string | undefined = job.status?.startTime
+    let completionTime: string | undefined
+    const setCondition = (type: string, status: 'True' | 'False', reason: string, message: string): boolean => {
+      const existing = conditions.find((c) => c.type === type)
+      if (existing?.status === status) return false
+      const stamp = rfc3339(now)
+      conditions = [...conditions.filter((c) => c.type !== type), { type, status, reason, message, lastProbeTime: stamp, lastTransitionTime: stamp }]
+      return true
+    }
+
+    if (spec.suspend === true) {
+      if (setCondition('Suspended', 'True', 'JobSuspended', 'Job suspended')) await this.o.events.record(job, 'Normal', 'Suspended', 'Job suspended')
+      await this.deletePods(job, active)
+      active = []
+    } else {
+      if (conditions.some((c) => c.type === 'Suspended' && c.status === 'True')) {
+        setCondition('Suspended', 'False', 'JobResumed', 'Job resumed')
+        await this.o.events.record(job, 'Normal', 'Resumed', 'Job resumed')
+        // activeDeadlineSeconds counts time continuously active: it starts again on resume.
+        startTime = undefined
+      }
+      startTime ??= rfc3339(now)
+      const failure = this.failure(job, failed, active, startTime, now)
+      if (failure) {
+        await this.deletePods(job, active)
+        active = []
+        setCondition('FailureTarget', 'True', failure.reason, failure.message)
+        setCondition('Failed', 'True', failure.reason, failure.message)
+        await this.o.events.record(job, 'Warning', failure.reason, failure.message)
+      } else if (this.isComplete(job, succeeded, active)) {
+        await this.deletePods(job, active)
+        active = []
+        setCondition('SuccessCriteriaMet', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
+        setCondition('Complete', 'True', 'CompletionsReached', 'Reached expected number of succeeded pods')
+        completionTime = rfc3339(now)
+        await this.o.events.record(job, 'Normal', 'Completed', 'Job completed')
+      } else {
+        active = await this.scaleActive(job, active, this.wantActive(job, succeeded, active))
+        const deadline = Number(spec.activeDeadlineSeconds ?? 0)
+        if (deadline > 0) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now)
+      }
+    }
+
+    const status: Record<string, unknown> = {
+      ...(job.status ?? {}),
+      active: active.length,
+      ready: active.filter(isReady).length,
+      succeeded,
+      failed,
+      ...(startTime ? { startTime } : {}),
+      ...(completionTime ? { completionTime } : {}),
+      ...(conditions.length > 0 ? { conditions } : {}),
+    }
+    if (JSON.stringify(status) === JSON.stringify(job.status ?? {})) return
+    const { object } = await this.o.registry.update(JOB, job.metadata.namespace!, job.metadata.name!, { ...job, status }, WRITE, 'status')
+    this.o.jobs.assume(object)
+  }
+
+  /** Why the Job has failed, if it has: too many failures, or active past its deadline. */
+  private failure(job: KubeObject, failed: number, active: KubeObject[], startTime: string, now: number): { reason: string; message: string } | undefined {
+    const backoffLimit = typeof job.spec?.backoffLimit === 'number' ? job.spec.backoffLimit : 6
+    // With OnFailure the pod stays and its containers restart: those restarts are the failures.
+    const restarts = job.spec?.template?.spec?.restartPolicy === 'OnFailure' ? active.reduce((n, p) => n + restartsOf(p), 0) : 0
+    if (failed + restarts > backoffLimit) return { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }
+    const deadline = Number(job.spec?.activeDeadlineSeconds ?? 0)
+    if (deadline > 0 && now >= Date.parse(startTime) + deadline * 1000) return { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' }
+    return undefined
+  }
+
+  private isComplete(job: KubeObject, succeeded: number, active: KubeObject[]): boolean {
+    const completions = job.spec?.completions
+    // Without completions (a work queue) the Job is done once a pod has succeeded and none still runs.
+    if (typeof completions !== 'number') return succeeded > 0 && active.length === 0
+    return succeeded >= completions
+  }
+
+  private wantActive(job: KubeObject, succeeded: number, active: KubeObject[]): number {
+    const parallelism = typeof job.spec?.parallelism === 'number' ? job.spec.parallelism : 1
+    const completions = job.spec?.completions
+    // A work queue whose first pod succeeded starts no more: the rest finish what is left.
+    if (typeof completions !== 'number') return succeeded > 0 ? Math.min(active.length, parallelism) : parallelism
+    return Math.max(0, Math.min(parallelism, completions - succeeded))
+  }
+
+  /** Creates or deletes pods so that `want` run; answers the pods that then run. */
+  private async scaleActive(job: KubeObject, active: KubeObject[], want: number): Promise<KubeObject[]> {
+    if (active.length > want) {
+      // Remove the least advanced first: not ready, then the newest.
+      const rank = (p: KubeObject) => (isReady(p) ? 1 : 0)
+      const sorted = [...active].sort((a, b) => rank(a) - rank(b) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))
+      const extra = sorted.slice(0, active.length - want)
+      await this.deletePods(job, extra)
+      return sorted.slice(active.length - want)
+    }
+    const running = [...active]
+    for (let i = active.length; i < want; i++) {
+      const { object } = await this.o.registry.create(POD, job.metadata.namespace!, this.podFor(job), WRITE)
+      this.o.pods.assume(object)
+      running.push(object)
+      await this.o.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
+    }
+    return running
+  }
+
+  private podFor(job: KubeObject): KubeObject {
+    const template = job.spec?.template ?? {}
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        generateName: `${job.metadata.name}-`,
+        namespace: job.metadata.namespace,
+        labels: { ...(template.metadata?.labels ?? {}), ...jobPodLabels(job) },
+        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: structuredClone(template.spec ?? {}),
+    }
+  }
+
+  private async deletePods(job: KubeObject, pods: KubeObject[]): Promise<void> {
+    for (const pod of pods) {
+      await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch((err) => {
+        if ((err as { httpStatus?: number }).httpStatus !== 404) throw err
+      })
+      await this.o.events.record(job, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
+    }
+  }
+
+  /** A Job deleted outright takes its pods with it, finished ones too. */
+  private async deleteOwnedPods(job: KubeObject): Promise<void> {
+    for (const pod of this.o.pods.list()) {
+      if (pod.metadata.namespace !== job.metadata.namespace || controllerOf(pod)?.uid !== job.metadata.uid) continue
+      await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch((err) => {
+        if ((err as { httpStatus?: number }).httpStatus !== 404) this.log.warn({ err, pod: pod.metadata.name }, 'could not delete a pod of a deleted Job')
+      })
+    }
+  }
+}
