@@ -22,6 +22,7 @@ import { CronJobController } from './cronjob-controller.js'
 import { DaemonSetController } from './daemonset-controller.js'
 import { nodeCronTimers } from './cron-timers.js'
 import { DeploymentController } from './deployment-controller.js'
+import { GarbageCollector } from './garbage-collector.js'
 import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
@@ -84,7 +85,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   let brokerUrl: string
   try {
     await ensureNamespaces(store)
-    const registry = new Registry(store, clock, logger)
+    const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds })
     const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
     let hubBusUrl: string
     if (config.mqttUrl) {
@@ -132,6 +133,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       brambleVersion: deps.brambleVersion,
       extraRoutes: gateway.extraRoutes,
       podLogs: gateway.podLogs,
+      defaultTolerationSeconds: config.defaultTolerationSeconds,
     })
     apiPort = api.port
     stops.push(() => api!.close())
@@ -224,6 +226,10 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const daemonSetController = new DaemonSetController({ ...common('daemonset-controller'), daemonSets, pods, nodes })
   const jobController = new JobController({ ...common('job-controller'), jobs, pods })
   const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets]
+  // The garbage collector watches every kind that may own or be owned (Events never are), sharing the informers above.
+  const collected = KINDS.filter((k) => k.kind !== 'Event').map((k) => informers.find((i) => i.info === k) ?? new Informer(registry, k))
+  for (const informer of collected) if (!informers.includes(informer)) informers.push(informer)
+  const garbageCollector = new GarbageCollector({ registry, informers: collected, clock: deps.clock, logger: deps.logger })
   for (const informer of informers) await informer.start()
   scheduler.start()
   replicaSetController.start()
@@ -231,8 +237,10 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   cronJobController.start()
   daemonSetController.start()
   jobController.start()
+  garbageCollector.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
+    await garbageCollector.stop()
     await jobController.stop()
     await daemonSetController.stop()
     await cronJobController.stop()
