@@ -194,10 +194,8 @@ t.test('a suspended Job runs no pods; resuming starts them and the clock; suspen
   t.notOk((await getJob('later')).status.startTime, 'no startTime while suspended from the start')
   t.match(await condition('later', 'Suspended'), { reason: 'JobSuspended' })
 
-  const set = async (suspend: boolean) => {
-    const j = await getJob('later')
-    await registry.update(kind('Job'), 'default', 'later', { ...j, spec: { ...j.spec, suspend } }, WRITE)
-  }
+  // A merge patch, as kubectl sends it: retried by the registry when the controller wrote in between.
+  const set = (suspend: boolean) => registry.patch(kind('Job'), 'default', 'later', Buffer.from(JSON.stringify({ spec: { suspend } })), 'application/merge-patch+json', WRITE)
   await set(false)
   await until('2 pods run', async () => (await podsOf('later')).filter((p) => p.status.phase === 'Running').length === 2)
   await until('resumed, with a startTime', async () => {
