@@ -186,9 +186,17 @@ function selectorText(selector: any): string {
   return parts.length ? parts.join(',') : '<none>'
 }
 
+/** The `Pod Template:` section alone, as `rollout history --revision=N` prints it. */
+export function describePodTemplate(template: any): string {
+  const w = new DescribeWriter()
+  podTemplate(w, template)
+  return w.toString()
+}
+
 function podTemplate(w: DescribeWriter, template: any): void {
   w.heading(0, 'Pod Template')
   w.map(1, 'Labels', template?.metadata?.labels)
+  if (Object.keys(template?.metadata?.annotations ?? {}).length > 0) w.map(1, 'Annotations', template.metadata.annotations, ': ')
   w.heading(1, 'Containers')
   for (const c of template?.spec?.containers ?? []) container(w, 2, c)
   const volumes = template?.spec?.volumes ?? []

@@ -54,6 +54,21 @@ export class ConnectionError extends CliError {
 }
 
 /**
+ * The cluster is not in a state that allows what was asked (no earlier revision to roll back to,
+ * pods a drain may not evict); the message says what to change (exit 1).
+ */
+export class CommandError extends CliError {
+  readonly code = 'BRAMBLE_CLI_REFUSED'
+  readonly exitCode = 1
+}
+
+/** A wait (`rollout status --timeout`, `drain --timeout`) ran out of time (exit 1). */
+export class WaitTimeoutError extends CliError {
+  readonly code = 'BRAMBLE_CLI_TIMEOUT'
+  readonly exitCode = 1
+}
+
+/**
  * Some items of a batch (apply -f, delete NAME...) failed; each failure was already printed on
  * stderr, so this only sums up (exit 1).
  */

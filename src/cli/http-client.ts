@@ -13,6 +13,8 @@ export interface RequestOptions {
   contentType?: string
   accept?: string
   query?: Record<string, string | undefined>
+  /** Ends a watch or stream early (a deadline): the response is closed and iteration stops. */
+  signal?: AbortSignal
 }
 
 export interface Response {
@@ -57,6 +59,9 @@ export class HubClient {
     const res = await this.send('GET', path, { ...options, query: { ...options.query, watch: 'true' } })
     const status = res.statusCode ?? 0
     if (status < 200 || status > 299) throw await errorOf(res)
+    const abort = () => res.destroy()
+    if (options.signal?.aborted) abort()
+    options.signal?.addEventListener('abort', abort)
     res.setEncoding('utf8')
     let buffer = ''
     try {
@@ -70,7 +75,11 @@ export class HubClient {
         }
       }
       if (buffer.trim()) yield JSON.parse(buffer) as WatchEvent<any>
+    } catch (err) {
+      // A watch closed on purpose ends quietly; the caller checks its signal.
+      if (!options.signal?.aborted) throw err
     } finally {
+      options.signal?.removeEventListener('abort', abort)
       res.destroy()
     }
   }

@@ -1,6 +1,6 @@
-// The client commands of the `bramble` binary: get, describe, apply, delete, scale. Each speaks to
-// the hub over HTTPS only, as kubectl does; errors are thrown as the typed errors of errors.ts for
-// main.ts to print and map to exit codes.
+// The client commands of the `bramble` binary: get, describe, apply, delete, scale, rollout,
+// cordon, uncordon, drain. Each speaks to the hub over HTTPS only, as kubectl does; errors are
+// thrown as the typed errors of errors.ts for main.ts to print and map to exit codes.
 
 import type { Command } from 'commander'
 import { runApply } from './apply-command.js'
@@ -11,6 +11,9 @@ import { runLogs } from './logs-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
 import { parseResourceArgs } from './resource-paths.js'
 import { replicasOf, runScale } from './scale-command.js'
+import { gracePeriodOf, nodeNameOf, runCordon, runDrain } from './node-commands.js'
+import { revisionOf, rolloutTarget, runRolloutHistory, runRolloutStatus, runRolloutUndo } from './rollout-command.js'
+import { timeoutMsOf } from './timeout-flag.js'
 
 export { exitCodeOf } from './errors.js'
 
@@ -100,5 +103,82 @@ export function registerClientCommands(program: Command): void {
       const o = optionsOf(command)
       replicasOf(o.replicas)
       await withClient(o, (ctx) => runScale(ctx, args, { replicas: o.replicas }))
+    })
+
+  registerRolloutCommands(program)
+  registerNodeCommands(program)
+}
+
+function registerRolloutCommands(program: Command): void {
+  const rollout = program.command('rollout').description('follow, list and undo the rollouts of a deployment (status also of a daemonset)')
+  rollout
+    .command('status')
+    .description('wait until the rollout is done, printing its progress as it changes')
+    .argument('<TYPE...>', 'deployment/NAME or daemonset/NAME')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .option('-w, --watch [BOOL]', 'keep watching until the rollout is done (--watch=false: print once)')
+    .option('--timeout <DURATION>', 'give up after this long, e.g. 5m (0: never)')
+    .option('--revision <N>', 'fail unless the rollout is of this revision')
+    .action(async (args: string[], _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      // Usage errors first, even without a kubeconfig.
+      rolloutTarget(args, 'status')
+      timeoutMsOf(o.timeout)
+      await withClient(o, (ctx) => runRolloutStatus(ctx, args, { timeout: o.timeout, watch: o.watch, revision: o.revision }))
+    })
+  rollout
+    .command('history')
+    .description("list a deployment's revisions, or show one revision's pod template")
+    .argument('<TYPE...>', 'deployment/NAME')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .option('--revision <N>', 'show the pod template of this revision')
+    .action(async (args: string[], _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      rolloutTarget(args, 'history')
+      revisionOf(o.revision, '--revision')
+      await withClient(o, (ctx) => runRolloutHistory(ctx, args, { revision: o.revision }))
+    })
+  rollout
+    .command('undo')
+    .description("roll a deployment back to its previous revision's pod template, or to a given one")
+    .argument('<TYPE...>', 'deployment/NAME')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .option('--to-revision <N>', 'the revision to go back to (default: the previous one)')
+    .action(async (args: string[], _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      rolloutTarget(args, 'undo')
+      revisionOf(o.toRevision, '--to-revision')
+      await withClient(o, (ctx) => runRolloutUndo(ctx, args, { toRevision: o.toRevision }))
+    })
+}
+
+function registerNodeCommands(program: Command): void {
+  for (const [verb, unschedulable] of [['cordon', true], ['uncordon', false]] as const) {
+    program
+      .command(verb)
+      .description(unschedulable ? 'mark nodes unschedulable: new pods are not placed there' : 'mark nodes schedulable again')
+      .argument('<NODE...>', 'NAME or node/NAME')
+      .action(async (nodes: string[], _opts: unknown, command: Command) => {
+        nodes.forEach(nodeNameOf)
+        await withClient(optionsOf(command), (ctx) => runCordon(ctx, nodes, unschedulable))
+      })
+  }
+  program
+    .command('drain')
+    .description('cordon a node, then evict its pods through the eviction API and wait until they are gone')
+    .argument('<NODE>', 'NAME or node/NAME')
+    .option('--ignore-daemonsets', 'leave DaemonSet pods in place instead of refusing to drain')
+    .option('--delete-emptydir-data', 'evict pods with emptyDir volumes too (their data is lost)')
+    .option('--force', 'evict pods that no controller will replace too')
+    .option('--grace-period <SECONDS>', "seconds each pod gets to stop (-1: the pod's own)")
+    .option('--timeout <DURATION>', 'give up after this long, e.g. 2m (0: never)')
+    .action(async (node: string, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      nodeNameOf(node)
+      gracePeriodOf(o.gracePeriod)
+      timeoutMsOf(o.timeout)
+      await withClient(o, (ctx) =>
+        runDrain(ctx, node, { ignoreDaemonSets: o.ignoreDaemonsets, deleteEmptyDirData: o.deleteEmptydirData, force: o.force, gracePeriod: o.gracePeriod, timeout: o.timeout }),
+      )
     })
 }
