@@ -5,6 +5,7 @@
 // Finished pods stay (their logs are still wanted).
 
 import { KINDS } from '../api/kinds.js'
+import { jobPodLabels } from '../api/job-selector.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
@@ -18,8 +19,6 @@ import { controllerOf, isReady } from './replicaset-controller.js'
 const POD = KINDS.find((k) => k.kind === 'Pod')!
 const JOB = KINDS.find((k) => k.kind === 'Job')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
-export const JOB_NAME_LABEL = 'batch.kubernetes.io/job-name'
-export const CONTROLLER_UID_LABEL = 'batch.kubernetes.io/controller-uid'
 
 export interface JobControllerOptions {
   registry: Registry
@@ -37,11 +36,6 @@ interface JobCondition {
   message: string
   lastProbeTime: string
   lastTransitionTime: string
-}
-
-/** The labels a Job's pods carry (both the current names and the legacy ones kubectl still reads). */
-export function jobPodLabels(job: KubeObject): Record<string, string> {
-  return { [CONTROLLER_UID_LABEL]: job.metadata.uid!, [JOB_NAME_LABEL]: job.metadata.name!, 'controller-uid': job.metadata.uid!, 'job-name': job.metadata.name! }
 }
 
 export function isFinished(job: KubeObject): boolean {
@@ -206,7 +200,7 @@ export class JobController {
       metadata: {
         generateName: `${job.metadata.name}-`,
         namespace: job.metadata.namespace,
-        labels: { ...(template.metadata?.labels ?? {}), ...jobPodLabels(job) },
+        labels: { ...(template.metadata?.labels ?? {}), ...jobPodLabels(job.metadata.name!, job.metadata.uid!) },
         ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid!, controller: true, blockOwnerDeletion: true }],
       },

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import { applyDefaults } from '../api/defaults.js'
 import { DEFAULT_TOLERATION_SECONDS, withDefaultTolerations } from '../api/default-tolerations.js'
+import { withGeneratedJobSelector } from '../api/job-selector.js'
 import { KINDS, apiVersionOf, type KindInfo } from '../api/kinds.js'
 import { applyPatch } from '../api/patch.js'
 import { validateObject, validateUpdate } from '../api/validate.js'
@@ -109,12 +110,17 @@ export class Registry {
     else delete meta.generation
     let object = applyDefaults(incoming)
     if (info.kind === 'Pod') object = withDefaultTolerations(object, this.defaultTolerationSeconds)
+    if (info.kind === 'Job') {
+      // The uid is chosen here (the store keeps it) because a Job's generated selector names it.
+      object.metadata.uid = crypto.randomUUID()
+      object = withGeneratedJobSelector(object, object.metadata.uid)
+    }
     object.status = initialStatus(info, incoming)
     if (object.status === undefined) delete object.status
 
     const errors = validateObject(object).errors
     if (errors.length > 0) throw invalid(info.group, info.kind, meta.name ?? '', errors)
-    if (ctx.dryRun) return { object: { ...object, metadata: { ...object.metadata, uid: crypto.randomUUID(), creationTimestamp: rfc3339(this.clock.now()) } }, warnings, changed: true }
+    if (ctx.dryRun) return { object: { ...object, metadata: { ...object.metadata, uid: object.metadata.uid ?? crypto.randomUUID(), creationTimestamp: rfc3339(this.clock.now()) } }, warnings, changed: true }
     try {
       return { object: await this.store.create(keyOf(info, namespace, meta.name!), object), warnings, changed: true }
     } catch (err) {

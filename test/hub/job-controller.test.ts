@@ -6,11 +6,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { CONTROLLER_UID_LABEL, JOB_NAME_LABEL } from '../../src/api/job-selector.js'
 import { KINDS } from '../../src/api/kinds.js'
 import type { KubeObject } from '../../src/api/types.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
 import { Informer } from '../../src/hub/informer.js'
-import { CONTROLLER_UID_LABEL, JobController, JOB_NAME_LABEL } from '../../src/hub/job-controller.js'
+import { JobController } from '../../src/hub/job-controller.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { Registry } from '../../src/hub/registry.js'
 import { controllerOf } from '../../src/hub/replicaset-controller.js'
@@ -106,6 +107,7 @@ t.test('completes 3 completions with parallelism 2, never running more than 2 at
   t.match(await condition('pi', 'Complete'), { status: 'True', reason: 'CompletionsReached', lastProbeTime: /Z$/, lastTransitionTime: /Z$/ })
   t.ok(mostActive() <= 2, `at most parallelism pods ran at once (most: ${mostActive()})`)
   t.ok(mostActive() === 2, 'and it did run 2 at once')
+  t.same(done.spec.selector, { matchLabels: { [CONTROLLER_UID_LABEL]: done.metadata.uid } }, 'the API gave the Job a selector on its uid')
   const pods = await podsOf('pi')
   t.equal(pods.length, 3, 'exactly completions pods were made, and they stay for their logs')
   for (const p of pods) {
