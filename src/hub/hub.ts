@@ -26,6 +26,7 @@ import { GarbageCollector } from './garbage-collector.js'
 import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
+import { TaintEvictionController } from './taint-eviction-controller.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
 import { openLmdbStore } from './lmdb-store.js'
@@ -230,6 +231,15 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const collected = KINDS.filter((k) => k.kind !== 'Event').map((k) => informers.find((i) => i.info === k) ?? new Informer(registry, k))
   for (const informer of collected) if (!informers.includes(informer)) informers.push(informer)
   const garbageCollector = new GarbageCollector({ registry, informers: collected, clock: deps.clock, logger: deps.logger })
+  // Pods leave nodes with NoExecute taints (node-lifecycle's unreachable one); none during the first grace period after start.
+  const taintEviction = new TaintEvictionController({
+    ...common('taint-eviction-controller'),
+    pods,
+    nodes,
+    startupHoldMs: config.nodeGracePeriodMs,
+    unhealthyZoneThreshold: config.unhealthyZoneThreshold,
+    nodeEvictionRatePerSecond: config.nodeEvictionRatePerSecond,
+  })
   for (const informer of informers) await informer.start()
   scheduler.start()
   replicaSetController.start()
@@ -238,8 +248,10 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   daemonSetController.start()
   jobController.start()
   garbageCollector.start()
+  taintEviction.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
+    await taintEviction.stop()
     await garbageCollector.stop()
     await jobController.stop()
     await daemonSetController.stop()
