@@ -4,7 +4,8 @@
 // reference) and to a baseline measured in the same run: how fast the same store takes the same
 // pods as plain creates (one durable write each; a binding takes two and an Event).
 //
-//   npm run bench:sched            (BENCH_NODES, BENCH_PODS, BENCH_TIMEOUT_SECONDS tune it)
+//   npm run bench:sched            (BENCH_NODES, BENCH_PODS, BENCH_TIMEOUT_SECONDS tune it;
+//                                   BENCH_PROFILE=FILE writes a CPU profile of the hub's measured phase)
 //
 // How it runs, and why:
 //  1. A real hub starts in this process; the simulated agents (bench/simulated-agents.ts: the real
@@ -27,6 +28,8 @@ import { tmpdir } from 'node:os'
 import { extname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
+import { writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { KINDS } from '../src/api/kinds.js'
 import type { KubeObject } from '../src/api/types.js'
 import { startHub, type RunningHub } from '../src/hub/hub.js'
@@ -57,6 +60,8 @@ export interface SchedBenchOptions {
   timeoutMs: number
   /** pino level for the hub and the agents (stderr); silent by default. */
   logLevel?: string
+  /** Writes a CPU profile (.cpuprofile) of this process during the measured phase. */
+  profilePath?: string
   /** Progress lines; the figures are returned, and printed by main(). */
   progress?: (line: string) => void
 }
@@ -148,6 +153,7 @@ export async function runSchedBench(o: SchedBenchOptions): Promise<SchedBenchRes
     const bound = new Map<string, number>()
     const running = new Map<string, number>()
     const placement = new Map<string, string>()
+    const profiler = o.profilePath ? await startProfiler() : undefined
     t = performance.now()
     hub = await startHub(config, { logger, clock: systemClock })
     const t0 = performance.now()
@@ -168,6 +174,7 @@ export async function runSchedBench(o: SchedBenchOptions): Promise<SchedBenchRes
       ).catch((err) => progress((err as Error).message))
     } finally {
       watch.stop()
+      if (profiler) await writeFile(o.profilePath!, JSON.stringify(await profiler.stop()))
     }
     const last = (m: Map<string, number>) => Math.max(t0, ...m.values())
     const bindSeconds = (last(bound) - t0) / 1000
@@ -270,6 +277,20 @@ async function until(what: string, deadline: number, done: () => Promise<boolean
   }
 }
 
+async function startProfiler(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop')
+      session.disconnect()
+      return profile
+    },
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
@@ -296,7 +317,7 @@ async function main(): Promise<void> {
   const nodes = positiveInt('BENCH_NODES', 1_000, 5_000)
   const pods = positiveInt('BENCH_PODS', 10_000, 100_000)
   const timeoutSeconds = positiveInt('BENCH_TIMEOUT_SECONDS', 600, 3_600)
-  const r = await runSchedBench({ nodes, pods, timeoutMs: timeoutSeconds * 1000, logLevel: process.env.BENCH_LOG_LEVEL, progress: (line) => console.log(line) })
+  const r = await runSchedBench({ nodes, pods, timeoutMs: timeoutSeconds * 1000, logLevel: process.env.BENCH_LOG_LEVEL, profilePath: process.env.BENCH_PROFILE, progress: (line) => console.log(line) })
   const ratio = (v: number, base: number) => (v / base).toFixed(2)
   console.log(
     `pods bound/s (${r.pods} pods, ${r.nodes} simulated nodes, every pod stored before the hub starts): ${r.boundPerSecond.toFixed(0)}  ` +

@@ -1,6 +1,12 @@
 // Binds pending pods to nodes: feeds the pure scheduler a snapshot from the informers, writes the
 // binding, and for pods that fit nowhere sets PodScheduled=False and records FailedScheduling.
 // Unschedulable pods are retried when a node or a pod changes, never in a busy loop.
+//
+// Fast at scale, as Kubernetes' scheduler cache is: the per-node snapshot (its pods and the sums
+// of their requests) is kept up to date as pods come and go, not rebuilt per decision; and a
+// decision is "assumed" into the pod cache before its writes go out, so many bindings are written
+// at once (the store commits them together) while every later decision already counts them. A
+// binding whose write fails is forgotten again and the pod retried.
 
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
@@ -9,13 +15,16 @@ import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
 import { schedule } from '../sched/scheduler.js'
 import type { Strategy } from '../sched/scores.js'
-import { isTerminal, type NodeSnapshot } from '../sched/snapshot.js'
+import { addResources, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
 import type { EventRecorder } from './event-recorder.js'
 import { objectKey, type Informer } from './informer.js'
 import { rfc3339, type Registry } from './registry.js'
 
 const POD = KINDS.find((k) => k.kind === 'Pod')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+/** Pods being bound at once: their writes share commits. */
+const BINDINGS_IN_FLIGHT = 64
+const NOTHING: Resources = { cpuMilli: 0n, memoryBytes: 0n }
 
 export interface SchedulerControllerOptions {
   registry: Registry
@@ -27,22 +36,45 @@ export interface SchedulerControllerOptions {
   strategy: Strategy
 }
 
+/** One node as the scheduler sees it; `node` is undefined while only pods name it. */
+interface NodeEntry extends Omit<NodeSnapshot, 'node'> {
+  node: KubeObject | undefined
+  requested: Resources
+  nonZeroRequested: Resources
+}
+
 export class SchedulerController {
   private readonly queue: WorkQueue<string>
   /** Pods that fit nowhere last time, with the message they were given. */
   private readonly unschedulable = new Map<string, string>()
   private readonly log: Logger
+  private readonly entries = new Map<string, NodeEntry>()
+  /** Pod key → the node it holds resources on, and the pod as counted there. */
+  private readonly placed = new Map<string, { node: string; pod: KubeObject }>()
+  /** The entries with a Node, as schedule() takes them; rebuilt when nodes come or go. */
+  private listed: NodeSnapshot[] | undefined
+  /** Where the next decision starts looking (see ScheduleOptions.startIndex). */
+  private nextStart = 0
 
   constructor(private readonly o: SchedulerControllerOptions) {
     this.log = o.logger.child({ component: 'scheduler' })
-    this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'scheduling failed; will retry') })
+    this.queue = new WorkQueue<string>({ clock: o.clock, workers: BINDINGS_IN_FLIGHT, onError: (key, err) => this.log.warn({ key, err }, 'scheduling failed; will retry') })
     o.pods.onChange((type, pod, previous) => {
-      if (type !== 'DELETED' && needsScheduling(pod)) this.queue.add(objectKey(pod))
+      const key = objectKey(pod)
+      this.track(key)
+      if (type !== 'DELETED' && needsScheduling(pod)) this.queue.add(key)
       // A pod leaving a node (deleted, finished, moved) frees room: look at the waiting pods again.
       if (previous?.spec?.nodeName && (type === 'DELETED' || isTerminal(pod))) this.retryUnschedulable()
-      if (type === 'DELETED') this.unschedulable.delete(objectKey(pod))
+      if (type === 'DELETED') this.unschedulable.delete(key)
     })
-    o.nodes.onChange(() => this.retryUnschedulable())
+    o.nodes.onChange((type, node) => {
+      const name = node.metadata.name!
+      const entry = this.entry(name)
+      const current = type === 'DELETED' ? undefined : o.nodes.get(name)
+      if ((entry.node === undefined) !== (current === undefined)) this.listed = undefined
+      entry.node = current
+      this.retryUnschedulable()
+    })
   }
 
   start(): void {
@@ -57,16 +89,38 @@ export class SchedulerController {
     for (const key of this.unschedulable.keys()) this.queue.add(key)
   }
 
-  private snapshot(): NodeSnapshot[] {
-    const byNode = new Map<string, KubeObject[]>()
-    for (const pod of this.o.pods.list()) {
-      const node = pod.spec?.nodeName
-      if (!node || isTerminal(pod)) continue
-      let list = byNode.get(node)
-      if (!list) byNode.set(node, (list = []))
-      list.push(pod)
+  private entry(node: string): NodeEntry {
+    let e = this.entries.get(node)
+    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING }))
+    return e
+  }
+
+  /** Counts the pod the informer now holds under `key` on its node (or on none). */
+  private track(key: string): void {
+    const pod = this.o.pods.get(key)
+    const node = pod && pod.spec?.nodeName && !isTerminal(pod) ? (pod.spec.nodeName as string) : undefined
+    const before = this.placed.get(key)
+    if (before?.pod === pod && before?.node === node) return
+    if (before) {
+      const e = this.entry(before.node)
+      // A new array each time: a snapshot handed out is never changed under its reader.
+      e.pods = e.pods.filter((p) => p !== before.pod)
+      e.requested = subtractResources(e.requested, podRequests(before.pod))
+      e.nonZeroRequested = subtractResources(e.nonZeroRequested, nonZeroRequests(before.pod))
+      this.placed.delete(key)
     }
-    return this.o.nodes.list().map((node) => ({ node, pods: byNode.get(node.metadata.name!) ?? [] }))
+    if (pod && node) {
+      const e = this.entry(node)
+      e.pods = [...e.pods, pod]
+      e.requested = addResources(e.requested, podRequests(pod))
+      e.nonZeroRequested = addResources(e.nonZeroRequested, nonZeroRequests(pod))
+      this.placed.set(key, { node, pod })
+    }
+  }
+
+  private snapshot(): NodeSnapshot[] {
+    this.listed ??= [...this.entries.values()].filter((e): e is NodeEntry & { node: KubeObject } => e.node !== undefined)
+    return this.listed
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -75,19 +129,29 @@ export class SchedulerController {
       this.unschedulable.delete(key)
       return
     }
-    const decision = schedule(pod, { nodes: this.snapshot() }, { strategy: this.o.strategy })
+    // Decided and assumed before the first await: the next decision already counts this one.
+    const nodes = this.snapshot()
+    const decision = schedule(pod, { nodes }, { strategy: this.o.strategy, startIndex: this.nextStart })
+    this.nextStart = nodes.length > 0 ? (this.nextStart + decision.visited) % nodes.length : 0
     const namespace = pod.metadata.namespace!
     const name = pod.metadata.name!
     const now = rfc3339(this.o.clock.now())
     if (decision.kind === 'bind') {
-      const bound = structuredClone(pod)
-      bound.spec.nodeName = decision.node
-      const result = await this.o.registry.update(POD, namespace, name, bound, WRITE)
-      this.o.pods.assume(result.object)
-      const withCondition = structuredClone(result.object)
-      withCondition.status = { ...withCondition.status, conditions: setCondition(withCondition.status?.conditions, { type: 'PodScheduled', status: 'True', lastTransitionTime: now }) }
-      const status = await this.o.registry.update(POD, namespace, name, withCondition, WRITE, 'status')
-      this.o.pods.assume(status.object)
+      const bound = { ...pod, metadata: { ...pod.metadata }, spec: { ...pod.spec, nodeName: decision.node } }
+      this.assume(key, bound)
+      let result
+      try {
+        result = await this.o.registry.update(POD, namespace, name, bound, WRITE)
+        this.assume(key, result.object)
+        const withCondition = structuredClone(result.object)
+        withCondition.status = { ...withCondition.status, conditions: setCondition(withCondition.status?.conditions, { type: 'PodScheduled', status: 'True', lastTransitionTime: now }) }
+        const status = await this.o.registry.update(POD, namespace, name, withCondition, WRITE, 'status')
+        this.assume(key, status.object)
+      } catch (err) {
+        // Forget the assumption (a write that did land carries a newer version and stays).
+        this.assume(key, pod)
+        throw err
+      }
       this.unschedulable.delete(key)
       await this.o.events.record(result.object, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${decision.node}`)
       this.log.debug({ key, node: decision.node }, 'bound')
@@ -103,8 +167,13 @@ export class SchedulerController {
       conditions: setCondition(next.status?.conditions, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastTransitionTime: now }),
     }
     const result = await this.o.registry.update(POD, namespace, name, next, WRITE, 'status')
-    this.o.pods.assume(result.object)
+    this.assume(key, result.object)
     await this.o.events.record(pod, 'Warning', 'FailedScheduling', decision.message)
+  }
+
+  private assume(key: string, pod: KubeObject): void {
+    this.o.pods.assume(pod)
+    this.track(key)
   }
 }
 

@@ -3,7 +3,7 @@
 
 import { matchesLabels, type Requirement } from '../api/selector.js'
 import type { KubeObject } from '../api/types.js'
-import { allocatable, podRequests, sumRequests, type NodeSnapshot } from './snapshot.js'
+import { allocatable, podRequests, requestedOn, type NodeSnapshot } from './snapshot.js'
 
 export type Filter = (pod: KubeObject, node: NodeSnapshot) => string[]
 
@@ -29,9 +29,10 @@ export const taints: Filter = (pod, { node }) => {
   return []
 }
 
-const resourcesFit: Filter = (pod, { node, pods }) => {
+const resourcesFit: Filter = (pod, n) => {
+  const { node, pods } = n
   const want = podRequests(pod)
-  const used = sumRequests(pods)
+  const used = requestedOn(n)
   const cap = allocatable(node)
   const reasons: string[] = []
   if (pods.length + 1 > cap.pods) reasons.push('Too many pods')
@@ -57,6 +58,7 @@ export const architecture: Filter = (pod, { node }) => {
 }
 
 const hostPorts: Filter = (pod, { pods }) => {
+  if (hostPortKeys(pod).length === 0) return []
   const used = new Set(pods.flatMap(hostPortKeys))
   return hostPortKeys(pod).some((k) => used.has(k)) ? ["node(s) didn't have free ports for the requested pod ports"] : []
 }
@@ -71,7 +73,10 @@ const podAntiAffinity: Filter = (pod, { pods }) => {
         namespacesOf(term, owner).includes(other.metadata.namespace ?? 'default') &&
         matchesLabels(term.requirements, other.metadata.labels),
     )
+  const own = pod.spec?.affinity?.podAntiAffinity !== undefined
   for (const other of pods) {
+    // Most pods have no anti-affinity: skip them without building their terms.
+    if (!own && other.spec?.affinity?.podAntiAffinity === undefined) continue
     if (violates(pod, other) || violates(other, pod)) return ["node(s) didn't match pod anti-affinity rules"]
   }
   return []

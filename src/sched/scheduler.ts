@@ -12,17 +12,39 @@ export type Decision =
 
 export interface ScheduleOptions {
   strategy: Strategy
+  /**
+   * Where in `snapshot.nodes` the search starts (wrapping around). The caller moves it on by
+   * `visited` after each decision, as Kubernetes does, so that on big clusters, where the search
+   * stops early, every node gets its turn.
+   */
+  startIndex?: number
 }
 
-export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleOptions = { strategy: 'spread' }): Decision {
+/**
+ * Kubernetes' adaptive percentageOfNodesToScore: below 100 nodes every node is considered; above,
+ * the search stops once this many feasible nodes are found (50% less 1% per 125 nodes, at least
+ * 5%, and never fewer than 100): 420 of 1,000 nodes, 500 of 5,000.
+ */
+export function feasibleNodesToFind(nodeCount: number): number {
+  if (nodeCount < 100) return nodeCount
+  const percent = Math.max(5, 50 - nodeCount / 125)
+  return Math.max(100, Math.floor((nodeCount * percent) / 100))
+}
+
+export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleOptions = { strategy: 'spread' }): Decision & { visited: number } {
   const reasons: Record<string, number> = {}
   const feasible: NodeSnapshot[] = []
-  for (const n of snapshot.nodes) {
+  const nodes = snapshot.nodes
+  const enough = feasibleNodesToFind(nodes.length)
+  const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
+  let visited = 0
+  for (; visited < nodes.length && feasible.length < enough; visited++) {
+    const n = nodes[(start + visited) % nodes.length]!
     const failed = firstFailure(pod, n)
     if (failed.length === 0) feasible.push(n)
     for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
   }
-  if (feasible.length === 0) return { kind: 'unschedulable', reasons, message: unschedulableMessage(snapshot.nodes.length, reasons) }
+  if (feasible.length === 0) return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
 
   const totals = feasible.map(() => 0)
   for (const s of scorers(options.strategy)) {
@@ -36,7 +58,7 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     const tie = Math.abs(totals[i] - totals[best]) <= 1e-9 && feasible[i].node.metadata.name! < feasible[best].node.metadata.name!
     if (better || tie) best = i
   }
-  return { kind: 'bind', node: feasible[best].node.metadata.name!, score: totals[best] }
+  return { kind: 'bind', node: feasible[best].node.metadata.name!, score: totals[best], visited }
 }
 
 function firstFailure(pod: KubeObject, node: NodeSnapshot): string[] {

@@ -2,7 +2,7 @@
 
 import type { KubeObject } from '../api/types.js'
 import { nodeMatchesTerm, tolerates, type Taint } from './filters.js'
-import { allocatable, nonZeroRequests, sumRequests, type NodeSnapshot } from './snapshot.js'
+import { allocatable, nonZeroRequestedOn, nonZeroRequests, type NodeSnapshot } from './snapshot.js'
 
 export type Strategy = 'spread' | 'binpack'
 
@@ -14,7 +14,7 @@ export const THROTTLED_CONDITION = 'ThermalThrottling'
 
 function fractions(pod: KubeObject, n: NodeSnapshot): { cpu: number; memory: number } {
   const want = nonZeroRequests(pod)
-  const used = sumRequests(n.pods, nonZeroRequests)
+  const used = nonZeroRequestedOn(n)
   const cap = allocatable(n.node)
   const frac = (u: bigint, c: bigint) => (c <= 0n ? 1 : Math.min(1, Number(u) / Number(c)))
   return { cpu: frac(used.cpuMilli + want.cpuMilli, cap.cpuMilli), memory: frac(used.memoryBytes + want.memoryBytes, cap.memoryBytes) }

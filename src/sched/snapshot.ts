@@ -7,6 +7,12 @@ export interface NodeSnapshot {
   node: KubeObject
   /** Pods bound to the node that still hold resources (not Succeeded or Failed). */
   pods: KubeObject[]
+  /**
+   * The sums of `podRequests` and `nonZeroRequests` over `pods`, when the caller keeps them up to
+   * date itself (the hub does, per node, as pods come and go); computed from `pods` when absent.
+   */
+  requested?: Resources
+  nonZeroRequested?: Resources
 }
 
 export interface Snapshot {
@@ -39,13 +45,26 @@ function containerRequests(c: any): Resources {
 }
 
 const add = (a: Resources, b: Resources): Resources => ({ cpuMilli: a.cpuMilli + b.cpuMilli, memoryBytes: a.memoryBytes + b.memoryBytes })
+export const addResources = add
+export const subtractResources = (a: Resources, b: Resources): Resources => ({ cpuMilli: a.cpuMilli - b.cpuMilli, memoryBytes: a.memoryBytes - b.memoryBytes })
 const max = (a: Resources, b: Resources): Resources => ({
   cpuMilli: a.cpuMilli > b.cpuMilli ? a.cpuMilli : b.cpuMilli,
   memoryBytes: a.memoryBytes > b.memoryBytes ? a.memoryBytes : b.memoryBytes,
 })
 
+// Objects the scheduler sees are never changed in place (the hub replaces them), so what is parsed
+// from one is kept with it: a decision over a thousand nodes asks for the same values many times.
+const requestsOf = new WeakMap<KubeObject, Resources>()
+const allocatableOf = new WeakMap<KubeObject, Resources & { pods: number }>()
+
 /** A pod's effective requests: the sum of its containers, or its largest init container if more. */
 export function podRequests(pod: KubeObject): Resources {
+  let r = requestsOf.get(pod)
+  if (!r) requestsOf.set(pod, (r = computePodRequests(pod)))
+  return r
+}
+
+function computePodRequests(pod: KubeObject): Resources {
   const spec = pod.spec ?? {}
   const app = ((spec.containers as unknown[]) ?? []).map(containerRequests).reduce(add, ZERO)
   const init = ((spec.initContainers as unknown[]) ?? []).map(containerRequests).reduce(max, ZERO)
@@ -61,9 +80,23 @@ export function nonZeroRequests(pod: KubeObject): Resources {
 }
 
 export function allocatable(node: KubeObject): Resources & { pods: number } {
-  const a = node.status?.allocatable ?? node.status?.capacity ?? {}
-  const pods = quantity(a.pods)?.value()
-  return { ...resourcesOf(a), pods: pods === undefined ? 110 : Number(pods) }
+  let r = allocatableOf.get(node)
+  if (!r) {
+    const a = node.status?.allocatable ?? node.status?.capacity ?? {}
+    const pods = quantity(a.pods)?.value()
+    allocatableOf.set(node, (r = { ...resourcesOf(a), pods: pods === undefined ? 110 : Number(pods) }))
+  }
+  return r
+}
+
+/** What the node's pods request: the kept sum, or the sum over them. */
+export function requestedOn(n: NodeSnapshot): Resources {
+  return n.requested ?? sumRequests(n.pods)
+}
+
+/** What the node's pods request as the scorers count it (see nonZeroRequests). */
+export function nonZeroRequestedOn(n: NodeSnapshot): Resources {
+  return n.nonZeroRequested ?? sumRequests(n.pods, nonZeroRequests)
 }
 
 export function sumRequests(pods: KubeObject[], of: (p: KubeObject) => Resources = podRequests): Resources {

@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import type { KubeObject } from '../../src/api/types.js'
-import { schedule, unschedulableMessage } from '../../src/sched/scheduler.js'
+import { feasibleNodesToFind, schedule, unschedulableMessage } from '../../src/sched/scheduler.js'
 import type { NodeSnapshot, Snapshot } from '../../src/sched/snapshot.js'
 
 function node(name: string, opts: { cpu?: string; memory?: string; pods?: string; labels?: Record<string, string>; ready?: boolean; unschedulable?: boolean; taints?: any[]; throttled?: boolean } = {}): KubeObject {
@@ -151,4 +151,18 @@ t.test('follows preferred node affinity', async (t) => {
 t.test('avoids nodes that report thermal throttling', async (t) => {
   t.match(schedule(pod('p'), snap(node('a', { throttled: true }), node('b'))), { node: 'b' })
   t.match(schedule(pod('p'), snap(node('a', { throttled: true }))), { node: 'a' }, 'a hot node still takes work when it is the only one')
+})
+
+t.test('on big clusters the search stops once enough feasible nodes are found, as Kubernetes does', async (t) => {
+  t.equal(feasibleNodesToFind(50), 50, 'below 100 nodes every node is considered')
+  t.equal(feasibleNodesToFind(1_000), 420)
+  t.equal(feasibleNodesToFind(5_000), 500)
+  const many = Array.from({ length: 200 }, (_, i) => node(`n${String(i).padStart(3, '0')}`))
+  const d = schedule(pod('p'), snap(...many))
+  t.equal(d.visited, feasibleNodesToFind(200))
+  const later = schedule(pod('p'), snap(...many), { strategy: 'spread', startIndex: 150 })
+  t.match(later, { kind: 'bind', node: 'n000' }, 'the search wraps around from where it starts')
+  const unschedulable = schedule(pod('p', { cpu: '64' }), snap(...many))
+  t.equal(unschedulable.visited, 200, 'with nothing feasible every node is looked at, and counted in the message')
+  t.equal((unschedulable as any).message, '0/200 nodes are available: 200 Insufficient cpu.')
 })
