@@ -1,4 +1,6 @@
 // `bramble delete`: by TYPE NAME..., TYPE/NAME, -f manifests, or -l / --all over one type.
+// --cascade says what becomes of the objects the deleted ones own, as kubectl's does: background
+// (deleted after it, the default), foreground (deleted before it) or orphan (kept, unowned).
 
 import type { KindInfo } from '../api/kinds.js'
 import { finishBatch, type ClientContext } from './client-context.js'
@@ -11,6 +13,31 @@ export interface DeleteOptions {
   selector?: string
   all?: boolean
   ignoreNotFound?: boolean
+  /** background | foreground | orphan; true (the flag alone) is background, as kubectl has it. */
+  cascade?: string | boolean
+}
+
+type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan'
+
+/** How long to wait for an object marked for deletion (orphan, foreground) to be gone, as kubectl --wait does. */
+const WAIT_FOR_DELETION_MS = 60_000
+
+export function propagationPolicyOf(cascade: string | boolean | undefined): PropagationPolicy {
+  switch (cascade) {
+    case undefined:
+    case true:
+    case 'true':
+    case 'background':
+      return 'Background'
+    case false:
+    case 'false':
+    case 'orphan':
+      return 'Orphan'
+    case 'foreground':
+      return 'Foreground'
+    default:
+      throw new UsageError(`invalid cascade value (${String(cascade)}). Must be "background", "foreground", or "orphan"`)
+  }
 }
 
 interface Victim {
@@ -24,6 +51,7 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
   const failures: ServerError[] = []
   let failed = 0
   const nsOf = (info: KindInfo, own?: string) => (info.namespaced ? own || ctx.namespace : undefined)
+  const propagationPolicy = propagationPolicyOf(options.cascade)
 
   if (options.filename && options.filename.length > 0) {
     if (args.length > 0) throw new UsageError('name what to delete either with -f or with TYPE NAME, not both')
@@ -53,8 +81,10 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
 
   for (const v of victims) {
     try {
-      await ctx.client.request('DELETE', resourcePath(v.info, v.namespace, v.name))
+      const res = await ctx.client.request('DELETE', resourcePath(v.info, v.namespace, v.name), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy } })
       ctx.io.out(`${qualifiedName(v.info)} "${v.name}" deleted\n`)
+      // Marked, not yet gone: the hub's garbage collector orphans or deletes its dependents first.
+      if (res.json?.metadata?.deletionTimestamp) await waitUntilGone(ctx, v, String(res.json.metadata.resourceVersion ?? ''))
     } catch (err) {
       if (!(err instanceof ServerError)) throw err
       if (err.status === 404 && options.ignoreNotFound) continue
@@ -63,4 +93,20 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
   }
   // Files that did not parse count as failures too.
   finishBatch(ctx.io, failures, victims.length + failed, 'deleted', failed)
+}
+
+async function waitUntilGone(ctx: ClientContext, v: Victim, resourceVersion: string): Promise<void> {
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), WAIT_FOR_DELETION_MS)
+  try {
+    const query = { fieldSelector: `metadata.name=${v.name}`, resourceVersion: resourceVersion || undefined }
+    for await (const event of ctx.client.watch(resourcePath(v.info, v.namespace), { query, signal: deadline.signal })) {
+      if (event.type === 'DELETED') return
+    }
+  } catch (err) {
+    if (!deadline.signal.aborted) throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  ctx.io.err(`warning: ${qualifiedName(v.info)} "${v.name}" is still being deleted; the hub finishes it once its dependents are handled\n`)
 }

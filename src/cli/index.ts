@@ -74,9 +74,10 @@ export function registerClientCommands(program: Command): void {
     .option('-l, --selector <SELECTOR>', 'delete every object of TYPE matching this label selector')
     .option('--all', 'delete every object of TYPE in the namespace')
     .option('--ignore-not-found', 'treat objects that are already gone as deleted')
+    .option('--cascade [MODE]', 'what becomes of owned objects: background (deleted after, the default), foreground (deleted first) or orphan (kept)')
     .action(async (args: string[], _opts: unknown, command: Command) => {
       const o = optionsOf(command)
-      await withClient(o, (ctx) => runDelete(ctx, args, { filename: o.filename, selector: o.selector, all: o.all, ignoreNotFound: o.ignoreNotFound }))
+      await withClient(o, (ctx) => runDelete(ctx, args, { filename: o.filename, selector: o.selector, all: o.all, ignoreNotFound: o.ignoreNotFound, cascade: o.cascade }))
     })
 
   program
