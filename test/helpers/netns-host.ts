@@ -1,0 +1,262 @@
+// Extra hosts for multi-node end-to-end tests: network namespaces on one bridge in the root
+// namespace, each with a dockerd of its own (started with nsenter: `ip netns exec` hides the cgroup
+// mounts and dockerd fails). A run claims one 10.213.N.0/24 subnet by creating the folder
+// <tmp>/bramble-netns/bmN, so parallel test files never share names or addresses; the folder holds
+// the owner's pid, and a run whose owner is gone (a crashed test) is torn down by the next one.
+//
+// Names in a run bmN: bridge `bmN` (10.213.N.1), namespace `bmN-i` (10.213.N.10+i), its root-side
+// veth `bmN-ih`. Traffic stays between the root namespace and these namespaces: no route leaves.
+
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import Docker from 'dockerode'
+import { ensureBusyboxImage } from './busybox-image.js'
+import { BRAMBLE_BIN } from './hub-process.js'
+
+const run = promisify(execFile)
+const BASE_DIR = join(tmpdir(), 'bramble-netns')
+const TOOLS = ['ip', 'nsenter', 'dockerd']
+
+/** undefined when network-namespace hosts can be made here, else why not (for `t.plan(0, reason)`). */
+export async function netnsUnavailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'multi-node tests make network namespaces and start dockerd: run them as root'
+  for (const tool of TOOLS) {
+    try {
+      await run('sh', ['-c', `command -v ${tool}`])
+    } catch {
+      return `multi-node tests need \`${tool}\` on the PATH (packages iproute2, util-linux, docker.io)`
+    }
+  }
+  if (!existsSync(BRAMBLE_BIN)) return `${BRAMBLE_BIN} is missing: run \`npm run build\` first (npm test does)`
+  return undefined
+}
+
+export interface NetnsHost {
+  /** The namespace's name under /var/run/netns. */
+  netns: string
+  /** This host's address on the run's bridge. */
+  address: string
+  /** For `--docker-host`: the dockerd inside the namespace. */
+  dockerHost: string
+  docker: Docker
+  /** Folder of this host: a good place for the agent's data dir. */
+  dir: string
+  /** `nsenter` arguments that run a command inside the namespace. */
+  nsenter(command: string[]): string[]
+}
+
+/** One test run's bridge and the hosts on it; `cleanup()` removes everything, also after a failure. */
+export class NetnsLab {
+  readonly hosts: NetnsHost[] = []
+  private hostCount = 0
+  private constructor(
+    readonly name: string,
+    readonly subnet: number,
+    private readonly dir: string,
+  ) {}
+
+  /** The root namespace's address on the bridge: where a hub listens for the hosts. */
+  get hubAddress(): string {
+    return `10.213.${this.subnet}.1`
+  }
+
+  static async create(): Promise<NetnsLab> {
+    mkdirSync(BASE_DIR, { recursive: true })
+    await removeAbandonedRuns()
+    const taken = await addressesInUse()
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const subnet = 1 + Math.floor(Math.random() * 250)
+      if (taken.has(subnet)) continue
+      const name = `bm${subnet}`
+      const dir = join(BASE_DIR, name)
+      try {
+        mkdirSync(dir) // atomic: the run that creates the folder owns the subnet
+      } catch {
+        continue
+      }
+      writeFileSync(join(dir, 'owner'), `${process.pid}\n`)
+      const lab = new NetnsLab(name, subnet, dir)
+      try {
+        await ip('link', 'add', name, 'type', 'bridge')
+        await ip('addr', 'add', `${lab.hubAddress}/24`, 'dev', name)
+        await ip('link', 'set', name, 'up')
+      } catch (err) {
+        await lab.cleanup()
+        throw err
+      }
+      return lab
+    }
+    throw new Error('no free 10.213.N.0/24 subnet for a multi-node test run')
+  }
+
+  /** A new namespace on the bridge with its own dockerd, holding the busybox test image. */
+  async addHost(): Promise<NetnsHost> {
+    const i = this.hostCount++ // taken at once: hosts may be added in parallel
+    const netns = `${this.name}-${i}`
+    const address = `10.213.${this.subnet}.${10 + i}`
+    const dir = join(this.dir, `h${i}`)
+    mkdirSync(dir, { recursive: true })
+    await ip('netns', 'add', netns)
+    await ip('link', 'add', `${netns}h`, 'type', 'veth', 'peer', 'name', `${netns}p`)
+    await ip('link', 'set', `${netns}p`, 'netns', netns)
+    await ip('link', 'set', `${netns}h`, 'master', this.name, 'up')
+    await ip('-n', netns, 'link', 'set', `${netns}p`, 'name', 'eth0')
+    await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
+    await ip('-n', netns, 'link', 'set', 'eth0', 'up')
+    await ip('-n', netns, 'link', 'set', 'lo', 'up')
+    const nsenter = (command: string[]) => [`--net=/var/run/netns/${netns}`, ...command]
+    const socket = join(dir, 'docker.sock')
+    writeFileSync(join(dir, 'daemon.json'), '{}\n') // never the host's /etc/docker/daemon.json
+    // Pods only talk inside their node here, so the nested engine leaves iptables alone.
+    const dockerd = spawn(
+      'nsenter',
+      nsenter(['dockerd', '--config-file', join(dir, 'daemon.json'), '--data-root', join(dir, 'docker'), '--exec-root', join(dir, 'exec'),
+        '-H', `unix://${socket}`, '--pidfile', join(dir, 'dockerd.pid'), '--bip', `172.31.${10 + i}.1/24`, '--iptables=false', '--ip-masq=false']),
+      { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
+    )
+    let log = ''
+    dockerd.stderr!.on('data', (d) => (log = (log + d).slice(-4000)))
+    const docker = new Docker({ socketPath: socket })
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      if (dockerd.exitCode !== null) throw new Error(`dockerd in ${netns} exited with ${dockerd.exitCode}: ${log}`)
+      if (existsSync(socket) && (await docker.ping().then(() => true, () => false))) break
+      if (Date.now() > deadline) throw new Error(`dockerd in ${netns} did not answer within 30 s: ${log}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    await ensureBusyboxImage(docker)
+    const host = { netns, address, dockerHost: `unix://${socket}`, docker, dir, nsenter }
+    this.hosts.push(host)
+    return host
+  }
+
+  async cleanup(): Promise<void> {
+    await tearDownRun(this.name, this.dir)
+  }
+}
+
+/** Runs left by a test process that is gone (killed, crashed) are torn down before a new one starts. */
+async function removeAbandonedRuns(): Promise<void> {
+  for (const name of readdirSync(BASE_DIR)) {
+    if (!/^bm\d+$/.test(name)) continue
+    const dir = join(BASE_DIR, name)
+    const owner = Number(readText(join(dir, 'owner')))
+    if (owner && processAlive(owner)) continue
+    await tearDownRun(name, dir)
+  }
+}
+
+/** Removes a run's containers, dockerds, namespaces, links, mounts and files; each step best effort. */
+async function tearDownRun(name: string, dir: string): Promise<void> {
+  const hostDirs = existsSync(dir) ? readdirSync(dir).filter((d) => /^h\d+$/.test(d)) : []
+  await Promise.all(
+    hostDirs.map(async (h) => {
+      const socket = join(dir, h, 'docker.sock')
+      if (!existsSync(socket)) return
+      // Removing containers first makes dockerd's own shutdown quick.
+      const docker = new Docker({ socketPath: socket, timeout: 10_000 })
+      const containers = await docker.listContainers({ all: true }).catch(() => [])
+      await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})))
+    }),
+  )
+  for (const h of hostDirs) {
+    const pid = Number(readText(join(dir, h, 'dockerd.pid')))
+    if (pid && processAlive(pid) && commandLine(pid).includes(`${dir}/`)) await stopProcess(pid)
+  }
+  // What a killed dockerd leaves behind: its containerd and shims (they name the run's folder).
+  for (const pid of processesWhere((p) => commandLine(p).includes(`${dir}/`))) await stopProcess(pid)
+  const namespaces = readdirSafe('/var/run/netns').filter((n) => n.startsWith(`${name}-`))
+  for (const netns of namespaces) {
+    const inode = statSafe(`/var/run/netns/${netns}`)
+    if (inode) for (const pid of processesWhere((p) => statSafe(`/proc/${p}/ns/net`) === inode)) await stopProcess(pid)
+    await ip('netns', 'del', netns).catch(() => {})
+  }
+  for (const link of await linksNamed(name)) await ip('link', 'del', link).catch(() => {})
+  const mounts = readText('/proc/self/mountinfo')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
+    .sort((a, b) => b.length - a.length)
+  for (const m of mounts) await run('umount', ['-l', m]).catch(() => {})
+  rmSync(dir, { recursive: true, force: true })
+}
+
+async function ip(...args: string[]): Promise<void> {
+  try {
+    await run('ip', args)
+  } catch (err) {
+    throw new Error(`ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, { cause: err })
+  }
+}
+
+/** Subnets N of 10.213.N.0/24 some interface of the root namespace already has. */
+async function addressesInUse(): Promise<Set<number>> {
+  const { stdout } = await run('ip', ['-4', '-o', 'addr', 'show'])
+  return new Set([...stdout.matchAll(/inet 10\.213\.(\d+)\./g)].map((m) => Number(m[1])))
+}
+
+/** The bridge `name` and the root-side veths `name-ih` of a run. */
+async function linksNamed(name: string): Promise<string[]> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show'])
+  return [...stdout.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]!).filter((l) => l === name || new RegExp(`^${name}-\\d+h$`).test(l))
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  if (pid === process.pid) return
+  try {
+    process.kill(pid, 'SIGTERM')
+  } catch {
+    return
+  }
+  const deadline = Date.now() + 15_000
+  while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  if (processAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {}
+  }
+}
+
+function processAlive(pid: number): boolean {
+  // A zombie has exited: it counts as gone.
+  const stat = readText(`/proc/${pid}/stat`)
+  return stat !== '' && !/^\d+ \(.*\) Z/.test(stat)
+}
+
+function processesWhere(match: (pid: number) => boolean): number[] {
+  return readdirSafe('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((p) => p !== process.pid && match(p))
+}
+
+function commandLine(pid: number): string {
+  return readText(`/proc/${pid}/cmdline`).replace(/\0/g, ' ')
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function readdirSafe(path: string): string[] {
+  try {
+    return readdirSync(path)
+  } catch {
+    return []
+  }
+}
+
+function statSafe(path: string): number | undefined {
+  try {
+    return statSync(path).ino
+  } catch {
+    return undefined
+  }
+}
