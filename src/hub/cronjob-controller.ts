@@ -17,7 +17,6 @@ import { controllerOf } from './replicaset-controller.js'
 
 const CRON_JOB = KINDS.find((k) => k.kind === 'CronJob')!
 const JOB = KINDS.find((k) => k.kind === 'Job')!
-const POD = KINDS.find((k) => k.kind === 'Pod')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
 export const SCHEDULED_TIMESTAMP_ANNOTATION = 'batch.kubernetes.io/cronjob-scheduled-timestamp'
 /** More missed times than this since the last run earns a warning, as in Kubernetes. */
@@ -27,8 +26,6 @@ export interface CronJobControllerOptions {
   registry: Registry
   cronJobs: Informer
   jobs: Informer
-  /** To delete the pods of Jobs this controller deletes. */
-  pods: Informer
   timers: CronTimers
   events: EventRecorder
   clock: Clock
@@ -68,11 +65,10 @@ export class CronJobController {
   constructor(private readonly o: CronJobControllerOptions) {
     this.log = o.logger.child({ component: 'cronjob-controller' })
     this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    // A deleted CronJob's Jobs are the garbage collector's (deleted, or orphaned on request).
     o.cronJobs.onChange((type, cj) => {
-      if (type === 'DELETED') {
-        this.stopTimer(objectKey(cj))
-        void this.deleteOwnedJobs(cj)
-      } else this.queue.add(objectKey(cj))
+      if (type === 'DELETED') this.stopTimer(objectKey(cj))
+      else this.queue.add(objectKey(cj))
     })
     o.jobs.onChange((_type, job, previous) => {
       for (const j of [job, previous]) {
@@ -179,7 +175,7 @@ export class CronJobController {
       metadata: {
         name,
         namespace: cj.metadata.namespace,
-        labels: { ...(template.metadata?.labels ?? {}) },
+        ...(template.metadata?.labels ? { labels: { ...template.metadata.labels } } : {}),
         annotations: { ...(template.metadata?.annotations ?? {}), [SCHEDULED_TIMESTAMP_ANNOTATION]: rfc3339InZone(scheduled, cj.spec.timeZone ?? undefined) },
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: cj.metadata.name!, uid: cj.metadata.uid!, controller: true, blockOwnerDeletion: true }],
       },
@@ -251,20 +247,9 @@ export class CronJobController {
     }
   }
 
-  /** Deletes a Job and then its pods (background propagation; the Job goes first so nothing replaces them). */
+  /** Deletes a Job at once; the garbage collector then deletes its pods (background propagation, as Kubernetes' CronJob controller does). */
   private async deleteJob(job: KubeObject): Promise<void> {
-    await this.o.registry.delete(JOB, job.metadata.namespace!, job.metadata.name!, { dryRun: false, uid: job.metadata.uid }).catch(ignoreNotFound)
-    for (const pod of this.o.pods.list()) {
-      if (pod.metadata.namespace !== job.metadata.namespace || controllerOf(pod)?.uid !== job.metadata.uid) continue
-      await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch(ignoreNotFound)
-    }
-  }
-
-  /** A deleted CronJob takes its Jobs and their pods with it. */
-  private async deleteOwnedJobs(cj: KubeObject): Promise<void> {
-    for (const job of this.owned(cj)) {
-      await this.deleteJob(job).catch((err) => this.log.warn({ err, job: job.metadata.name }, 'could not delete a job of a deleted CronJob'))
-    }
+    await this.o.registry.delete(JOB, job.metadata.namespace!, job.metadata.name!, { dryRun: false, uid: job.metadata.uid, propagationPolicy: 'Background' }).catch(ignoreNotFound)
   }
 
   private async writeStatus(cj: KubeObject, status: Record<string, any>): Promise<void> {

@@ -223,7 +223,7 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy })
   const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
   const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
-  const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, pods, timers: nodeCronTimers(deps.logger) })
+  const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, timers: nodeCronTimers(deps.logger) })
   const daemonSetController = new DaemonSetController({ ...common('daemonset-controller'), daemonSets, pods, nodes })
   const jobController = new JobController({ ...common('job-controller'), jobs, pods })
   const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets]
