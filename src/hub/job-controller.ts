@@ -2,7 +2,8 @@
 // completions, until one has and none still runs), at most `parallelism` at a time; fails the Job
 // past `backoffLimit` failures or `activeDeadlineSeconds`; `suspend` stops its pods. Status and
 // conditions are written as Kubernetes writes them, so `kubectl get jobs` and `kubectl wait` work.
-// Finished pods stay (their logs are still wanted).
+// Failed pods are replaced after a back-off, as Kubernetes does. Finished pods stay (their status is
+// the record of each run) until the Job goes, by hand or `ttlSecondsAfterFinished` after it finished.
 
 import { KINDS } from '../api/kinds.js'
 import { jobPodLabels } from '../api/job-selector.js'
@@ -42,6 +43,24 @@ export function isFinished(job: KubeObject): boolean {
   return (job.status?.conditions ?? []).some((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
 }
 
+/** Kubernetes' delay before failed pods are replaced: 10 s, doubling per failure since the last success, at most 6 min. */
+const FAILURE_BACKOFF_BASE_MS = 10_000
+const FAILURE_BACKOFF_MAX_MS = 360_000
+
+/** When the pod's containers last finished (ms since the epoch), or 0 when none says. */
+function finishedAt(pod: KubeObject): number {
+  const times = ((pod.status?.containerStatuses ?? []) as any[]).map((c) => Date.parse(c.state?.terminated?.finishedAt ?? '')).filter((n) => !Number.isNaN(n))
+  return Math.max(0, ...times)
+}
+
+/** When a failed pod may next be replaced, or undefined when no failure since the last success holds it back. */
+export function failureBackoffUntil(pods: KubeObject[]): number | undefined {
+  const lastSuccess = Math.max(0, ...pods.filter((p) => p.status?.phase === 'Succeeded').map(finishedAt))
+  const failures = pods.filter((p) => p.status?.phase === 'Failed').map(finishedAt).filter((t) => t > lastSuccess)
+  if (failures.length === 0) return undefined
+  return Math.max(...failures) + Math.min(FAILURE_BACKOFF_MAX_MS, FAILURE_BACKOFF_BASE_MS * 2 ** (failures.length - 1))
+}
+
 const restartsOf = (pod: KubeObject) => ((pod.status?.containerStatuses ?? []) as any[]).reduce((n, c) => n + Number(c.restartCount ?? 0), 0)
 
 export class JobController {
@@ -79,7 +98,8 @@ export class JobController {
 
   private async reconcile(key: string): Promise<void> {
     const job = this.o.jobs.get(key)
-    if (!job || job.metadata.deletionTimestamp || isFinished(job)) return
+    if (!job || job.metadata.deletionTimestamp) return
+    if (isFinished(job)) return this.expire(job)
     const spec = job.spec ?? {}
     const now = this.o.clock.now()
     const pods = this.owned(job)
@@ -125,7 +145,10 @@ export class JobController {
         completionTime = rfc3339(now)
         await this.o.events.record(job, 'Normal', 'Completed', 'Job completed')
       } else {
-        active = await this.scaleActive(job, active, this.wantActive(job, succeeded, active))
+        const want = this.wantActive(job, succeeded, active)
+        const retryAt = want > active.length ? failureBackoffUntil(pods) : undefined
+        if (retryAt !== undefined && retryAt > now) this.queue.addAfter(key, retryAt - now)
+        else active = await this.scaleActive(job, active, want)
         const deadline = Number(spec.activeDeadlineSeconds ?? 0)
         if (deadline > 0) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now)
       }
@@ -144,6 +167,20 @@ export class JobController {
     if (JSON.stringify(status) === JSON.stringify(job.status ?? {})) return
     const { object } = await this.o.registry.update(JOB, job.metadata.namespace!, job.metadata.name!, { ...job, status }, WRITE, 'status')
     this.o.jobs.assume(object)
+  }
+
+  /** ttlSecondsAfterFinished: a finished Job, and with it its pods, is deleted that long after it finished. */
+  private async expire(job: KubeObject): Promise<void> {
+    const ttl = job.spec?.ttlSecondsAfterFinished
+    if (typeof ttl !== 'number') return
+    const finished = (job.status?.conditions ?? []).find((c: any) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
+    const at = Date.parse(finished?.lastTransitionTime ?? '') + ttl * 1000
+    if (Number.isNaN(at)) return
+    const wait = at - this.o.clock.now()
+    if (wait > 0) return this.queue.addAfter(objectKey(job), wait)
+    await this.o.registry.delete(JOB, job.metadata.namespace!, job.metadata.name!, { dryRun: false, uid: job.metadata.uid }).catch((err) => {
+      if ((err as { httpStatus?: number }).httpStatus !== 404) throw err
+    })
   }
 
   /** Why the Job has failed, if it has: too many failures, or active past its deadline. */

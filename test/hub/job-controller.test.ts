@@ -59,7 +59,10 @@ async function setup(t: any, opts: { clock?: Clock; outcome?: (pod: KubeObject) 
         let status: any
         if (want === 'stay' || phase === 'Succeeded' || phase === 'Failed') continue
         if (phase !== 'Running') status = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }
-        else if (want !== 'Running') status = { phase: want, conditions: [{ type: 'Ready', status: 'False' }] }
+        else if (want !== 'Running') {
+          const terminated = { exitCode: want === 'Succeeded' ? 0 : 1, reason: want === 'Succeeded' ? 'Completed' : 'Error', finishedAt: new Date(clock.now()).toISOString() }
+          status = { phase: want, conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'c', ready: false, restartCount: 0, image: 'busybox:1', imageID: '', state: { terminated } }] }
+        }
         else continue
         await registry.update(kind('Pod'), 'default', p.metadata.name!, { ...p, status }, WRITE, 'status').catch(() => undefined)
       }
@@ -144,9 +147,20 @@ t.test('a work queue Job (no completions) is done when a pod has succeeded and n
   t.equal((await podsOf('queue')).length, 2)
 })
 
-t.test('fails with BackoffLimitExceeded after backoffLimit + 1 failed pods, and makes no more', async (t) => {
-  const { registry, until, podsOf, getJob, condition } = await setup(t, { outcome: () => 'Failed' })
+t.test('replaces failed pods after 10 s, then 20 s, and fails with BackoffLimitExceeded after backoffLimit + 1, making no more', async (t) => {
+  const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000)
+  const { registry, until, podsOf, getJob, condition } = await setup(t, { clock, outcome: () => 'Failed' })
   await registry.create(kind('Job'), 'default', job('flaky', { backoffLimit: 2 }), WRITE)
+  const failedPods = async () => (await podsOf('flaky')).filter((p) => p.status.phase === 'Failed').length
+  await until('the first pod failed', async () => (await failedPods()) === 1)
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal((await podsOf('flaky')).length, 1, 'no replacement before its back-off')
+  clock.advance(10_000)
+  await until('the second pod failed', async () => (await failedPods()) === 2)
+  clock.advance(19_000)
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal((await podsOf('flaky')).length, 2, 'the second back-off is twice as long')
+  clock.advance(1_000)
   await until('the Job has Failed', async () => Boolean(await condition('flaky', 'Failed')))
   t.match(await condition('flaky', 'Failed'), { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' })
   t.match((await getJob('flaky')).status, { failed: 3, succeeded: 0, active: 0 })
@@ -208,6 +222,19 @@ t.test('a suspended Job runs no pods; resuming starts them and the clock; suspen
   await until('its pods are deleted', async () => (await podsOf('later')).length === 0)
   await until('suspended again', async () => Boolean(await condition('later', 'Suspended')))
   t.equal((await getJob('later')).status.active, 0)
+})
+
+t.test('ttlSecondsAfterFinished deletes a finished Job, and its pods, that long after it finished', async (t) => {
+  const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000)
+  const { registry, until, podsOf, condition } = await setup(t, { clock })
+  await registry.create(kind('Job'), 'default', job('brief', { ttlSecondsAfterFinished: 30 }), WRITE)
+  await until('the Job is Complete', async () => Boolean(await condition('brief', 'Complete')))
+  clock.advance(29_000)
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal((await podsOf('brief')).length, 1, 'kept until its time')
+  clock.advance(1_000)
+  await until('the Job is gone', async () => !(await registry.list(kind('Job'), 'default')).items.some((j: KubeObject) => j.metadata.name === 'brief'))
+  await until('its pods are gone', async () => (await podsOf('brief')).length === 0)
 })
 
 t.test('does nothing once a Job is finished, and a deleted Job takes its pods with it', async (t) => {
