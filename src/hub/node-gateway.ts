@@ -52,9 +52,6 @@ export interface NodeGatewayOptions {
   coalesceMs?: number
   /** How long a node has to answer an RPC (logs). */
   rpcTimeoutMs?: number
-  /** Eviction hooks (issue 4). */
-  onNodeUnreachable?: (node: string) => void
-  onNodeReachable?: (node: string) => void
 }
 
 export interface NodeGateway {
@@ -107,8 +104,6 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     logger: o.logger,
     gracePeriodMs: o.nodeGracePeriodMs,
     reportedReady: (node) => intake.reportedReady(node),
-    onUnreachable: o.onNodeUnreachable,
-    onReachable: o.onNodeReachable,
   })
   intake = new NodeStatusIntake({
     registry: o.registry,

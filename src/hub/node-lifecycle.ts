@@ -7,8 +7,8 @@
 // each gets a fresh grace period from the moment the hub first sees its Node, and a node already
 // marked unreachable stays so until it proves itself alive: a hub restart never flips a node.
 //
-// Eviction of the pods on an unreachable node is issue 4: `onUnreachable` / `onReachable` are the
-// hooks for it; nothing here deletes a pod.
+// Nothing here deletes a pod: taint-eviction-controller.ts evicts pods from nodes with the
+// NoExecute taint, level-triggered from the Node objects this writes.
 
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
@@ -45,10 +45,6 @@ export interface NodeLifecycleOptions {
   checkIntervalMs?: number
   /** The Ready condition the node's agent last reported, restored when the node comes back. */
   reportedReady?: (node: string) => ReadyCondition | undefined
-  /** Hook for eviction (issue 4): called once each time a node becomes unreachable. */
-  onUnreachable?: (node: string) => void
-  /** Called once each time an unreachable node is back. */
-  onReachable?: (node: string) => void
 }
 
 type Verdict = 'silent' | 'alive' | 'undecided'
@@ -135,10 +131,7 @@ export class NodeLifecycle {
     const nowIso = rfc3339(this.o.clock.now())
     if (v === 'silent') {
       const wrote = await this.write(name, (node) => setReady(node, { type: 'Ready', status: 'Unknown', reason: NODE_STATUS_UNKNOWN, message: NODE_STATUS_UNKNOWN_MESSAGE }, nowIso), (node) => addTaint(node, nowIso))
-      if (wrote) {
-        this.log.warn({ node: name, gracePeriodMs: this.graceMs, offline: this.offline.has(name) }, 'node is unreachable: marked NotReady and tainted')
-        this.o.onUnreachable?.(name)
-      }
+      if (wrote) this.log.warn({ node: name, gracePeriodMs: this.graceMs, offline: this.offline.has(name) }, 'node is unreachable: marked NotReady and tainted')
       return
     }
     const ready = this.o.reportedReady?.(name) ?? { type: 'Ready' as const, status: 'True', reason: 'KubeletReady', message: 'bramble agent is posting ready status' }
@@ -147,10 +140,7 @@ export class NodeLifecycle {
       (node) => (readyOf(node)?.reason === NODE_STATUS_UNKNOWN ? setReady(node, ready, nowIso) : undefined),
       (node) => removeTaint(node),
     )
-    if (wrote) {
-      this.log.info({ node: name }, 'node is reachable again: taint removed')
-      this.o.onReachable?.(name)
-    }
+    if (wrote) this.log.info({ node: name }, 'node is reachable again: taint removed')
   }
 
   /** Status first (the scheduler reads Ready), then the taint; true when either changed. */
