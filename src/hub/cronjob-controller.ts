@@ -118,7 +118,8 @@ export class CronJobController {
       await this.o.events.record(cj, 'Warning', 'InvalidSchedule', `invalid schedule: ${cj.spec.schedule}: ${(err as Error).message}`)
       return
     }
-    if (cj.spec.suspend === true) {
+    // Suspended, or being deleted (Orphan or Foreground): nothing new starts.
+    if (cj.spec.suspend === true || cj.metadata.deletionTimestamp) {
       this.stopTimer(key)
       return this.writeStatus(cj, status)
     }
@@ -141,7 +142,7 @@ export class CronJobController {
         await this.deleteJob(job)
         await this.o.events.record(cj, 'Normal', 'SuccessfulDelete', `Deleted job ${job.metadata.name}`)
       }
-      status.active = []
+      delete status.active
     }
 
     const created = await this.createJob(cj, name, scheduled)

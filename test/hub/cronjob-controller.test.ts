@@ -419,3 +419,22 @@ t.test('a schedule change replaces the timer; a deleted CronJob loses its timer,
   t.same(await h.jobsOf('edit'), [], 'nothing fires for it any more')
   t.ok(timers <= 1, `no cron timer left on the clock (${timers} pending)`)
 })
+
+t.test('a CronJob deleted with Orphan starts nothing more, and its Jobs stay without their owner', async (t) => {
+  const h = await harness(t, '2026-01-01T00:00:10Z')
+  await h.createCronJob('keep')
+  await h.advanceTo('2026-01-01T00:01:00Z')
+  const first = jobAt('keep', '2026-01-01T00:01:00Z')
+  await h.registry.delete(CRON_JOB, 'default', 'keep', { dryRun: false, propagationPolicy: 'Orphan' })
+  await h.settle()
+  await t.rejects(h.cronJob('keep'), 'the collector finished the deletion')
+  t.equal(h.controller.timerCount, 0, 'its timer stopped')
+  await h.advanceTo('2026-01-01T00:03:00Z')
+  const left = (await h.registry.list(JOB, 'default')).items
+  t.same(
+    left.map((j) => j.metadata.name),
+    [first],
+    'no Job after the delete, and the old one kept',
+  )
+  t.same(left[0].metadata.ownerReferences ?? [], [], 'orphaned')
+})
