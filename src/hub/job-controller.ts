@@ -1,7 +1,8 @@
-// The Job controller: runs a Job's pods until `completions` of them succeed (or, without
-// completions, until one has and none still runs), at most `parallelism` at a time; fails the Job
-// past `backoffLimit` failures or `activeDeadlineSeconds`; `suspend` stops its pods. Status and
-// conditions are written as Kubernetes writes them, so `kubectl get jobs` and `kubectl wait` work.
+// The Job controller: runs a Job's pods until `completions` of them succeed (Indexed: one per index
+// 0..completions-1; without completions, until one has and none still runs), at most `parallelism`
+// at a time; fails the Job past `backoffLimit` failures or `activeDeadlineSeconds`; `suspend` stops
+// its pods. Status and conditions are written as Kubernetes writes them, so `kubectl get jobs` and
+// `kubectl wait` work.
 // Failed pods are replaced after a back-off, as Kubernetes does. Finished pods stay (their status is
 // the record of each run) until the Job goes, by hand or `ttlSecondsAfterFinished` after it finished.
 
@@ -15,6 +16,7 @@ import { isTerminal } from '../sched/snapshot.js'
 import type { EventRecorder } from './event-recorder.js'
 import { objectKey, type Informer } from './informer.js'
 import { rfc3339, type Registry } from './registry.js'
+import { completionIndexOf, COMPLETION_INDEX_ANNOTATION, formatIndexes, parseIndexes } from './job-indexes.js'
 import { controllerOf, isReady } from './replicaset-controller.js'
 
 const POD = KINDS.find((k) => k.kind === 'Pod')!
@@ -104,8 +106,9 @@ export class JobController {
     const now = this.o.clock.now()
     const pods = this.owned(job)
     let active = pods.filter((p) => !isTerminal(p))
+    const completed = spec.completionMode === 'Indexed' ? this.completedIndexes(job, pods) : undefined
     // Counts only grow: a finished pod someone deleted still counted.
-    const succeeded = Math.max(Number(job.status?.succeeded ?? 0), pods.filter((p) => p.status?.phase === 'Succeeded').length)
+    const succeeded = completed ? completed.size : Math.max(Number(job.status?.succeeded ?? 0), pods.filter((p) => p.status?.phase === 'Succeeded').length)
     const failed = Math.max(Number(job.status?.failed ?? 0), pods.filter((p) => p.status?.phase === 'Failed').length)
     let conditions: JobCondition[] = [...(job.status?.conditions ?? [])]
     let startTime: string | undefined = job.status?.startTime
@@ -130,6 +133,7 @@ export class JobController {
         startTime = undefined
       }
       startTime ??= rfc3339(now)
+      if (completed) active = await this.dropSurplusIndexed(job, active, completed)
       const failure = this.failure(job, failed, active, startTime, now)
       if (failure) {
         await this.deletePods(job, active)
@@ -148,7 +152,7 @@ export class JobController {
         const want = this.wantActive(job, succeeded, active)
         const retryAt = want > active.length ? failureBackoffUntil(pods) : undefined
         if (retryAt !== undefined && retryAt > now) this.queue.addAfter(key, retryAt - now)
-        else active = await this.scaleActive(job, active, want)
+        else active = await this.scaleActive(job, active, want, completed)
         const deadline = Number(spec.activeDeadlineSeconds ?? 0)
         if (deadline > 0) this.queue.addAfter(key, Date.parse(startTime) + deadline * 1000 - now)
       }
@@ -162,6 +166,7 @@ export class JobController {
       failed,
       ...(startTime ? { startTime } : {}),
       ...(completionTime ? { completionTime } : {}),
+      ...(completed && completed.size > 0 ? { completedIndexes: formatIndexes(completed) } : {}),
       ...(conditions.length > 0 ? { conditions } : {}),
     }
     if (JSON.stringify(status) === JSON.stringify(job.status ?? {})) return
@@ -210,7 +215,35 @@ export class JobController {
   }
 
   /** Creates or deletes pods so that `want` run; answers the pods that then run. */
-  private async scaleActive(job: KubeObject, active: KubeObject[], want: number): Promise<KubeObject[]> {
+  /** Indexes done: those the status already records and those of succeeded pods. */
+  private completedIndexes(job: KubeObject, pods: KubeObject[]): Set<number> {
+    const completions = Number(job.spec?.completions ?? 0)
+    const done = parseIndexes(job.status?.completedIndexes)
+    for (const p of pods) {
+      const index = completionIndexOf(p)
+      if (p.status?.phase === 'Succeeded' && index !== undefined) done.add(index)
+    }
+    return new Set([...done].filter((i) => i < completions))
+  }
+
+  /** Running pods of an Indexed Job that serve no purpose: an index already done, or a second pod for one index. */
+  private async dropSurplusIndexed(job: KubeObject, active: KubeObject[], completed: Set<number>): Promise<KubeObject[]> {
+    const seen = new Set<number>()
+    const keep: KubeObject[] = []
+    const surplus: KubeObject[] = []
+    for (const p of [...active].sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)))) {
+      const index = completionIndexOf(p)
+      if (index === undefined || completed.has(index) || seen.has(index)) surplus.push(p)
+      else {
+        seen.add(index)
+        keep.push(p)
+      }
+    }
+    await this.deletePods(job, surplus)
+    return keep
+  }
+
+  private async scaleActive(job: KubeObject, active: KubeObject[], want: number, completed?: Set<number>): Promise<KubeObject[]> {
     if (active.length > want) {
       // Remove the least advanced first: not ready, then the newest.
       const rank = (p: KubeObject) => (isReady(p) ? 1 : 0)
@@ -220,8 +253,11 @@ export class JobController {
       return sorted.slice(active.length - want)
     }
     const running = [...active]
+    // An Indexed Job's new pods take the lowest indexes neither done nor running.
+    const taken = new Set([...(completed ?? []), ...active.map(completionIndexOf)])
+    const free = completed ? Array.from({ length: Number(job.spec?.completions ?? 0) }, (_, i) => i).filter((i) => !taken.has(i)) : []
     for (let i = active.length; i < want; i++) {
-      const { object } = await this.o.registry.create(POD, job.metadata.namespace!, this.podFor(job), WRITE)
+      const { object } = await this.o.registry.create(POD, job.metadata.namespace!, this.podFor(job, completed ? free.shift() : undefined), WRITE)
       this.o.pods.assume(object)
       running.push(object)
       await this.o.events.record(job, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
@@ -229,19 +265,27 @@ export class JobController {
     return running
   }
 
-  private podFor(job: KubeObject): KubeObject {
+  private podFor(job: KubeObject, index?: number): KubeObject {
     const template = job.spec?.template ?? {}
+    const labels = { ...(template.metadata?.labels ?? {}), ...jobPodLabels(job.metadata.name!, job.metadata.uid!) }
+    const annotations = { ...(template.metadata?.annotations ?? {}) }
+    const spec = structuredClone(template.spec ?? {})
+    if (index !== undefined) {
+      labels[COMPLETION_INDEX_ANNOTATION] = annotations[COMPLETION_INDEX_ANNOTATION] = String(index)
+      // Kubernetes passes the index by a fieldRef to the annotation; the value itself says the same.
+      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) c.env = [...(c.env ?? []), { name: 'JOB_COMPLETION_INDEX', value: String(index) }]
+    }
     return {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {
-        generateName: `${job.metadata.name}-`,
+        generateName: index === undefined ? `${job.metadata.name}-` : `${job.metadata.name}-${index}-`,
         namespace: job.metadata.namespace,
-        labels: { ...(template.metadata?.labels ?? {}), ...jobPodLabels(job.metadata.name!, job.metadata.uid!) },
-        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
+        labels,
+        ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name!, uid: job.metadata.uid!, controller: true, blockOwnerDeletion: true }],
       },
-      spec: structuredClone(template.spec ?? {}),
+      spec,
     }
   }
 

@@ -248,3 +248,33 @@ t.test('does nothing once a Job is finished, and a deleted Job takes its pods wi
   await registry.delete(kind('Job'), 'default', 'once', { dryRun: false })
   await until('its pods are gone', async () => (await podsOf('once')).length === 0)
 })
+
+t.test('an Indexed Job runs one pod per index, replaces a failed index, and records completedIndexes', async (t) => {
+  // Index 1 fails once; everything else succeeds.
+  let failedOnce = false
+  const clock = new FakeClock(Math.floor(Date.now() / 1000) * 1000)
+  const { registry, until, podsOf, getJob, condition } = await setup(t, {
+    clock,
+    outcome: (p) => {
+      if (p.status?.phase === 'Running' && p.metadata.annotations?.['batch.kubernetes.io/job-completion-index'] === '1' && !failedOnce) {
+        failedOnce = true
+        return 'Failed'
+      }
+      return 'Succeeded'
+    },
+  })
+  await registry.create(kind('Job'), 'default', job('shards', { completionMode: 'Indexed', completions: 3, parallelism: 3 }), WRITE)
+  await until('index 1 failed and the others are done', async () => (await getJob('shards')).status?.completedIndexes === '0,2')
+  clock.advance(10_000)
+  await until('the Job is Complete', async () => Boolean(await condition('shards', 'Complete')))
+  const done = await getJob('shards')
+  t.match(done.status, { succeeded: 3, failed: 1, completedIndexes: '0-2' })
+  const pods = await podsOf('shards')
+  const indexOf = (p: KubeObject) => p.metadata.annotations['batch.kubernetes.io/job-completion-index']
+  t.same(pods.map(indexOf).sort(), ['0', '1', '1', '2'], 'one pod per index, and a second for the index that failed')
+  for (const p of pods) {
+    t.match(p.metadata.name, new RegExp(`^shards-${indexOf(p)}-[a-z0-9]{5}$`))
+    t.same(p.spec.containers[0].env, [{ name: 'JOB_COMPLETION_INDEX', value: indexOf(p) }])
+    t.equal(p.metadata.labels['batch.kubernetes.io/job-completion-index'], indexOf(p))
+  }
+})
