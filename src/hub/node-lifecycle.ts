@@ -1,6 +1,8 @@
 // Node lifecycle: a node silent past its grace period is marked Ready=Unknown (NodeStatusUnknown)
 // and gets the `node.kubernetes.io/unreachable:NoExecute` taint, as Kubernetes' node lifecycle
-// controller does; when it speaks again the taint goes and Ready comes back.
+// controller does; when it speaks again the taint goes and Ready comes back. A node whose agent
+// reports Ready=False (it speaks, but cannot run pods) gets `node.kubernetes.io/not-ready:NoExecute`
+// for as long as that lasts.
 //
 // Silence is measured on the hub's monotonic clock from the last message of any kind (heartbeats
 // are kept in memory, see heartbeats.ts). After a hub restart nothing is known of any node, so
@@ -10,6 +12,7 @@
 // Nothing here deletes a pod: taint-eviction-controller.ts evicts pods from nodes with the
 // NoExecute taint, level-triggered from the Node objects this writes.
 
+import { NOT_READY_TAINT_KEY } from '../api/default-tolerations.js'
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
@@ -130,17 +133,22 @@ export class NodeLifecycle {
     if (v === 'undecided') return
     const nowIso = rfc3339(this.o.clock.now())
     if (v === 'silent') {
-      const wrote = await this.write(name, (node) => setReady(node, { type: 'Ready', status: 'Unknown', reason: NODE_STATUS_UNKNOWN, message: NODE_STATUS_UNKNOWN_MESSAGE }, nowIso), (node) => addTaint(node, nowIso))
+      const wrote = await this.write(
+        name,
+        (node) => setReady(node, { type: 'Ready', status: 'Unknown', reason: NODE_STATUS_UNKNOWN, message: NODE_STATUS_UNKNOWN_MESSAGE }, nowIso),
+        (node) => setNoExecuteTaints(node, { unreachable: true, notReady: false }, nowIso),
+      )
       if (wrote) this.log.warn({ node: name, gracePeriodMs: this.graceMs, offline: this.offline.has(name) }, 'node is unreachable: marked NotReady and tainted')
       return
     }
     const ready = this.o.reportedReady?.(name) ?? { type: 'Ready' as const, status: 'True', reason: 'KubeletReady', message: 'bramble agent is posting ready status' }
+    const wasUnreachable = isMarkedUnreachable(cached)
     const wrote = await this.write(
       name,
       (node) => (readyOf(node)?.reason === NODE_STATUS_UNKNOWN ? setReady(node, ready, nowIso) : undefined),
-      (node) => removeTaint(node),
+      (node) => setNoExecuteTaints(node, { unreachable: false, notReady: readyOf(node)?.status === 'False' }, nowIso),
     )
-    if (wrote) this.log.info({ node: name }, 'node is reachable again: taint removed')
+    if (wrote && wasUnreachable) this.log.info({ node: name }, 'node is reachable again: taint removed')
   }
 
   /** Status first (the scheduler reads Ready), then the taint; true when either changed. */
@@ -165,8 +173,12 @@ function taintsOf(node: KubeObject): Taint[] {
   return Array.isArray(t) ? (t as Taint[]) : []
 }
 
+function hasTaint(node: KubeObject, key: string): boolean {
+  return taintsOf(node).some((t) => t.key === key && t.effect === 'NoExecute')
+}
+
 function hasUnreachableTaint(node: KubeObject): boolean {
-  return taintsOf(node).some((t) => t.key === UNREACHABLE_TAINT_KEY && t.effect === 'NoExecute')
+  return hasTaint(node, UNREACHABLE_TAINT_KEY)
 }
 
 function readyOf(node: KubeObject): (ReadyCondition & Record<string, unknown>) | undefined {
@@ -178,17 +190,18 @@ export function isMarkedUnreachable(node: KubeObject): boolean {
   return hasUnreachableTaint(node) || readyOf(node)?.reason === NODE_STATUS_UNKNOWN
 }
 
-function addTaint(node: KubeObject, nowIso: string): KubeObject | undefined {
-  if (hasUnreachableTaint(node)) return undefined
-  node.spec = { ...(node.spec ?? {}), taints: [...taintsOf(node), { key: UNREACHABLE_TAINT_KEY, effect: 'NoExecute', timeAdded: nowIso }] }
-  return node
-}
-
-function removeTaint(node: KubeObject): KubeObject | undefined {
-  if (!hasUnreachableTaint(node)) return undefined
-  const rest = taintsOf(node).filter((t) => !(t.key === UNREACHABLE_TAINT_KEY && t.effect === 'NoExecute'))
+/** Adds or removes the unreachable and not-ready NoExecute taints; undefined when nothing changes. */
+function setNoExecuteTaints(node: KubeObject, want: { unreachable: boolean; notReady: boolean }, nowIso: string): KubeObject | undefined {
+  const wanted = new Map([
+    [UNREACHABLE_TAINT_KEY, want.unreachable],
+    [NOT_READY_TAINT_KEY, want.notReady],
+  ])
+  if ([...wanted].every(([key, on]) => hasTaint(node, key) === on)) return undefined
+  const kept = taintsOf(node).filter((t) => t.effect !== 'NoExecute' || !wanted.has(t.key) || wanted.get(t.key))
+  const added = [...wanted].filter(([key, on]) => on && !hasTaint(node, key)).map(([key]) => ({ key, effect: 'NoExecute', timeAdded: nowIso }))
+  const taints = [...kept, ...added]
   const spec = { ...(node.spec ?? {}) } as Record<string, unknown>
-  if (rest.length > 0) spec.taints = rest
+  if (taints.length > 0) spec.taints = taints
   else delete spec.taints
   node.spec = spec
   return node

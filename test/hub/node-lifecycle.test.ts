@@ -108,6 +108,31 @@ t.test('a node silent past its grace period becomes NotReady with the unreachabl
   t.match(ready(back), { reason: 'KubeletReady' })
 })
 
+t.test('a node whose agent reports Ready=False gets the not-ready NoExecute taint until it reports Ready again', async (t) => {
+  await readyNode('sick-1')
+  const { speak } = await startLifecycle(t)
+  // As the status intake does: the message counts as a sign of life, then its status is written.
+  const report = async (status: string) => {
+    speak('sick-1')
+    const n = await getNode('sick-1')
+    const conditions = [{ type: 'Ready', status, reason: status === 'True' ? 'KubeletReady' : 'ContainerRuntimeDown' }]
+    await registry.update(NODE, '', 'sick-1', { ...n, status: { ...n.status, conditions } }, WRITE, 'status')
+  }
+  await report('False')
+  const sick = await eventually('the not-ready taint', async () => {
+    const n = await getNode('sick-1')
+    return taintKeys(n).includes('node.kubernetes.io/not-ready:NoExecute') && n
+  })
+  t.same(taintKeys(sick), ['dedicated:NoSchedule', 'node.kubernetes.io/not-ready:NoExecute'], 'not the unreachable one: the node speaks')
+  t.ok((sick.spec as any).taints[1].timeAdded, 'stamped with the time it was added')
+  await report('True')
+  const well = await eventually('the taint gone', async () => {
+    const n = await getNode('sick-1')
+    return !taintKeys(n).includes('node.kubernetes.io/not-ready:NoExecute') && n
+  })
+  t.same(taintKeys(well), ['dedicated:NoSchedule'])
+})
+
 t.test('a node that keeps speaking is never touched', async (t) => {
   await readyNode('chatty')
   const { speak } = await startLifecycle(t)
