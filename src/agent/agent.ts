@@ -136,6 +136,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   // Desired messages are applied one at a time, in arrival order.
   let desiredChain: Promise<void> = Promise.resolve()
   const onDesired = async (msg: DesiredMessage): Promise<void> => {
+    for (const ref of msg.deletes) if (ref.kind === 'Pod' && ref.uid && ref.gracePeriodSeconds !== undefined) reconciler.setDeletionGrace(ref.uid, ref.gracePeriodSeconds)
     const { outcome, revision } = await replica.applyDesired(msg)
     if (outcome === 'gap') {
       log.info({ have: revision, since: msg.since }, 'missed desired state; asking the hub for what changed since our revision')

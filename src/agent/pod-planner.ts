@@ -36,6 +36,8 @@ export interface PodRuntimeState {
   unhealthy: string[]
   /** Ids of containers whose probes run. */
   probing: string[]
+  /** Seconds the pod's deletion gave its containers to stop (an eviction's), instead of the pod's own. */
+  deletionGraceSeconds?: number
 }
 
 export function emptyPodState(): PodRuntimeState {
@@ -98,7 +100,7 @@ export function planRemoval(uid: string, containers: ContainerInfo[], state: Pod
   for (const id of state.probing) steps.push({ kind: 'stopProbes', podUid: uid, id })
   const ordered = [...containers].sort((a, b) => Number(roleOf(a) === 'sandbox') - Number(roleOf(b) === 'sandbox'))
   for (const c of ordered) {
-    if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: Number(c.labels[LABELS.grace] ?? 30), reason: 'PodDeleted' })
+    if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: state.deletionGraceSeconds ?? Number(c.labels[LABELS.grace] ?? 30), reason: 'PodDeleted' })
   }
   for (const c of ordered) steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
   if (state.podDir) steps.push({ kind: 'removePodDir', podUid: uid })

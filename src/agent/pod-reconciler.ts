@@ -83,6 +83,15 @@ export class PodReconciler {
     for (const uid of uids) this.queue.add(uid)
   }
 
+  /**
+   * The hub deleted the pod with a grace period of its own (an eviction's): its containers get
+   * that long to stop. A pod this agent never ran has nothing to stop.
+   */
+  setDeletionGrace(uid: string, seconds: number): void {
+    const state = this.states.get(uid)
+    if (state) state.deletionGraceSeconds = seconds
+  }
+
   /** Resolves once no pod is queued or being reconciled. */
   idle(): Promise<void> {
     return this.queue.idle()

@@ -94,7 +94,7 @@ const desiredObject: Check = (v, p) => {
   })(v, p)
 }
 
-const objectRef = object({ kind: req(oneOf(DESIRED_KINDS)), namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: opt(str) })
+const objectRef = object({ kind: req(oneOf(DESIRED_KINDS)), namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: opt(str), gracePeriodSeconds: opt(count) })
 
 const nodeTopic: Check = (v, p) => {
   str(v, p)

@@ -75,6 +75,11 @@ export interface ObjectRef {
   namespace: string
   name: string
   uid?: string
+  /**
+   * A deleted Pod's containers get this many seconds to stop instead of the pod's own
+   * terminationGracePeriodSeconds: the deletion asked for it (an eviction's deleteOptions).
+   */
+  gracePeriodSeconds?: number
 }
 
 /** A Pod bound to the node, or a ConfigMap or Secret those pods use, as Kubernetes JSON. */

@@ -10,6 +10,7 @@ interface DeleteOptionsBody {
   dryRun?: unknown
   propagationPolicy?: unknown
   orphanDependents?: unknown
+  gracePeriodSeconds?: unknown
   preconditions?: { uid?: string; resourceVersion?: string }
 }
 
@@ -19,12 +20,22 @@ export function parseDeleteOptions(body: Buffer, q: URLSearchParams, dryRun: boo
   const fromQuery = q.get('propagationPolicy')
   const orphanQuery = q.get('orphanDependents')
   const policy = propagationPolicyOf(fromQuery ?? opts.propagationPolicy, orphanQuery === null ? opts.orphanDependents : orphanQuery === 'true')
+  const graceQuery = q.get('gracePeriodSeconds')
+  const grace = gracePeriodOf(graceQuery === null ? opts.gracePeriodSeconds : /^\d+$/.test(graceQuery) ? Number(graceQuery) : graceQuery)
   return {
     dryRun: dryRun || (Array.isArray(opts.dryRun) && opts.dryRun.includes('All')),
     resourceVersion: opts.preconditions?.resourceVersion,
     uid: opts.preconditions?.uid,
     ...(policy ? { propagationPolicy: policy } : {}),
+    ...(grace === undefined ? {} : { gracePeriodSeconds: grace }),
   }
+}
+
+/** Seconds a deleted pod's containers get to stop (kubectl delete --grace-period); absent: the pod's own. */
+function gracePeriodOf(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw badRequest(`gracePeriodSeconds: Invalid value: ${JSON.stringify(value)}: must be a whole number of seconds, zero or more`)
+  return value
 }
 
 /** propagationPolicy, or the deprecated orphanDependents (true: Orphan); both at once is refused. */

@@ -112,6 +112,8 @@ export class DesiredState {
   private readonly users = new Map<DesiredKey, Set<string>>()
   /** The highest store revision the caches have shown: what a desired set is "read at". */
   private maxSeen = 0
+  /** Deleted pods whose deletion named a grace period (an eviction's), until their node is sent the delete. */
+  private readonly deletionGrace = new Map<DesiredKey, { node: string; uid: string; seconds: number }>()
   private readonly log: Logger
   private readonly coalesceMs: number
 
@@ -125,6 +127,10 @@ export class DesiredState {
       const before = previous?.spec?.nodeName as string | undefined
       const now = type === 'DELETED' ? undefined : (pod.spec?.nodeName as string | undefined)
       if (before && before !== now) this.podsByNode.get(before)?.delete(key)
+      const grace = pod.metadata.deletionGracePeriodSeconds
+      if (type === 'DELETED' && before && typeof grace === 'number') {
+        this.deletionGrace.set(desiredKey('Pod', pod.metadata.namespace ?? '', pod.metadata.name!), { node: before, uid: pod.metadata.uid!, seconds: grace })
+      }
       if (now) {
         let set = this.podsByNode.get(now)
         if (!set) this.podsByNode.set(now, (set = new Set()))
@@ -168,11 +174,18 @@ export class DesiredState {
     for (const r of s.snapshots.keys()) if (r < s.acked) s.snapshots.delete(r)
   }
 
+  /** A deleted pod's ref with the uid and grace period its deletion asked for, if it asked for one. */
+  private withDeletionGrace(ref: ObjectRef): ObjectRef {
+    const entry = ref.kind === 'Pod' ? this.deletionGrace.get(desiredKey('Pod', ref.namespace, ref.name)) : undefined
+    return entry ? { ...ref, uid: entry.uid, gracePeriodSeconds: entry.seconds } : ref
+  }
+
   /** The node is gone (deleted): forget everything about it. */
   forget(node: string): void {
     const s = this.sessions.get(node)
     if (s) for (const ref of s.refs) this.users.get(ref)?.delete(node)
     this.sessions.delete(node)
+    for (const [key, entry] of this.deletionGrace) if (entry.node === node) this.deletionGrace.delete(key)
   }
 
   /** The revision a node last acknowledged, if any since the hub started. */
@@ -244,6 +257,8 @@ export class DesiredState {
       message = { revision: this.revisionFor(s, now, s.sent.revision), since: s.sent.revision, full: false, ...changes }
     }
 
+    message.deletes = message.deletes.map((ref) => this.withDeletionGrace(ref))
+    for (const [key, entry] of this.deletionGrace) if (entry.node === node) this.deletionGrace.delete(key)
     const payload = encodeMessage(message)
     if (payload.length > MAX_PAYLOAD_BYTES.desired) {
       this.log.error({ node, bytes: payload.length, limit: MAX_PAYLOAD_BYTES.desired, objects: objects.size }, 'desired state for the node is larger than one message may be; not sent')

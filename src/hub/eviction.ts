@@ -6,10 +6,8 @@
 // PodDisruptionBudgets, so every eviction of an existing pod is allowed.
 //
 // Bramble deletes at once (there is no Terminating phase in the store); the node then stops the
-// pod's containers with the grace period recorded on them, the pod's
-// terminationGracePeriodSeconds. deleteOptions.gracePeriodSeconds is checked here, and a grace
-// of 0 (delete now) is what the hub does anyway; a longer one than the pod's cannot reach the node,
-// whose delete message names the pod only.
+// pod's containers within the pod's terminationGracePeriodSeconds, or within the eviction's
+// deleteOptions.gracePeriodSeconds when it names one (Registry.delete carries it to the node).
 
 import { KINDS } from '../api/kinds.js'
 import type { FieldError } from '../api/types.js'
@@ -67,7 +65,8 @@ export function parseEviction(body: unknown, namespace: string, name: string): E
 
 /** Evicts (deletes) the pod; a missing pod is a 404, a failed precondition a 409. */
 export async function evictPod(registry: Registry, namespace: string, name: string, request: EvictionRequest, dryRunQuery: boolean): Promise<SuccessStatus> {
-  await registry.delete(POD, namespace, name, { dryRun: dryRunQuery || request.dryRun, uid: request.uid, resourceVersion: request.resourceVersion })
+  const { uid, resourceVersion, gracePeriodSeconds } = request
+  await registry.delete(POD, namespace, name, { dryRun: dryRunQuery || request.dryRun, uid, resourceVersion, gracePeriodSeconds })
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }
 }
 

@@ -38,6 +38,8 @@ export interface DeleteOptions {
   uid?: string
   /** Background (the default) deletes now and lets the garbage collector take the dependents. */
   propagationPolicy?: PropagationPolicy
+  /** For a pod on a node: the seconds its containers get to stop, instead of its terminationGracePeriodSeconds. */
+  gracePeriodSeconds?: number
 }
 
 export interface RegistryOptions {
@@ -180,11 +182,33 @@ export class Registry {
     else if (options.propagationPolicy === 'Orphan' || options.propagationPolicy === 'Foreground') {
       return this.markForDeletion(info, namespace, name, old, options.propagationPolicy === 'Orphan' ? ORPHAN_FINALIZER : FOREGROUND_FINALIZER, options.resourceVersion)
     }
-    try {
-      return await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion: options.resourceVersion })
-    } catch (err) {
-      throw this.translate(info, name, err)
+    let current = old
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const expectedResourceVersion = await this.markGracePeriod(info, current, options)
+        return await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion })
+      } catch (err) {
+        // A write between marking and deleting (a node's status report) is raced again, as patches are.
+        const retry = err instanceof StoreConflictError && options.gracePeriodSeconds !== undefined && options.resourceVersion === undefined && attempt < PATCH_ATTEMPTS
+        if (!retry) throw this.translate(info, name, err)
+      }
+      current = await this.get(info, namespace, name)
+      if (options.uid && current.metadata.uid !== options.uid) throw conflict(info.group, info.plural, name)
     }
+  }
+
+  /**
+   * A pod on a node deleted with a grace period of its own gets it written as
+   * metadata.deletionGracePeriodSeconds just before it goes: the deletion event carries it to the
+   * node's delete message (desired-state.ts), and the agent stops the containers within it. Returns
+   * the resourceVersion the delete must then expect.
+   */
+  private async markGracePeriod(info: KindInfo, old: KubeObject, options: DeleteOptions): Promise<string | undefined> {
+    if (info.kind !== 'Pod' || options.gracePeriodSeconds === undefined || !old.spec?.nodeName) return options.resourceVersion
+    const marked = structuredClone(old)
+    marked.metadata.deletionGracePeriodSeconds = options.gracePeriodSeconds
+    const written = await this.store.update(keyOf(info, old.metadata.namespace ?? '', old.metadata.name!), marked, { expectedResourceVersion: options.resourceVersion ?? old.metadata.resourceVersion })
+    return written.metadata.resourceVersion
   }
 
   /** Sets deletionTimestamp and the finalizer, retrying when a controller wrote in between (unless the caller gave a resourceVersion). */

@@ -127,3 +127,47 @@ t.test('eviction is POST only, and a read-only user may not evict', async (t) =>
   t.equal(res.status, 403)
   t.equal((await apiRequest(admin, 'GET', `${PODS}/guarded`)).status, 200)
 })
+
+/** The object of the DELETED event the store records for pod `name` after `fromRevision`. */
+async function deletedObject(name: string, fromRevision: number, act: () => Promise<void>): Promise<any> {
+  const events: any[] = []
+  const watch = store.watch({ resource: 'pods', namespace: 'default' }, fromRevision, (e) => events.push(e))
+  try {
+    await act()
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const found = events.find((e) => e.type === 'DELETED' && e.object.metadata.name === name)
+      if (found) return found.object
+      if (Date.now() > deadline) throw new Error(`no DELETED event for ${name}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  } finally {
+    watch.stop()
+  }
+}
+
+t.test("an eviction's grace period is on the pod as it goes, for its node's delete message", async (t) => {
+  const pod = await createPod('graced')
+  const gone = await deletedObject('graced', Number(pod.metadata.resourceVersion), async () => {
+    const res = await apiRequest(admin, 'POST', `${PODS}/graced/eviction`, eviction('graced', { deleteOptions: { gracePeriodSeconds: 4 } }))
+    t.equal(res.status, 201, res.text)
+  })
+  t.equal(gone.metadata.deletionGracePeriodSeconds, 4)
+  const plain = await createPod('plain')
+  const plainGone = await deletedObject('plain', Number(plain.metadata.resourceVersion), async () => {
+    t.equal((await apiRequest(admin, 'POST', `${PODS}/plain/eviction`, eviction('plain'))).status, 201)
+  })
+  t.equal(plainGone.metadata.deletionGracePeriodSeconds, undefined, 'none named: the pod keeps its own')
+})
+
+t.test('DELETE honours gracePeriodSeconds too (kubectl delete --grace-period), and refuses a bad one naming it', async (t) => {
+  const pod = await createPod('deleted')
+  const bad = await apiRequest(admin, 'DELETE', `${PODS}/deleted?gracePeriodSeconds=soon`)
+  t.equal(bad.status, 400)
+  t.match(bad.json.message, 'gracePeriodSeconds')
+  const gone = await deletedObject('deleted', Number(pod.metadata.resourceVersion), async () => {
+    const res = await apiRequest(admin, 'DELETE', `${PODS}/deleted`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 2 })
+    t.equal(res.status, 200, res.text)
+  })
+  t.equal(gone.metadata.deletionGracePeriodSeconds, 2)
+})

@@ -209,6 +209,31 @@ t.test('desired state: full on first sync, ConfigMaps and Secrets its pods use (
   t.same(keysOf(unknown), ['ConfigMap/cm-used', 'Pod/api', 'Pod/worker'])
 })
 
+t.test("desired state: an eviction's grace period reaches the node with the delete, a plain delete's does not", async (t) => {
+  await joinNode('evict-1')
+  const node = await connectNode('evict-1')
+  t.teardown(() => node.end())
+  const graced = await createPod(pod('graced', 'evict-1'))
+  await createPod(pod('plain', 'evict-1'))
+  const first = await node.sync(0)
+  await node.send('ack', { revision: first.revision })
+  await settle()
+
+  const count = node.desired.length
+  const eviction = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'graced', namespace: 'default' }, deleteOptions: { gracePeriodSeconds: 3 } }
+  const res = await apiRequest(admin, 'POST', '/api/v1/namespaces/default/pods/graced/eviction', eviction)
+  t.equal(res.status, 201, res.text)
+  const deleted = await eventually('the delete of "graced"', () => node.desired.slice(count).flatMap((m) => m.deletes).find((d) => d.name === 'graced'))
+  t.same(deleted, { kind: 'Pod', namespace: 'default', name: 'graced', uid: graced.metadata.uid, gracePeriodSeconds: 3 })
+  await node.send('ack', { revision: node.desired[node.desired.length - 1].revision })
+  await settle()
+
+  const before = node.desired.length
+  await apiRequest(admin, 'POST', '/api/v1/namespaces/default/pods/plain/eviction', { ...eviction, metadata: { name: 'plain' }, deleteOptions: {} })
+  const plain = await eventually('the delete of "plain"', () => node.desired.slice(before).flatMap((m) => m.deletes).find((d) => d.name === 'plain'))
+  t.same(plain, { kind: 'Pod', namespace: 'default', name: 'plain' }, 'no grace period named: the pod keeps its own')
+})
+
 t.test('desired state: a burst of pods is coalesced into few messages', async (t) => {
   await joinNode('burst')
   const n = await connectNode('burst')
