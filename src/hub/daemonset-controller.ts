@@ -1,7 +1,8 @@
 // The DaemonSet controller: one pod of the template on every node it can run on (including nodes
 // that join later), pinned to its node by a node-name affinity and bound by the scheduler, as
-// Kubernetes does; pods leave nodes that go or stop matching; rolling update within maxUnavailable
-// (or OnDelete); the status `kubectl get ds` and `rollout status` read.
+// Kubernetes does; pods leave nodes that go or stop matching; rolling update within maxUnavailable,
+// or with maxSurge a new pod beside the old until it is available, or OnDelete; the status
+// `kubectl get ds` and `rollout status` read.
 
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
@@ -46,6 +47,12 @@ export function withDaemonTolerations(tolerations: any[] | undefined): any[] {
   const list = [...(tolerations ?? [])]
   for (const t of DAEMON_TOLERATIONS) if (!list.some((x) => x?.key === t.key && x?.effect === t.effect)) list.push({ ...t })
   return list
+}
+
+/** maxSurge as a count: a percentage of the nodes that should run a pod, rounded up; 0 by default. */
+export function resolveMaxSurge(desired: number, strategy: any): number {
+  const raw = strategy?.rollingUpdate?.maxSurge ?? 0
+  return typeof raw === 'number' ? raw : Math.ceil((Number(String(raw).replace('%', '')) * desired) / 100)
 }
 
 /** maxUnavailable as a count: a percentage of the nodes that should run a pod, rounded up, at least 1. */
@@ -131,17 +138,18 @@ export class DaemonSetController {
     const byNode = this.podsByNode(ds)
     const nodes = this.o.nodes.list().sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)))
     const known = new Set(nodes.map((n) => n.metadata.name!))
+    const placements = new Map(nodes.map((n) => [n.metadata.name!, daemonPlacement(template, n)] as const))
+    const runnable = new Set([...placements].filter(([, p]) => p.shouldRun).map(([name]) => name))
+    const strategy = ds.spec?.updateStrategy
+    const rolling = strategy?.type !== 'OnDelete'
+    const surging = rolling && resolveMaxSurge(runnable.size, strategy) > 0
 
     const create: string[] = []
     const remove: KubeObject[] = []
-    /** The one pod kept on each node that may keep one. */
-    const kept = new Map<string, KubeObject>()
+    /** The pods kept on each node that may keep them: one, or an old and a new one while surging. */
+    const kept = new Map<string, KubeObject[]>()
     for (const [node, pods] of byNode) if (!known.has(node)) remove.push(...pods)
-    let desired = 0
-    for (const node of nodes) {
-      const name = node.metadata.name!
-      const { shouldRun, shouldContinueRunning } = daemonPlacement(template, node)
-      if (shouldRun) desired++
+    for (const [name, { shouldRun, shouldContinueRunning }] of placements) {
       const pods = byNode.get(name) ?? []
       // A finished daemon pod is replaced (its containers restart on their own while it runs).
       remove.push(...pods.filter(isTerminal))
@@ -150,46 +158,83 @@ export class DaemonSetController {
       else if (live.length === 0) {
         if (shouldRun) create.push(name)
       } else {
-        kept.set(name, live[0])
-        remove.push(...live.slice(1))
+        const keep = this.podsToKeep(live, hash, surging, minReadySeconds)
+        kept.set(name, keep)
+        remove.push(...live.filter((p) => !keep.includes(p)))
       }
     }
-    if (ds.spec?.updateStrategy?.type !== 'OnDelete') remove.push(...this.rollingReplacements(ds, hash, kept, create.length, desired, minReadySeconds))
-
-    for (const node of create) {
-      const { object } = await this.o.registry.create(POD, ds.metadata.namespace!, this.podFor(ds, node, hash), WRITE)
-      this.o.pods.assume(object)
-      await this.o.events.record(ds, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
+    if (surging) create.push(...this.surgeNodes(strategy, hash, kept, runnable, minReadySeconds))
+    else if (rolling) remove.push(...this.rollingReplacements(strategy, hash, kept, create.length, runnable.size, minReadySeconds))
+    // minReadySeconds: look again when a ready pod turns available.
+    if (minReadySeconds > 0 && [...kept.values()].flat().some((p) => isReady(p) && !this.isAvailable(p, minReadySeconds))) {
+      this.queue.addAfter(key, minReadySeconds * 1000)
     }
+
+    // Deletions first: a replaced pod is gone before the next surge pod starts.
     for (const pod of remove) {
       await this.o.registry.delete(POD, pod.metadata.namespace!, pod.metadata.name!, { dryRun: false }).catch((err) => {
         if ((err as { httpStatus?: number }).httpStatus !== 404) throw err
       })
       await this.o.events.record(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
     }
+    for (const node of create) {
+      const { object } = await this.o.registry.create(POD, ds.metadata.namespace!, this.podFor(ds, node, hash), WRITE)
+      this.o.pods.assume(object)
+      await this.o.events.record(ds, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
+    }
     await this.writeStatus(ds, hash, nodes, template, minReadySeconds)
+  }
+
+  /**
+   * Which of a node's running pods stay: the oldest; while surging, an old pod stays beside its new
+   * replacement until that one is available, and then goes.
+   */
+  private podsToKeep(live: KubeObject[], hash: string, surging: boolean, minReadySeconds: number): KubeObject[] {
+    if (!surging || live.length === 1) return [live[0]]
+    const fresh = live.find((p) => p.metadata.labels?.[REVISION_HASH_LABEL] === hash)
+    const old = live.find((p) => p.metadata.labels?.[REVISION_HASH_LABEL] !== hash)
+    if (!fresh || !old) return [live[0]]
+    return this.isAvailable(fresh, minReadySeconds) ? [fresh] : [old, fresh]
   }
 
   /**
    * Old-template pods to delete now (the next pass creates their replacements): every old pod that
    * is not available anyway, and available ones while fewer than maxUnavailable nodes are down.
    */
-  private rollingReplacements(ds: KubeObject, hash: string, kept: Map<string, KubeObject>, missing: number, desired: number, minReadySeconds: number): KubeObject[] {
-    const maxUnavailable = resolveMaxUnavailable(desired, ds.spec?.updateStrategy)
+  private rollingReplacements(strategy: any, hash: string, kept: Map<string, KubeObject[]>, missing: number, desired: number, minReadySeconds: number): KubeObject[] {
+    const maxUnavailable = resolveMaxUnavailable(desired, strategy)
     let unavailable = missing
     const unavailableOld: KubeObject[] = []
     const availableOld: KubeObject[] = []
-    for (const pod of kept.values()) {
+    for (const [pod] of kept.values()) {
       const available = this.isAvailable(pod, minReadySeconds)
       if (pod.metadata.labels?.[REVISION_HASH_LABEL] === hash) {
         if (!available) unavailable++
       } else if (available) availableOld.push(pod)
       else unavailableOld.push(pod)
     }
-    if (minReadySeconds > 0 && [...kept.values()].some((p) => isReady(p) && !this.isAvailable(p, minReadySeconds))) {
-      this.queue.addAfter(objectKey(ds), minReadySeconds * 1000)
-    }
     return [...unavailableOld, ...availableOld.slice(0, Math.max(0, maxUnavailable - unavailable - unavailableOld.length))]
+  }
+
+  /**
+   * Nodes that get a new-template pod beside their old one (maxSurge): at once where the old pod is
+   * not available, and where it is, while fewer than maxSurge nodes are mid-replacement. Nodes that
+   * only keep their pod (a NoSchedule taint came) are left alone: a new pod could not be placed there.
+   */
+  private surgeNodes(strategy: any, hash: string, kept: Map<string, KubeObject[]>, runnable: Set<string>, minReadySeconds: number): string[] {
+    const maxSurge = resolveMaxSurge(runnable.size, strategy)
+    let inProgress = 0
+    const now: string[] = []
+    const candidates: string[] = []
+    for (const [node, pods] of kept) {
+      const old = pods.find((p) => p.metadata.labels?.[REVISION_HASH_LABEL] !== hash)
+      if (!old) continue
+      if (pods.length > 1) inProgress++
+      else if (!runnable.has(node)) continue
+      else if (this.isAvailable(old, minReadySeconds)) candidates.push(node)
+      else now.push(node)
+    }
+    return [...now, ...candidates.slice(0, Math.max(0, maxSurge - inProgress))]
   }
 
   private podFor(ds: KubeObject, node: string, hash: string): KubeObject {

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { KINDS } from '../../src/api/kinds.js'
 import type { KubeObject } from '../../src/api/types.js'
-import { DaemonSetController, REVISION_HASH_LABEL, resolveMaxUnavailable } from '../../src/hub/daemonset-controller.js'
+import { DaemonSetController, REVISION_HASH_LABEL, resolveMaxSurge, resolveMaxUnavailable } from '../../src/hub/daemonset-controller.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
@@ -92,11 +92,32 @@ function daemonSet(name: string, image: string, spec: Record<string, unknown> = 
 
 const nodesOf = (pods: KubeObject[]) => pods.map((p) => p.spec.nodeName).sort()
 
+/** Follows a DaemonSet's pods through a rollout by watch: the fewest nodes with a ready pod, and the most pods, at any moment. */
+async function watchRollout(t: any, registry: Registry, ds: string) {
+  const owned = (p: KubeObject) => controllerOf(p)?.name === ds
+  const { items, revision } = await registry.list(kind('Pod'), 'default')
+  const current = new Map<string, KubeObject>(items.filter(owned).map((p: KubeObject) => [p.metadata.name!, p]))
+  const readyNodes = () => new Set([...current.values()].filter(isReady).map((p) => p.spec.nodeName)).size
+  let fewestReady = readyNodes()
+  let mostPods = current.size
+  const watch = registry.watch(kind('Pod'), 'default', revision, (e) => {
+    if (!owned(e.object)) return
+    if (e.type === 'DELETED') current.delete(e.object.metadata.name!)
+    else current.set(e.object.metadata.name!, e.object)
+    fewestReady = Math.min(fewestReady, readyNodes())
+    mostPods = Math.max(mostPods, current.size)
+  })
+  t.teardown(() => watch.stop())
+  return { fewestReady: () => fewestReady, mostPods: () => mostPods }
+}
+
 /** A strategic merge patch, as `kubectl set image` sends it: retried by the registry on a conflict with the controller. */
 const setImage = (registry: Registry, ds: string, image: string) =>
   registry.patch(kind('DaemonSet'), 'default', ds, Buffer.from(JSON.stringify({ spec: { template: { spec: { containers: [{ name: 'c', image }] } } } })), 'application/strategic-merge-patch+json', WRITE)
 
-t.test('resolves maxUnavailable: a count, or a percentage of the nodes rounded up, never below 1', async (t) => {
+t.test('resolves maxUnavailable (never below 1) and maxSurge (0 by default): a count, or a percentage of the nodes rounded up', async (t) => {
+  t.equal(resolveMaxSurge(10, undefined), 0)
+  t.equal(resolveMaxSurge(10, { rollingUpdate: { maxSurge: '15%' } }), 2)
   t.equal(resolveMaxUnavailable(10, undefined), 1)
   t.equal(resolveMaxUnavailable(10, { rollingUpdate: { maxUnavailable: 3 } }), 3)
   t.equal(resolveMaxUnavailable(10, { rollingUpdate: { maxUnavailable: '25%' } }), 3)
@@ -149,19 +170,7 @@ t.test('a rolling update replaces pods node by node, never more than maxUnavaila
   await registry.create(kind('DaemonSet'), 'default', daemonSet('log', 'busybox:1', { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } } }), WRITE)
   await until('5 ready pods', async () => (await podsOf('log')).filter(isReady).length === 5 && (await getDs('log')).status?.numberAvailable === 5)
 
-  // Watch every pod change and note the fewest nodes with a ready pod at any moment.
-  const current = new Map<string, KubeObject>()
-  for (const p of await podsOf('log')) current.set(p.metadata.name!, p)
-  let fewestReady = 5
-  const { revision } = await registry.list(kind('Pod'), 'default')
-  const watch = registry.watch(kind('Pod'), 'default', revision, (e) => {
-    if (controllerOf(e.object)?.name !== 'log') return
-    if (e.type === 'DELETED') current.delete(e.object.metadata.name!)
-    else current.set(e.object.metadata.name!, e.object)
-    fewestReady = Math.min(fewestReady, new Set([...current.values()].filter(isReady).map((p) => p.spec.nodeName)).size)
-  })
-  t.teardown(() => watch.stop())
-
+  const rollout = await watchRollout(t, registry, 'log')
   await setImage(registry, 'log', 'busybox:2')
   await until('every node runs the new image, ready', async () => {
     const pods = await podsOf('log')
@@ -171,9 +180,26 @@ t.test('a rolling update replaces pods node by node, never more than maxUnavaila
     const s = (await getDs('log')).status
     return s?.observedGeneration === 2 && s.updatedNumberScheduled === 5 && s.numberAvailable === 5
   })
-  t.ok(fewestReady >= 3, `at least 5 - maxUnavailable nodes had a ready pod throughout (fewest: ${fewestReady})`)
-  t.ok(fewestReady < 5, 'and the rollout did take pods down to replace them')
+  t.ok(rollout.fewestReady() >= 3, `at least 5 - maxUnavailable nodes had a ready pod throughout (fewest: ${rollout.fewestReady()})`)
+  t.ok(rollout.fewestReady() < 5, 'and the rollout did take pods down to replace them')
+  t.ok(rollout.mostPods() <= 5, 'no pod beyond one per node')
   t.equal(nodesOf(await podsOf('log')).join(), 'n1,n2,n3,n4,n5', 'one pod per node at the end')
+})
+
+t.test('with maxSurge a new pod starts beside the old one, which goes once the new one is ready: no node is ever without a ready pod', async (t) => {
+  const { registry, until, podsOf, addNode, getDs } = await setup(t)
+  for (const n of ['n1', 'n2', 'n3']) await addNode(n)
+  await registry.create(kind('DaemonSet'), 'default', daemonSet('proxy', 'busybox:1', { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }), WRITE)
+  await until('3 available pods', async () => (await getDs('proxy')).status?.numberAvailable === 3)
+  const rollout = await watchRollout(t, registry, 'proxy')
+  await setImage(registry, 'proxy', 'busybox:2')
+  await until('every node runs the new image, ready, and the old pods are gone', async () => {
+    const pods = await podsOf('proxy')
+    return pods.length === 3 && pods.every((p) => p.spec.containers[0].image === 'busybox:2' && isReady(p))
+  })
+  t.equal(rollout.fewestReady(), 3, 'every node had a ready pod throughout')
+  t.equal(rollout.mostPods(), 4, 'one surge pod at a time')
+  t.equal(nodesOf(await podsOf('proxy')).join(), 'n1,n2,n3')
 })
 
 t.test('OnDelete leaves old pods until they are deleted, then recreates them from the new template', async (t) => {
