@@ -137,13 +137,13 @@ async function run() {
     }, 30_000)
     t.ok(images, 'the nodes run the new image only')
     const d = await cluster.get(DEPLOYMENT)
-    t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2')
+    t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2', 'the update is revision 2')
   })
 
-  await t.test('rollout undo restores the old image, again keeping enough pods Ready', async (t) => {
-    const undo = await rolloutUndo(cluster)
-    if (!undo) return t.skip(`neither \`bramble rollout\` nor ${KUBECTL} is available to undo a rollout`)
-    const r = await fewestReadyDuring(undo, IMAGE_V1)
+  const undo = await rolloutUndo(cluster)
+  const noUndo = `neither \`bramble rollout\` nor ${KUBECTL} is available to undo a rollout`
+  await t.test('rollout undo restores the old image, again keeping enough pods Ready', { skip: undo ? false : noUndo }, async (t) => {
+    const r = await fewestReadyDuring(undo!, IMAGE_V1)
     t.comment(`rollout undo to ${IMAGE_V1}: ${r.seconds.toFixed(1)} s, fewest Ready pods ${r.fewest}, most pods at once ${r.most}`)
     t.ok(r.fewest >= REPLICAS - MAX_UNAVAILABLE, `fewest Ready pods during the undo: ${r.fewest}`)
     const d = await cluster.get(DEPLOYMENT)
@@ -154,7 +154,7 @@ async function run() {
     t.ok(await until('only the old image runs', async () => {
       const all = Object.values(await containerImages()).flat()
       return all.length === REPLICAS && all.every((i) => i === IMAGE_V1)
-    }, 30_000))
+    }, 30_000), 'the nodes run the old image only')
   })
 }
 

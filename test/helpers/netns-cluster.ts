@@ -19,6 +19,7 @@ export interface AgentProcess {
 }
 
 export class NetnsCluster {
+  /** Every agent process started, restarts included, in start order. */
   readonly agents: AgentProcess[] = []
   private hubOutput = ''
   private constructor(
@@ -51,8 +52,17 @@ export class NetnsCluster {
     const host = await this.lab.addHost()
     const token = await runCli(['token', 'create', '--data-dir', this.hub.dataDir])
     if (token.code !== 0) throw new Error(`bramble token create failed: ${token.stderr}`)
+    return this.startAgent(host, node, token.stdout.trim())
+  }
+
+  /** The agent of a host again, from its stored identity (after it was stopped or killed). */
+  restartAgent(agent: AgentProcess): Promise<AgentProcess> {
+    return this.startAgent(agent.host, agent.node)
+  }
+
+  private async startAgent(host: NetnsHost, node: string, token?: string): Promise<AgentProcess> {
     const hubAddress = `${this.lab.hubAddress}:${new URL(this.hub.server).port}`
-    const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, '--token', token.stdout.trim(),
+    const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, ...(token ? ['--token', token] : []),
       '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'warn']
     // nsenter execs node in place: the child's pid is the agent's, so a signal reaches the agent itself.
     const child = spawn('nsenter', host.nsenter(args), { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -76,6 +86,13 @@ export class NetnsCluster {
       return nodeReady(await this.get(`/api/v1/nodes/${node}`))
     }, 60_000)
     return agent
+  }
+
+  /** The agent process last started for `node`. */
+  agent(node: string): AgentProcess {
+    const found = this.agents.filter((a) => a.node === node).pop()
+    if (!found) throw new Error(`no agent was started for node ${node}`)
+    return found
   }
 
   /** GET a path of the API; the object or list, or undefined when the API says 404. */
