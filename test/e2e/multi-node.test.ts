@@ -50,6 +50,9 @@ async function run() {
   const cluster = await NetnsCluster.start()
   t.teardown(() => cluster.cleanup())
   await Promise.all(NODES.map((n) => cluster.addNode(n)))
+  // Found before any subtest runs: tap ends the file once its subtests are done and nothing else is queued.
+  const undo = await rolloutUndo(cluster)
+  const noUndo = `neither \`bramble rollout\` nor ${KUBECTL} is available to undo a rollout`
   // The second image is the same busybox under a new tag, made on each node (no registry is reachable).
   const [repo, tag] = IMAGE_V2.split(':') as [string, string]
   for (const host of cluster.lab.hosts) await host.docker.getImage(IMAGE_V1).tag({ repo, tag })
@@ -140,8 +143,6 @@ async function run() {
     t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2', 'the update is revision 2')
   })
 
-  const undo = await rolloutUndo(cluster)
-  const noUndo = `neither \`bramble rollout\` nor ${KUBECTL} is available to undo a rollout`
   await t.test('rollout undo restores the old image, again keeping enough pods Ready', { skip: undo ? false : noUndo }, async (t) => {
     const r = await fewestReadyDuring(undo!, IMAGE_V1)
     t.comment(`rollout undo to ${IMAGE_V1}: ${r.seconds.toFixed(1)} s, fewest Ready pods ${r.fewest}, most pods at once ${r.most}`)
