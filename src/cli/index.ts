@@ -115,13 +115,17 @@ function registerRolloutCommands(program: Command): void {
   rollout
     .command('status')
     .description('wait until the rollout is done, printing its progress as it changes')
-    .argument('<TYPE...>', 'deployment/NAME or daemonset/NAME')
+    .argument('[TYPE...]', 'deployment/NAME or daemonset/NAME')
     .option('-n, --namespace <NS>', 'the namespace')
     .option('-w, --watch [BOOL]', 'keep watching until the rollout is done (--watch=false: print once)')
     .option('--timeout <DURATION>', 'give up after this long, e.g. 5m (0: never)')
     .option('--revision <N>', 'fail unless the rollout is of this revision')
-    .action(async (args: string[], _opts: unknown, command: Command) => {
+    .action(async (typed: string[], _opts: unknown, command: Command) => {
       const o = optionsOf(command)
+      // `-w deploy/web`: the optional value took the resource; give it back.
+      const takenByWatch = typeof o.watch === 'string' && o.watch !== 'true' && o.watch !== 'false'
+      const args = takenByWatch ? [o.watch, ...typed] : typed
+      if (takenByWatch) o.watch = true
       // Usage errors first, even without a kubeconfig.
       rolloutTarget(args, 'status')
       timeoutMsOf(o.timeout)

@@ -223,3 +223,33 @@ t.test('drain refuses an unmanaged pod without --force, then evicts every pod bo
     return pods.length === 2 && pods.every((p: any) => !p.spec.nodeName)
   })
 })
+
+t.test('a DaemonSet: rollout status reads its counts; drain refuses its pod unless --ignore-daemonsets, which leaves it in place', async (t) => {
+  await createNode('pi-2')
+  const ds = await apiRequest(api, 'POST', '/apis/apps/v1/namespaces/default/daemonsets', {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'agentd' },
+    spec: { selector: { matchLabels: { app: 'agentd' } }, template: { metadata: { labels: { app: 'agentd' } }, spec: { containers: [{ name: 'a', image: 'busybox' }] } } },
+  })
+  t.equal(ds.status, 201, ds.text)
+  await until('the DaemonSet pod is bound to pi-2', async () => (await podsOn('pi-2')).some((p) => p.metadata.labels?.app === 'agentd'))
+
+  const once = await bramble('rollout', 'status', 'daemonset/agentd', '--watch=false')
+  t.equal(once.code, 0, once.stderr)
+  t.match(once.stdout, /^Waiting for daemon set (spec update to be observed|"agentd" rollout to finish: \d+ (out )?of \d+ (new|updated) pods)/)
+  const timedOut = await bramble('rollout', 'status', 'ds/agentd', '--timeout', '2s')
+  t.equal(timedOut.code, 1)
+  t.match(timedOut.stderr, 'timed out after 2s waiting for the rollout of daemonset "agentd" to finish')
+
+  const refused = await bramble('drain', 'pi-2')
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /cannot delete DaemonSet-managed Pods \(use --ignore-daemonsets to ignore\): default\/agentd-/)
+
+  const drained = await bramble('drain', 'pi-2', '--ignore-daemonsets', '--timeout', '1m')
+  t.equal(drained.code, 0, drained.stderr)
+  t.match(drained.stderr, /Warning: ignoring DaemonSet-managed Pods: default\/agentd-/)
+  t.match(drained.stdout, 'node/pi-2 drained\n')
+  const left = await podsOn('pi-2')
+  t.ok(left.length > 0 && left.every((p) => p.metadata.labels?.app === 'agentd'), 'only the DaemonSet pod is left on the node')
+})
