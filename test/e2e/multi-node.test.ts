@@ -1,7 +1,8 @@
 // A Deployment on a real multi-node cluster: `bramble hub` plus two `bramble agent`s, each agent in a
 // network namespace of its own with its own dockerd. Four replicas spread over both nodes; a
 // rolling update to a new image keeps at least replicas - maxUnavailable pods Ready throughout
-// (sampled every 200 ms); `rollout undo` brings the old image back the same way.
+// (sampled every 200 ms); `rollout undo` brings the old image back the same way. A DaemonSet runs
+// a pod on each node, and on a third node that joins later.
 
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -19,6 +20,25 @@ const IMAGE_V1 = BUSYBOX_IMAGE
 const IMAGE_V2 = 'bramble-test/busybox:2'
 const PODS = '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb'
 const DEPLOYMENT = '/apis/apps/v1/namespaces/default/deployments/web'
+
+const LATE_NODE = 'gamma'
+const DAEMON_PODS = '/api/v1/namespaces/default/pods?labelSelector=app%3Ddaemon'
+const DAEMONSET = `
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: daemon}
+spec:
+  selector: {matchLabels: {app: daemon}}
+  template:
+    metadata: {labels: {app: daemon}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: daemon
+        image: ${IMAGE_V1}
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'trap "exit 0" TERM; while :; do sleep 1; done']
+`
 
 /** Each replica turns Ready 2 s after it starts, so readiness (not mere start) drives the rollout. */
 const deployment = (image: string) => `
@@ -156,6 +176,30 @@ async function run() {
       const all = Object.values(await containerImages()).flat()
       return all.length === REPLICAS && all.every((i) => i === IMAGE_V1)
     }, 30_000), 'the nodes run the old image only')
+  })
+
+  await t.test('a DaemonSet runs one pod on every node, and on a node that joins later', async (t) => {
+    const file = join(cluster.hub.dataDir, 'ds.yaml')
+    writeFileSync(file, DAEMONSET)
+    await cluster.bramble('apply', '-f', file)
+    const onNodes = async () => {
+      const list = (await cluster.get(DAEMON_PODS)).items.filter(podReady)
+      return list.map((p: any) => p.spec.nodeName).sort()
+    }
+    t.same(await until('a Ready daemon pod on each node', async () => {
+      const nodes = await onNodes()
+      return nodes.length === NODES.length && nodes
+    }, 60_000), NODES, 'one daemon pod on alpha and one on beta')
+    await cluster.addNode(LATE_NODE)
+    const joinedAt = Date.now()
+    const nodes = await until(`a Ready daemon pod on ${LATE_NODE}`, async () => {
+      const n = await onNodes()
+      return n.includes(LATE_NODE) && n
+    }, 60_000)
+    t.comment(`daemon pod Ready on ${LATE_NODE} ${((Date.now() - joinedAt) / 1000).toFixed(1)} s after its Node was Ready`)
+    t.same(nodes, [...NODES, LATE_NODE], 'exactly one daemon pod per node, the late one included')
+    const running = await cluster.agent(LATE_NODE).host.docker.listContainers({ filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'] } })
+    t.same(running.map((c) => c.Labels['io.bramble.container.name']), ['daemon'], `${LATE_NODE}'s own dockerd runs the daemon pod and nothing else`)
   })
 }
 
