@@ -35,7 +35,8 @@ export class NetnsCluster {
   static async start(hubArgs: string[] = []): Promise<NetnsCluster> {
     const lab = await NetnsLab.create()
     try {
-      const hub = await startHubProcess({ args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, ...hubArgs] })
+      // The data dir inside the run's folder: a hub left by a crashed test is stopped with the run.
+      const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, ...hubArgs] })
       return new NetnsCluster(lab, hub)
     } catch (err) {
       await lab.cleanup()

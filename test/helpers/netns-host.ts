@@ -55,7 +55,8 @@ export class NetnsLab {
   private constructor(
     readonly name: string,
     readonly subnet: number,
-    private readonly dir: string,
+    /** The run's folder: whatever is kept under it is removed with the run, processes naming it stopped. */
+    readonly dir: string,
   ) {}
 
   /** The root namespace's address on the bridge: where a hub listens for the hosts. */
