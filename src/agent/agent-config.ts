@@ -26,7 +26,7 @@ export interface AgentConfig {
   heartbeatIntervalMs: number
   /** A followed log stream ends after this long (default 10 min); the client may ask again. */
   logsFollowMaxMs?: number
-  /** Every pod is looked at again this often, whatever the engine says (default 10 s). */
+  /** Every pod is looked at again this often, whatever the engine says (default 30 s; engine events drive the rest). */
   resyncMs?: number
   /** One MQTT connection attempt lasts this long before the next starts (default 30 s). */
   mqttConnectAttemptMs?: number
@@ -38,7 +38,7 @@ export interface AgentConfig {
 export const AGENT_DEFAULTS = {
   heartbeatIntervalMs: 5_000,
   logsFollowMaxMs: 10 * 60_000,
-  resyncMs: 10_000,
+  resyncMs: 30_000,
   mqttConnectAttemptMs: 30_000,
   reserve: { cpuMillis: 100, memoryBytes: 128 * 1024 * 1024 },
   log: { maxSize: '10m', maxFile: 3 },

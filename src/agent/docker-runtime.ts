@@ -1,6 +1,8 @@
 // The ContainerRuntime port on the Docker Engine API, through dockerode.
 
 import type Docker from 'dockerode'
+import { Agent } from 'node:http'
+import { inspect } from 'node:util'
 import { loadDockerode } from './dockerode-loader.js'
 import { PassThrough, type Readable } from 'node:stream'
 import type {
@@ -20,13 +22,25 @@ export interface DockerRuntimeOptions {
   host?: string
 }
 
+/**
+ * Keeps connections to the engine alive: probes and resyncs make several requests a second, and a
+ * new connection for each costs the agent CPU. docker-modem formats every request's options with
+ * `util.inspect` (for its debug log, even when that is off): this agent prints as one word.
+ */
+class EngineAgent extends Agent {
+  [inspect.custom](): string {
+    return 'EngineAgent'
+  }
+}
+
 /** Dockerode options for a DOCKER_HOST-style address. */
-export function dockerConnection(host?: string): Docker.DockerOptions {
-  if (!host) return { socketPath: '/var/run/docker.sock' }
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) }
-  if (host.startsWith('/')) return { socketPath: host }
+export function dockerConnection(host?: string): Docker.DockerOptions & { agent: Agent } {
+  const agent = new EngineAgent({ keepAlive: true, maxFreeSockets: 4 })
+  if (!host) return { socketPath: '/var/run/docker.sock', agent }
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), agent }
+  if (host.startsWith('/')) return { socketPath: host, agent }
   const url = new URL(host.replace(/^tcp:/, 'http:'))
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http', agent }
 }
 
 export class DockerRuntime implements ContainerRuntime {
@@ -194,7 +208,8 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (e) {
       throw notFoundOr(e, id, 'exec in container')
     }
-    const stream = await this.call('exec in container', id, () => exec.start({ hijack: true, stdin: false }))
+    // Not hijacked: the output comes as an ordinary response body, so the kept-alive connection is reused.
+    const stream = await this.call('exec in container', id, () => exec.start({ hijack: false, stdin: false }))
     const out = new PassThrough()
     const chunks: Buffer[] = []
     out.on('data', (c: Buffer) => chunks.push(c))

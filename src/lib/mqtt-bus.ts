@@ -223,6 +223,7 @@ export async function connectMqttBus(opts: MqttBusOptions): Promise<MqttBus> {
     reconnectPeriod: 0, // reconnects are ours: back-off with jitter
     connectTimeout: 10_000,
     queueQoSZero: false,
+    writeCache: false, // mqtt-packet's cache of all 65,536 message ids costs ~6 MB of heap
     resubscribe: false, // restoreSubscriptions does it, knowing which were refused
     rejectUnauthorized: true,
     ...(opts.ca ? { ca: [opts.ca] } : {}),
