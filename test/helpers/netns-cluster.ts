@@ -31,12 +31,12 @@ export class NetnsCluster {
     hub.child.stderr!.on('data', keep)
   }
 
-  /** The bridge, the hub on it (default settings but for the log level) and no agents yet. */
+  /** The bridge, the hub on it (default settings; info logs, kept for failure messages) and no agents yet. */
   static async start(hubArgs: string[] = []): Promise<NetnsCluster> {
     const lab = await NetnsLab.create()
     try {
       // The data dir inside the run's folder: a hub left by a crashed test is stopped with the run.
-      const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, ...hubArgs] })
+      const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--log-level', 'info', ...hubArgs] })
       return new NetnsCluster(lab, hub)
     } catch (err) {
       await lab.cleanup()
@@ -64,7 +64,7 @@ export class NetnsCluster {
   private async startAgent(host: NetnsHost, node: string, token?: string): Promise<AgentProcess> {
     const hubAddress = `${this.lab.hubAddress}:${new URL(this.hub.server).port}`
     const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, ...(token ? ['--token', token] : []),
-      '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'warn']
+      '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info']
     // nsenter execs node in place: the child's pid is the agent's, so a signal reaches the agent itself.
     const child = spawn('nsenter', host.nsenter(args), { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
@@ -82,10 +82,14 @@ export class NetnsCluster {
       },
     }
     this.agents.push(agent)
-    await until(`Node ${node} Ready`, async () => {
-      if (child.exitCode !== null) throw new Error(`agent ${node} exited with ${child.exitCode}: ${output}`)
-      return nodeReady(await this.get(`/api/v1/nodes/${node}`))
-    }, 60_000)
+    try {
+      await until(`Node ${node} Ready`, async () => {
+        if (child.exitCode !== null) throw new Error(`agent ${node} exited with ${child.exitCode}: ${output}`)
+        return nodeReady(await this.get(`/api/v1/nodes/${node}`))
+      }, 60_000)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${await this.diagnostics()}`, { cause: err })
+    }
     return agent
   }
 

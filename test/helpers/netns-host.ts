@@ -46,6 +46,8 @@ export interface NetnsHost {
   dir: string
   /** `nsenter` arguments that run a command inside the namespace. */
   nsenter(command: string[]): string[]
+  /** Takes the host's link down or up: a cut cable, with no connection closed cleanly. */
+  setLink(up: boolean): Promise<void>
 }
 
 /** One test run's bridge and the hosts on it; `cleanup()` removes everything, also after a failure. */
@@ -129,7 +131,8 @@ export class NetnsLab {
       await new Promise((r) => setTimeout(r, 200))
     }
     await ensureBusyboxImage(docker)
-    const host = { netns, address, dockerHost: `unix://${socket}`, docker, dir, nsenter }
+    const setLink = (up: boolean) => ip('-n', netns, 'link', 'set', 'eth0', up ? 'up' : 'down')
+    const host = { netns, address, dockerHost: `unix://${socket}`, docker, dir, nsenter, setLink }
     this.hosts.push(host)
     return host
   }
