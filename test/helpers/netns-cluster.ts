@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { apiRequest, closeApiAgents, type ApiTarget } from './api-client.js'
+import { apiRequest, closeApiAgents } from './api-client.js'
 import { runCli, until } from './e2e.js'
 import { BRAMBLE_BIN, startHubProcess, type HubProcess } from './hub-process.js'
 import { NetnsLab, type NetnsHost } from './netns-host.js'
@@ -32,20 +32,16 @@ export class NetnsCluster {
   }
 
   /** The bridge, the hub on it (default settings; info logs, kept for failure messages) and no agents yet. */
-  static async start(hubArgs: string[] = []): Promise<NetnsCluster> {
+  static async start(): Promise<NetnsCluster> {
     const lab = await NetnsLab.create()
     try {
       // The data dir inside the run's folder: a hub left by a crashed test is stopped with the run.
-      const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--log-level', 'info', ...hubArgs] })
+      const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--log-level', 'info'] })
       return new NetnsCluster(lab, hub)
     } catch (err) {
       await lab.cleanup()
       throw err
     }
-  }
-
-  get api(): ApiTarget {
-    return this.hub
   }
 
   /** A new namespace host whose agent joins as `node` with a fresh join token; resolves once the Node is Ready. */

@@ -8,7 +8,7 @@
 // veth `bmN-ih`. Traffic stays between the root namespace and these namespaces: no route leaves.
 
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -114,20 +114,21 @@ export class NetnsLab {
     const socket = join(dir, 'docker.sock')
     writeFileSync(join(dir, 'daemon.json'), '{}\n') // never the host's /etc/docker/daemon.json
     // Pods only talk inside their node here, so the nested engine leaves iptables alone.
+    // Its log goes to a file: a pipe would break (and kill dockerd) if this test process died.
+    const logFile = join(dir, 'dockerd.log')
     const dockerd = spawn(
       'nsenter',
       nsenter(['dockerd', '--config-file', join(dir, 'daemon.json'), '--data-root', join(dir, 'docker'), '--exec-root', join(dir, 'exec'),
         '-H', `unix://${socket}`, '--pidfile', join(dir, 'dockerd.pid'), '--bip', `172.31.${10 + i}.1/24`, '--iptables=false', '--ip-masq=false']),
-      { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
+      { stdio: ['ignore', 'ignore', openSync(logFile, 'a')] },
     )
-    let log = ''
-    dockerd.stderr!.on('data', (d) => (log = (log + d).slice(-4000)))
+    const log = () => readText(logFile).slice(-4000)
     const docker = new Docker({ socketPath: socket })
     const deadline = Date.now() + 30_000
     for (;;) {
-      if (dockerd.exitCode !== null) throw new Error(`dockerd in ${netns} exited with ${dockerd.exitCode}: ${log}`)
+      if (dockerd.exitCode !== null) throw new Error(`dockerd in ${netns} exited with ${dockerd.exitCode}: ${log()}`)
       if (existsSync(socket) && (await docker.ping().then(() => true, () => false))) break
-      if (Date.now() > deadline) throw new Error(`dockerd in ${netns} did not answer within 30 s: ${log}`)
+      if (Date.now() > deadline) throw new Error(`dockerd in ${netns} did not answer within 30 s: ${log()}`)
       await new Promise((r) => setTimeout(r, 200))
     }
     await ensureBusyboxImage(docker)
@@ -166,16 +167,20 @@ async function tearDownRun(name: string, dir: string): Promise<void> {
       await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})))
     }),
   )
-  for (const h of hostDirs) {
-    const pid = Number(readText(join(dir, h, 'dockerd.pid')))
-    if (pid && processAlive(pid) && commandLine(pid).includes(`${dir}/`)) await stopProcess(pid)
+  const dockerds = hostDirs.map((h) => Number(readText(join(dir, h, 'dockerd.pid')))).filter((pid) => pid && processAlive(pid) && commandLine(pid).includes(`${dir}/`))
+  await Promise.all(dockerds.map(stopProcess))
+  // What a killed dockerd leaves behind: its containerd and shims (they name the run's folder), and
+  // the processes of its containers (found by the container ids in their cgroup paths).
+  const containerIds = hostDirs.flatMap((h) => readdirSafe(join(dir, h, 'docker', 'containers')))
+  const inContainer = (pid: number) => {
+    const cgroup = readText(`/proc/${pid}/cgroup`)
+    return containerIds.some((id) => cgroup.includes(id))
   }
-  // What a killed dockerd leaves behind: its containerd and shims (they name the run's folder).
-  for (const pid of processesWhere((p) => commandLine(p).includes(`${dir}/`))) await stopProcess(pid)
+  await Promise.all(processesWhere((p) => commandLine(p).includes(`${dir}/`) || inContainer(p)).map(stopProcess))
   const namespaces = readdirSafe('/var/run/netns').filter((n) => n.startsWith(`${name}-`))
   for (const netns of namespaces) {
     const inode = statSafe(`/var/run/netns/${netns}`)
-    if (inode) for (const pid of processesWhere((p) => statSafe(`/proc/${p}/ns/net`) === inode)) await stopProcess(pid)
+    if (inode) await Promise.all(processesWhere((p) => statSafe(`/proc/${p}/ns/net`) === inode).map(stopProcess))
     await ip('netns', 'del', netns).catch(() => {})
   }
   for (const link of await linksNamed(name)) await ip('link', 'del', link).catch(() => {})
