@@ -41,6 +41,8 @@ export interface ApiServerOptions {
   podLogs?: PodLogs
   /** Seconds of the not-ready and unreachable tolerations new pods get (--default-toleration-seconds). */
   defaultTolerationSeconds?: number
+  /** The range Services' cluster IPs come from (default 10.43.0.0/16). */
+  serviceCidr?: string
 }
 
 export interface ExtraRoute {
@@ -74,7 +76,7 @@ const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
 export { sendJson }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
-  const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds })
+  const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds, serviceCidr: options.serviceCidr })
   const log = options.logger.child({ component: 'api' })
   const server: Server = createServer({ key: options.tls.key, cert: options.tls.cert, keepAliveTimeout: 65_000 }, (req, res) => {
     handle(req, res).catch((err) => sendError(res, err, log))

@@ -86,7 +86,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   let brokerUrl: string
   try {
     await ensureNamespaces(store)
-    const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds })
+    const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds, serviceCidr: config.serviceCidr })
+    await registry.serviceAllocations.repair()
     const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
     let hubBusUrl: string
     if (config.mqttUrl) {
@@ -135,6 +136,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       extraRoutes: gateway.extraRoutes,
       podLogs: gateway.podLogs,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
+      serviceCidr: config.serviceCidr,
     })
     apiPort = api.port
     stops.push(() => api!.close())

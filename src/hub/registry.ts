@@ -15,6 +15,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound, patchFailed } from './api-errors.js'
 import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
+import { ServiceAllocations } from './service-allocations.js'
 import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch } from './store.js'
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
@@ -45,6 +46,8 @@ export interface DeleteOptions {
 export interface RegistryOptions {
   /** Seconds of the not-ready and unreachable tolerations new pods get (DefaultTolerationSeconds admission). */
   defaultTolerationSeconds?: number
+  /** The range Services' cluster IPs are leased from (--service-cidr, default 10.43.0.0/16). */
+  serviceCidr?: string
 }
 
 export interface WriteResult {
@@ -66,6 +69,8 @@ export function keyOf(info: KindInfo, namespace: string, name: string): ObjectKe
 
 export class Registry {
   private readonly defaultTolerationSeconds: number
+  /** Cluster IP and node port leases of Services. */
+  readonly serviceAllocations: ServiceAllocations
 
   constructor(
     private readonly store: Store,
@@ -74,6 +79,7 @@ export class Registry {
     options: RegistryOptions = {},
   ) {
     this.defaultTolerationSeconds = options.defaultTolerationSeconds ?? DEFAULT_TOLERATION_SECONDS
+    this.serviceAllocations = new ServiceAllocations(store, logger, options.serviceCidr)
   }
 
   async get(info: KindInfo, namespace: string, name: string): Promise<KubeObject> {
@@ -112,6 +118,8 @@ export class Registry {
     else delete meta.generation
     let object = applyDefaults(incoming)
     if (info.kind === 'Pod') object = withDefaultTolerations(object, this.defaultTolerationSeconds)
+    // A Service's address leases name its uid, so it is chosen here too.
+    if (info.kind === 'Service') object.metadata.uid = crypto.randomUUID()
     if (info.kind === 'Job') {
       // The uid is chosen here (the store keeps it) because a Job's generated selector names it.
       object.metadata.uid = crypto.randomUUID()
@@ -122,11 +130,26 @@ export class Registry {
 
     const errors = validateObject(object).errors
     if (errors.length > 0) throw invalid(info.group, info.kind, meta.name ?? '', errors)
+    if (info.kind === 'Service') {
+      object = await this.serviceAllocations.allocate(object, ctx.dryRun)
+      if (!ctx.dryRun) return this.createService(info, namespace, object, warnings)
+    }
     if (ctx.dryRun) return { object: { ...object, metadata: { ...object.metadata, uid: object.metadata.uid ?? crypto.randomUUID(), creationTimestamp: rfc3339(this.clock.now()) } }, warnings, changed: true }
     try {
       return { object: await this.store.create(keyOf(info, namespace, meta.name!), object), warnings, changed: true }
     } catch (err) {
       if (err instanceof StoreExistsError) throw alreadyExists(info.group, info.plural, meta.name!)
+      throw err
+    }
+  }
+
+  /** Stores a new Service whose addresses are leased; a failed write gives them back. */
+  private async createService(info: KindInfo, namespace: string, object: KubeObject, warnings: string[]): Promise<WriteResult> {
+    try {
+      return { object: await this.store.create(keyOf(info, namespace, object.metadata.name!), object), warnings, changed: true }
+    } catch (err) {
+      await this.serviceAllocations.release(object)
+      if (err instanceof StoreExistsError) throw alreadyExists(info.group, info.plural, object.metadata.name!)
       throw err
     }
   }
@@ -186,7 +209,7 @@ export class Registry {
     for (let attempt = 1; ; attempt++) {
       try {
         const expectedResourceVersion = await this.markGracePeriod(info, current, options)
-        return await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion })
+        return await this.released(await this.store.delete(keyOf(info, namespace, name), { expectedResourceVersion }))
       } catch (err) {
         // A write between marking and deleting (a node's status report) is raced again, as patches are.
         const retry = err instanceof StoreConflictError && options.gracePeriodSeconds !== undefined && options.resourceVersion === undefined && attempt < PATCH_ATTEMPTS
@@ -235,7 +258,7 @@ export class Registry {
       const { items } = await this.list(kind, namespace)
       for (const item of items) {
         try {
-          await this.store.delete(keyOf(kind, namespace, item.metadata.name!))
+          await this.released(await this.store.delete(keyOf(kind, namespace, item.metadata.name!)))
         } catch (err) {
           if (!(err instanceof StoreNotFoundError)) throw err
         }
@@ -287,17 +310,28 @@ export class Registry {
 
     const errors: FieldError[] = [...validateObject(next).errors, ...validateUpdate(old, next)]
     if (errors.length > 0) throw invalid(info.group, info.kind, meta.name!, errors)
+    const leases = info.kind === 'Service' && subresource !== 'status'
+    if (leases) next = await this.serviceAllocations.allocate(next, ctx.dryRun, old)
     if (isDeepStrictEqual(next, old)) return { object: old, warnings, changed: false }
     if (ctx.dryRun) return { object: next, warnings, changed: true }
     try {
       const key = keyOf(info, old.metadata.namespace ?? '', meta.name!)
       if (meta.deletionTimestamp && (meta.finalizers ?? []).length === 0) {
-        return { object: await this.store.delete(key, { expectedResourceVersion: old.metadata.resourceVersion }), warnings, changed: true }
+        return { object: await this.released(await this.store.delete(key, { expectedResourceVersion: old.metadata.resourceVersion })), warnings, changed: true }
       }
-      return { object: await this.store.update(key, next, { expectedResourceVersion: old.metadata.resourceVersion }), warnings, changed: true }
+      const written = await this.store.update(key, next, { expectedResourceVersion: old.metadata.resourceVersion })
+      if (leases) await this.serviceAllocations.release(old, written)
+      return { object: written, warnings, changed: true }
     } catch (err) {
+      if (leases) await this.serviceAllocations.release(next, old)
       throw this.translate(info, meta.name!, err)
     }
+  }
+
+  /** A deleted Service gives back its cluster IP and node ports. */
+  private async released(deleted: KubeObject): Promise<KubeObject> {
+    if (deleted.kind === 'Service') await this.serviceAllocations.release(deleted)
+    return deleted
   }
 
   /** Checks apiVersion, kind and namespace of a request body against the URL, filling what is missing. */

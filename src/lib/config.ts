@@ -10,6 +10,7 @@ import { resolve as resolvePath, join } from 'node:path'
 import { ConfigError } from './config-errors.js'
 import { FlagReason, hostnameAsNodeName, isDnsName, parseByteSize, parseDecimal, parseDurationMs, parseInteger, parseMilliCpu } from './config-values.js'
 import { defaultDataDir } from './data-dir.js'
+import { parseCidr } from './ipv4-cidr.js'
 
 export { FlagReason, hostnameAsNodeName, parseByteSize, parseDurationMs, parseMilliCpu } from './config-values.js'
 
@@ -43,6 +44,12 @@ export interface HubConfig {
   nodeEvictionRatePerSecond: number
   /** How the scheduler scores nodes: spread (least allocated) or binpack (most allocated). */
   schedulerStrategy: 'spread' | 'binpack'
+  /** IPv4 range Services' cluster IPs are leased from. */
+  serviceCidr: string
+  /** IPv4 range of pod addresses; every node leases a subnet of it. */
+  clusterCidr: string
+  /** Prefix length of each node's pod subnet (24: a /24 per node). */
+  nodeCidrMaskSize: number
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -199,6 +206,42 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     },
     defaultValue: () => 'spread',
     defaultText: 'spread',
+  },
+  serviceCidr: {
+    flag: '--service-cidr',
+    valueName: 'CIDR',
+    description: "IPv4 range Services' cluster IPs come from (/8 to /30)",
+    parse: (raw) => {
+      try {
+        return parseCidr(raw).text
+      } catch (err) {
+        throw new FlagReason((err as Error).message)
+      }
+    },
+    defaultValue: () => '10.43.0.0/16',
+    defaultText: '10.43.0.0/16',
+  },
+  clusterCidr: {
+    flag: '--cluster-cidr',
+    valueName: 'CIDR',
+    description: 'IPv4 range pod addresses come from; each node leases a subnet of it (/8 to /28)',
+    parse: (raw) => {
+      try {
+        return parseCidr(raw).text
+      } catch (err) {
+        throw new FlagReason((err as Error).message)
+      }
+    },
+    defaultValue: () => '10.42.0.0/16',
+    defaultText: '10.42.0.0/16',
+  },
+  nodeCidrMaskSize: {
+    flag: '--node-cidr-mask-size',
+    valueName: 'N',
+    description: "prefix length of each node's pod subnet, at least the cluster CIDR's (24: 254 pods per node)",
+    parse: (raw) => parseInteger(raw, 8, 28, 'a prefix length between 8 and 28'),
+    defaultValue: () => 24,
+    defaultText: '24',
   },
 }
 
@@ -367,7 +410,24 @@ export function resolveFlags<C>(schema: FlagSchema<C>, raw: RawFlags, env: NodeJ
 }
 
 export function resolveHubConfig(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): HubConfig {
-  return resolveFlags(HUB_FLAGS, raw, env)
+  const config = resolveFlags(HUB_FLAGS, raw, env)
+  checkAddressRanges(config)
+  return config
+}
+
+/** The pod and Service ranges must not overlap, and a node's subnet must fit in the cluster CIDR. */
+function checkAddressRanges(config: HubConfig): void {
+  const cluster = parseCidr(config.clusterCidr)
+  const service = parseCidr(config.serviceCidr)
+  if (cluster.base < service.base + service.size && service.base < cluster.base + cluster.size) {
+    throw new ConfigError('--cluster-cidr', `${config.clusterCidr} overlaps --service-cidr ${config.serviceCidr}; pick ranges apart`)
+  }
+  if (config.nodeCidrMaskSize < cluster.prefix) {
+    throw new ConfigError('--node-cidr-mask-size', `must be at least the prefix length of --cluster-cidr ${config.clusterCidr} (/${cluster.prefix}), got ${config.nodeCidrMaskSize}`)
+  }
+  if (config.nodeCidrMaskSize - cluster.prefix > 16) {
+    throw new ConfigError('--node-cidr-mask-size', `may split --cluster-cidr ${config.clusterCidr} into at most 65536 node subnets (at most /${cluster.prefix + 16}), got ${config.nodeCidrMaskSize}`)
+  }
 }
 
 /** The kubeconfig a client command uses: `--kubeconfig`, else `KUBECONFIG` (its first entry), else the data dir's. */

@@ -25,7 +25,36 @@ t.test('with no flags, every default applies', async (t) => {
     unhealthyZoneThreshold: 0.55,
     nodeEvictionRatePerSecond: 0.1,
     schedulerStrategy: 'spread',
+    serviceCidr: '10.43.0.0/16',
+    clusterCidr: '10.42.0.0/16',
+    nodeCidrMaskSize: 24,
   })
+})
+
+t.test('--cluster-cidr and --node-cidr-mask-size are parsed and checked together, naming the flag', async (t) => {
+  const config = resolveHubConfig({ clusterCidr: '10.244.0.0/16', nodeCidrMaskSize: '26' }, HOME_ENV)
+  t.equal(config.clusterCidr, '10.244.0.0/16')
+  t.equal(config.nodeCidrMaskSize, 26)
+  t.throws(() => resolveHubConfig({ clusterCidr: '10.42.0.0' }, HOME_ENV), /--cluster-cidr must be an IPv4 CIDR/)
+  t.throws(() => resolveHubConfig({ clusterCidr: '10.42.1.0/16' }, HOME_ENV), /--cluster-cidr has host bits set.*10\.42\.0\.0\/16/)
+  t.throws(() => resolveHubConfig({ clusterCidr: '10.0.0.0/8' }, HOME_ENV), /--cluster-cidr 10\.0\.0\.0\/8 overlaps --service-cidr 10\.43\.0\.0\/16/)
+  t.throws(() => resolveHubConfig({ nodeCidrMaskSize: '/24' }, HOME_ENV), /--node-cidr-mask-size must be a prefix length between 8 and 28/)
+  t.throws(() => resolveHubConfig({ nodeCidrMaskSize: '30' }, HOME_ENV), /--node-cidr-mask-size must be a prefix length between 8 and 28/)
+  t.throws(() => resolveHubConfig({ clusterCidr: '10.42.0.0/24', nodeCidrMaskSize: '16' }, HOME_ENV), /--node-cidr-mask-size must be at least the prefix length of --cluster-cidr 10\.42\.0\.0\/24 \(\/24\)/)
+  t.throws(() => resolveHubConfig({ clusterCidr: '10.0.0.0/8', serviceCidr: '192.168.0.0/16', nodeCidrMaskSize: '28' }, HOME_ENV), /--node-cidr-mask-size may split --cluster-cidr 10\.0\.0\.0\/8 into at most 65536 node subnets \(at most \/24\)/)
+  try {
+    resolveHubConfig({ clusterCidr: 'x' }, HOME_ENV)
+  } catch (err) {
+    t.ok(err instanceof ConfigError && err.flag === '--cluster-cidr', 'a ConfigError naming the flag')
+  }
+})
+
+t.test('--service-cidr takes an IPv4 range and refuses others, naming the flag', async (t) => {
+  t.equal(resolveHubConfig({ serviceCidr: '10.96.0.0/12' }, HOME_ENV).serviceCidr, '10.96.0.0/12')
+  t.throws(() => resolveHubConfig({ serviceCidr: '10.43.0.0' }, HOME_ENV), /--service-cidr must be an IPv4 CIDR/)
+  t.throws(() => resolveHubConfig({ serviceCidr: '10.43.0.1/16' }, HOME_ENV), /--service-cidr has host bits set.*10\.43\.0\.0\/16/)
+  t.throws(() => resolveHubConfig({ serviceCidr: '10.0.0.0/31' }, HOME_ENV), /--service-cidr must have a prefix length between \/8 and \/30/)
+  t.throws(() => resolveHubConfig({ serviceCidr: '300.1.0.0/16' }, HOME_ENV), /--service-cidr must be an IPv4 CIDR/)
 })
 
 t.test('the broker, heartbeat, grace period and scheduler flags are parsed and checked', async (t) => {
