@@ -91,3 +91,13 @@ export class AgentIdentityCorruptError extends AgentError {
     super(`cannot read this node's identity at ${path}; move it away and join again with a new token`, options)
   }
 }
+
+// ---- The WireGuard overlay ------------------------------------------------------------------
+
+/** An `ip` or `wg` command (or wireguard-go) failed; `command` is what ran, never a key. */
+export class WireGuardError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_WIREGUARD'
+  constructor(readonly command: string, detail: string, options?: { cause?: unknown }) {
+    super(`WireGuard: \`${command}\` failed: ${detail}`, options)
+  }
+}
