@@ -16,6 +16,7 @@ import {
   type PodSettings,
   type VolumeFile,
 } from './pod-container-spec.js'
+import { finishedPhase, hasEnded, restartsAfter } from './pod-finished.js'
 import type { ProbeSpec } from './probes.js'
 
 export interface PlanSettings extends PodSettings {
@@ -26,7 +27,7 @@ export interface PlanSettings extends PodSettings {
 export interface PodRuntimeState {
   /** Hash of the volume files last written. */
   volumesHash?: string
-  /** The pod directory may exist on disk. */
+  /** The pod directory exists on disk (true), does not (false), or is not known to either way. */
   podDir?: boolean
   /** Crash-loop back-off per container name. */
   backoff: Record<string, BackoffEntry>
@@ -103,7 +104,24 @@ export function planRemoval(uid: string, containers: ContainerInfo[], state: Pod
     if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: state.deletionGraceSeconds ?? Number(c.labels[LABELS.grace] ?? 30), reason: 'PodDeleted' })
   }
   for (const c of ordered) steps.push({ kind: 'remove', podUid: uid, container: nameOf(c), id: c.id })
-  if (state.podDir) steps.push({ kind: 'removePodDir', podUid: uid })
+  // Unknown (undefined) after an agent restart: the directory may be there.
+  if (state.podDir !== false) steps.push({ kind: 'removePodDir', podUid: uid })
+  return steps
+}
+
+/**
+ * A finished pod keeps its containers, exited, for their logs and exit codes until it is deleted
+ * (as Kubernetes does); what still runs is stopped (the hub may have ended the pod) and the
+ * sandbox goes, which frees the pod's address. Nothing starts again.
+ */
+function planFinished(uid: string, containers: ContainerInfo[], grace: number): Step[] {
+  const steps: Step[] = []
+  const sandboxes = containers.filter((c) => roleOf(c) === 'sandbox')
+  for (const c of containers) {
+    if (roleOf(c) !== 'sandbox' && isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: nameOf(c), id: c.id, graceSeconds: grace, reason: 'Killing' })
+  }
+  for (const c of sandboxes) if (isRunning(c)) steps.push({ kind: 'stop', podUid: uid, container: 'POD', id: c.id, graceSeconds: grace, reason: 'Killing' })
+  for (const c of sandboxes) steps.push({ kind: 'remove', podUid: uid, container: 'POD', id: c.id })
   return steps
 }
 
@@ -116,6 +134,8 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
   // Probes of containers that no longer run stop first.
   const running = new Set(containers.filter(isRunning).map((c) => c.id))
   for (const id of state.probing) if (!running.has(id)) steps.push({ kind: 'stopProbes', podUid: uid, id })
+
+  if (finishedPhase(d.pod, containers)) return [...steps, ...planFinished(uid, containers, grace)]
 
   const volumes = podVolumes(d)
   if (volumes instanceof PodConfigProblem) return steps // reported as CreateContainerConfigError by pod-status
@@ -173,6 +193,9 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
       startNew(ctx, spec, 'app', 0, undefined, false)
       continue
     }
+    // A container its policy does not restart stays as it ended, even in a new sandbox (the kubelet
+    // compares specs of running containers only).
+    if (hasEnded(latest) && !restartsAfter(policy, latest.state.exitCode)) continue
     const want = appContainerSpec(d, spec, 'app', settings, sandbox.name, attemptOf(latest))
     if (want instanceof PodConfigProblem) continue
     if (latest.labels[LABELS.specHash] !== specHash(want)) {
@@ -194,8 +217,7 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
       continue
     }
     // Exited.
-    const failed = latest.state.exitCode !== 0
-    if (policy === 'Always' || (policy === 'OnFailure' && failed)) restartAfterBackoff(ctx, spec, 'app', latest)
+    if (restartsAfter(policy, latest.state.exitCode)) restartAfterBackoff(ctx, spec, 'app', latest)
   }
   // Containers the spec no longer names.
   for (const [name, history] of byName) {

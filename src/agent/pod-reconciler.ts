@@ -7,11 +7,12 @@ import { join } from 'node:path'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
-import { LABELS, type ContainerRuntime } from './container-runtime.js'
+import { LABELS, type ContainerInfo, type ContainerRuntime } from './container-runtime.js'
 import { ImagePullError } from './errors.js'
 import { podEvent, type PodEventRecord } from './pod-events.js'
 import { changesState, executeStep, type ExecutorContext } from './pod-executor.js'
 import { podKey, podUid, type DesiredPod } from './pod-container-spec.js'
+import { hubFinishedPhase } from './pod-finished.js'
 import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from './pod-planner.js'
 import { computePodStatus } from './pod-status.js'
 import { ProbeWorker, type ProbeResults, type ProbeSpec } from './probes.js'
@@ -151,8 +152,11 @@ export class PodReconciler {
     this.queue.add(step.podUid) // reports ErrImagePull, then waits out the back-off
   }
 
-  private reportStatus(d: DesiredPod, containers: any[], images: ReadonlySet<string>, state: PodRuntimeState): void {
+  private reportStatus(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet<string>, state: PodRuntimeState): void {
     const uid = podUid(d.pod)
+    // A pod the hub holds as finished whose containers are gone (removed by hand, or the engine's
+    // data lost) has nothing new to say: the hub's status, exit codes and all, stays.
+    if (hubFinishedPhase(d.pod) && containers.every((c) => c.labels[LABELS.role] === 'sandbox')) return
     const status = computePodStatus({
       desired: d,
       containers,

@@ -4,6 +4,7 @@ import type { KubeObject } from '../api/types.js'
 import type { ContainerInfo } from './container-runtime.js'
 import { LABELS } from './container-runtime.js'
 import { appContainerSpec, podVolumes, PodConfigProblem, type DesiredPod, type PodSettings } from './pod-container-spec.js'
+import { finishedPhase, hubFinishedPhase } from './pod-finished.js'
 import { attemptOf, groupByName, isRunning, pullPolicy, type PodRuntimeState } from './pod-planner.js'
 import type { ProbeResults } from './probes.js'
 
@@ -30,10 +31,11 @@ export function computePodStatus(input: PodStatusInput): any {
   const sandbox = byName.get('POD')?.at(-1)
   const sandboxRunning = sandbox !== undefined && isRunning(sandbox)
   const policy: string = pod.spec?.restartPolicy ?? 'Always'
+  const finished = finishedPhase(pod, containers)
   const volumeProblem = podVolumes(desired)
   const configProblem = volumeProblem instanceof PodConfigProblem ? volumeProblem.message : undefined
 
-  const statusOf = (spec: any, role: 'init' | 'app') => containerStatus(input, spec, role, byName.get(spec.name) ?? [], policy, configProblem, sandbox)
+  const statusOf = (spec: any, role: 'init' | 'app') => containerStatus(input, spec, role, byName.get(spec.name) ?? [], finished ? 'Never' : policy, configProblem, sandbox)
 
   const initStatuses = (pod.spec?.initContainers ?? []).map((c: any) => statusOf(c, 'init'))
   const initDone = initStatuses.every((s: any) => s.state.terminated?.exitCode === 0)
@@ -46,7 +48,10 @@ export function computePodStatus(input: PodStatusInput): any {
 
   let phase: string
   const terminated = appStatuses.filter((s: any) => s.state.terminated)
-  if (initFailed) phase = 'Failed'
+  // A final phase the hub holds stays: a pod never goes back from Succeeded or Failed.
+  const fromHub = hubFinishedPhase(pod)
+  if (fromHub) phase = fromHub
+  else if (initFailed) phase = 'Failed'
   else if (appStatuses.length > 0 && terminated.length === appStatuses.length) {
     phase = terminated.every((s: any) => s.state.terminated.exitCode === 0) ? 'Succeeded' : 'Failed'
   } else if (sandboxRunning && initDone && appStatuses.every((s: any) => s.state.running || s.state.terminated || s.lastState.terminated)) {
@@ -54,7 +59,9 @@ export function computePodStatus(input: PodStatusInput): any {
   } else phase = 'Pending'
 
   const allReady = appStatuses.length > 0 && appStatuses.every((s: any) => s.ready)
-  const podIP = pod.spec?.hostNetwork ? input.hostIP : sandboxRunning ? sandbox?.ipAddress : undefined
+  // A finished pod's sandbox is gone; its address is still the one it had (the kubelet keeps it too).
+  const lastIP = finished ? input.previous?.podIP ?? pod.status?.podIP : undefined
+  const podIP = pod.spec?.hostNetwork ? input.hostIP : sandboxRunning ? sandbox?.ipAddress : lastIP
   const previousConditions: any[] = input.previous?.conditions ?? []
   const condition = (type: string, ok: boolean, reason?: string) => {
     const status = ok ? 'True' : 'False'
@@ -79,7 +86,7 @@ export function computePodStatus(input: PodStatusInput): any {
     hostIP: input.hostIP,
     hostIPs: [{ ip: input.hostIP }],
     ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
-    startTime: input.previous?.startTime ?? sandbox?.state.startedAt ?? nowIso,
+    startTime: input.previous?.startTime ?? pod.status?.startTime ?? sandbox?.state.startedAt ?? nowIso,
     ...(initStatuses.length ? { initContainerStatuses: initStatuses } : {}),
     containerStatuses: appStatuses,
     qosClass: qosClass(pod),

@@ -1,5 +1,7 @@
-// Desired state for each node: the Pods bound to it (not finished) and the ConfigMaps and Secrets
-// those pods use, sent down `down/desired` with the revision it was read at.
+// Desired state for each node: the Pods bound to it and the ConfigMaps and Secrets those pods use,
+// sent down `down/desired` with the revision it was read at. Finished pods (Succeeded, Failed) stay
+// until they are deleted, as in Kubernetes: the node keeps their exited containers for logs and
+// learns from the phase that they must never run again.
 //
 // Level-triggered (STYLE.md §1): a change to a pod, configmap or secret only marks the nodes it
 // concerns dirty in a WorkQueue keyed by node name; a worker reads the informers' caches, diffs
@@ -219,9 +221,10 @@ export class DesiredState {
     const refs = new Set<DesiredKey>()
     for (const key of this.podsByNode.get(node) ?? []) {
       const pod = this.o.pods.get(key)
-      if (!pod || pod.spec?.nodeName !== node || isTerminal(pod)) continue
+      if (!pod || pod.spec?.nodeName !== node) continue
       pods.push([desiredKey('Pod', pod.metadata.namespace!, pod.metadata.name!), pod as DesiredObject])
-      for (const ref of referencedObjects(pod)) refs.add(ref)
+      // A finished pod runs nothing more: its ConfigMaps and Secrets need not be on the node.
+      if (!isTerminal(pod)) for (const ref of referencedObjects(pod)) refs.add(ref)
     }
     const objects = new Map<DesiredKey, DesiredObject>()
     for (const ref of [...refs].sort()) {
@@ -299,6 +302,7 @@ export class DesiredState {
   }
 }
 
+/** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */
 function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
   if (isTerminal(before) !== isTerminal(after)) return false
   const { resourceVersion: _a, ...metaBefore } = before.metadata

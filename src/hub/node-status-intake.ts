@@ -14,6 +14,7 @@ import { KINDS } from '../api/kinds.js'
 import { decodeUp } from '../api/protocol-decode.js'
 import { parseTopic, type EventsMessage, type NodeStatusMessage, type PodStatusMessage, type RpcReply, type UpName } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
+import { isTerminal } from '../sched/snapshot.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { Heartbeats } from './heartbeats.js'
@@ -168,6 +169,8 @@ export class NodeStatusIntake {
       message.name,
       (current) => {
         if (current.spec?.nodeName !== node || current.metadata.uid !== message.uid) return undefined
+        // As the Kubernetes API refuses it: a pod never leaves Succeeded or Failed.
+        if (isTerminal(current) && message.status.phase !== current.status?.phase) return undefined
         const next = mergePodStatus((current.status ?? {}) as Record<string, unknown>, message.status)
         if (isDeepStrictEqual(next, current.status)) return undefined
         current.status = next

@@ -96,7 +96,7 @@ t.test('init containers run one at a time, in order, before the app containers',
   t.same(kinds(run([d], [sandbox, container(d, 'one', 'exited'), container(d, 'two', 'exited')], state)), ['create app', 'start app'])
   t.same(kinds(run([d], [sandbox, container(d, 'one', 'exited', { exitCode: 1 })], state)), ['create one', 'start one'], 'a failed init container is restarted')
   const never = pod({ ...d.pod.spec, restartPolicy: 'Never' })
-  t.same(kinds(run([never], [container(never, 'POD', 'running'), container(never, 'one', 'exited', { exitCode: 1 })], settled(never))), [], 'Never: the pod has failed')
+  t.same(kinds(run([never], [container(never, 'POD', 'running'), container(never, 'one', 'exited', { exitCode: 1 })], settled(never))), ['stop POD', 'remove POD'], 'Never: the pod has failed; only its sandbox goes')
 })
 
 t.test('an exited container restarts at once, then after a doubling back-off', async (t) => {
@@ -196,4 +196,59 @@ t.test('a dead sandbox is replaced; its app containers are restarted in the new 
   const create = second.find((s) => s.kind === 'create') as Extract<Step, { kind: 'create' }>
   t.equal(create.spec.labels[LABELS.attempt], '3', 'restartCount goes on from 2')
   t.equal(create.spec.networkMode, `container:${sandbox.name}`)
+})
+
+t.test('a finished pod keeps its exited containers; its sandbox is stopped and removed; nothing runs again', async (t) => {
+  for (const [policy, exitCode] of [['Never', 0], ['Never', 3], ['OnFailure', 0]] as const) {
+    const d = pod({ restartPolicy: policy, initContainers: [{ name: 'init', image: 'init:1' }], containers: [{ name: 'app', image: 'app:1' }] })
+    const init = container(d, 'init', 'exited')
+    const app = container(d, 'app', 'exited', { exitCode })
+    const steps = run([d], [container(d, 'POD', 'running'), init, app], settled(d))
+    t.same(kinds(steps), ['stop POD', 'remove POD'], `${policy}, exit ${exitCode}`)
+    t.same(run([d], [init, app], settled(d)), [], `${policy}, exit ${exitCode}: once the sandbox is gone, nothing to do`)
+  }
+})
+
+t.test('a pod with containers still running, or restarted by its policy, has not finished', async (t) => {
+  const d = pod({ restartPolicy: 'Never', containers: [{ name: 'a', image: 'app:1' }, { name: 'b', image: 'app:1' }] })
+  const sandbox = container(d, 'POD', 'running')
+  t.same(run([d], [sandbox, container(d, 'a', 'exited'), container(d, 'b', 'running')], settled(d)), [], 'Never: b still runs; a stays exited')
+  const onFailure = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'app', image: 'app:1' }] })
+  t.same(kinds(run([onFailure], [container(onFailure, 'POD', 'running'), container(onFailure, 'app', 'exited', { exitCode: 1 })], settled(onFailure))), ['create app', 'start app'], 'OnFailure: a failure restarts')
+})
+
+t.test('after an agent restart or a reboot a finished pod is not run again', async (t) => {
+  const d = pod({ restartPolicy: 'Never', containers: [{ name: 'app', image: 'app:1' }] })
+  const fresh = emptyPodState() // what a restarted agent knows of the pod: nothing
+  t.same(run([d], [container(d, 'app', 'exited')], fresh), [], 'sandbox removed before the restart: the exited container is all it needs')
+  t.same(kinds(run([d], [container(d, 'POD', 'exited'), container(d, 'app', 'exited', { exitCode: 137 })], fresh)), ['remove POD'], 'a reboot stopped the sandbox: no new one')
+  const reported = { ...d, pod: { ...d.pod, status: { phase: 'Succeeded' } } }
+  t.same(run([reported], [], fresh), [], 'the hub holds it as Succeeded: even with its containers gone, nothing is created')
+})
+
+t.test('the hub\'s final phase ends a pod: what runs is stopped and kept, nothing restarts', async (t) => {
+  const d = pod({ terminationGracePeriodSeconds: 7, containers: [{ name: 'app', image: 'app:1' }] })
+  const failed = { ...d, pod: { ...d.pod, status: { phase: 'Failed' } } }
+  const app = container(d, 'app', 'running')
+  const steps = run([failed], [container(d, 'POD', 'running'), app], settled(d))
+  t.same(kinds(steps), ['stop app', 'stop POD', 'remove POD'])
+  t.equal((steps[0] as any).graceSeconds, 7)
+  t.same(run([failed], [container(d, 'app', 'exited', { exitCode: 137 })], settled(d)), [], 'restartPolicy Always does not bring it back')
+})
+
+t.test('in a new sandbox, OnFailure keeps a container that succeeded and restarts the one that failed', async (t) => {
+  const d = pod({ restartPolicy: 'OnFailure', containers: [{ name: 'done', image: 'app:1' }, { name: 'cut', image: 'app:1' }] })
+  const done = container(d, 'done', 'exited')
+  const cut = container(d, 'cut', 'exited', { exitCode: 137 })
+  t.same(kinds(run([d], [container(d, 'POD', 'exited'), done, cut], settled(d))), ['remove POD', 'create POD', 'start POD'])
+  const steps = run([d], [container(d, 'POD', 'running', { attempt: 1 }), done, cut], settled(d))
+  t.same(kinds(steps), ['remove cut', 'create cut', 'start cut'], 'the failed one runs again in the new sandbox; the one that succeeded does not')
+})
+
+t.test('a finished pod no longer desired has its containers and directory removed', async (t) => {
+  const d = pod({ restartPolicy: 'Never', containers: [{ name: 'app', image: 'app:1' }] })
+  const app = container(d, 'app', 'exited')
+  const steps = plan([], { containers: [app], images }, new Map([['uid-p', emptyPodState()]]), NOW, settings)
+  t.same(kinds(steps), ['remove app', 'removePodDir'], 'the directory too, though this agent (restarted) never wrote it')
+  t.same(plan([], { containers: [], images }, new Map([['uid-p', { ...emptyPodState(), podDir: false }]]), NOW, settings), [], 'once gone, nothing more')
 })

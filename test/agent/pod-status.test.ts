@@ -85,3 +85,24 @@ t.test('a missing Secret is a CreateContainerConfigError', async (t) => {
   const s = computePodStatus({ desired: withSecret, containers: [c('POD', 'running')], probes: new Map(), state: emptyPodState(), images, hostIP: 'h', now: NOW, settings })
   t.same(s.containerStatuses[0].state.waiting, { reason: 'CreateContainerConfigError', message: 'secret "s" not found' })
 })
+
+t.test('a finished pod whose sandbox is gone keeps its address, its start time and its exit codes', async (t) => {
+  const never: DesiredPod = { ...d, pod: { ...d.pod, spec: { ...d.pod.spec, restartPolicy: 'Never' } } }
+  const running = status([c('POD', 'running'), c('app', 'running')], { desired: never })
+  const s = status([c('app', 'exited', 0, 3)], { desired: never, previous: running })
+  t.equal(s.phase, 'Failed')
+  t.equal(s.podIP, '172.17.0.5', 'the address it had')
+  t.equal(s.startTime, running.startTime)
+  t.equal(s.containerStatuses[0].state.terminated.exitCode, 3)
+  const afterRestart = status([c('app', 'exited', 0, 3)], { desired: { ...never, pod: { ...never.pod, status: { phase: 'Failed', podIP: '172.17.0.9', startTime: '2026-01-01T00:00:01Z' } } } })
+  t.equal(afterRestart.podIP, '172.17.0.9', 'a restarted agent takes it from the hub\'s copy')
+  t.equal(afterRestart.startTime, '2026-01-01T00:00:01Z')
+})
+
+t.test('a final phase the hub holds is kept; containers of a pod it ended are not shown as restarting', async (t) => {
+  const ended: DesiredPod = { ...d, pod: { ...d.pod, status: { phase: 'Failed' } } }
+  const s = status([c('app', 'exited', 0, 137)], { desired: ended })
+  t.equal(s.phase, 'Failed', 'restartPolicy Always, yet Failed')
+  t.equal(s.containerStatuses[0].state.terminated.exitCode, 137)
+  t.equal(status([c('POD', 'running'), c('app', 'running')], { desired: { ...d, pod: { ...d.pod, status: { phase: 'Succeeded' } } } }).phase, 'Succeeded', 'never back to Running')
+})

@@ -338,6 +338,48 @@ t.test('pod status: applied for the node\'s own pod, refused for another node\'s
   t.equal(n.desired.length, messages, 'the status the node reported is not echoed back down')
 })
 
+t.test('desired state: a finished pod stays on its node with its final phase (its ConfigMaps go) until deleted; a final phase is never reported away', async (t) => {
+  await joinNode('fin-1')
+  await registry.create(kind('ConfigMap'), 'default', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fin-cm' }, data: { a: '1' } }, WRITE)
+  const job = await createPod(pod('fin-job', 'fin-1', { spec: { restartPolicy: 'Never' }, container: { envFrom: [{ configMapRef: { name: 'fin-cm' } }] } }))
+  const n = await connectNode('fin-1')
+  t.teardown(() => n.end())
+  const first = await eventually('pod and ConfigMap sent', async () => {
+    const m = await n.sync(0)
+    return keysOf(m).length === 2 && m
+  })
+  t.same(keysOf(first), ['ConfigMap/fin-cm', 'Pod/fin-job'])
+  await n.send('ack', { revision: first.revision })
+  await settle()
+
+  const before = n.desired.length
+  const terminated = { exitCode: 0, reason: 'Completed', containerID: 'docker://abc' }
+  const succeeded = { phase: 'Succeeded', containerStatuses: [{ name: 'main', ready: false, restartCount: 0, state: { terminated } }] }
+  await n.send('pod-status', { namespace: 'default', name: 'fin-job', uid: job.metadata.uid, status: succeeded })
+  const update = await eventually('the finished pod sent down', () => n.desired.slice(before).find((m) => m.upserts.some((o) => o.metadata.name === 'fin-job')))
+  t.equal((update.upserts.find((o) => o.metadata.name === 'fin-job') as any).status.phase, 'Succeeded', 'the node learns the phase is final')
+  t.same(update.deletes.map((d) => `${d.kind}/${d.name}`), ['ConfigMap/fin-cm'], 'a finished pod needs its ConfigMaps no more; the pod itself stays')
+  await n.send('ack', { revision: update.revision })
+
+  await n.send('pod-status', { namespace: 'default', name: 'fin-job', uid: job.metadata.uid, status: { phase: 'Running' } })
+  await settle()
+  const stored = await registry.get(kind('Pod'), 'default', 'fin-job')
+  t.equal(stored.status?.phase, 'Succeeded', 'a report that would leave Succeeded is refused')
+  t.equal(stored.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 0)
+
+  const resync = await n.sync(update.revision)
+  t.same(resync.deletes, [], 'still desired after a reconnect')
+  const full = await n.sync(0)
+  t.same(keysOf(full), ['Pod/fin-job'], 'and in a full set')
+  await n.send('ack', { revision: full.revision })
+  await settle()
+
+  const count = n.desired.length
+  await registry.delete(kind('Pod'), 'default', 'fin-job', { dryRun: false })
+  const gone = await eventually('the delete of the finished pod', () => n.desired.slice(count).flatMap((m) => m.deletes).find((d) => d.name === 'fin-job'))
+  t.equal(gone.kind, 'Pod')
+})
+
 t.test('events from a node are recorded for its pods and itself, not for others\' pods', async (t) => {
   await joinNode('ev-1')
   await joinNode('ev-2')
