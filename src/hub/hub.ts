@@ -22,6 +22,7 @@ import { CronJobController } from './cronjob-controller.js'
 import { DaemonSetController } from './daemonset-controller.js'
 import { nodeCronTimers } from './cron-timers.js'
 import { DeploymentController } from './deployment-controller.js'
+import { EndpointsController } from './endpoints-controller.js'
 import { GarbageCollector } from './garbage-collector.js'
 import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
@@ -220,6 +221,8 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const jobs = new Informer(registry, kind('Job'))
   const cronJobs = new Informer(registry, kind('CronJob'))
   const daemonSets = new Informer(registry, kind('DaemonSet'))
+  const services = new Informer(registry, kind('Service'))
+  const endpoints = new Informer(registry, kind('Endpoints'))
   // What every controller takes: the registry it writes through, an event source of its own, time, logs.
   const common = (component: string) => ({ registry, events: new EventRecorder(registry, deps.clock, deps.logger, { component }), clock: deps.clock, logger: deps.logger })
   const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy })
@@ -228,7 +231,8 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, timers: nodeCronTimers(deps.logger) })
   const daemonSetController = new DaemonSetController({ ...common('daemonset-controller'), daemonSets, pods, nodes })
   const jobController = new JobController({ ...common('job-controller'), jobs, pods })
-  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets]
+  const endpointsController = new EndpointsController({ registry, services, endpoints, pods, clock: deps.clock, logger: deps.logger })
+  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets, services, endpoints]
   // The garbage collector watches every kind that may own or be owned (Events never are), sharing the informers above.
   const collected = KINDS.filter((k) => k.kind !== 'Event').map((k) => informers.find((i) => i.info === k) ?? new Informer(registry, k))
   for (const informer of collected) if (!informers.includes(informer)) informers.push(informer)
@@ -249,6 +253,7 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   cronJobController.start()
   daemonSetController.start()
   jobController.start()
+  endpointsController.start()
   garbageCollector.start()
   taintEviction.start()
   stops.push(async () => {
@@ -256,6 +261,7 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
     await taintEviction.stop()
     await garbageCollector.stop()
     await jobController.stop()
+    await endpointsController.stop()
     await daemonSetController.stop()
     await cronJobController.stop()
     await deploymentController.stop()
