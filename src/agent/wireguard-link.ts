@@ -96,6 +96,11 @@ export class WireGuardLink implements WireGuard {
     }
   }
 
+  async linkMtu(address: string): Promise<number | undefined> {
+    const links = JSON.parse(await this.run(['ip', '-j', 'address', 'show'])) as Array<{ mtu: number; addr_info?: Array<{ local: string }> }>
+    return links.find((l) => (l.addr_info ?? []).some((a) => a.local === address))?.mtu
+  }
+
   async deleteLink(name: string): Promise<void> {
     checkName(name)
     if (!(await this.linkInfo(name))) return

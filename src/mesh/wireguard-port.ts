@@ -52,6 +52,8 @@ export interface WireGuard {
   /** Routes `cidr` through the interface (replacing any route to it). */
   addRoute(name: string, cidr: string): Promise<void>
   removeRoute(name: string, cidr: string): Promise<void>
+  /** The MTU of the link that holds `address` (the node's own address); undefined when no link has it. */
+  linkMtu(address: string): Promise<number | undefined>
   /** Removes the interface (and with it wireguard-go, its peers and routes); nothing when absent. */
   deleteLink(name: string): Promise<void>
 }

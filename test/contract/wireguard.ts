@@ -113,6 +113,11 @@ export function wireGuardContract(t: Test, name: string, make: () => Promise<Wir
       t.same(s?.routes, ['10.42.9.0/24'], 'routes kept')
     })
 
+    await t.test("reads the MTU of the link that holds an address", async (t) => {
+      t.equal(await wg.linkMtu('10.42.10.0'), 1380, 'the interface holding the address')
+      t.equal(await wg.linkMtu('192.0.2.250'), undefined, 'no link holds it')
+    })
+
     await t.test('refuses bad settings, naming the field', async (t) => {
       await t.rejects(wg.ensureLink({ ...settings, name: 'name-longer-than-15' }), /interface/)
       await t.rejects(wg.ensureLink({ ...settings, listenPort: 70000 }), /listenPort/)
