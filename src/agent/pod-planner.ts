@@ -37,6 +37,8 @@ export interface PodRuntimeState {
   unhealthy: string[]
   /** Ids of containers whose probes run. */
   probing: string[]
+  /** The address of the pod's sandbox when last seen running (a finished pod's status keeps it). */
+  podIP?: string
   /** Seconds the pod's deletion gave its containers to stop (an eviction's), instead of the pod's own. */
   deletionGraceSeconds?: number
 }

@@ -113,6 +113,8 @@ export class PodReconciler {
     const images = await this.presentImages(desired)
     const state = this.states.get(uid) ?? emptyPodState()
     this.states.set(uid, state)
+    const sandboxIP = containers.find((c) => c.labels[LABELS.role] === 'sandbox' && c.state.status === 'running' && c.ipAddress)?.ipAddress
+    if (sandboxIP) state.podIP = sandboxIP
     const now = this.o.clock.now()
     const steps = plan(desired ? [desired] : [], { containers, images }, new Map([[uid, state]]), now, settings)
 

@@ -60,7 +60,7 @@ export function computePodStatus(input: PodStatusInput): any {
 
   const allReady = appStatuses.length > 0 && appStatuses.every((s: any) => s.ready)
   // A finished pod's sandbox is gone; its address is still the one it had (the kubelet keeps it too).
-  const lastIP = finished ? input.previous?.podIP ?? pod.status?.podIP : undefined
+  const lastIP = finished ? input.previous?.podIP ?? state.podIP ?? pod.status?.podIP : undefined
   const podIP = pod.spec?.hostNetwork ? input.hostIP : sandboxRunning ? sandbox?.ipAddress : lastIP
   const previousConditions: any[] = input.previous?.conditions ?? []
   const condition = (type: string, ok: boolean, reason?: string) => {
