@@ -101,3 +101,11 @@ export class WireGuardError extends AgentError {
     super(`WireGuard: \`${command}\` failed: ${detail}`, options)
   }
 }
+
+/** An iptables command of the service proxy failed; the detail is the command's own message. */
+export class IptablesError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_IPTABLES'
+  constructor(readonly command: string, detail: string, options?: { cause?: unknown }) {
+    super(`${command} failed: ${detail}; the node's service rules are not up to date (is iptables installed and is the agent root?)`, options)
+  }
+}

@@ -1,0 +1,118 @@
+// The service proxy on a node: programs the kernel so that connections to a ClusterIP:port (or a
+// node port) reach the Service's ready endpoints. The rules come from src/mesh/proxy-rules.ts;
+// here they are applied in one `iptables-restore --noflush` (atomic per table, touching only our
+// chains), then the jumps from the built-in chains are checked and added when missing, so an
+// agent restart never duplicates them. Syncs run one at a time; a text already applied is skipped.
+
+import { execFile } from 'node:child_process'
+import type { KubeObject } from '../api/types.js'
+import { CHAIN_PREFIX, HOOKS, proxyRules, type Hook, type Table } from '../mesh/proxy-rules.js'
+import type { Logger } from '../lib/logger.js'
+import { IptablesError } from './errors.js'
+
+/** The kernel's packet filter, as the proxy uses it. */
+export interface Iptables {
+  /** Names of our chains (BRAMBLE-*) in a table. */
+  listChains(table: Table): Promise<string[]>
+  hasHook(hook: Hook): Promise<boolean>
+  /** Adds the jump first in its built-in chain. */
+  addHook(hook: Hook): Promise<void>
+  deleteHook(hook: Hook): Promise<void>
+  /** `iptables-restore --noflush` of the text. */
+  restore(text: string): Promise<void>
+}
+
+/**
+ * The iptables commands, run directly or under a prefix (`ip netns exec NAME` in tests).
+ * Waits for the xtables lock (-w) as other writers (Docker) hold it now and then.
+ */
+export function commandIptables(prefix: string[] = []): Iptables {
+  const run = (cmd: string, args: string[], input?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const [file, ...rest] = [...prefix, cmd, ...args]
+      const child = execFile(file!, rest, { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) reject(new IptablesError(`${cmd} ${args.join(' ')}`, String(stderr).trim() || err.message, { cause: err }))
+        else resolve(String(stdout))
+      })
+      if (input !== undefined) child.stdin!.end(input)
+    })
+  const hookArgs = (h: Hook) => ['-t', h.table, h.chain, '-m', 'comment', '--comment', 'bramble service proxy', '-j', h.target]
+  return {
+    async listChains(table) {
+      const out = await run('iptables-save', ['-t', table])
+      return out
+        .split('\n')
+        .filter((l) => l.startsWith(`:${CHAIN_PREFIX}`))
+        .map((l) => l.slice(1).split(' ')[0]!)
+    },
+    async hasHook(h) {
+      const [t, table, ...rest] = hookArgs(h)
+      return run('iptables', ['-w', t!, table!, '-C', ...rest]).then(
+        () => true,
+        () => false,
+      )
+    },
+    async addHook(h) {
+      const [t, table, chain, ...rest] = hookArgs(h)
+      await run('iptables', ['-w', t!, table!, '-I', chain!, '1', ...rest])
+    },
+    async deleteHook(h) {
+      const [t, table, ...rest] = hookArgs(h)
+      await run('iptables', ['-w', t!, table!, '-D', ...rest])
+    },
+    async restore(text) {
+      await run('iptables-restore', ['-w', '--noflush'], text)
+    },
+  }
+}
+
+export interface ServiceProxyOptions {
+  iptables: Iptables
+  logger: Logger
+  /** The cluster's pod network: connections to a ClusterIP from outside it are masqueraded. */
+  clusterCidr?: string
+}
+
+export class ServiceProxy {
+  private applied: string | undefined
+  private chain: Promise<void> = Promise.resolve()
+  private readonly log: Logger
+
+  constructor(private readonly o: ServiceProxyOptions) {
+    this.log = o.logger.child({ component: 'service-proxy' })
+  }
+
+  /** Makes the rules match these Services and Endpoints. Resolves once applied (or on failure, rejects). */
+  sync(services: KubeObject[], endpoints: KubeObject[]): Promise<void> {
+    const run = this.chain.then(() => this.apply(services, endpoints))
+    this.chain = run.catch(() => {})
+    return run
+  }
+
+  /** Removes the jumps and every chain of ours (the agent leaving the node for good). */
+  remove(): Promise<void> {
+    const run = this.chain.then(async () => {
+      for (const hook of HOOKS) while (await this.o.iptables.hasHook(hook)) await this.o.iptables.deleteHook(hook)
+      const text: string[] = []
+      for (const table of ['nat', 'filter'] as const) {
+        const chains = await this.o.iptables.listChains(table)
+        text.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT')
+      }
+      await this.o.iptables.restore(text.join('\n') + '\n')
+      this.applied = undefined
+    })
+    this.chain = run.catch(() => {})
+    return run
+  }
+
+  private async apply(services: KubeObject[], endpoints: KubeObject[]): Promise<void> {
+    const existingChains = { nat: await this.o.iptables.listChains('nat'), filter: await this.o.iptables.listChains('filter') }
+    const text = proxyRules({ services, endpoints, existingChains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
+    if (text !== this.applied) {
+      await this.o.iptables.restore(text)
+      this.applied = text
+      this.log.debug({ services: services.length }, 'service rules applied')
+    }
+    for (const hook of HOOKS) if (!(await this.o.iptables.hasHook(hook))) await this.o.iptables.addHook(hook)
+  }
+}

@@ -1,0 +1,110 @@
+// The service proxy with real iptables in a network namespace: ClusterIP connections are DNATed
+// and spread over the ready endpoints, a not-ready endpoint leaves rotation, node ports work, an
+// agent restart adds no duplicate jumps, and a deleted Service leaves no chain behind.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import t from 'tap'
+import type { KubeObject } from '../../src/api/types.js'
+import { ServiceProxy, commandIptables } from '../../src/agent/service-proxy.js'
+import { silentLogger } from '../../src/lib/logger.js'
+
+const NS = `bramble-sp-${process.pid}`
+const inNs = ['ip', 'netns', 'exec', NS]
+const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' })
+
+const canRun = process.getuid?.() === 0 && (() => {
+  try {
+    sh(['iptables-restore', '--version'])
+    return true
+  } catch {
+    return false
+  }
+})()
+
+// Two backends in one process: each address answers its own name and closes.
+const SERVER = `
+const net = require('node:net')
+for (const [ip, name] of [['10.42.0.5', 'a'], ['10.42.0.6', 'b']]) {
+  net.createServer((s) => s.end(name)).listen(8080, ip, () => console.log('listening ' + ip))
+}`
+
+// Connects `n` times to host:port; prints the answers as JSON (errors as "!code").
+const CLIENT = `
+const net = require('node:net')
+const [host, port, n] = process.argv.slice(1)
+const one = () => new Promise((resolve) => {
+  const s = net.connect({ host, port: Number(port), timeout: 2000 }, () => {})
+  let got = ''
+  s.on('data', (d) => (got += d))
+  s.on('end', () => resolve(got))
+  s.on('timeout', () => { s.destroy(); resolve('!timeout') })
+  s.on('error', (e) => resolve('!' + e.code))
+})
+;(async () => { const out = []; for (let i = 0; i < Number(n); i++) out.push(await one()); console.log(JSON.stringify(out)) })()`
+
+function connectMany(host: string, port: number, n: number): string[] {
+  return JSON.parse(sh([...inNs, process.execPath, '-e', CLIENT, host, String(port), String(n)]))
+}
+
+const service = (spec: Record<string, unknown>): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.43.0.10', ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }], ...spec } })
+const endpoints = (ready: string[], notReady: string[] = []): KubeObject =>
+  ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'default' }, subsets: [{ addresses: ready.map((ip) => ({ ip })), notReadyAddresses: notReady.map((ip) => ({ ip })), ports: [{ port: 8080, protocol: 'TCP' }] }] }) as KubeObject
+
+t.test('service rules in a network namespace', { skip: canRun ? false : 'needs root and iptables' }, async (t) => {
+  sh(['ip', 'netns', 'add', NS])
+  let server: ChildProcess | undefined
+  t.teardown(() => {
+    server?.kill()
+    try {
+      sh(['ip', 'netns', 'del', NS])
+    } catch {}
+  })
+  sh([...inNs, 'ip', 'link', 'set', 'lo', 'up'])
+  sh([...inNs, 'ip', 'link', 'add', 'pods0', 'type', 'veth', 'peer', 'name', 'pods1'])
+  for (const ip of ['10.42.0.5/32', '10.42.0.6/32']) sh([...inNs, 'ip', 'addr', 'add', ip, 'dev', 'pods0'])
+  for (const dev of ['pods0', 'pods1']) sh([...inNs, 'ip', 'link', 'set', dev, 'up'])
+  // A route for the service range, as a node has (its default route): the lookup precedes DNAT.
+  sh([...inNs, 'ip', 'route', 'add', '10.43.0.0/16', 'dev', 'pods0'])
+  server = spawn(inNs[0]!, [...inNs.slice(1), process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve) => {
+    let seen = 0
+    server!.stdout!.on('data', (d: Buffer) => (seen += String(d).split('listening').length - 1) >= 2 && resolve())
+  })
+
+  const iptables = commandIptables(inNs)
+  let proxy = new ServiceProxy({ iptables, logger: silentLogger() })
+
+  t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'nothing answers the ClusterIP before the rules')
+
+  await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
+  let answers = connectMany('10.43.0.10', 80, 40)
+  t.equal(answers.filter((a) => a === 'a' || a === 'b').length, 40, `every connection to the ClusterIP reached a backend: ${answers.join(',')}`)
+  t.ok(answers.includes('a') && answers.includes('b'), 'spread over both endpoints')
+
+  await proxy.sync([service({})], [endpoints(['10.42.0.5'], ['10.42.0.6'])])
+  answers = connectMany('10.43.0.10', 80, 20)
+  t.same([...new Set(answers)], ['a'], 'the not-ready endpoint is out of rotation')
+
+  await proxy.sync([service({})], [endpoints([])])
+  t.match(connectMany('10.43.0.10', 80, 1)[0], /^!ECONNREFUSED$/, 'no endpoints: refused at once')
+
+  await proxy.sync([service({ type: 'NodePort', ports: [{ port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }] })], [endpoints(['10.42.0.6'])])
+  t.same([...new Set(connectMany('10.42.0.5', 30080, 5))], ['b'], "a node port on the node's own address reaches the endpoint")
+
+  // An agent restart: a new proxy, the same rules, no second jump.
+  proxy = new ServiceProxy({ iptables, logger: silentLogger() })
+  await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
+  const saved = { nat: sh([...inNs, 'iptables-save', '-t', 'nat']), filter: sh([...inNs, 'iptables-save', '-t', 'filter']) }
+  for (const [table, chain, target] of [['nat', 'PREROUTING', 'BRAMBLE-SERVICES'], ['nat', 'OUTPUT', 'BRAMBLE-SERVICES'], ['nat', 'POSTROUTING', 'BRAMBLE-POSTROUTING'], ['filter', 'FORWARD', 'BRAMBLE-FORWARD'], ['filter', 'OUTPUT', 'BRAMBLE-SERVICES']] as const) {
+    t.equal(saved[table].split('\n').filter((l) => l.startsWith(`-A ${chain} `) && l.endsWith(`-j ${target}`)).length, 1, `one ${table} ${chain} → ${target} jump`)
+  }
+  t.equal(saved.nat.split('\n').filter((l) => l.includes('DNAT')).length, 2, 'two DNAT rules, not four')
+
+  await proxy.sync([], [])
+  const after = sh([...inNs, 'iptables-save'])
+  t.notMatch(after, /BRAMBLE-(SVC|SEP)-/, 'the deleted Service left no chain')
+  t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'and its ClusterIP answers no more')
+
+  await proxy.remove()
+  t.notMatch(sh([...inNs, 'iptables-save']), /BRAMBLE/, 'remove() takes every chain and jump away')
+})
