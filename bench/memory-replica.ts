@@ -69,6 +69,11 @@ class MemoryReplica implements Replica {
     return this.current().desired
   }
 
+  node(): KubeObject | undefined {
+    for (const o of this.held.objects.values()) if (o.kind === 'Node') return o
+    return undefined
+  }
+
   async close(): Promise<void> {
     this.closed = true
   }
@@ -82,7 +87,7 @@ class MemoryReplica implements Replica {
       const o = this.held.objects.get(key)!
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
-      else {
+      else if (o.kind !== 'Node') {
         const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
         byNs.set(ns, { ...byNs.get(ns), [String(o.metadata.name)]: o })
       }

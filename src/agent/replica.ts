@@ -25,6 +25,8 @@ export interface Replica {
   secret(namespace: string, name: string): KubeObject | undefined
   /** Each pod with the ConfigMaps and Secrets of its namespace. */
   desiredPods(): DesiredPod[]
+  /** This node's own Node as the hub sent it (name, uid, spec with its pod subnet); undefined until then. */
+  node(): KubeObject | undefined
   close(): Promise<void>
 }
 
@@ -100,6 +102,11 @@ export class LmdbReplica implements Replica {
     return this.view().desired
   }
 
+  node(): KubeObject | undefined {
+    for (const { value } of this.db.getRange({ start: objectKey('Node', '', ''), end: objectKey('Node', '\x01', '') })) return value as KubeObject
+    return undefined
+  }
+
   async close(): Promise<void> {
     await this.db.close()
   }
@@ -114,7 +121,7 @@ export class LmdbReplica implements Replica {
       const o = value as DesiredObject
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
-      else {
+      else if (o.kind !== 'Node') {
         const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
         const entry = byNs.get(ns) ?? {}
         entry[String(o.metadata.name)] = o

@@ -84,17 +84,24 @@ function object(shape: Shape): Check {
 const req = (check: Check) => ({ check })
 const opt = (check: Check) => ({ check, optional: true })
 
-const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret'] as const
+const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret', 'Node'] as const
+
+/** The node's own Node is cluster-scoped: its namespace is '' (or absent); every other kind needs one. */
+const namespaceOf = (kind: unknown) => (kind === 'Node' ? opt(str) : req(nonEmptyStr))
 
 const desiredObject: Check = (v, p) => {
   object({
     apiVersion: req(nonEmptyStr),
     kind: req(oneOf(DESIRED_KINDS)),
-    metadata: req(object({ name: req(nonEmptyStr), namespace: req(nonEmptyStr), uid: opt(str) })),
   })(v, p)
+  const kind = (v as Record<string, unknown>).kind
+  object({ metadata: req(object({ name: req(nonEmptyStr), namespace: namespaceOf(kind), uid: opt(str) })) })(v, p)
 }
 
-const objectRef = object({ kind: req(oneOf(DESIRED_KINDS)), namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: opt(str), gracePeriodSeconds: opt(count) })
+const objectRef: Check = (v, p) => {
+  object({ kind: req(oneOf(DESIRED_KINDS)), name: req(nonEmptyStr), uid: opt(str), gracePeriodSeconds: opt(count) })(v, p)
+  object({ namespace: namespaceOf((v as Record<string, unknown>).kind) })(v, p)
+}
 
 const nodeTopic: Check = (v, p) => {
   str(v, p)

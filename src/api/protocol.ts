@@ -71,7 +71,7 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
 // ---- Messages -------------------------------------------------------------------------------
 
 export interface ObjectRef {
-  kind: 'Pod' | 'ConfigMap' | 'Secret'
+  kind: DesiredObject['kind']
   namespace: string
   name: string
   uid?: string
@@ -82,8 +82,15 @@ export interface ObjectRef {
   gracePeriodSeconds?: number
 }
 
-/** A Pod bound to the node, or a ConfigMap or Secret those pods use, as Kubernetes JSON. */
-export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' }
+/**
+ * A Pod bound to the node, or a ConfigMap or Secret those pods use, as Kubernetes JSON; or the
+ * node's own Node, cut to `metadata.name`, `metadata.uid` and `spec` (namespace ''). That is how
+ * an agent learns its pod subnet: `spec.podCIDR` / `spec.podCIDRs`, leased by the hub
+ * (src/hub/pod-cidr-allocator.ts). It arrives with the pods, is kept in the agent's replica (so
+ * it is known offline and after a reboot) and comes down again whenever the Node's spec changes.
+ * Read it with `replica.node()`. Other nodes' subnets travel on the cluster mesh topic.
+ */
+export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' }
 
 /**
  * Desired state at `revision`. `full` replaces the node's replica wholesale; otherwise the

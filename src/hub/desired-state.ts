@@ -44,6 +44,8 @@ export interface DesiredStateOptions {
   pods: Informer
   configMaps: Informer
   secrets: Informer
+  /** When given, each node's own Node (name, uid and spec: its pod subnet) goes down with its pods. */
+  nodes?: Informer
   clock: Clock
   logger: Logger
   /** Delay before a changed node is looked at, so bursts go out as one message. */
@@ -148,6 +150,10 @@ export class DesiredState {
     }
     o.configMaps.onChange(onConfig('ConfigMap'))
     o.secrets.onChange(onConfig('Secret'))
+    // Status comes from the node itself; only a spec change (a pod subnet leased) concerns it.
+    o.nodes?.onChange((type, node, previous) => {
+      if (type !== 'DELETED' && !isDeepStrictEqual(node.spec, previous?.spec)) this.markDirty(node.metadata.name!)
+    })
   }
 
   start(): void {
@@ -233,6 +239,8 @@ export class DesiredState {
       if (obj) objects.set(ref, obj as DesiredObject)
     }
     for (const [key, pod] of pods.sort(([a], [b]) => (a < b ? -1 : 1))) objects.set(key, pod)
+    const self = this.o.nodes?.get(node)
+    if (self) objects.set(desiredKey('Node', '', node), ownNode(self))
     return { objects, refs }
   }
 
@@ -241,7 +249,7 @@ export class DesiredState {
     if (!s) return
     const { objects, refs } = this.desiredFor(node)
     this.indexRefs(node, s, refs)
-    const now: Snapshot = new Map([...objects].map(([k, o]) => [k, o.metadata.resourceVersion ?? '']))
+    const now: Snapshot = new Map([...objects].map(([k, o]) => [k, versionOf(o)]))
 
     let message: DesiredMessage
     if (s.syncRequest !== undefined) {
@@ -303,6 +311,16 @@ export class DesiredState {
 }
 
 /** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */
+/** The node's own Node as it goes down: what the agent acts on (its pod subnet), not its status. */
+function ownNode(node: KubeObject): DesiredObject {
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid }, spec: node.spec ?? {} } as DesiredObject
+}
+
+/** What tells two sent versions apart: the resourceVersion, or for the cut Node its spec (status writes bump the version). */
+function versionOf(o: DesiredObject): string {
+  return o.kind === 'Node' ? `spec:${JSON.stringify(o.spec)}` : (o.metadata.resourceVersion ?? '')
+}
+
 function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
   if (isTerminal(before) !== isTerminal(after)) return false
   const { resourceVersion: _a, ...metaBefore } = before.metadata

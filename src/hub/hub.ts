@@ -28,6 +28,7 @@ import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
 import { TaintEvictionController } from './taint-eviction-controller.js'
+import { PodCidrAllocator } from './pod-cidr-allocator.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
 import { openLmdbStore } from './lmdb-store.js'
@@ -246,7 +247,9 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
     unhealthyZoneThreshold: config.unhealthyZoneThreshold,
     nodeEvictionRatePerSecond: config.nodeEvictionRatePerSecond,
   })
+  const podCidrs = new PodCidrAllocator({ ...common('pod-cidr-allocator'), nodes, clusterCidr: config.clusterCidr, nodeCidrMaskSize: config.nodeCidrMaskSize })
   for (const informer of informers) await informer.start()
+  podCidrs.start()
   scheduler.start()
   replicaSetController.start()
   deploymentController.start()
@@ -258,6 +261,7 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   taintEviction.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
+    await podCidrs.stop()
     await taintEviction.stop()
     await garbageCollector.stop()
     await jobController.stop()

@@ -13,6 +13,7 @@ import type { ExtraRoute, PodLogs } from './api-server.js'
 import { DesiredState } from './desired-state.js'
 import { Heartbeats } from './heartbeats.js'
 import { Informer } from './informer.js'
+import { MeshPublisher } from './mesh-publisher.js'
 import { joinRoutes } from './join-endpoint.js'
 import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
@@ -93,7 +94,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close: () => bus!.close(),
   }
 
-  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
+  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
   let intake: NodeStatusIntake
   const lifecycle = new NodeLifecycle({
@@ -153,6 +154,9 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
     throw err
   }
+  // The mesh goes out on the hub's own connection, once it exists and the Nodes are synced.
+  const mesh = new MeshPublisher({ bus: bus!, nodes, clock: o.clock, logger: o.logger })
+  mesh.start()
   log.info({ nodes: nodes.list().length }, 'node gateway ready')
 
   let closing: Promise<void> | undefined
@@ -169,7 +173,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close() {
       closing ??= (async () => {
         logs.close()
-        await Promise.all([desired.stop(), lifecycle.stop()])
+        await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop()])
         await intake.idle()
         for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
         await bus?.close()

@@ -86,6 +86,21 @@ export function replicaContract(t: Test, fresh: FreshReplica): void {
     t.equal(d.pod.metadata.name, 'a')
   })
 
+  t.test("the node's own Node is kept apart from the pods, replaced by a newer one, and kept across a reopen", async (t) => {
+    const openReplica = await fresh()
+    const r = await openReplica()
+    const node = (podCIDR: string): DesiredObject => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1', namespace: '', uid: 'u1' }, spec: { podCIDR, podCIDRs: [podCIDR] } })
+    t.equal(r.node(), undefined, 'none before the hub sent it')
+    await r.applyDesired(msg({ revision: 3, full: true, upserts: [node('10.42.0.0/24'), pod('a')] }))
+    t.same(r.pods().map((p) => p.metadata.name), ['a'], 'not a pod')
+    t.equal(r.node()?.spec?.podCIDR, '10.42.0.0/24')
+    await r.applyDesired(msg({ revision: 4, since: 3, upserts: [node('10.42.5.0/24')] }))
+    await r.close()
+    const again = await openReplica()
+    t.teardown(() => again.close())
+    t.equal(again.node()?.spec?.podCIDR, '10.42.5.0/24')
+  })
+
   t.test('what was applied is there after closing and opening again', async (t) => {
     const openReplica = await fresh()
     const r = await openReplica()

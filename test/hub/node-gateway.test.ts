@@ -150,7 +150,8 @@ function pod(name: string, node: string | undefined, extra: Record<string, any> 
 }
 
 const createPod = async (p: KubeObject) => (await registry.create(kind('Pod'), 'default', p, WRITE)).object
-const keysOf = (m: DesiredMessage) => m.upserts.map((o) => `${o.kind}/${o.metadata.name}`).sort()
+/** What a message upserts besides the node's own Node (which a full set always carries). */
+const keysOf = (m: DesiredMessage) => m.upserts.filter((o) => o.kind !== 'Node').map((o) => `${o.kind}/${o.metadata.name}`).sort()
 
 t.test('desired state: full on first sync, ConfigMaps and Secrets its pods use (not others\'), live changes, only changes after a reconnect', async (t) => {
   await joinNode('ds-1')
@@ -207,6 +208,30 @@ t.test('desired state: full on first sync, ConfigMaps and Secrets its pods use (
   const unknown = await back.sync(3)
   t.equal(unknown.full, true, 'a revision the hub has no snapshot of gets the whole set')
   t.same(keysOf(unknown), ['ConfigMap/cm-used', 'Pod/api', 'Pod/worker'])
+})
+
+t.test("desired state: the node's own Node (its pod subnet) comes down with a full set and again when its spec changes, not when its status does", async (t) => {
+  await joinNode('own-1')
+  const n = await connectNode('own-1')
+  t.teardown(() => n.end())
+  const first = await n.sync(0)
+  const own = first.upserts.filter((o) => o.kind === 'Node')
+  t.same(own.map((o) => o.metadata.name), ['own-1'], 'its own Node, no other')
+  t.same(Object.keys(own[0]!).sort(), ['apiVersion', 'kind', 'metadata', 'spec'], 'cut to what the agent acts on: no status')
+  await n.send('ack', { revision: first.revision })
+  await settle()
+
+  const before = n.desired.length
+  const node = await registry.get(kind('Node'), '', 'own-1')
+  await registry.update(kind('Node'), '', 'own-1', { ...node, status: { ...node.status, nodeInfo: { ...node.status?.nodeInfo, osImage: 'changed' } } }, WRITE, 'status')
+  await settle()
+  t.equal(n.desired.length, before, 'a status change sends nothing')
+
+  const current = await registry.get(kind('Node'), '', 'own-1')
+  await registry.update(kind('Node'), '', 'own-1', { ...current, spec: { ...current.spec, podCIDR: '10.42.9.0/24', podCIDRs: ['10.42.9.0/24'] } }, WRITE)
+  const update = await eventually('the Node with its subnet', () => n.desired.slice(before).find((m) => m.upserts.some((o) => o.kind === 'Node')))
+  t.match(update, { full: false, since: first.revision, deletes: [] })
+  t.same(update.upserts.map((o) => [o.kind, (o as any).spec?.podCIDR]), [['Node', '10.42.9.0/24']])
 })
 
 t.test("desired state: an eviction's grace period reaches the node with the delete, a plain delete's does not", async (t) => {
@@ -325,7 +350,7 @@ t.test('pod status: applied for the node\'s own pod, refused for another node\'s
   const theirs = await createPod(pod('theirs', 'ps-2'))
   const n = await connectNode('ps-1')
   t.teardown(() => n.end())
-  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+  await eventually('pods cached', async () => keysOf(await n.sync(0)).length === 1)
   const messages = n.desired.length
   const running = { phase: 'Running', podIP: '10.42.1.5', conditions: [{ type: 'Ready', status: 'True' }] }
   await n.send('pod-status', { namespace: 'default', name: 'theirs', uid: theirs.metadata.uid, status: running })
@@ -417,7 +442,7 @@ t.test('pod logs go through the pod\'s node and stream to the HTTP client', asyn
     const reply = (m: Record<string, unknown>) => n.client.publishAsync(req.replyTopic, encodeMessage({ id: req.id, ok: true, ...m }), { qos: 1 })
     void reply({ chunk: 'line 1\n', done: false }).then(() => reply({ chunk: 'line 2\n', done: true }))
   })
-  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+  await eventually('pods cached', async () => keysOf(await n.sync(0)).length === 1)
 
   const res = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/talker/log?container=main&tailLines=10')
   t.equal(res.status, 200)
@@ -444,7 +469,7 @@ t.test('a client that goes away cancels a followed log on the node', async (t) =
     if (!topic.endsWith('/down/rpc') || req.params.cancel) return
     void n.client.publishAsync(req.replyTopic, encodeMessage({ id: req.id, ok: true, chunk: 'first line\n', done: false }), { qos: 1 })
   })
-  await eventually('pods cached', async () => (await n.sync(0)).upserts.length === 1)
+  await eventually('pods cached', async () => keysOf(await n.sync(0)).length === 1)
 
   const firstChunk = await new Promise<string>((resolve, reject) => {
     const req = httpsRequest(`${admin.server}/api/v1/namespaces/default/pods/follower/log?follow=true`, { ca: tls.ca, headers: { Authorization: `Bearer ${admin.token}` } }, (res) => {
