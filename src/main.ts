@@ -135,7 +135,9 @@ async function runAgent(flags: RawFlags): Promise<void> {
   const config = resolveAgentFlags(flags)
   // An agent does little but I/O: V8's optimizing compilers would cost it ~15 MB of its 64 MB
   // budget and save no measurable CPU (bench/agent). Set before the agent's modules load.
-  setFlagsFromString('--lite-mode')
+  // Not with source maps on (--enable-source-maps, test runners): switching V8 to lite mode at run
+  // time then crashes the process with SIGSEGV.
+  if (!process.sourceMapsEnabled) setFlagsFromString('--lite-mode')
   const { createLogger } = await import('./lib/logger.js')
   const logger = createLogger({ level: config.logLevel })
   const agent = await startAgentProcess(config, logger)
@@ -145,11 +147,12 @@ async function runAgent(flags: RawFlags): Promise<void> {
 
 /** Starts the agent with the real adapters: Docker, the host's facts, the system clock. */
 async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger.js').Logger) {
-  const [{ startAgent }, { DockerRuntime }, { SystemHostInfo }, { systemClock }] = await Promise.all([
+  const [{ startAgent }, { DockerRuntime }, { SystemHostInfo }, { systemClock }, { WireGuardLink }] = await Promise.all([
     import('./agent/agent.js'),
     import('./agent/docker-runtime.js'),
     import('./agent/host-info.js'),
     import('./lib/clock.js'),
+    import('./agent/wireguard-link.js'),
   ])
   const runtime = new DockerRuntime({ host: flags.dockerHost })
   await runtime.docker.ping().catch((err: Error) => {
@@ -164,8 +167,18 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       dockerHost: flags.dockerHost,
       reserve: { cpuMillis: flags.reserveCpuMilli, memoryBytes: flags.reserveMemoryBytes },
       heartbeatIntervalMs: flags.heartbeatIntervalMs,
+      ...(flags.wireguardInterface
+        ? {
+            mesh: {
+              interfaceName: flags.wireguardInterface,
+              listenPort: flags.wireguardPort,
+              keepaliveSeconds: flags.wireguardKeepaliveSeconds,
+              ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
+            },
+          }
+        : {}),
     },
-    { runtime, hostInfo: new SystemHostInfo(), clock: systemClock, logger },
+    { runtime, hostInfo: new SystemHostInfo(), clock: systemClock, logger, wireguard: new WireGuardLink() },
   )
 }
 

@@ -31,6 +31,8 @@ export interface AgentConfig {
   /** One MQTT connection attempt lasts this long before the next starts (default 30 s). */
   mqttConnectAttemptMs?: number
   mqttReconnect?: { minMs: number; maxMs: number }
+  /** The WireGuard overlay (--wireguard-interface, --wireguard-port, --wireguard-keepalive, --advertise-address); absent: off. */
+  mesh?: { interfaceName: string; listenPort: number; keepaliveSeconds: number; advertiseAddress?: string; mtu?: number }
   /** Pod runtime tuning; defaults suit a Pi. */
   pods?: { pauseImage?: string; network?: string; log?: { maxSize: string; maxFile: number }; defaultGraceSeconds?: number; backoff?: BackoffSettings }
 }

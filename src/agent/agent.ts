@@ -7,10 +7,11 @@ import os from 'node:os'
 import { join } from 'node:path'
 import type { JoinResponse } from '../api/join.js'
 import { decodeDown, isReplyTopicFor } from '../api/protocol-decode.js'
-import { encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
+import { clusterTopic, encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
+import type { WireGuard } from '../mesh/wireguard-port.js'
 import { connectMqttBus, type MqttBus } from '../lib/mqtt-bus.js'
 import { AGENT_DEFAULTS, brambleVersion, type AgentConfig } from './agent-config.js'
 import { Uplink } from './agent-uplink.js'
@@ -22,6 +23,7 @@ import { Heartbeat } from './heartbeat.js'
 import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { LogsRpc } from './logs-rpc.js'
+import { MeshAgent } from './mesh-agent.js'
 import { DEFAULT_PAUSE_IMAGE } from './pod-pause-image.js'
 import type { PlanSettings } from './pod-planner.js'
 import { PodReconciler } from './pod-reconciler.js'
@@ -36,6 +38,8 @@ export interface AgentDeps {
   runtimeVersion?: () => Promise<string>
   /** Opens the replica in a directory; the LMDB one by default (bench/ swaps in an in-memory one). */
   openReplica?: (path: string) => Promise<Replica>
+  /** The node's WireGuard; with config.mesh, the agent keeps the overlay through it. */
+  wireguard?: WireGuard
 }
 
 export interface RunningAgent {
@@ -112,6 +116,24 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   await reconciler.start()
   log.info({ pods: replica.pods().length, revision: replica.revision() }, 'pod loop started from the replica')
 
+  // The overlay: its key is made here on first start; the interface comes with the first peer.
+  const mesh =
+    config.mesh && deps.wireguard
+      ? new MeshAgent({
+          wireguard: deps.wireguard,
+          node,
+          dir: join(agentDir(config.dataDir), 'wireguard'),
+          interfaceName: config.mesh.interfaceName,
+          listenPort: config.mesh.listenPort,
+          keepaliveSeconds: config.mesh.keepaliveSeconds,
+          ...(config.mesh.mtu ? { mtu: config.mesh.mtu } : {}),
+          endpointHost: config.mesh.advertiseAddress ?? facts.addresses[0],
+          clock,
+          logger: deps.logger,
+          onChange: () => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')),
+        })
+      : undefined
+
   const heartbeat = new Heartbeat({
     hostInfo,
     uplink,
@@ -120,9 +142,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     reserve: config.reserve,
     intervalMs: config.heartbeatIntervalMs || AGENT_DEFAULTS.heartbeatIntervalMs,
     extraFacts: { containerRuntimeVersion: await runtimeVersion(deps), kubeletVersion: `bramble-${brambleVersion()}` },
+    ...(mesh ? { mesh: () => mesh.report() } : {}),
   })
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()
+  await mesh?.start()
 
   const logs = new LogsRpc({
     runtime,
@@ -195,7 +219,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           ca: identity.ca,
           logger: deps.logger.child({ node }),
           will: { topic: upTopic(node, 'presence'), payload: encodeMessage({ online: false, at: clock.now() }), qos: 1, retain: true },
-          subscriptions: [{ filter: nodeDownFilter(node), handler: onDown, qos: 1 }],
+          subscriptions: [{ filter: nodeDownFilter(node), handler: onDown, qos: 1 }, ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : [])],
           connectTimeoutMs: config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs,
           ...(config.mqttReconnect ? { reconnect: config.mqttReconnect } : {}),
         })
@@ -231,9 +255,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       if (closed) return
       closed = true
       heartbeat.stop()
+      mesh?.stop()
       logs.closeAll()
       uplink.flushEvents()
       await desiredChain
+      await mesh?.idle()
       if (bus) {
         if (bus.connected) {
           await withTimeout(bus.publish(upTopic(node, 'presence'), encodeMessage({ online: false, at: clock.now() }), { qos: 1, retain: true }), 5_000).catch(() => {})

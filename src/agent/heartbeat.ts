@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js'
 import type { HostInfo } from './host-info.js'
 import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeStatus, type ResourceReserve } from './node-status.js'
 import type { Uplink } from './agent-uplink.js'
+import type { MeshReport } from './mesh-agent.js'
 
 export interface HeartbeatOptions {
   hostInfo: HostInfo
@@ -17,6 +18,8 @@ export interface HeartbeatOptions {
   intervalMs: number
   /** Facts that are not the host's: container runtime and agent versions. */
   extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
+  /** The overlay's condition and public WireGuard facts, when the node runs the mesh. */
+  mesh?: () => MeshReport
 }
 
 export class Heartbeat {
@@ -43,14 +46,15 @@ export class Heartbeat {
   /** The node status now; publishes it when it changed, or always with `force` (a new session). */
   async checkNodeStatus(force = false): Promise<NodeStatus> {
     const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts }
-    const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last)
+    const mesh = this.o.mesh?.()
+    const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status
-    const fingerprint = statusFingerprint(status)
+    const fingerprint = statusFingerprint(status) + JSON.stringify(mesh?.wireguard ?? null)
     if (force || fingerprint !== this.published) {
       this.published = fingerprint
-      // `labels` rides along: decoders tolerate extra fields, and the hub keeps the Node's
-      // kubernetes.io labels in step with what the host reports.
-      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts) } as { status: Record<string, unknown> })
+      // `labels` and `wireguard` ride along: decoders tolerate extra fields; the hub keeps the
+      // Node's kubernetes.io labels in step with the host and its WireGuard facts as annotations.
+      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}) } as { status: Record<string, unknown> })
     }
     return status
   }

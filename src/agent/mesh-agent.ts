@@ -3,8 +3,9 @@
 // public key and the endpoint go up with the node status. The hub's mesh message (every node's
 // public key, endpoint and pod subnets) is applied level-triggered: interface, peers and routes are
 // compared with what the interface has, and only the difference is changed, so a restarted agent
-// adopts the interface it finds. The last mesh is kept on disk: after a reboot with the hub away
-// the overlay comes back as it was.
+// adopts the interface it finds. The interface is made with the first peer: a one-node cluster
+// needs none. The last mesh is kept on disk: after a reboot with the hub away the overlay comes
+// back as it was.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -68,7 +69,7 @@ export class MeshAgent {
     return join(this.o.dir, PRIVATE_KEY_FILE)
   }
 
-  /** Brings the interface up (with the cached mesh when there is one) and starts the resync timer. */
+  /** Applies the mesh kept on disk, if any, and starts the resync timer. */
   async start(): Promise<void> {
     this.reconcile()
     await this.idle()
@@ -128,13 +129,17 @@ export class MeshAgent {
     const { wireguard: wg, interfaceName: name } = this.o
     const own = mesh.nodes.find((n) => n.node === this.o.node)
     const podCIDR = own?.podCIDRs.find((c) => !c.includes(':'))
+    const desired = peerSet(mesh, this.o.node, { keepaliveSeconds: this.o.keepaliveSeconds })
+    // A node alone needs no tunnel: the interface comes with the first peer (and then stays).
+    if (desired.peers.length === 0 && !(await wg.show(name))) {
+      return { type: 'NetworkUnavailable', status: 'False', reason: 'NoPeers', message: 'no other node has joined the mesh: WireGuard is not needed yet' }
+    }
     const linkMtu = this.o.endpointHost ? await wg.linkMtu(this.o.endpointHost) : undefined
     const mtu = this.o.mtu ?? tunnelMtu(linkMtu ?? DEFAULT_LINK_MTU)
     const link = await wg.ensureLink({ name, privateKeyFile: this.privateKeyFile, listenPort: this.o.listenPort, mtu, ...(podCIDR ? { address: overlayAddress(podCIDR) } : {}) })
     if (link.created) this.log.info({ interface: name, mode: link.mode, mtu, listenPort: this.o.listenPort }, 'WireGuard interface created')
     const actual = await wg.show(name)
     if (!actual) throw new Error(`interface ${name} vanished while it was being configured`)
-    const desired = peerSet(mesh, this.o.node, { keepaliveSeconds: this.o.keepaliveSeconds })
     for (const s of desired.skipped) this.log.warn({ peer: s.node, reason: s.reason }, 'left a node out of the mesh')
     for (const step of planPeers(desired.peers, actual.peers, this.lastApplied)) {
       if (step.op === 'remove-peer') await wg.removePeer(name, step.publicKey)

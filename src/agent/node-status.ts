@@ -61,7 +61,11 @@ export function nodeLabels(facts: Pick<HostFacts, 'architecture' | 'operatingSys
   }
 }
 
-export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: number, previous?: NodeStatus): NodeStatus {
+/**
+ * `extraConditions` are conditions other parts of the agent own (the mesh's NetworkUnavailable),
+ * given without times: their transition times are kept here like the others'.
+ */
+export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: number, previous?: NodeStatus, extraConditions: Array<Pick<NodeCondition, 'type' | 'status' | 'reason' | 'message'>> = []): NodeStatus {
   const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z')
   const condition = (type: string, status: NodeCondition['status'], reason: string, message: string): NodeCondition => {
     const before = previous?.conditions.find((c) => c.type === type)
@@ -85,6 +89,7 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
         ? condition('ThermalThrottling', 'True', 'Throttled', `the SoC is throttled (get_throttled=${facts.throttling.raw}); check cooling and the power supply`)
         : condition('ThermalThrottling', 'False', 'NotThrottled', 'the SoC is not throttled')
       : condition('ThermalThrottling', 'False', 'NotReported', 'the board reports no throttling'),
+    ...extraConditions.map((c) => condition(c.type, c.status, c.reason, c.message)),
   ]
 
   const cpuMillis = facts.cpu.cores * 1000

@@ -114,6 +114,11 @@ export class WireGuardLink implements WireGuard {
     } catch {
       // No kernel module (as on this machine, and on many Pi kernels before 5.6): userspace.
     }
+    // wireguard-go's control sockets live in /var/run/wireguard, shared by every network
+    // namespace: one that answers while this namespace has no such link belongs to another.
+    if (await this.answers(name)) {
+      throw new WireGuardError(`wireguard-go ${name}`, `the name ${name} is used by wireguard-go in another network namespace; give this node another --wireguard-interface`)
+    }
     await this.run([this.o.wireguardGo ?? 'wireguard-go', name])
     const deadline = Date.now() + USERSPACE_READY_MS
     while (!(await this.answers(name))) {

@@ -20,6 +20,7 @@ import type { Logger } from '../lib/logger.js'
 import type { Heartbeats } from './heartbeats.js'
 import type { Informer } from './informer.js'
 import { mutateObject, WRITE } from './node-gateway-writes.js'
+import { recordWireGuardReport } from './mesh-publisher.js'
 import type { ReadyCondition } from './node-lifecycle.js'
 import { rfc3339, type Registry } from './registry.js'
 
@@ -153,6 +154,12 @@ export class NodeStatusIntake {
     if (written) {
       this.o.nodes.assume(written)
       this.log.info({ node, resourceVersion: written.metadata.resourceVersion }, 'node status changed')
+    }
+    // The agent's WireGuard public key and endpoint ride along; kept as Node annotations for the mesh.
+    const wireguard = (message as { wireguard?: unknown }).wireguard
+    if (wireguard !== undefined) {
+      const { problems } = await recordWireGuardReport(this.o.registry, node, wireguard)
+      if (problems.length > 0) this.refuse(node, { problems }, 'refused a WireGuard report from a node')
     }
   }
 

@@ -2,6 +2,7 @@
 // with the columns Kubernetes' own printers show for each kind.
 
 import type { KubeObject } from '../api/types.js'
+import { ANNOTATION_WIREGUARD_ENDPOINT, ANNOTATION_WIREGUARD_PUBLIC_KEY } from '../mesh/wireguard-nodes.js'
 
 export interface ColumnDefinition {
   name: string
@@ -55,6 +56,7 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'OS-Image', wide: true, description: 'OS image', cell: (o) => o.status?.nodeInfo?.osImage ?? '<unknown>' },
     { name: 'Kernel-Version', wide: true, description: 'Kernel version', cell: (o) => o.status?.nodeInfo?.kernelVersion ?? '<unknown>' },
     { name: 'Container-Runtime', wide: true, description: 'Container runtime', cell: (o) => o.status?.nodeInfo?.containerRuntimeVersion ?? '<unknown>' },
+    { name: 'Overlay', wide: true, description: 'WireGuard overlay: up or down (why), and the endpoint peers dial', cell: nodeOverlay },
   ],
   Pod: [
     name,
@@ -225,6 +227,16 @@ function nodeRoles(o: KubeObject): string {
     .filter((k) => k.startsWith('node-role.kubernetes.io/'))
     .map((k) => k.slice('node-role.kubernetes.io/'.length))
   return roles.length ? roles.join(',') : '<none>'
+}
+
+/** `up 10.0.0.2:51820`, `down (NoPodCIDR)`, or `<none>` while the node has reported no WireGuard key. */
+function nodeOverlay(o: KubeObject): string {
+  const annotations = o.metadata.annotations ?? {}
+  if (!annotations[ANNOTATION_WIREGUARD_PUBLIC_KEY]) return '<none>'
+  const endpoint = annotations[ANNOTATION_WIREGUARD_ENDPOINT] ?? 'no-endpoint'
+  const network = (o.status?.conditions ?? []).find((c: any) => c.type === 'NetworkUnavailable')
+  if (!network) return `unknown ${endpoint}`
+  return network.status === 'False' ? `up ${endpoint}` : `down (${network.reason ?? 'NetworkUnavailable'}) ${endpoint}`
 }
 
 function nodeAddress(o: KubeObject, type: string): string {

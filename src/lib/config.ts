@@ -288,6 +288,14 @@ export interface AgentFlags {
   reserveMemoryBytes: number
   heartbeatIntervalMs: number
   logLevel: LogLevel
+  /** The WireGuard interface of the overlay; '' when turned off (`--wireguard-interface none`). */
+  wireguardInterface: string
+  /** UDP port WireGuard listens on. */
+  wireguardPort: number
+  /** The address other nodes reach this one at; '' for the node's InternalIP. */
+  advertiseAddress: string
+  /** Persistent keepalive towards every peer (keeps NAT mappings open), seconds; 0 is off. */
+  wireguardKeepaliveSeconds: number
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -354,6 +362,49 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
   },
   heartbeatIntervalMs: heartbeatFlag(),
   logLevel: logLevelFlag(),
+  wireguardInterface: {
+    flag: '--wireguard-interface',
+    valueName: 'NAME',
+    description: "the overlay's WireGuard interface (unique per network namespace on one machine); none turns the overlay off",
+    parse: (raw) => {
+      if (raw === 'none') return ''
+      if (!/^[a-zA-Z0-9_=+.-]{1,15}$/.test(raw)) throw new FlagReason(`must be an interface name of 1-15 letters, digits or _=+.-, or none, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => 'bramble0',
+    defaultText: 'bramble0',
+  },
+  wireguardPort: {
+    flag: '--wireguard-port',
+    valueName: 'PORT',
+    description: 'UDP port WireGuard listens on',
+    parse: (raw) => parseInteger(raw, 1, 65535, 'a port 1-65535'),
+    defaultValue: () => 51820,
+    defaultText: '51820',
+  },
+  advertiseAddress: {
+    flag: '--advertise-address',
+    valueName: 'IP',
+    description: "the address other nodes reach this one at (WireGuard's endpoint)",
+    parse: (raw) => {
+      if (isIP(raw) === 0) throw new FlagReason(`must be an IP address, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => '',
+    defaultText: "the node's InternalIP",
+  },
+  wireguardKeepaliveSeconds: {
+    flag: '--wireguard-keepalive',
+    valueName: 'DURATION',
+    description: 'persistent keepalive towards every peer, for nodes behind NAT (0 turns it off)',
+    parse: (raw) => {
+      const ms = raw.trim() === '0' ? 0 : parseDurationMs(raw)
+      if (ms % 1000 !== 0 || ms > 65_535_000) throw new FlagReason(`must be whole seconds up to 65535s, got "${raw}"`)
+      return ms / 1000
+    },
+    defaultValue: () => 25,
+    defaultText: '25s',
+  },
 }
 
 export function resolveAgentFlags(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): AgentFlags {

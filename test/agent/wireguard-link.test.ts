@@ -11,13 +11,18 @@ if (unavailable) t.plan(0, unavailable)
 else {
   wireGuardContract(t, 'wg/ip in a network namespace', async () => {
     const ns = await WireGuardNetns.create()
+    const other = await WireGuardNetns.create()
     const interfaceName = uniqueInterfaceName()
     ns.ownLink(interfaceName)
     return {
       wireguard: new WireGuardLink({ netns: ns.name }),
       reopen: () => new WireGuardLink({ netns: ns.name }),
+      otherNamespace: () => new WireGuardLink({ netns: other.name }),
       interfaceName,
-      close: () => ns.cleanup(),
+      close: async () => {
+        await ns.cleanup()
+        await other.cleanup()
+      },
     }
   })
 }

@@ -75,10 +75,21 @@ else {
     t.notOk(JSON.stringify(meshA.report()).includes(join(root, 'a')), 'nothing about the key file goes up')
   })
 
-  t.test('the interface comes up before any mesh arrives, waiting for a pod subnet', async (t) => {
+  t.test('a node alone makes no interface', async (t) => {
     await meshA.start()
     await meshB.start()
+    meshA.onMessage('bramble/v1/cluster/mesh', Buffer.from(JSON.stringify({ nodes: [both.nodes[0]] })))
+    await meshA.idle()
+    t.equal(await wgA.show(ifA), undefined)
+    t.match(meshA.report().condition, { status: 'False', reason: 'NoPeers' })
+  })
+
+  t.test('with a peer but no pod subnet yet, the interface is up and the overlay waits', async (t) => {
+    const noSubnet = { nodes: both.nodes.map((n) => ({ ...n, podCIDRs: [] })) }
+    meshA.onMessage('bramble/v1/cluster/mesh', Buffer.from(JSON.stringify(noSubnet)))
+    await meshA.idle()
     t.equal((await wgA.show(ifA))?.up, true)
+    t.same((await wgA.show(ifA))?.addresses, [])
     t.match(meshA.report().condition, { status: 'True', reason: 'NoPodCIDR' })
   })
 

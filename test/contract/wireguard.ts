@@ -13,6 +13,8 @@ export interface WireGuardFixture {
   wireguard: WireGuard
   /** The same machine's WireGuard seen by a second instance: an agent restarted. */
   reopen(): WireGuard
+  /** The same machine's WireGuard from another network namespace (its /var/run/wireguard is shared). */
+  otherNamespace?: () => WireGuard
   /** An interface name no one else uses. */
   interfaceName: string
   close(): Promise<void>
@@ -122,6 +124,12 @@ export function wireGuardContract(t: Test, name: string, make: () => Promise<Wir
       await t.rejects(wg.ensureLink({ ...settings, name: 'name-longer-than-15' }), /interface/)
       await t.rejects(wg.ensureLink({ ...settings, listenPort: 70000 }), /listenPort/)
       await t.rejects(wg.ensureLink({ ...settings, mtu: 100 }), /mtu/)
+    })
+
+    await t.test('refuses a name whose wireguard-go socket belongs to another network namespace', { skip: f.otherNamespace ? false : 'no second namespace in this fixture' }, async (t) => {
+      const other = f.otherNamespace!()
+      await t.rejects(other.ensureLink(settings), /another network namespace/)
+      t.equal((await wg.show(iface))?.listenPort, 51900, 'the first namespace keeps its interface')
     })
 
     await t.test('deletes the interface; deleting it again is not an error', async (t) => {

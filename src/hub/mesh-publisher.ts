@@ -1,0 +1,102 @@
+// The cluster-wide mesh topic (`bramble/v1/cluster/mesh`): every node's public key, endpoint and
+// pod subnets, retained, so an agent gets the whole mesh whenever it subscribes (also after a
+// reconnect), and published again when a Node's mesh facts change or a Node goes. Nodes may read
+// this topic and never write it (broker-acl.ts). Also: an agent's WireGuard report, checked and
+// kept as Node annotations.
+
+import { isDeepStrictEqual } from 'node:util'
+import { KINDS } from '../api/kinds.js'
+import { clusterTopic } from '../api/protocol.js'
+import type { Bus } from '../lib/bus.js'
+import type { Clock } from '../lib/clock.js'
+import type { Logger } from '../lib/logger.js'
+import { meshFromNodes, wireGuardAnnotations, wireGuardReportProblems, type WireGuardReport } from '../mesh/wireguard-nodes.js'
+import type { MeshMessage } from '../mesh/wireguard-peers.js'
+import type { Informer } from './informer.js'
+import { mutateObject } from './node-gateway-writes.js'
+import type { Registry } from './registry.js'
+
+const NODE = KINDS.find((k) => k.kind === 'Node')!
+
+export interface MeshPublisherOptions {
+  bus: Bus
+  nodes: Informer
+  clock: Clock
+  logger: Logger
+  /** Node changes within this window go out as one message. */
+  coalesceMs?: number
+}
+
+export class MeshPublisher {
+  private readonly log: Logger
+  private published: MeshMessage | undefined
+  private timer: { cancel(): void } | undefined
+  private sending: Promise<void> = Promise.resolve()
+  private stopConnectionWatch: (() => void) | undefined
+  private stopped = false
+
+  constructor(private readonly o: MeshPublisherOptions) {
+    this.log = o.logger.child({ component: 'mesh-publisher' })
+  }
+
+  /** Call once the bus is connected and the node informer synced. */
+  start(): void {
+    this.o.nodes.onChange(() => this.schedule())
+    // A restarted broker has lost its retained messages: publish again on every new session.
+    this.stopConnectionWatch = this.o.bus.onConnectionChange((up) => {
+      if (!up) return
+      this.published = undefined
+      this.schedule()
+    })
+    this.schedule()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.timer?.cancel()
+    this.stopConnectionWatch?.()
+    await this.sending
+  }
+
+  /** Resolves once the latest mesh is published (for tests). */
+  async idle(): Promise<void> {
+    while (this.timer) await new Promise((r) => setTimeout(r, 10))
+    await this.sending
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer) return
+    this.timer = this.o.clock.setTimeout(() => {
+      this.timer = undefined
+      this.sending = this.sending.then(() => this.publish())
+    }, this.o.coalesceMs ?? 100)
+  }
+
+  private async publish(): Promise<void> {
+    const mesh = meshFromNodes(this.o.nodes.list())
+    if (this.published && isDeepStrictEqual(mesh, this.published)) return
+    try {
+      await this.o.bus.publish(clusterTopic('mesh'), JSON.stringify(mesh), { qos: 1, retain: true })
+      this.published = mesh
+      this.log.info({ nodes: mesh.nodes.map((n) => n.node) }, 'published the mesh')
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not publish the mesh; trying again at the next change or reconnect')
+    }
+  }
+}
+
+/**
+ * Keeps a node's WireGuard report as annotations on its Node, written only when they change.
+ * A report that is not valid is refused with the field named, and nothing is written.
+ */
+export async function recordWireGuardReport(registry: Registry, node: string, report: unknown): Promise<{ written: boolean; problems: string[] }> {
+  const problems = wireGuardReportProblems(report)
+  if (problems.length > 0) return { written: false, problems }
+  const written = await mutateObject(registry, NODE, '', node, (current) => {
+    const next = wireGuardAnnotations(current.metadata.annotations, report as WireGuardReport)
+    if (isDeepStrictEqual(next, current.metadata.annotations ?? {})) return undefined
+    current.metadata.annotations = next
+    return current
+  })
+  return { written: written !== undefined, problems }
+}
