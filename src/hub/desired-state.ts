@@ -310,7 +310,6 @@ export class DesiredState {
   }
 }
 
-/** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */
 /** The node's own Node as it goes down: what the agent acts on (its pod subnet), not its status. */
 function ownNode(node: KubeObject): DesiredObject {
   return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid }, spec: node.spec ?? {} } as DesiredObject
@@ -321,6 +320,7 @@ function versionOf(o: DesiredObject): string {
   return o.kind === 'Node' ? `spec:${JSON.stringify(o.spec)}` : (o.metadata.resourceVersion ?? '')
 }
 
+/** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */
 function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
   if (isTerminal(before) !== isTerminal(after)) return false
   const { resourceVersion: _a, ...metaBefore } = before.metadata
