@@ -84,10 +84,11 @@ export interface ObjectRef {
 
 /**
  * A Pod bound to the node, or a ConfigMap or Secret those pods use, as Kubernetes JSON; or the
- * node's own Node, cut to `metadata.name`, `metadata.uid` and `spec` (namespace ''). That is how
- * an agent learns its pod subnet: `spec.podCIDR` / `spec.podCIDRs`, leased by the hub
- * (src/hub/pod-cidr-allocator.ts). It arrives with the pods, is kept in the agent's replica (so
- * it is known offline and after a reboot) and comes down again whenever the Node's spec changes.
+ * node's own Node, cut to `metadata.name`, `metadata.uid`, the `bramble.io/cluster-cidr`
+ * annotation and `spec` (namespace ''). That is how an agent learns its pod subnet:
+ * `spec.podCIDR` / `spec.podCIDRs`, leased by the hub (src/hub/pod-cidr-allocator.ts), and the
+ * cluster CIDR it came from (the annotation). It arrives with the pods, is kept in the agent's
+ * replica (so it is known offline and after a reboot) and comes down again whenever those change.
  * Read it with `replica.node()`. Other nodes' subnets travel on the cluster mesh topic.
  */
 export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' }

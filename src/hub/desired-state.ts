@@ -150,9 +150,9 @@ export class DesiredState {
     }
     o.configMaps.onChange(onConfig('ConfigMap'))
     o.secrets.onChange(onConfig('Secret'))
-    // Status comes from the node itself; only a spec change (a pod subnet leased) concerns it.
+    // Status comes from the node itself; only what ownNode() sends (a pod subnet leased) concerns it.
     o.nodes?.onChange((type, node, previous) => {
-      if (type !== 'DELETED' && !isDeepStrictEqual(node.spec, previous?.spec)) this.markDirty(node.metadata.name!)
+      if (type !== 'DELETED' && (!previous || versionOf(ownNode(node)) !== versionOf(ownNode(previous)))) this.markDirty(node.metadata.name!)
     })
   }
 
@@ -310,14 +310,18 @@ export class DesiredState {
   }
 }
 
+/** Annotations of its Node an agent acts on: the cluster CIDR its pod subnet came from. */
+const NODE_ANNOTATIONS_SENT = ['bramble.io/cluster-cidr']
+
 /** The node's own Node as it goes down: what the agent acts on (its pod subnet), not its status. */
 function ownNode(node: KubeObject): DesiredObject {
-  return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid }, spec: node.spec ?? {} } as DesiredObject
+  const annotations = Object.fromEntries(Object.entries(node.metadata.annotations ?? {}).filter(([k]) => NODE_ANNOTATIONS_SENT.includes(k)))
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid, annotations }, spec: node.spec ?? {} } as DesiredObject
 }
 
-/** What tells two sent versions apart: the resourceVersion, or for the cut Node its spec (status writes bump the version). */
+/** What tells two sent versions apart: the resourceVersion, or for the cut Node what it carries (status writes bump the version). */
 function versionOf(o: DesiredObject): string {
-  return o.kind === 'Node' ? `spec:${JSON.stringify(o.spec)}` : (o.metadata.resourceVersion ?? '')
+  return o.kind === 'Node' ? `node:${JSON.stringify([o.metadata.annotations, o.spec])}` : (o.metadata.resourceVersion ?? '')
 }
 
 /** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */

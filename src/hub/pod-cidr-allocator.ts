@@ -23,6 +23,11 @@ import type { Registry } from './registry.js'
 const NODE = KINDS.find((k) => k.kind === 'Node')!
 
 export const DEFAULT_CLUSTER_CIDR = '10.42.0.0/16'
+/**
+ * On a Node with a leased subnet: the cluster CIDR it came from. Its agent keeps traffic inside
+ * that range unmasqueraded (pod to pod keeps pod IPs) and masquerades the rest.
+ */
+export const ANNOTATION_CLUSTER_CIDR = 'bramble.io/cluster-cidr'
 export const DEFAULT_NODE_CIDR_MASK_SIZE = 24
 
 export interface PodCidrAllocatorOptions {
@@ -113,7 +118,9 @@ export class PodCidrAllocator {
       this.pending.delete(name)
       if (promised && promised !== current && this.allocator.holderOf(promised) === name) this.allocator.release(promised)
       this.checkKept(node, current)
-      if (!Array.isArray(node.spec?.podCIDRs) || node.spec.podCIDRs[0] !== current) await this.write(name, current)
+      const leased = this.allocator.holderOf(current) === name
+      const annotated = node.metadata.annotations?.[ANNOTATION_CLUSTER_CIDR] === this.allocator.range.text
+      if (!Array.isArray(node.spec?.podCIDRs) || node.spec.podCIDRs[0] !== current || (leased && !annotated)) await this.write(name, current)
       return
     }
     let cidr = this.pending.get(name)
@@ -137,6 +144,7 @@ export class PodCidrAllocator {
       const held = podCidrOf(current)
       if (held && held !== cidr) return undefined
       current.spec = { ...current.spec, podCIDR: cidr, podCIDRs: [cidr] }
+      if (this.allocator.holderOf(cidr) === name) current.metadata.annotations = { ...current.metadata.annotations, [ANNOTATION_CLUSTER_CIDR]: this.allocator.range.text }
       return current
     })
   }

@@ -11,7 +11,7 @@ import type { KubeObject } from '../../src/api/types.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
-import { PodCidrAllocator } from '../../src/hub/pod-cidr-allocator.js'
+import { ANNOTATION_CLUSTER_CIDR, PodCidrAllocator } from '../../src/hub/pod-cidr-allocator.js'
 import { Registry } from '../../src/hub/registry.js'
 import type { Store } from '../../src/hub/store.js'
 import { systemClock } from '../../src/lib/clock.js'
@@ -94,6 +94,7 @@ t.test('a registering Node is leased the first free /24 of 10.42.0.0/16, in spec
   t.equal(await podCidr(hub, 'pi-1'), '10.42.0.0/24')
   const node = await hub.registry.get(NODE, '', 'pi-1')
   t.same(node.spec.podCIDRs, ['10.42.0.0/24'])
+  t.equal(node.metadata.annotations?.[ANNOTATION_CLUSTER_CIDR], '10.42.0.0/16', 'with the range it came from, for the agent')
   await register(hub, 'pi-2')
   t.equal(await podCidr(hub, 'pi-2'), '10.42.1.0/24')
 })
@@ -116,7 +117,7 @@ t.test("a deleted Node's subnet is free again", async (t) => {
   await register(hub, 'b')
   t.equal(await podCidr(hub, 'a'), '10.42.0.0/24')
   t.equal(await podCidr(hub, 'b'), '10.42.1.0/24')
-  await hub.registry.delete(NODE, '', 'a', {})
+  await hub.registry.delete(NODE, '', 'a', { dryRun: false })
   await settle(hub)
   await register(hub, 'c')
   t.equal(await podCidr(hub, 'c'), '10.42.0.0/24', 'the freed one is reused')
@@ -129,7 +130,7 @@ t.test('leases survive a hub restart on the same store, and new ones do not coll
   await register(first, 'b')
   await register(first, 'c')
   t.equal(await podCidr(first, 'c'), '10.42.2.0/24')
-  await first.registry.delete(NODE, '', 'b', {})
+  await first.registry.delete(NODE, '', 'b', { dryRun: false })
   await settle(first)
   await first.stop()
 
@@ -154,7 +155,7 @@ t.test('a full range leaves a Node without a subnet and says so; one freed goes 
   await settle(hub)
   t.equal((await hub.registry.get(NODE, '', 'c')).spec?.podCIDR, undefined, 'none left for c')
   t.match(await warnings(hub, 'c'), [/Node c has no pod subnet: no free pod subnet left in 10\.42\.0\.0\/23/])
-  await hub.registry.delete(NODE, '', 'a', {})
+  await hub.registry.delete(NODE, '', 'a', { dryRun: false })
   t.equal(await podCidr(hub, 'c'), '10.42.0.0/24', 'c gets the one a held')
 })
 
