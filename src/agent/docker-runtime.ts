@@ -4,6 +4,7 @@ import type Docker from 'dockerode'
 import { Agent } from 'node:http'
 import { inspect } from 'node:util'
 import { loadDockerode } from './dockerode-loader.js'
+import { engineExec, type EngineEndpoint } from './engine-exec.js'
 import { PassThrough, type Readable } from 'node:stream'
 import type {
   ContainerInfo,
@@ -35,7 +36,7 @@ class EngineAgent extends Agent {
 
 /** Dockerode options for a DOCKER_HOST-style address. */
 export function dockerConnection(host?: string): Docker.DockerOptions & { agent: Agent } {
-  const agent = new EngineAgent({ keepAlive: true, maxFreeSockets: 4 })
+  const agent = new EngineAgent({ keepAlive: true, maxFreeSockets: 16 })
   if (!host) return { socketPath: '/var/run/docker.sock', agent }
   if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), agent }
   if (host.startsWith('/')) return { socketPath: host, agent }
@@ -45,10 +46,14 @@ export function dockerConnection(host?: string): Docker.DockerOptions & { agent:
 
 export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker
+  /** The same engine and connections, for the requests made without dockerode (exec). */
+  private readonly engine: EngineEndpoint
 
   constructor(options: DockerRuntimeOptions | Docker = {}) {
     const Dockerode = loadDockerode()
     this.docker = options instanceof Dockerode ? options : new Dockerode(dockerConnection(options.host))
+    const modem = this.docker.modem as { socketPath?: string; host?: string; port?: number; agent?: Agent }
+    this.engine = { socketPath: modem.socketPath, host: modem.host, port: modem.port, agent: modem.agent ?? new EngineAgent({ keepAlive: true, maxFreeSockets: 16 }) }
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
@@ -201,39 +206,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async exec(id: string, cmd: string[], options: { timeoutMs?: number } = {}): Promise<ExecResult> {
-    const container = this.docker.getContainer(id)
-    let exec: Docker.Exec
-    try {
-      exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
-    } catch (e) {
-      throw notFoundOr(e, id, 'exec in container')
-    }
-    // Not hijacked: the output comes as an ordinary response body, so the kept-alive connection is reused.
-    const stream = await this.call('exec in container', id, () => exec.start({ hijack: false, stdin: false }))
-    const out = new PassThrough()
-    const chunks: Buffer[] = []
-    out.on('data', (c: Buffer) => chunks.push(c))
-    this.docker.modem.demuxStream(stream, out, out)
-    await new Promise<void>((resolve, reject) => {
-      const timer = options.timeoutMs
-        ? setTimeout(() => {
-            ;(stream as any).destroy?.()
-            reject(new ContainerRuntimeError('exec in container', id, { cause: new Error(`timed out after ${options.timeoutMs} ms`) }))
-          }, options.timeoutMs)
-        : undefined
-      const done = () => {
-        if (timer) clearTimeout(timer)
-        resolve()
-      }
-      stream.on('end', done)
-      stream.on('close', done)
-      stream.on('error', (e) => {
-        if (timer) clearTimeout(timer)
-        reject(new ContainerRuntimeError('exec in container', id, { cause: e }))
-      })
-    })
-    const info = await this.call('inspect exec in', id, () => exec.inspect())
-    return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8') }
+    return engineExec(this.engine, id, cmd, options.timeoutMs)
   }
 
   async logs(id: string, options: LogOptions = {}): Promise<Readable> {
