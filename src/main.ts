@@ -21,7 +21,7 @@ const EXIT_USAGE = 2
 let serverRan = false
 
 /** `up` takes the hub's flags plus these of the agent's (the rest are shared or implied). */
-const UP_AGENT_FLAGS = { nodeName: AGENT_FLAGS.nodeName, dockerHost: AGENT_FLAGS.dockerHost, reserveCpuMilli: AGENT_FLAGS.reserveCpuMilli, reserveMemoryBytes: AGENT_FLAGS.reserveMemoryBytes }
+const UP_AGENT_FLAGS = { nodeName: AGENT_FLAGS.nodeName, dockerHost: AGENT_FLAGS.dockerHost, reserveCpuMilli: AGENT_FLAGS.reserveCpuMilli, reserveMemoryBytes: AGENT_FLAGS.reserveMemoryBytes, podMtu: AGENT_FLAGS.podMtu }
 /** A token `up` makes for its own agent lives only as long as the first join needs. */
 const UP_JOIN_TOKEN_TTL_MS = 10 * 60_000
 
@@ -147,14 +147,17 @@ async function runAgent(flags: RawFlags): Promise<void> {
 
 /** Starts the agent with the real adapters: Docker, the host's facts, the system clock. */
 async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger.js').Logger) {
-  const [{ startAgent }, { DockerRuntime }, { SystemHostInfo }, { systemClock }, { WireGuardLink }] = await Promise.all([
+  const [{ startAgent }, { DockerRuntime }, { SystemHostInfo }, { systemClock }, { WireGuardLink }, { DockerBridgeNetworks }, { IptablesFirewall }] = await Promise.all([
     import('./agent/agent.js'),
     import('./agent/docker-runtime.js'),
     import('./agent/host-info.js'),
     import('./lib/clock.js'),
     import('./agent/wireguard-link.js'),
+    import('./agent/docker-networks.js'),
+    import('./agent/host-firewall.js'),
   ])
   const runtime = new DockerRuntime({ host: flags.dockerHost })
+  const wireguard = new WireGuardLink()
   await runtime.docker.ping().catch((err: Error) => {
     throw new Error(`cannot reach Docker at ${flags.dockerHost}: ${err.message}; start dockerd or pass --docker-host`, { cause: err })
   })
@@ -167,6 +170,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       dockerHost: flags.dockerHost,
       reserve: { cpuMillis: flags.reserveCpuMilli, memoryBytes: flags.reserveMemoryBytes },
       heartbeatIntervalMs: flags.heartbeatIntervalMs,
+      ...(flags.podMtu ? { podNetwork: { mtu: flags.podMtu } } : {}),
       ...(flags.wireguardInterface
         ? {
             mesh: {
@@ -178,7 +182,15 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
           }
         : {}),
     },
-    { runtime, hostInfo: new SystemHostInfo(), clock: systemClock, logger, wireguard: new WireGuardLink() },
+    {
+      runtime,
+      hostInfo: new SystemHostInfo(),
+      clock: systemClock,
+      logger,
+      wireguard,
+      // Pods get addresses from the node's pod subnet on a bridge network of its own.
+      podNetwork: { networks: new DockerBridgeNetworks(runtime.docker), firewall: new IptablesFirewall(), linkMtu: (address) => wireguard.linkMtu(address) },
+    },
   )
 }
 

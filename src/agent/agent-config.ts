@@ -35,6 +35,8 @@ export interface AgentConfig {
   mesh?: { interfaceName: string; listenPort: number; keepaliveSeconds: number; advertiseAddress?: string; mtu?: number }
   /** Pod runtime tuning; defaults suit a Pi. */
   pods?: { pauseImage?: string; network?: string; log?: { maxSize: string; maxFile: number }; defaultGraceSeconds?: number; backoff?: BackoffSettings }
+  /** The pod network (with deps.podNetwork): the bridge MTU (--pod-mtu); absent, the tunnel's (link MTU minus WireGuard's 80). */
+  podNetwork?: { mtu?: number }
 }
 
 export const AGENT_DEFAULTS = {

@@ -27,6 +27,10 @@ import { MeshAgent } from './mesh-agent.js'
 import { DEFAULT_PAUSE_IMAGE } from './pod-pause-image.js'
 import type { PlanSettings } from './pod-planner.js'
 import { PodReconciler } from './pod-reconciler.js'
+import type { BridgeNetworks } from './docker-networks.js'
+import type { HostFirewall } from './host-firewall.js'
+import { PodNetwork } from './pod-network.js'
+import { podBridgeMtu } from '../mesh/pod-network.js'
 import { openReplica, type Replica } from './replica.js'
 
 export interface AgentDeps {
@@ -40,6 +44,12 @@ export interface AgentDeps {
   openReplica?: (path: string) => Promise<Replica>
   /** The node's WireGuard; with config.mesh, the agent keeps the overlay through it. */
   wireguard?: WireGuard
+  /**
+   * Docker's networks and the node's packet filter: given, pods get addresses from the node's
+   * pod subnet on a bridge network of its own; absent, they stay on Docker's default bridge.
+   * `linkMtu` reads the MTU of the node's link (the bridge gets the tunnel's, 80 less).
+   */
+  podNetwork?: { networks: BridgeNetworks; firewall: HostFirewall; linkMtu?: (address: string) => Promise<number | undefined> }
 }
 
 export interface RunningAgent {
@@ -90,11 +100,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const uplink = new Uplink(node, clock, log)
   const facts = await hostInfo.facts()
 
+  // The pod network from the subnet kept in the replica, before any pod starts (offline too).
+  const hostIP = facts.addresses[0] ?? '127.0.0.1'
+  const podNetwork = deps.podNetwork && !config.pods?.network ? startPodNetwork(deps.podNetwork, config, identity.clusterId, node, hostIP, deps.logger) : undefined
+  const initialNetwork = await podNetwork?.sync(replica.node()).catch((err) => {
+    log.warn({ err: (err as Error).message }, "could not set up the pod network; pods run on Docker's default bridge for now")
+    return undefined
+  })
+
   const settings: PlanSettings = {
     clusterId: identity.clusterId,
     podsDir: join(agentDir(config.dataDir), 'pods'),
     pauseImage: config.pods?.pauseImage ?? DEFAULT_PAUSE_IMAGE,
-    ...(config.pods?.network ? { network: config.pods.network } : {}),
+    ...(config.pods?.network || initialNetwork ? { network: config.pods?.network ?? initialNetwork } : {}),
     log: config.pods?.log ?? AGENT_DEFAULTS.log,
     defaultGraceSeconds: config.pods?.defaultGraceSeconds ?? AGENT_DEFAULTS.defaultGraceSeconds,
     backoff: config.pods?.backoff ?? DEFAULT_BACKOFF,
@@ -104,7 +122,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     clock,
     logger: deps.logger.child({ node }),
     settings,
-    hostIP: facts.addresses[0] ?? '127.0.0.1',
+    hostIP,
     desired: () => replica.desiredPods(),
     onPodStatus: (key, uid, status) => {
       const [namespace, name] = key.split('/') as [string, string]
@@ -115,6 +133,23 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   })
   await reconciler.start()
   log.info({ pods: replica.pods().length, revision: replica.revision() }, 'pod loop started from the replica')
+
+  // Looked at again with every desired state applied and every resync: a new lease moves the
+  // pods, and rules lost (a flushed firewall, a restarted dockerd) come back. A failure keeps
+  // the pods where they are.
+  let podNetworkTimer: { cancel(): void } | undefined
+  const refreshPodNetwork = async (): Promise<void> => {
+    if (!podNetwork) return
+    try {
+      reconciler.setPodNetwork(await podNetwork.sync(replica.node()))
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not update the pod network; will retry')
+    }
+  }
+  const schedulePodNetwork = (): void => {
+    podNetworkTimer = clock.setTimeout(() => void refreshPodNetwork().finally(() => !closed && schedulePodNetwork()), config.resyncMs ?? AGENT_DEFAULTS.resyncMs)
+  }
+  if (podNetwork) schedulePodNetwork()
 
   // The overlay: its key is made here on first start; the interface comes with the first peer.
   const mesh =
@@ -169,7 +204,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     }
     // Stale ones are acknowledged too: the hub learns where we are.
     await uplink.publish('ack', { revision })
-    if (outcome === 'applied') await reconciler.resync()
+    if (outcome === 'applied') {
+      await refreshPodNetwork()
+      await reconciler.resync()
+    }
   }
 
   const onDown = (topic: string, payload: Buffer): void => {
@@ -254,6 +292,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     async close() {
       if (closed) return
       closed = true
+      podNetworkTimer?.cancel()
       heartbeat.stop()
       mesh?.stop()
       logs.closeAll()
@@ -274,6 +313,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await replica.close()
     },
   }
+}
+
+function startPodNetwork(ports: NonNullable<AgentDeps['podNetwork']>, config: AgentConfig, clusterId: string, node: string, hostIP: string, logger: Logger): PodNetwork {
+  const linkMtu = ports.linkMtu
+  return new PodNetwork({
+    networks: ports.networks,
+    firewall: ports.firewall,
+    clusterId,
+    node,
+    mtu: config.podNetwork?.mtu || (async () => podBridgeMtu(linkMtu ? await linkMtu(hostIP).catch(() => undefined) : undefined)),
+    logger,
+  })
 }
 
 async function runtimeVersion(deps: AgentDeps): Promise<string> {

@@ -109,3 +109,13 @@ export class IptablesError extends AgentError {
     super(`${command} failed: ${detail}; the node's service rules are not up to date (is iptables installed and is the agent root?)`, options)
   }
 }
+
+// ---- The pod network -------------------------------------------------------------------------
+
+/** A command the pod network runs (iptables) failed; `exitCode` and `stderr` are the command's own. */
+export class HostCommandError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_HOST_COMMAND'
+  constructor(readonly command: string, readonly exitCode: number, readonly stderr: string, options?: { cause?: unknown }) {
+    super(`\`${command}\` failed (exit ${exitCode}): ${stderr || 'no message'}; pods on this node may not reach other nodes (is iptables installed and is the agent root?)`, options)
+  }
+}

@@ -93,6 +93,16 @@ export class PodReconciler {
     if (state) state.deletionGraceSeconds = seconds
   }
 
+  /**
+   * Sandboxes join this Docker network from now on (undefined: the engine's default bridge). A
+   * pod whose sandbox is on another gets a new one there (its sandbox spec changed): a new IP.
+   */
+  setPodNetwork(network: string | undefined): void {
+    if (this.o.settings.network === network) return
+    this.o.settings = { ...this.o.settings, network }
+    void this.resync().catch((err) => this.o.logger.warn({ component: 'pod-reconciler', err }, 'resync failed'))
+  }
+
   /** Resolves once no pod is queued or being reconciled. */
   idle(): Promise<void> {
     return this.queue.idle()

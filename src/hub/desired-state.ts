@@ -26,6 +26,7 @@ import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
+import { ANNOTATION_CLUSTER_CIDR } from '../mesh/pod-network.js'
 import { isTerminal } from '../sched/snapshot.js'
 import { objectKey, type Informer } from './informer.js'
 
@@ -311,7 +312,7 @@ export class DesiredState {
 }
 
 /** Annotations of its Node an agent acts on: the cluster CIDR its pod subnet came from. */
-const NODE_ANNOTATIONS_SENT = ['bramble.io/cluster-cidr']
+const NODE_ANNOTATIONS_SENT = [ANNOTATION_CLUSTER_CIDR]
 
 /** The node's own Node as it goes down: what the agent acts on (its pod subnet), not its status. */
 function ownNode(node: KubeObject): DesiredObject {

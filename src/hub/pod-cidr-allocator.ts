@@ -15,6 +15,7 @@ import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
 import { CidrInvalidError, IpamConflictError, IpamExhaustedError } from '../mesh/errors.js'
 import { CidrAllocator } from '../mesh/ipam.js'
+import { ANNOTATION_CLUSTER_CIDR } from '../mesh/pod-network.js'
 import type { EventRecorder } from './event-recorder.js'
 import type { Informer } from './informer.js'
 import { mutateObject } from './node-gateway-writes.js'
@@ -23,11 +24,6 @@ import type { Registry } from './registry.js'
 const NODE = KINDS.find((k) => k.kind === 'Node')!
 
 export const DEFAULT_CLUSTER_CIDR = '10.42.0.0/16'
-/**
- * On a Node with a leased subnet: the cluster CIDR it came from. Its agent keeps traffic inside
- * that range unmasqueraded (pod to pod keeps pod IPs) and masquerades the rest.
- */
-export const ANNOTATION_CLUSTER_CIDR = 'bramble.io/cluster-cidr'
 export const DEFAULT_NODE_CIDR_MASK_SIZE = 24
 
 export interface PodCidrAllocatorOptions {

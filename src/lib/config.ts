@@ -288,6 +288,8 @@ export interface AgentFlags {
   reserveMemoryBytes: number
   heartbeatIntervalMs: number
   logLevel: LogLevel
+  /** The pod bridge's MTU; 0 for the tunnel's (the link's minus WireGuard's 80 bytes). */
+  podMtu: number
   /** The WireGuard interface of the overlay; '' when turned off (`--wireguard-interface none`). */
   wireguardInterface: string
   /** UDP port WireGuard listens on. */
@@ -362,6 +364,18 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
   },
   heartbeatIntervalMs: heartbeatFlag(),
   logLevel: logLevelFlag(),
+  podMtu: {
+    flag: '--pod-mtu',
+    valueName: 'BYTES',
+    description: "MTU of the node's pod bridge; it must fit inside the WireGuard tunnel's (0: the link's minus 80)",
+    parse: (raw) => {
+      const mtu = parseInteger(raw, 0, 65535, 'an MTU in bytes (576-9000), or 0 for the link MTU minus 80')
+      if (mtu !== 0 && (mtu < 576 || mtu > 9000)) throw new FlagReason(`must be an MTU in bytes (576-9000), or 0 for the link MTU minus 80, got "${raw}"`)
+      return mtu
+    },
+    defaultValue: () => 0,
+    defaultText: '0: the link MTU minus 80',
+  },
   wireguardInterface: {
     flag: '--wireguard-interface',
     valueName: 'NAME',

@@ -4,6 +4,7 @@
 import Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { dockerConnection } from '../../src/agent/docker-runtime.js'
+import { IptablesFirewall } from '../../src/agent/host-firewall.js'
 
 export function dockerClient(): Docker {
   return new Docker(dockerConnection(process.env.DOCKER_HOST))
@@ -28,7 +29,7 @@ export function testClusterId(): string {
   return `test-${randomBytes(4).toString('hex')}`
 }
 
-/** Removes every container (and volume) of a test cluster. */
+/** Removes every container (and volume, and pod network with its iptables rules) of a test cluster. */
 export async function removeClusterContainers(docker: Docker, clusterId: string): Promise<void> {
   const filters = { label: [`io.bramble.cluster=${clusterId}`] }
   for (const c of await docker.listContainers({ all: true, filters })) {
@@ -36,4 +37,15 @@ export async function removeClusterContainers(docker: Docker, clusterId: string)
   }
   const { Volumes } = await docker.listVolumes({ filters })
   for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {})
+  for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {})
+  await removeClusterRules(clusterId)
+}
+
+/** Deletes the pod network's iptables rules of a test cluster (their comment names it) in this network namespace. */
+export async function removeClusterRules(clusterId: string): Promise<void> {
+  const firewall = new IptablesFirewall()
+  for (const [table, chain] of [['filter', 'DOCKER-USER'], ['nat', 'POSTROUTING']] as const) {
+    const rules = await firewall.list(table, chain, `bramble:${clusterId}:`).catch(() => [])
+    for (const rule of rules) await firewall.delete(rule).catch(() => {})
+  }
 }
