@@ -56,6 +56,7 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'OS-Image', wide: true, description: 'OS image', cell: (o) => o.status?.nodeInfo?.osImage ?? '<unknown>' },
     { name: 'Kernel-Version', wide: true, description: 'Kernel version', cell: (o) => o.status?.nodeInfo?.kernelVersion ?? '<unknown>' },
     { name: 'Container-Runtime', wide: true, description: 'Container runtime', cell: (o) => o.status?.nodeInfo?.containerRuntimeVersion ?? '<unknown>' },
+    { name: 'Pod-CIDR', wide: true, description: "The node's pod subnet, leased from the cluster CIDR", cell: (o) => o.spec?.podCIDR || '<none>' },
     { name: 'Overlay', wide: true, description: 'WireGuard overlay: up or down (why), and the endpoint peers dial', cell: nodeOverlay },
   ],
   Pod: [

@@ -74,8 +74,8 @@ async function run() {
     t.equal(n?.subnet, firstLease)
     t.equal(n?.mtu, 1400)
     const inspected = await docker.getNetwork(n!.id).inspect()
-    t.equal(inspected.IPAM.Config[0].Gateway, `10.${second}.7.1`)
-    t.equal(inspected.Options['com.docker.network.bridge.enable_ip_masquerade'], 'false')
+    t.equal(inspected.IPAM?.Config?.[0]?.Gateway, `10.${second}.7.1`)
+    t.equal(inspected.Options?.['com.docker.network.bridge.enable_ip_masquerade'], 'false')
     bridge = n!.bridge
   })
 
@@ -149,7 +149,7 @@ async function run() {
     t.test('a new lease makes a new network; the pod moves to it and the old network and rules go', async (t) => {
       const moved = await podNetwork().sync(node(nextLease))
       reconciler.setPodNetwork(moved)
-      const again = await until('the pod running on the new subnet', () => statuses.findLast((s) => s.phase === 'Running' && s.podIP && containsIp(parseCidr(nextLease), s.podIP)))
+      const again = await until('the pod running on the new subnet', () => [...statuses].reverse().find((s) => s.phase === 'Running' && s.podIP && containsIp(parseCidr(nextLease), s.podIP)))
       t.ok(again, `now ${again.podIP}`)
       await podNetwork().sync(node(nextLease))
       const left = await networks.list({ [NETWORK_LABELS.cluster]: clusterId })
