@@ -156,6 +156,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
     import('./agent/docker-networks.js'),
     import('./agent/host-firewall.js'),
   ])
+  const [{ commandIptables }, { commandNodeAddresses }] = await Promise.all([import('./agent/service-proxy.js'), import('./agent/dns-server.js')])
   const runtime = new DockerRuntime({ host: flags.dockerHost })
   const wireguard = new WireGuardLink()
   await runtime.docker.ping().catch((err: Error) => {
@@ -181,6 +182,8 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
             },
           }
         : {}),
+      // Services: the proxy rules and the pods' DNS server (--cluster-dns none: no DNS).
+      services: { dnsAddress: flags.clusterDns },
     },
     {
       runtime,
@@ -190,6 +193,8 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       wireguard,
       // Pods get addresses from the node's pod subnet on a bridge network of its own.
       podNetwork: { networks: new DockerBridgeNetworks(runtime.docker), firewall: new IptablesFirewall(), linkMtu: (address) => wireguard.linkMtu(address) },
+      iptables: commandIptables(),
+      nodeAddresses: commandNodeAddresses(),
     },
   )
 }

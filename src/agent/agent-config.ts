@@ -33,6 +33,13 @@ export interface AgentConfig {
   mqttReconnect?: { minMs: number; maxMs: number }
   /** The WireGuard overlay (--wireguard-interface, --wireguard-port, --wireguard-keepalive, --advertise-address); absent: off. */
   mesh?: { interfaceName: string; listenPort: number; keepaliveSeconds: number; advertiseAddress?: string; mtu?: number }
+  /**
+   * Services on this node: the proxy rules (with deps.iptables) and the pods' DNS server at
+   * `dnsAddress` (default 169.254.20.10, '' for none: a link-local address the agent adds to the
+   * loopback interface, so every pod network reaches it), forwarding other names to `upstreams`
+   * (default: /etc/resolv.conf's).
+   */
+  services?: { dnsAddress?: string; dnsPort?: number; upstreams?: string[]; clusterDomain?: string; clusterCidr?: string }
   /** Pod runtime tuning; defaults suit a Pi. */
   pods?: { pauseImage?: string; network?: string; log?: { maxSize: string; maxFile: number }; defaultGraceSeconds?: number; backoff?: BackoffSettings }
   /** The pod network (with deps.podNetwork): the bridge MTU (--pod-mtu); absent, the tunnel's (link MTU minus WireGuard's 80). */
@@ -40,6 +47,8 @@ export interface AgentConfig {
 }
 
 export const AGENT_DEFAULTS = {
+  /** Where pods find the node's DNS server: link-local, as Kubernetes' NodeLocal DNSCache. */
+  clusterDnsAddress: '169.254.20.10',
   heartbeatIntervalMs: 5_000,
   logsFollowMaxMs: 10 * 60_000,
   resyncMs: 30_000,

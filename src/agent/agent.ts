@@ -24,6 +24,10 @@ import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { LogsRpc } from './logs-rpc.js'
 import { MeshAgent } from './mesh-agent.js'
+import { nodeResolvers, type NodeAddresses } from './dns-server.js'
+import { ServiceAgent } from './service-agent.js'
+import { CLUSTER_DOMAIN } from '../mesh/dns.js'
+import type { Iptables } from './service-proxy.js'
 import { DEFAULT_PAUSE_IMAGE } from './pod-pause-image.js'
 import type { PlanSettings } from './pod-planner.js'
 import { PodReconciler } from './pod-reconciler.js'
@@ -42,6 +46,10 @@ export interface AgentDeps {
   runtimeVersion?: () => Promise<string>
   /** Opens the replica in a directory; the LMDB one by default (bench/ swaps in an in-memory one). */
   openReplica?: (path: string) => Promise<Replica>
+  /** The node's packet filter; with config.services, the agent programs Service rules through it. */
+  iptables?: Iptables
+  /** With config.services, the DNS server's address is added to the node's loopback through it. */
+  nodeAddresses?: NodeAddresses
   /** The node's WireGuard; with config.mesh, the agent keeps the overlay through it. */
   wireguard?: WireGuard
   /**
@@ -58,6 +66,8 @@ export interface RunningAgent {
   /** The MQTT session, once one was established (undefined while the hub was never reached). */
   readonly bus: Bus | undefined
   readonly replica: Replica
+  /** The node's Services side (proxy rules and DNS), with config.services. */
+  readonly services: ServiceAgent | undefined
   /** Resolves once every desired message received so far is applied and the pod loop is idle. */
   idle(): Promise<void>
   /** Stops the agent; pods keep running (a new agent adopts them). Publishes presence offline. */
@@ -100,6 +110,30 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const uplink = new Uplink(node, clock, log)
   const facts = await hostInfo.facts()
 
+  // Services: the kept catalog's rules and the pods' DNS server come back before any pod starts.
+  const svc = config.services
+  const dnsAddress = svc ? (svc.dnsAddress ?? AGENT_DEFAULTS.clusterDnsAddress) : undefined
+  const services = svc
+    ? new ServiceAgent({
+        dir: agentDir(config.dataDir),
+        ...(deps.iptables ? { iptables: deps.iptables } : {}),
+        ...(svc.clusterCidr ? { clusterCidr: svc.clusterCidr } : {}),
+        ...(dnsAddress
+          ? {
+              dns: {
+                host: dnsAddress,
+                port: svc.dnsPort ?? 53,
+                upstreams: svc.upstreams ?? nodeResolvers(),
+                ...(deps.nodeAddresses ? { prepare: () => deps.nodeAddresses!.ensureLoopback(dnsAddress) } : {}),
+              },
+            }
+          : {}),
+        clock,
+        logger: deps.logger.child({ node }),
+      })
+    : undefined
+  await services?.start()
+
   // The pod network from the subnet kept in the replica, before any pod starts (offline too).
   const hostIP = facts.addresses[0] ?? '127.0.0.1'
   const podNetwork = deps.podNetwork && !config.pods?.network ? startPodNetwork(deps.podNetwork, config, identity.clusterId, node, hostIP, deps.logger) : undefined
@@ -116,6 +150,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     log: config.pods?.log ?? AGENT_DEFAULTS.log,
     defaultGraceSeconds: config.pods?.defaultGraceSeconds ?? AGENT_DEFAULTS.defaultGraceSeconds,
     backoff: config.pods?.backoff ?? DEFAULT_BACKOFF,
+    // Resolvers ask port 53 only: a server elsewhere (tests) is not given to pods.
+    ...(services?.dnsListening && (svc?.dnsPort ?? 53) === 53 ? { clusterDns: { nameserver: dnsAddress!, domain: svc?.clusterDomain ?? CLUSTER_DOMAIN } } : {}),
   }
   const reconciler = new PodReconciler({
     runtime,
@@ -257,7 +293,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           ca: identity.ca,
           logger: deps.logger.child({ node }),
           will: { topic: upTopic(node, 'presence'), payload: encodeMessage({ online: false, at: clock.now() }), qos: 1, retain: true },
-          subscriptions: [{ filter: nodeDownFilter(node), handler: onDown, qos: 1 }, ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : [])],
+          subscriptions: [
+            { filter: nodeDownFilter(node), handler: onDown, qos: 1 },
+            ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : []),
+            ...(services ? [{ filter: clusterTopic('services'), handler: services.onMessage, qos: 1 as const }] : []),
+          ],
           connectTimeoutMs: config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs,
           ...(config.mqttReconnect ? { reconnect: config.mqttReconnect } : {}),
         })
@@ -285,6 +325,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       return bus
     },
     replica,
+    services,
     async idle() {
       await desiredChain
       await reconciler.idle()
@@ -299,6 +340,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       uplink.flushEvents()
       await desiredChain
       await mesh?.idle()
+      await services?.stop()
       if (bus) {
         if (bus.connected) {
           await withTimeout(bus.publish(upTopic(node, 'presence'), encodeMessage({ online: false, at: clock.now() }), { qos: 1, retain: true }), 5_000).catch(() => {})

@@ -81,6 +81,8 @@ export interface ContainerSpec {
   /** `bridge`, `host`, `none`, a network name, or `container:<id or name>`. */
   networkMode?: string
   hostname?: string
+  /** The container's resolv.conf: nameservers, search domains, options (`ndots:5`). */
+  dns?: { servers: string[]; search: string[]; options: string[] }
   /** Log rotation, so a chatty pod cannot fill an SD card. */
   log?: { maxSize: string; maxFile: number }
 }

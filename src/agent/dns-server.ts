@@ -3,6 +3,7 @@
 // other name is forwarded, as it came, to the node's own resolvers (/etc/resolv.conf), the
 // first that answers winning. Pods get its address as their nameserver (pod-container-spec.ts).
 
+import { execFile } from 'node:child_process'
 import { createSocket, type Socket } from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import { isIPv4 } from 'node:net'
@@ -137,4 +138,26 @@ function forward(msg: Buffer, upstream: string, timeoutMs: number, pending: Set<
     })
     s.send(msg, Number(port ?? 53), host)
   })
+}
+
+/** Addresses of the node itself: the DNS server's link-local address must be one. */
+export interface NodeAddresses {
+  /** Adds `ip/32` to the loopback interface unless it is there already. */
+  ensureLoopback(ip: string): Promise<void>
+}
+
+/** NodeAddresses through `ip`, run directly or under a prefix (`ip netns exec NAME`). */
+export function commandNodeAddresses(prefix: string[] = []): NodeAddresses {
+  const run = (args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const [file, ...rest] = [...prefix, 'ip', ...args]
+      execFile(file!, rest, { timeout: 10_000 }, (err, stdout, stderr) => (err ? reject(new Error(`ip ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`, { cause: err })) : resolve(String(stdout))))
+    })
+  return {
+    async ensureLoopback(ip) {
+      const present = await run(['-4', '-o', 'addr', 'show', 'dev', 'lo'])
+      if (present.includes(` ${ip}/`)) return
+      await run(['addr', 'add', `${ip}/32`, 'dev', 'lo'])
+    },
+  }
 }

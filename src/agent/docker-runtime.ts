@@ -158,6 +158,7 @@ export class DockerRuntime implements ContainerRuntime {
         ExposedPorts: sharesNetwork ? undefined : exposed,
         HostConfig: {
           NetworkMode: spec.networkMode,
+          ...(spec.dns ? { Dns: spec.dns.servers, DnsSearch: spec.dns.search, DnsOptions: spec.dns.options } : {}),
           PortBindings: sharesNetwork ? undefined : bindings,
           NanoCpus: spec.nanoCpus,
           Memory: spec.memoryBytes,

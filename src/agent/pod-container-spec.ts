@@ -24,6 +24,8 @@ export interface PodSettings {
   network?: string
   log: { maxSize: string; maxFile: number }
   defaultGraceSeconds: number
+  /** The node's cluster DNS server and domain; absent, pods use the node's resolvers. */
+  clusterDns?: { nameserver: string; domain: string }
 }
 
 export type ContainerRole = 'sandbox' | 'init' | 'app'
@@ -116,8 +118,38 @@ export function sandboxSpec(d: DesiredPod, settings: PodSettings, attempt: numbe
     ports,
     networkMode: pod.spec?.hostNetwork ? 'host' : settings.network,
     hostname: pod.spec?.hostNetwork ? undefined : String(pod.spec?.hostname ?? pod.metadata.name).slice(0, 63),
+    ...withDns(podDns(pod, settings.clusterDns)),
     log: settings.log,
   })
+}
+
+const withDns = (dns: ContainerSpec['dns']) => (dns ? { dns } : {})
+
+/**
+ * The pod's resolv.conf, as the kubelet writes it from dnsPolicy: ClusterFirst (the default) and
+ * ClusterFirstWithHostNet use the cluster DNS with the namespace's search path and ndots:5 (a
+ * host-network pod under ClusterFirst keeps the node's); Default keeps the node's resolvers;
+ * None uses dnsConfig alone. dnsConfig's nameservers, searches and options are added last.
+ * Undefined: the engine's default (the node's resolv.conf).
+ */
+export function podDns(pod: KubeObject, cluster: PodSettings['clusterDns']): ContainerSpec['dns'] {
+  const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst'
+  const extra = pod.spec?.dnsConfig ?? {}
+  const servers: string[] = []
+  const search: string[] = []
+  const options = new Map<string, string>()
+  const useCluster = cluster && (policy === 'ClusterFirstWithHostNet' || (policy === 'ClusterFirst' && !pod.spec?.hostNetwork))
+  if (useCluster) {
+    const ns = pod.metadata.namespace ?? 'default'
+    servers.push(cluster.nameserver)
+    search.push(`${ns}.svc.${cluster.domain}`, `svc.${cluster.domain}`, cluster.domain)
+    options.set('ndots', 'ndots:5')
+  }
+  for (const s of extra.nameservers ?? []) servers.push(String(s))
+  for (const s of extra.searches ?? []) if (!search.includes(String(s))) search.push(String(s))
+  for (const o of extra.options ?? []) if (o?.name) options.set(String(o.name), o.value !== undefined ? `${o.name}:${o.value}` : String(o.name))
+  if (servers.length === 0 && search.length === 0 && options.size === 0) return undefined
+  return { servers, search, options: [...options.values()] }
 }
 
 /** An init or app container, joined to the sandbox's network namespace. */

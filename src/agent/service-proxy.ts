@@ -2,7 +2,7 @@
 // node port) reach the Service's ready endpoints. The rules come from src/mesh/proxy-rules.ts;
 // here they are applied in one `iptables-restore --noflush` (atomic per table, touching only our
 // chains), then the jumps from the built-in chains are checked and added when missing, so an
-// agent restart never duplicates them. Syncs run one at a time; a text already applied is skipped.
+// agent restart never duplicates them. Syncs run one at a time.
 
 import { execFile } from 'node:child_process'
 import type { KubeObject } from '../api/types.js'
@@ -74,7 +74,6 @@ export interface ServiceProxyOptions {
 }
 
 export class ServiceProxy {
-  private applied: string | undefined
   private chain: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
@@ -99,7 +98,6 @@ export class ServiceProxy {
         text.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT')
       }
       await this.o.iptables.restore(text.join('\n') + '\n')
-      this.applied = undefined
     })
     this.chain = run.catch(() => {})
     return run
@@ -108,11 +106,9 @@ export class ServiceProxy {
   private async apply(services: KubeObject[], endpoints: KubeObject[]): Promise<void> {
     const existingChains = { nat: await this.o.iptables.listChains('nat'), filter: await this.o.iptables.listChains('filter') }
     const text = proxyRules({ services, endpoints, existingChains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
-    if (text !== this.applied) {
-      await this.o.iptables.restore(text)
-      this.applied = text
-      this.log.debug({ services: services.length }, 'service rules applied')
-    }
+    // Applied every time, even when unchanged: someone may have flushed our chains.
+    await this.o.iptables.restore(text)
+    this.log.debug({ services: services.length }, 'service rules applied')
     for (const hook of HOOKS) if (!(await this.o.iptables.hasHook(hook))) await this.o.iptables.addHook(hook)
   }
 }

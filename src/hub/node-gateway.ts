@@ -14,6 +14,7 @@ import { DesiredState } from './desired-state.js'
 import { Heartbeats } from './heartbeats.js'
 import { Informer } from './informer.js'
 import { MeshPublisher } from './mesh-publisher.js'
+import { ServicePublisher } from './service-publisher.js'
 import { joinRoutes } from './join-endpoint.js'
 import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
@@ -157,6 +158,12 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   // The mesh goes out on the hub's own connection, once it exists and the Nodes are synced.
   const mesh = new MeshPublisher({ bus: bus!, nodes, clock: o.clock, logger: o.logger })
   mesh.start()
+  // So does the service catalog: every node's proxy rules and DNS read it.
+  const services = new Informer(o.registry, kind('Service'))
+  const endpoints = new Informer(o.registry, kind('Endpoints'))
+  for (const informer of [services, endpoints]) await informer.start()
+  const catalog = new ServicePublisher({ bus: bus!, services, endpoints, clock: o.clock, logger: o.logger })
+  catalog.start()
   log.info({ nodes: nodes.list().length }, 'node gateway ready')
 
   let closing: Promise<void> | undefined
@@ -173,9 +180,9 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close() {
       closing ??= (async () => {
         logs.close()
-        await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop()])
+        await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
-        for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
+        for (const informer of [nodes, pods, configMaps, secrets, services, endpoints]) informer.stop()
         await bus?.close()
       })()
       return closing

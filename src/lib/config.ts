@@ -298,6 +298,8 @@ export interface AgentFlags {
   advertiseAddress: string
   /** Persistent keepalive towards every peer (keeps NAT mappings open), seconds; 0 is off. */
   wireguardKeepaliveSeconds: number
+  /** The pods' DNS server address on this node; '' turns the cluster DNS off (`--cluster-dns none`). */
+  clusterDns: string
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -418,6 +420,18 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     },
     defaultValue: () => 25,
     defaultText: '25s',
+  },
+  clusterDns: {
+    flag: '--cluster-dns',
+    valueName: 'IP',
+    description: "the address pods ask for names (<svc>.<ns>.svc.cluster.local); the agent answers there and adds it to the loopback; none turns it off",
+    parse: (raw) => {
+      if (raw === 'none') return ''
+      if (isIP(raw) !== 4) throw new FlagReason(`must be an IPv4 address or none, got "${raw}"`)
+      return raw
+    },
+    defaultValue: () => '169.254.20.10',
+    defaultText: '169.254.20.10',
   },
 }
 
