@@ -129,10 +129,7 @@ async function run() {
   /** Running app containers per node, read from each node's own dockerd: node → images. */
   const containerImages = async () => {
     const byNode: Record<string, string[]> = {}
-    for (const agent of cluster.agents) {
-      const list = await agent.host.docker.listContainers({ filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'] } })
-      byNode[agent.node] = list.map((c) => c.Image).sort()
-    }
+    for (const node of NODES) byNode[node] = (await cluster.appContainers(node)).map((c) => c.Image).sort()
     return byNode
   }
 
@@ -198,7 +195,7 @@ async function run() {
     }, 60_000)
     t.comment(`daemon pod Ready on ${LATE_NODE} ${((Date.now() - joinedAt) / 1000).toFixed(1)} s after its Node was Ready`)
     t.same(nodes, [...NODES, LATE_NODE], 'exactly one daemon pod per node, the late one included')
-    const running = await cluster.agent(LATE_NODE).host.docker.listContainers({ filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'] } })
+    const running = await cluster.appContainers(LATE_NODE)
     t.same(running.map((c) => c.Labels['io.bramble.container.name']), ['daemon'], `${LATE_NODE}'s own dockerd runs the daemon pod and nothing else`)
   })
 }

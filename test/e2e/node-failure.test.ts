@@ -7,7 +7,7 @@
 
 import t from 'tap'
 import { until } from '../helpers/e2e.js'
-import { appContainers, deployWorkers, watchFailover, WORKER_PODS } from '../helpers/failover-watch.js'
+import { deployWorkers, watchFailover, WORKER_PODS } from '../helpers/failover-watch.js'
 import { NetnsCluster, podReady } from '../helpers/netns-cluster.js'
 import { netnsUnavailable } from '../helpers/netns-host.js'
 
@@ -26,7 +26,7 @@ async function run() {
     const list = await deployWorkers(cluster, REPLICAS)
     const perNode = NODES.map((n) => list.filter((p: any) => p.spec.nodeName === n).length)
     t.same(perNode, [2, 2, 2], 'two replicas on each node')
-    t.equal((await appContainers(cluster, VICTIM)).length, 2, `${VICTIM}'s dockerd runs its two replicas`)
+    t.equal((await cluster.appContainers(VICTIM)).length, 2, `${VICTIM}'s dockerd runs its two replicas`)
   })
 
   let victimPods: string[] = []
@@ -44,10 +44,10 @@ async function run() {
   })
 
   await t.test(`${VICTIM}'s agent back: it stops the pods the hub moved away, and the node is Ready again`, async (t) => {
-    t.equal((await appContainers(cluster, VICTIM)).length, 2, `while its agent was dead, ${VICTIM}'s containers kept running (the node cannot know)`)
+    t.equal((await cluster.appContainers(VICTIM)).length, 2, `while its agent was dead, ${VICTIM}'s containers kept running (the node cannot know)`)
     const agent = await cluster.restartAgent(cluster.agent(VICTIM))
     t.equal(agent.node, VICTIM, 'the agent came back under its own name, from its stored identity')
-    t.ok(await until(`${VICTIM} runs no app container`, async () => (await appContainers(cluster, VICTIM)).length === 0, 60_000), `${VICTIM} stopped the moved pods`)
+    t.ok(await until(`${VICTIM} runs no app container`, async () => (await cluster.appContainers(VICTIM)).length === 0, 60_000), `${VICTIM} stopped the moved pods`)
     const list = await pods()
     t.equal(list.filter(podReady).length, REPLICAS, `still ${REPLICAS} replicas Ready`)
     t.notOk(list.some((p) => victimPods.includes(p.metadata.name)), 'the evicted pods did not come back')

@@ -1,20 +1,22 @@
 // A node cut off from the network, as by a pulled cable or a power cut: its link goes down and no
 // connection is closed, so the hub learns nothing until the node's heartbeats are overdue. With the
 // hub's default settings (heartbeat 5 s, node grace period 20 s, default toleration 30 s) its pods
-// run again on the other nodes within 60 s (at most 20 s to notice, 30 s to evict, then a start);
-// the test prints the timeline. With the link back, the node's agent reconnects by itself, stops
+// run again on the other nodes about 50 s after the cut (20 s to notice, 30 s to evict, then a
+// start); the test prints the timeline and allows a generous margin over that. With the link back, the node's agent reconnects by itself, stops
 // the pods the hub moved away, and the node is Ready again.
 
 import t from 'tap'
 import { until } from '../helpers/e2e.js'
-import { appContainers, deployWorkers, watchFailover, WORKER_PODS } from '../helpers/failover-watch.js'
+import { deployWorkers, watchFailover, WORKER_PODS } from '../helpers/failover-watch.js'
 import { NetnsCluster, nodeReady, podReady } from '../helpers/netns-cluster.js'
 import { netnsUnavailable } from '../helpers/netns-host.js'
 
 const NODES = ['alpha', 'beta', 'gamma']
 const VICTIM = 'beta'
 const REPLICAS = 6
-const RECOVERY_BOUND_S = 60
+const GRACE_S = 20
+const TOLERATION_S = 30
+const RECOVERY_BOUND_S = GRACE_S + TOLERATION_S + 25
 
 async function run() {
   const cluster = await NetnsCluster.start()
@@ -32,7 +34,7 @@ async function run() {
     t.comment(`after the link of ${VICTIM} went down: ${f.summary}`)
     const running = f.milestones.running
     t.ok(running !== undefined && running <= RECOVERY_BOUND_S, `replicas Running on the other nodes ${running?.toFixed(1)} s after the cut (bound ${RECOVERY_BOUND_S} s)`)
-    t.equal((await appContainers(cluster, VICTIM)).length, victimPods.length, `${VICTIM}'s containers kept running: cut off, it cannot know`)
+    t.equal((await cluster.appContainers(VICTIM)).length, victimPods.length, `${VICTIM}'s containers kept running: cut off, it cannot know`)
   })
 
   await t.test(`${VICTIM}'s link back: its agent reconnects, stops the moved pods, and the node is Ready again`, async (t) => {
@@ -40,7 +42,7 @@ async function run() {
     await cluster.agent(VICTIM).host.setLink(true)
     await until(`${VICTIM} Ready again`, async () => nodeReady(await cluster.get(`/api/v1/nodes/${VICTIM}`)), 90_000)
     t.comment(`${VICTIM} Ready ${((Date.now() - backAt) / 1000).toFixed(1)} s after its link came back`)
-    t.ok(await until(`${VICTIM} runs no app container`, async () => (await appContainers(cluster, VICTIM)).length === 0, 60_000), `${VICTIM} stopped the moved pods`)
+    t.ok(await until(`${VICTIM} runs no app container`, async () => (await cluster.appContainers(VICTIM)).length === 0, 60_000), `${VICTIM} stopped the moved pods`)
     const after = await pods()
     t.equal(after.filter(podReady).length, REPLICAS, `still ${REPLICAS} replicas Ready`)
     t.notOk(after.some((p) => victimPods.includes(p.metadata.name)), 'the evicted pods did not come back')

@@ -4,7 +4,6 @@
 
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type Docker from 'dockerode'
 import { BUSYBOX_IMAGE } from './busybox-image.js'
 import { until } from './e2e.js'
 import { podReady, type NetnsCluster } from './netns-cluster.js'
@@ -72,9 +71,4 @@ spec:
     const list: any[] = (await cluster.get(WORKER_PODS)).items
     return list.length === replicas && list.every(podReady) && list
   }, 60_000)
-}
-
-/** The app containers running on a node, read from that node's own dockerd. */
-export function appContainers(cluster: NetnsCluster, node: string): Promise<Docker.ContainerInfo[]> {
-  return cluster.agent(node).host.docker.listContainers({ filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'] } })
 }

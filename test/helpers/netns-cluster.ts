@@ -4,6 +4,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import type Docker from 'dockerode'
 import { apiRequest, closeApiAgents } from './api-client.js'
 import { runCli, until } from './e2e.js'
 import { BRAMBLE_BIN, startHubProcess, type HubProcess } from './hub-process.js'
@@ -25,6 +26,7 @@ export class NetnsCluster {
   private constructor(
     readonly lab: NetnsLab,
     readonly hub: HubProcess,
+    private readonly joinToken: string,
   ) {
     const keep = (d: Buffer) => (this.hubOutput = (this.hubOutput + d).slice(-20_000))
     hub.child.stdout!.on('data', keep)
@@ -37,19 +39,23 @@ export class NetnsCluster {
     try {
       // The data dir inside the run's folder: a hub left by a crashed test is stopped with the run.
       const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--log-level', 'info'] })
-      return new NetnsCluster(lab, hub)
+      // One join token for every agent: `token create` processes running at once can lose each other's tokens.
+      const token = await runCli(['token', 'create', '--data-dir', hub.dataDir])
+      if (token.code !== 0) {
+        await hub.stop()
+        throw new Error(`bramble token create failed: ${token.stderr}`)
+      }
+      return new NetnsCluster(lab, hub, token.stdout.trim())
     } catch (err) {
       await lab.cleanup()
       throw err
     }
   }
 
-  /** A new namespace host whose agent joins as `node` with a fresh join token; resolves once the Node is Ready. */
+  /** A new namespace host whose agent joins as `node` with the cluster's join token; resolves once the Node is Ready. */
   async addNode(node: string): Promise<AgentProcess> {
     const host = await this.lab.addHost()
-    const token = await runCli(['token', 'create', '--data-dir', this.hub.dataDir])
-    if (token.code !== 0) throw new Error(`bramble token create failed: ${token.stderr}`)
-    return this.startAgent(host, node, token.stdout.trim())
+    return this.startAgent(host, node, this.joinToken)
   }
 
   /** The agent of a host again, from its stored identity (after it was stopped or killed). */
@@ -94,6 +100,11 @@ export class NetnsCluster {
     const found = this.agents.filter((a) => a.node === node).pop()
     if (!found) throw new Error(`no agent was started for node ${node}`)
     return found
+  }
+
+  /** The app containers (not sandboxes) of pods in namespace default running on a node, read from that node's own dockerd. */
+  appContainers(node: string): Promise<Docker.ContainerInfo[]> {
+    return this.agent(node).host.docker.listContainers({ filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'] } })
   }
 
   /** GET a path of the API; the object or list, or undefined when the API says 404. */
