@@ -1,6 +1,6 @@
 // The kinds Bramble serves and where they live in the Kubernetes API.
 
-export type Subresource = 'status' | 'scale' | 'log' | 'eviction'
+export type Subresource = 'status' | 'scale' | 'log' | 'eviction' | 'binding'
 
 export interface KindInfo {
   kind: string
@@ -20,7 +20,7 @@ export interface KindInfo {
 export const KINDS: readonly KindInfo[] = [
   { kind: 'Namespace', group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], hasGeneration: false },
   { kind: 'Node', group: '', version: 'v1', plural: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'], subresources: ['status'], hasGeneration: false },
-  { kind: 'Pod', group: '', version: 'v1', plural: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], subresources: ['status', 'log', 'eviction'], hasGeneration: false },
+  { kind: 'Pod', group: '', version: 'v1', plural: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], subresources: ['status', 'log', 'eviction', 'binding'], hasGeneration: false },
   { kind: 'Service', group: '', version: 'v1', plural: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], subresources: ['status'], hasGeneration: false },
   { kind: 'Endpoints', group: '', version: 'v1', plural: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'], subresources: [], hasGeneration: false },
   { kind: 'ConfigMap', group: '', version: 'v1', plural: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'], subresources: [], hasGeneration: false },

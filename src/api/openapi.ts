@@ -141,8 +141,8 @@ function pathsOf(kind: KindInfo): Record<string, Schema> {
     paths[`${gv}/${kind.plural}`] = { ...collectionOperations({ ...target, scope: 'ForAllNamespaces' }, false), parameters: [P.pretty] }
   }
   for (const sub of kind.subresources) {
-    // Eviction is a POST-only action that kubectl drain finds through discovery, not OpenAPI.
-    if (sub === 'eviction') continue
+    // Eviction and binding are POST-only actions found through discovery, not OpenAPI.
+    if (sub === 'eviction' || sub === 'binding') continue
     const subParams = [pathParam('name', `name of the ${sub === 'scale' ? 'Scale' : kind.kind}`), ...scopeParams, P.pretty]
     const subName = sub[0].toUpperCase() + sub.slice(1)
     if (sub === 'log') {

@@ -72,6 +72,8 @@ function resourceEntries(k: KindInfo) {
       case 'eviction':
         // kubectl drain looks for exactly this entry (name, kind, group and version) to evict rather than delete.
         return [{ name: `${k.plural}/eviction`, singularName: '', namespaced: k.namespaced, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] }]
+      case 'binding':
+        return [{ name: `${k.plural}/binding`, singularName: '', namespaced: k.namespaced, kind: 'Binding', verbs: ['create'] }]
       default:
         return [] // pod logs arrive with the agent
     }

@@ -17,6 +17,7 @@ import { parseRoute } from './api-routes.js'
 import { serveWatch } from './api-watch.js'
 import { parseDeleteOptions } from './api-delete-options.js'
 import { evictPod, parseEviction } from './eviction.js'
+import { parseBinding } from './pod-binding.js'
 import { mayPerform, type Authenticator, type UserInfo } from './auth.js'
 import { Registry, type FieldValidation, type WriteContext, type WriteResult } from './registry.js'
 import { getScale, updateScale } from './scale.js'
@@ -200,6 +201,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
           const eviction = parseEviction(decodeObject(await readBody(req), mediaType(req)), namespace, name!)
           return sendJson(res, 201, await evictPod(registry, namespace, name!, eviction, ctx.dryRun))
         }
+        if (subresource === 'binding') {
+          const binding = parseBinding(decodeObject(await readBody(req), mediaType(req)), namespace, name!)
+          await registry.bind(namespace, name!, binding, ctx.dryRun)
+          return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 })
+        }
         if (subresource) throw methodNotAllowed(method, url.pathname)
         const body = decodeObject(await readBody(req), mediaType(req))
         const result = await registry.create(info, namespace, body, ctx)
@@ -259,8 +265,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
 }
 
 function verbOf(method: string, name: string | undefined, subresource: string | undefined, q: URLSearchParams): string | undefined {
-  // An eviction is created (POST) on a named pod, and is nothing else.
-  if (subresource === 'eviction') return method === 'POST' && name ? 'create' : undefined
+  // An eviction or a binding is created (POST) on a named pod, and is nothing else.
+  if (subresource === 'eviction' || subresource === 'binding') return method === 'POST' && name ? 'create' : undefined
   switch (method) {
     case 'GET':
       if (name) return 'get'

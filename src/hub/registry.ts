@@ -15,6 +15,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound, patchFailed } from './api-errors.js'
 import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
+import { boundPod, type BindingRequest } from './pod-binding.js'
 import { ServiceAllocations } from './service-allocations.js'
 import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch } from './store.js'
 
@@ -186,6 +187,38 @@ export class Registry {
         // A conflict on the version we read ourselves means someone else wrote in between: try again.
         if (requested === undefined && attempt < PATCH_ATTEMPTS && err instanceof ApiError && err.reason === 'Conflict') continue
         throw err
+      }
+    }
+  }
+
+  /**
+   * Stores an object the hub built itself and knows to be valid (an Event its recorder made),
+   * without the checks a request body needs, so that a controller's bookkeeping costs one write.
+   * Never reachable from the API; the recorder's tests hold its events to validateObject.
+   */
+  async createOwn(info: KindInfo, namespace: string, object: KubeObject): Promise<KubeObject> {
+    try {
+      return await this.store.create(keyOf(info, namespace, object.metadata.name!), object)
+    } catch (err) {
+      if (err instanceof StoreExistsError) throw alreadyExists(info.group, info.plural, object.metadata.name!)
+      throw err
+    }
+  }
+
+  /**
+   * Binds a pending pod to a node (the pods/binding subresource, pod-binding.ts): one narrow write
+   * of spec.nodeName and the PodScheduled condition, retried when another writer got there first.
+   */
+  async bind(namespace: string, name: string, request: BindingRequest, dryRun: boolean): Promise<KubeObject> {
+    const pod = KINDS.find((k) => k.kind === 'Pod')!
+    for (let attempt = 1; ; attempt++) {
+      const old = await this.get(pod, namespace, name)
+      const next = boundPod(old, request, rfc3339(this.clock.now()))
+      if (dryRun) return next
+      try {
+        return await this.store.update(keyOf(pod, namespace, name), next, { expectedResourceVersion: old.metadata.resourceVersion })
+      } catch (err) {
+        if (!(err instanceof StoreConflictError) || attempt >= PATCH_ATTEMPTS) throw this.translate(pod, name, err)
       }
     }
   }

@@ -4,9 +4,12 @@
 //
 // Fast at scale, as Kubernetes' scheduler cache is: the per-node snapshot (its pods and the sums
 // of their requests) is kept up to date as pods come and go, not rebuilt per decision; and a
-// decision is "assumed" into the pod cache before its writes go out, so many bindings are written
+// decision is "assumed" into the pod cache before its write goes out, so many bindings are written
 // at once (the store commits them together) while every later decision already counts them. A
 // binding whose write fails is forgotten again and the pod retried.
+//
+// A binding is one narrow write (Registry.bind, the pods/binding subresource): nodeName and
+// PodScheduled=True together. The Scheduled event is not waited for: it shares the next commit.
 
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
@@ -18,13 +21,14 @@ import type { Strategy } from '../sched/scores.js'
 import { addResources, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
 import type { EventRecorder } from './event-recorder.js'
 import { objectKey, type Informer } from './informer.js'
+import { setCondition } from './pod-binding.js'
 import { rfc3339, type Registry } from './registry.js'
 
 const POD = KINDS.find((k) => k.kind === 'Pod')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
 /** Pods being bound at once: their writes share commits. */
-const BINDINGS_IN_FLIGHT = 64
-const NOTHING: Resources = { cpuMilli: 0n, memoryBytes: 0n }
+const BINDINGS_IN_FLIGHT = 256
+const NOTHING: Resources = { cpuMilli: 0, memoryBytes: 0 }
 
 export interface SchedulerControllerOptions {
   registry: Registry
@@ -55,6 +59,8 @@ export class SchedulerController {
   private listed: NodeSnapshot[] | undefined
   /** Where the next decision starts looking (see ScheduleOptions.startIndex). */
   private nextStart = 0
+  /** Scheduled events being written (not waited for by the binding; stop() waits for them). */
+  private readonly recording = new Set<Promise<void>>()
 
   constructor(private readonly o: SchedulerControllerOptions) {
     this.log = o.logger.child({ component: 'scheduler' })
@@ -81,8 +87,9 @@ export class SchedulerController {
     this.queue.start((key) => this.reconcile(key))
   }
 
-  stop(): Promise<void> {
-    return this.queue.stop()
+  async stop(): Promise<void> {
+    await this.queue.stop()
+    await Promise.all(this.recording)
   }
 
   private retryUnschedulable(): void {
@@ -135,31 +142,28 @@ export class SchedulerController {
     this.nextStart = nodes.length > 0 ? (this.nextStart + decision.visited) % nodes.length : 0
     const namespace = pod.metadata.namespace!
     const name = pod.metadata.name!
-    const now = rfc3339(this.o.clock.now())
     if (decision.kind === 'bind') {
-      const bound = { ...pod, metadata: { ...pod.metadata }, spec: { ...pod.spec, nodeName: decision.node } }
-      this.assume(key, bound)
-      let result
+      this.assume(key, { ...pod, spec: { ...pod.spec, nodeName: decision.node } })
+      let bound: KubeObject
       try {
-        result = await this.o.registry.update(POD, namespace, name, bound, WRITE)
-        this.assume(key, result.object)
-        const withCondition = structuredClone(result.object)
-        withCondition.status = { ...withCondition.status, conditions: setCondition(withCondition.status?.conditions, { type: 'PodScheduled', status: 'True', lastTransitionTime: now }) }
-        const status = await this.o.registry.update(POD, namespace, name, withCondition, WRITE, 'status')
-        this.assume(key, status.object)
+        bound = await this.o.registry.bind(namespace, name, { node: decision.node, uid: pod.metadata.uid }, false)
       } catch (err) {
-        // Forget the assumption (a write that did land carries a newer version and stays).
+        // Forget the assumption (the pod as read has the same version, so it takes its place back).
         this.assume(key, pod)
         throw err
       }
+      this.assume(key, bound)
       this.unschedulable.delete(key)
-      await this.o.events.record(result.object, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${decision.node}`)
+      const recorded = this.o.events.record(bound, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${decision.node}`)
+      this.recording.add(recorded)
+      void recorded.then(() => this.recording.delete(recorded))
       this.log.debug({ key, node: decision.node }, 'bound')
       return
     }
     const previousMessage = this.unschedulable.get(key)
     this.unschedulable.set(key, decision.message)
     if (previousMessage === decision.message) return
+    const now = rfc3339(this.o.clock.now())
     const next = structuredClone(pod)
     next.status = {
       ...next.status,
@@ -179,14 +183,4 @@ export class SchedulerController {
 
 function needsScheduling(pod: KubeObject): boolean {
   return !pod.spec?.nodeName && !pod.metadata.deletionTimestamp && !isTerminal(pod) && (pod.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler'
-}
-
-/** Sets one condition, keeping its lastTransitionTime when its status did not change. */
-export function setCondition(conditions: any[] | undefined, next: { type: string; status: string; reason?: string; message?: string; lastTransitionTime: string }): any[] {
-  const list = [...(conditions ?? [])]
-  const i = list.findIndex((c) => c.type === next.type)
-  if (i < 0) return [...list, next]
-  const same = list[i].status === next.status
-  list[i] = { ...next, lastTransitionTime: same ? list[i].lastTransitionTime : next.lastTransitionTime }
-  return list
 }

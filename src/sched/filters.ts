@@ -5,7 +5,10 @@ import { matchesLabels, type Requirement } from '../api/selector.js'
 import type { KubeObject } from '../api/types.js'
 import { allocatable, podRequests, requestedOn, type NodeSnapshot } from './snapshot.js'
 
-export type Filter = (pod: KubeObject, node: NodeSnapshot) => string[]
+export type Filter = (pod: KubeObject, node: NodeSnapshot) => readonly string[]
+
+/** What a filter answers when the node passes (one shared empty list: a decision asks hundreds of times). */
+const PASS: readonly string[] = Object.freeze([])
 
 export const ARCH_LABEL = 'kubernetes.io/arch'
 export const OS_LABEL = 'kubernetes.io/os'
@@ -15,18 +18,18 @@ export const ARCH_ANNOTATION = 'bramble.io/architectures'
 
 const nodeReady: Filter = (_pod, { node }) => {
   const ready = (node.status?.conditions ?? []).find((c: any) => c.type === 'Ready')
-  return ready?.status === 'True' ? [] : ['node(s) were not ready']
+  return ready?.status === 'True' ? PASS : ['node(s) were not ready']
 }
 
 const nodeSchedulable: Filter = (pod, { node }) =>
-  node.spec?.unschedulable && !tolerates(pod, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }) ? ['node(s) were unschedulable'] : []
+  node.spec?.unschedulable && !tolerates(pod, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }) ? ['node(s) were unschedulable'] : PASS
 
 export const taints: Filter = (pod, { node }) => {
   for (const taint of (node.spec?.taints ?? []) as Taint[]) {
     if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue
     if (!tolerates(pod, taint)) return [`node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`]
   }
-  return []
+  return PASS
 }
 
 const resourcesFit: Filter = (pod, n) => {
@@ -34,10 +37,14 @@ const resourcesFit: Filter = (pod, n) => {
   const want = podRequests(pod)
   const used = requestedOn(n)
   const cap = allocatable(node)
+  const tooMany = pods.length + 1 > cap.pods
+  const cpu = want.cpuMilli > 0 && used.cpuMilli + want.cpuMilli > cap.cpuMilli
+  const memory = want.memoryBytes > 0 && used.memoryBytes + want.memoryBytes > cap.memoryBytes
+  if (!tooMany && !cpu && !memory) return PASS
   const reasons: string[] = []
-  if (pods.length + 1 > cap.pods) reasons.push('Too many pods')
-  if (want.cpuMilli > 0n && used.cpuMilli + want.cpuMilli > cap.cpuMilli) reasons.push('Insufficient cpu')
-  if (want.memoryBytes > 0n && used.memoryBytes + want.memoryBytes > cap.memoryBytes) reasons.push('Insufficient memory')
+  if (tooMany) reasons.push('Too many pods')
+  if (cpu) reasons.push('Insufficient cpu')
+  if (memory) reasons.push('Insufficient memory')
   return reasons
 }
 
@@ -47,20 +54,21 @@ export const nodeSelector: Filter = (pod, { node }) => {
   const selectorOk = Object.entries(selector).every(([k, v]) => labels[k] === v)
   const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms as any[] | undefined
   const affinityOk = !terms || terms.length === 0 || terms.some((term) => nodeMatchesTerm(node, term))
-  return selectorOk && affinityOk ? [] : ["node(s) didn't match node selector"]
+  return selectorOk && affinityOk ? PASS : ["node(s) didn't match node selector"]
 }
 
 export const architecture: Filter = (pod, { node }) => {
   const wanted = pod.metadata.annotations?.[ARCH_ANNOTATION]
-  if (!wanted) return []
+  if (!wanted) return PASS
   const arch = node.metadata.labels?.[ARCH_LABEL]
-  return arch && wanted.split(',').map((a) => a.trim()).includes(arch) ? [] : ["node(s) didn't match Pod's architecture"]
+  return arch && wanted.split(',').map((a) => a.trim()).includes(arch) ? PASS : ["node(s) didn't match Pod's architecture"]
 }
 
 const hostPorts: Filter = (pod, { pods }) => {
-  if (hostPortKeys(pod).length === 0) return []
+  const wanted = hostPortKeys(pod)
+  if (wanted.length === 0) return PASS
   const used = new Set(pods.flatMap(hostPortKeys))
-  return hostPortKeys(pod).some((k) => used.has(k)) ? ["node(s) didn't have free ports for the requested pod ports"] : []
+  return wanted.some((k) => used.has(k)) ? ["node(s) didn't have free ports for the requested pod ports"] : PASS
 }
 
 /** Anti-affinity on the hostname topology: pods on this node are the ones that share its topology. */
@@ -74,16 +82,50 @@ const podAntiAffinity: Filter = (pod, { pods }) => {
         matchesLabels(term.requirements, other.metadata.labels),
     )
   const own = pod.spec?.affinity?.podAntiAffinity !== undefined
+  if (!own && !anyAntiAffinity(pods)) return PASS
   for (const other of pods) {
     // Most pods have no anti-affinity: skip them without building their terms.
     if (!own && other.spec?.affinity?.podAntiAffinity === undefined) continue
     if (violates(pod, other) || violates(other, pod)) return ["node(s) didn't match pod anti-affinity rules"]
   }
-  return []
+  return PASS
 }
 
+// A node's pod list is replaced, never changed in place (NodeSnapshot), so what is learnt from one is kept with it.
+const antiAffinityIn = new WeakMap<readonly KubeObject[], boolean>()
+
+function anyAntiAffinity(pods: readonly KubeObject[]): boolean {
+  let any = antiAffinityIn.get(pods)
+  if (any === undefined) antiAffinityIn.set(pods, (any = pods.some((p) => p.spec?.affinity?.podAntiAffinity !== undefined)))
+  return any
+}
+
+/**
+ * Filters that read only the Node object and the pod's own constraints (selectors, affinity,
+ * architecture, tolerations): for one pod shape and one Node object the answer never changes, so
+ * the scheduler remembers it (see podConstraintKey).
+ */
+export const NODE_FILTERS: readonly Filter[] = [nodeReady, nodeSchedulable, nodeSelector, architecture, taints]
+/** Filters that also read the pods bound to the node. */
+export const POD_FILTERS: readonly Filter[] = [resourcesFit, hostPorts, podAntiAffinity]
 /** In the order Kubernetes runs them; the first filter that fails names the node's reasons. */
-export const FILTERS: readonly Filter[] = [nodeReady, nodeSchedulable, nodeSelector, architecture, taints, resourcesFit, hostPorts, podAntiAffinity]
+export const FILTERS: readonly Filter[] = [...NODE_FILTERS, ...POD_FILTERS]
+
+const constraintKeys = new WeakMap<KubeObject, string>()
+
+/**
+ * Everything NODE_FILTERS read from a pod, as one string: two pods with the same key pass and
+ * fail the same nodes.
+ */
+export function podConstraintKey(pod: KubeObject): string {
+  let key = constraintKeys.get(pod)
+  if (key === undefined) {
+    const spec = pod.spec ?? {}
+    key = JSON.stringify([spec.nodeSelector, spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, spec.tolerations, pod.metadata.annotations?.[ARCH_ANNOTATION]])
+    constraintKeys.set(pod, key)
+  }
+  return key
+}
 
 export interface Taint {
   key: string
@@ -112,10 +154,15 @@ function toRequirement(e: any): Requirement {
   return { key: String(e?.key ?? ''), operator: e?.operator, values: Array.isArray(e?.values) ? e.values.map(String) : [] }
 }
 
+const hostPortsOf = new WeakMap<KubeObject, string[]>()
+
 function hostPortKeys(pod: KubeObject): string[] {
-  return ((pod.spec?.containers ?? []) as any[]).flatMap((c) =>
-    ((c.ports ?? []) as any[]).filter((p) => p.hostPort).map((p) => `${p.protocol ?? 'TCP'}/${p.hostPort}`),
-  )
+  let keys = hostPortsOf.get(pod)
+  if (!keys) {
+    keys = ((pod.spec?.containers ?? []) as any[]).flatMap((c) => ((c.ports ?? []) as any[]).filter((p) => p.hostPort).map((p) => `${p.protocol ?? 'TCP'}/${p.hostPort}`))
+    hostPortsOf.set(pod, keys)
+  }
+  return keys
 }
 
 interface AntiAffinityTerm {

@@ -2,8 +2,8 @@
 // no I/O; the hub feeds it a snapshot and writes the binding.
 
 import type { KubeObject } from '../api/types.js'
-import { FILTERS } from './filters.js'
-import { scorers, type Strategy } from './scores.js'
+import { NODE_FILTERS, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
+import { scoreInput, scorers, type Strategy } from './scores.js'
 import type { NodeSnapshot, Snapshot } from './snapshot.js'
 
 export type Decision =
@@ -37,36 +37,74 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const nodes = snapshot.nodes
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
+  const known = nodeFilterMemo(nodes, pod)
   let visited = 0
   for (; visited < nodes.length && feasible.length < enough; visited++) {
-    const n = nodes[(start + visited) % nodes.length]!
-    const failed = firstFailure(pod, n)
+    const i = (start + visited) % nodes.length
+    const n = nodes[i]!
+    let failed = known.node[i] === n.node ? known.failed[i]! : undefined
+    if (failed === undefined) {
+      failed = firstFailure(NODE_FILTERS, pod, n)
+      known.node[i] = n.node
+      known.failed[i] = failed
+    }
+    if (failed.length === 0) failed = firstFailure(POD_FILTERS, pod, n)
     if (failed.length === 0) feasible.push(n)
     for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
   }
   if (feasible.length === 0) return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
 
-  const totals = feasible.map(() => 0)
+  const totals = new Float64Array(feasible.length)
+  const input = scoreInput(pod, feasible)
   for (const s of scorers(options.strategy)) {
-    const scores = s.score(pod, feasible)
-    scores.forEach((v, i) => (totals[i] += v * s.weight))
+    const scores = s.score(input)
+    for (let i = 0; i < totals.length; i++) totals[i] += scores[i]! * s.weight
   }
   // Highest score wins; ties go to the first name, so a decision is repeatable.
   let best = 0
   for (let i = 1; i < feasible.length; i++) {
-    const better = totals[i] > totals[best] + 1e-9
-    const tie = Math.abs(totals[i] - totals[best]) <= 1e-9 && feasible[i].node.metadata.name! < feasible[best].node.metadata.name!
+    const better = totals[i]! > totals[best]! + 1e-9
+    const tie = Math.abs(totals[i]! - totals[best]!) <= 1e-9 && feasible[i]!.node.metadata.name! < feasible[best]!.node.metadata.name!
     if (better || tie) best = i
   }
-  return { kind: 'bind', node: feasible[best].node.metadata.name!, score: totals[best], visited }
+  return { kind: 'bind', node: feasible[best]!.node.metadata.name!, score: totals[best]!, visited }
 }
 
-function firstFailure(pod: KubeObject, node: NodeSnapshot): string[] {
-  for (const filter of FILTERS) {
+function firstFailure(filters: readonly Filter[], pod: KubeObject, node: NodeSnapshot): readonly string[] {
+  for (const filter of filters) {
     const reasons = filter(pod, node)
     if (reasons.length > 0) return reasons
   }
-  return []
+  return reasons0
+}
+
+const reasons0: readonly string[] = Object.freeze([])
+
+/**
+ * What NODE_FILTERS said of each node, by position, for one list of nodes and one pod shape,
+ * with the Node object it was said of (a node whose object was replaced is asked again). The
+ * hub hands in the same list while no node comes or goes, and most pods share a few shapes, so
+ * a decision mostly reads answers instead of matching selectors and taints on every node.
+ */
+interface NodeFilterMemo {
+  node: (KubeObject | undefined)[]
+  failed: (readonly string[] | undefined)[]
+}
+
+const memos = new WeakMap<readonly NodeSnapshot[], Map<string, NodeFilterMemo>>()
+/** Pod shapes remembered per node list; past this the oldest is dropped. */
+const SHAPES_REMEMBERED = 256
+
+function nodeFilterMemo(nodes: readonly NodeSnapshot[], pod: KubeObject): NodeFilterMemo {
+  let byShape = memos.get(nodes)
+  if (!byShape) memos.set(nodes, (byShape = new Map()))
+  const key = podConstraintKey(pod)
+  let memo = byShape.get(key)
+  if (!memo) {
+    if (byShape.size >= SHAPES_REMEMBERED) byShape.delete(byShape.keys().next().value!)
+    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length) }))
+  }
+  return memo
 }
 
 /** `0/5 nodes are available: 3 Insufficient memory, 2 node(s) didn't match node selector.` */

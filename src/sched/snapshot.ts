@@ -19,13 +19,16 @@ export interface Snapshot {
   nodes: NodeSnapshot[]
 }
 
-/** CPU in millicores and memory in bytes. */
+/**
+ * CPU in millicores and memory in bytes. Plain numbers: exact up to 2^53 (9 PB, 9 billion
+ * cores), and a decision adds and compares them for hundreds of nodes.
+ */
 export interface Resources {
-  cpuMilli: bigint
-  memoryBytes: bigint
+  cpuMilli: number
+  memoryBytes: number
 }
 
-const ZERO: Resources = { cpuMilli: 0n, memoryBytes: 0n }
+const ZERO: Resources = { cpuMilli: 0, memoryBytes: 0 }
 
 function quantity(value: unknown): Quantity | undefined {
   return Quantity.tryParse(value)
@@ -33,8 +36,8 @@ function quantity(value: unknown): Quantity | undefined {
 
 function resourcesOf(list: Record<string, unknown> | undefined): Resources {
   return {
-    cpuMilli: quantity(list?.cpu)?.milliValue() ?? 0n,
-    memoryBytes: quantity(list?.memory)?.value() ?? 0n,
+    cpuMilli: Number(quantity(list?.cpu)?.milliValue() ?? 0n),
+    memoryBytes: Number(quantity(list?.memory)?.value() ?? 0n),
   }
 }
 
@@ -72,11 +75,17 @@ function computePodRequests(pod: KubeObject): Resources {
 }
 
 /** Requests as the scorers see them: a pod asking for nothing still counts as a small one, as in Kubernetes. */
-export const NON_ZERO_DEFAULT: Resources = { cpuMilli: 100n, memoryBytes: 200n * 1024n * 1024n }
+export const NON_ZERO_DEFAULT: Resources = { cpuMilli: 100, memoryBytes: 200 * 1024 * 1024 }
+
+const nonZeroOf = new WeakMap<KubeObject, Resources>()
 
 export function nonZeroRequests(pod: KubeObject): Resources {
-  const r = podRequests(pod)
-  return { cpuMilli: r.cpuMilli || NON_ZERO_DEFAULT.cpuMilli, memoryBytes: r.memoryBytes || NON_ZERO_DEFAULT.memoryBytes }
+  let r = nonZeroOf.get(pod)
+  if (!r) {
+    const req = podRequests(pod)
+    nonZeroOf.set(pod, (r = { cpuMilli: req.cpuMilli || NON_ZERO_DEFAULT.cpuMilli, memoryBytes: req.memoryBytes || NON_ZERO_DEFAULT.memoryBytes }))
+  }
+  return r
 }
 
 export function allocatable(node: KubeObject): Resources & { pods: number } {
