@@ -81,6 +81,13 @@ t.test('the eviction flags are parsed and refused with the flag named', async (t
   t.throws(() => resolveHubConfig({ nodeEvictionRate: '0' }, HOME_ENV), /--node-eviction-rate must be a number of nodes per second above 0/)
 })
 
+t.test('--pod-mtu: 0 (the default) for the link MTU minus 80, else an MTU the flag names when refused', async (t) => {
+  t.equal(resolveAgentFlags({}, HOME_ENV).podMtu, 0)
+  t.equal(resolveAgentFlags({ podMtu: '1380' }, HOME_ENV).podMtu, 1380)
+  t.throws(() => resolveAgentFlags({ podMtu: '100' }, HOME_ENV), /--pod-mtu must be an MTU in bytes \(576-9000\), or 0 for the link MTU minus 80, got "100"/)
+  t.throws(() => resolveAgentFlags({ podMtu: 'auto' }, HOME_ENV), /--pod-mtu must be an MTU in bytes/)
+})
+
 t.test('agent flags: defaults, parsing and refusals that name the flag', async (t) => {
   const flags = resolveAgentFlags({ hub: '10.0.0.1:6443', token: ' K10abc ', nodeName: 'pi-1', reserveCpu: '250m', reserveMemory: '256Mi' }, HOME_ENV)
   t.equal(flags.hub, '10.0.0.1:6443')
