@@ -57,3 +57,16 @@ t.test('transition times move only when a condition changes; heartbeat times alw
   t.equal(cond(full, 'DiskPressure').lastTransitionTime, '2024-05-01T10:02:00Z')
   t.not(statusFingerprint(full), statusFingerprint(same))
 })
+
+t.test("the mesh's NetworkUnavailable condition joins the status and keeps its transition time while it holds", async (t) => {
+  const up = { type: 'NetworkUnavailable', status: 'False' as const, reason: 'WireGuardUp', message: 'WireGuard bramble0 is up with 2 peers' }
+  const s1 = nodeStatus(facts(), reserve, T0, undefined, [up])
+  t.match(cond(s1, 'NetworkUnavailable'), { ...up, lastTransitionTime: '2024-05-01T10:00:00Z' })
+  const s2 = nodeStatus(facts(), reserve, T0 + 60_000, s1, [up])
+  t.equal(cond(s2, 'NetworkUnavailable').lastTransitionTime, '2024-05-01T10:00:00Z')
+  t.equal(statusFingerprint(s1), statusFingerprint(s2), 'nothing new to publish')
+  const s3 = nodeStatus(facts(), reserve, T0 + 120_000, s2, [{ ...up, status: 'True', reason: 'WireGuardFailed' }])
+  t.equal(cond(s3, 'NetworkUnavailable').lastTransitionTime, '2024-05-01T10:02:00Z')
+  t.not(statusFingerprint(s3), statusFingerprint(s2))
+  t.notOk(nodeStatus(facts(), reserve, T0).conditions.some((c) => c.type === 'NetworkUnavailable'), 'absent without the mesh')
+})
