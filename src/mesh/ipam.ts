@@ -1,34 +1,13 @@
-// IPv4 address management, pure: CIDR parsing and arithmetic, and an allocator of equal blocks
+// IPv4 address management, pure: CIDR parsing (with typed errors naming the field) and arithmetic
+// over src/lib/ipv4-cidr.ts's address numbers, and an allocator of equal blocks
 // of a range (a /24 per node out of the cluster CIDR, a single address per Service out of the
 // service CIDR) that skips reserved addresses. The allocator keeps its state in memory; callers
 // rebuild it from what the store holds (claim) and write what it hands out.
 
+import { ipToNumber, numberToIp, type Cidr } from '../lib/ipv4-cidr.js'
 import { CidrInvalidError, IpamConflictError, IpamExhaustedError } from './errors.js'
 
-export interface Cidr {
-  /** Normalised: `10.42.0.0/16`. */
-  text: string
-  /** The network address as an unsigned 32-bit number. */
-  base: number
-  prefix: number
-  /** How many addresses it spans, network and broadcast included. */
-  size: number
-}
-
-export function ipToNumber(ip: string): number | undefined {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return undefined
-  let n = 0
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined
-    n = n * 256 + Number(p)
-  }
-  return n
-}
-
-export function numberToIp(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.')
-}
+export type { Cidr }
 
 function cidrOf(base: number, prefix: number): Cidr {
   return { text: `${numberToIp(base)}/${prefix}`, base, prefix, size: 2 ** (32 - prefix) }
