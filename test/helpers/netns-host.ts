@@ -8,7 +8,7 @@
 // veth `bmN-ih`. Traffic stays between the root namespace and these namespaces: no route leaves.
 
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -116,12 +116,14 @@ export class NetnsLab {
     // Pods only talk inside their node here, so the nested engine leaves iptables alone.
     // Its log goes to a file: a pipe would break (and kill dockerd) if this test process died.
     const logFile = join(dir, 'dockerd.log')
+    const logFd = openSync(logFile, 'a')
     const dockerd = spawn(
       'nsenter',
       nsenter(['dockerd', '--config-file', join(dir, 'daemon.json'), '--data-root', join(dir, 'docker'), '--exec-root', join(dir, 'exec'),
         '-H', `unix://${socket}`, '--pidfile', join(dir, 'dockerd.pid'), '--bip', `172.31.${10 + i}.1/24`, '--iptables=false', '--ip-masq=false']),
-      { stdio: ['ignore', 'ignore', openSync(logFile, 'a')] },
+      { stdio: ['ignore', 'ignore', logFd] },
     )
+    closeSync(logFd)
     const log = () => readText(logFile).slice(-4000)
     const docker = new Docker({ socketPath: socket })
     const deadline = Date.now() + 30_000
@@ -150,6 +152,8 @@ async function removeAbandonedRuns(): Promise<void> {
     const dir = join(BASE_DIR, name)
     const owner = Number(readText(join(dir, 'owner')))
     if (owner && processAlive(owner)) continue
+    // A folder with no owner yet may be a run starting right now: only an old one is abandoned.
+    if (!owner && Date.now() - (statSafe(dir, 'mtimeMs') ?? 0) < 60_000) continue
     await tearDownRun(name, dir)
   }
 }
@@ -262,9 +266,9 @@ function readdirSafe(path: string): string[] {
   }
 }
 
-function statSafe(path: string): number | undefined {
+function statSafe(path: string, field: 'ino' | 'mtimeMs' = 'ino'): number | undefined {
   try {
-    return statSync(path).ino
+    return statSync(path)[field]
   } catch {
     return undefined
   }
