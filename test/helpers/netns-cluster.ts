@@ -66,7 +66,9 @@ export class NetnsCluster {
   private async startAgent(host: NetnsHost, node: string, token?: string): Promise<AgentProcess> {
     const hubAddress = `${this.lab.hubAddress}:${new URL(this.hub.server).port}`
     const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, ...(token ? ['--token', token] : []),
-      '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info']
+      '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info',
+      // wireguard-go's sockets are shared by every namespace: each host's interface needs its own name.
+      '--wireguard-interface', wireguardInterfaceOf(host), '--advertise-address', host.address]
     // nsenter execs node in place: the child's pid is the agent's, so a signal reaches the agent itself.
     const child = spawn('nsenter', host.nsenter(args), { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
@@ -141,6 +143,11 @@ export class NetnsCluster {
     await this.lab.cleanup()
     await this.hub.cleanup()
   }
+}
+
+/** The WireGuard interface of a host's agent: named after its namespace (`bmN-i`), so unique on the machine. */
+export function wireguardInterfaceOf(host: NetnsHost): string {
+  return `wg-${host.netns}`
 }
 
 export function nodeReady(node: any): boolean {
