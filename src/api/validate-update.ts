@@ -79,6 +79,15 @@ function updateErrors(oldObj: KubeObject, newObj: KubeObject): FieldError[] {
     case 'Pod':
       errs.push(...podSpecUpdateErrors(os, ns))
       break
+    case 'Node':
+      // A pod subnet is a lease: once assigned it stays until the Node goes (its pods hold its addresses).
+      for (const f of ['podCIDR', 'podCIDRs'] as const) {
+        const was = os[f]
+        if (was !== undefined && was !== '' && !(Array.isArray(was) && was.length === 0) && !deepEqual(was, ns[f])) {
+          errs.push(forbidden(`spec.${f}`, 'node updates may not change podCIDR except from "" to valid'))
+        }
+      }
+      break
   }
   return errs
 }

@@ -72,6 +72,15 @@ t.test('immutable config maps and secrets', async (t) => {
   t.same(pairs(validateUpdate(secret, with_(secret, (s) => ((s.data = {}), (s.type = 'kubernetes.io/tls'))))), ['data FieldValueForbidden', 'type FieldValueInvalid'])
 })
 
+t.test("a node's pod subnet may be set once, never changed or removed", async (t) => {
+  const node: KubeObject = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'pi-1', uid: 'n1' }, spec: {} }
+  const leased = with_(node, (n) => (n.spec = { podCIDR: '10.42.0.0/24', podCIDRs: ['10.42.0.0/24'] }))
+  t.same(validateUpdate(node, leased), [], 'from none to one')
+  t.same(validateUpdate(leased, with_(leased, (n) => (n.spec.unschedulable = true))), [], 'other fields change freely')
+  t.same(pairs(validateUpdate(leased, with_(leased, (n) => (n.spec = { podCIDR: '10.42.1.0/24', podCIDRs: ['10.42.1.0/24'] })))), ['spec.podCIDR FieldValueForbidden', 'spec.podCIDRs FieldValueForbidden'])
+  t.same(pairs(validateUpdate(leased, with_(leased, (n) => (n.spec = {})))), ['spec.podCIDR FieldValueForbidden', 'spec.podCIDRs FieldValueForbidden'], 'nor removed')
+})
+
 t.test('never throws', async (t) => {
   t.doesNotThrow(() => validateUpdate(null as never, undefined as never))
   t.doesNotThrow(() => validateUpdate({ kind: 'Pod', spec: 5 } as never, { kind: 'Pod', metadata: 'x', spec: [] } as never))
