@@ -2,6 +2,7 @@
 // and `up/node-status` whenever the status changed in more than its heartbeat times, so the hub
 // writes the Node object only then.
 
+import type { NodeStatusMessage } from '../api/protocol.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { HostInfo } from './host-info.js'
@@ -52,9 +53,9 @@ export class Heartbeat {
     const fingerprint = statusFingerprint(status) + JSON.stringify(mesh?.wireguard ?? null)
     if (force || fingerprint !== this.published) {
       this.published = fingerprint
-      // `labels` and `wireguard` ride along: decoders tolerate extra fields; the hub keeps the
-      // Node's kubernetes.io labels in step with the host and its WireGuard facts as annotations.
-      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}) } as { status: Record<string, unknown> })
+      // `labels` rides along (decoders tolerate extra fields): the hub keeps the Node's
+      // kubernetes.io labels in step with what the host reports.
+      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}) } as NodeStatusMessage)
     }
     return status
   }

@@ -112,7 +112,7 @@ const UP_SHAPES: Record<UpName, Check> = {
   sync: object({ revision: req(count) }),
   ack: object({ revision: req(count) }),
   heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num) }),
-  'node-status': object({ status: req(record) }),
+  'node-status': object({ status: req(record), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })) }),
   'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record) }),
   events: object({ events: req(arrayOf(record)) }),
   'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool) }),

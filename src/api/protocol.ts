@@ -138,6 +138,11 @@ export interface HeartbeatMessage {
 /** The Node's status, as Kubernetes' NodeStatus. */
 export interface NodeStatusMessage {
   status: Record<string, unknown>
+  /**
+   * The node's WireGuard public key and endpoint (`host:port`), when it runs the mesh; the hub
+   * keeps them as Node annotations and publishes them on the cluster mesh topic. Never a private key.
+   */
+  wireguard?: { publicKey: string; endpoint?: string }
 }
 
 export interface PodStatusMessage {

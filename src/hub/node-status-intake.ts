@@ -156,9 +156,8 @@ export class NodeStatusIntake {
       this.log.info({ node, resourceVersion: written.metadata.resourceVersion }, 'node status changed')
     }
     // The agent's WireGuard public key and endpoint ride along; kept as Node annotations for the mesh.
-    const wireguard = (message as { wireguard?: unknown }).wireguard
-    if (wireguard !== undefined) {
-      const { problems } = await recordWireGuardReport(this.o.registry, node, wireguard)
+    if (message.wireguard !== undefined) {
+      const { problems } = await recordWireGuardReport(this.o.registry, node, message.wireguard)
       if (problems.length > 0) this.refuse(node, { problems }, 'refused a WireGuard report from a node')
     }
   }
