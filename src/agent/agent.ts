@@ -175,9 +175,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   // the pods where they are.
   let podNetworkTimer: { cancel(): void } | undefined
   const refreshPodNetwork = async (): Promise<void> => {
-    if (!podNetwork) return
+    if (!podNetwork || closed) return
     try {
-      reconciler.setPodNetwork(await podNetwork.sync(replica.node()))
+      const network = await podNetwork.sync(replica.node())
+      if (!closed) reconciler.setPodNetwork(network)
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'could not update the pod network; will retry')
     }
