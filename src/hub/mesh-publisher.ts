@@ -10,7 +10,8 @@ import { clusterTopic } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { meshFromNodes, wireGuardAnnotations, wireGuardReportProblems, type WireGuardReport } from '../mesh/wireguard-nodes.js'
+import type { KubeObject } from '../api/types.js'
+import { ANNOTATION_WIREGUARD_PUBLIC_KEY, meshFromNodes, wireGuardAnnotations, wireGuardReportProblems, type WireGuardReport } from '../mesh/wireguard-nodes.js'
 import type { MeshMessage } from '../mesh/wireguard-peers.js'
 import type { Informer } from './informer.js'
 import { mutateObject } from './node-gateway-writes.js'
@@ -87,10 +88,14 @@ export class MeshPublisher {
 
 /**
  * Keeps a node's WireGuard report as annotations on its Node, written only when they change.
- * A report that is not valid is refused with the field named, and nothing is written.
+ * A report that is not valid is refused with the field named, and nothing is written; so is a
+ * public key another Node already holds (`nodes`): a node claiming someone else's key could
+ * otherwise push that node out of every peer set.
  */
-export async function recordWireGuardReport(registry: Registry, node: string, report: unknown): Promise<{ written: boolean; problems: string[] }> {
+export async function recordWireGuardReport(registry: Registry, node: string, report: unknown, nodes: KubeObject[] = []): Promise<{ written: boolean; problems: string[] }> {
   const problems = wireGuardReportProblems(report)
+  const holder = nodes.find((n) => n.metadata.name !== node && n.metadata.annotations?.[ANNOTATION_WIREGUARD_PUBLIC_KEY] === (report as WireGuardReport).publicKey)
+  if (holder) problems.push(`wireguard.publicKey: already used by node ${holder.metadata.name}`)
   if (problems.length > 0) return { written: false, problems }
   const written = await mutateObject(registry, NODE, '', node, (current) => {
     const next = wireGuardAnnotations(current.metadata.annotations, report as WireGuardReport)

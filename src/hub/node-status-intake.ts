@@ -157,7 +157,7 @@ export class NodeStatusIntake {
     }
     // The agent's WireGuard public key and endpoint ride along; kept as Node annotations for the mesh.
     if (message.wireguard !== undefined) {
-      const { problems } = await recordWireGuardReport(this.o.registry, node, message.wireguard)
+      const { problems } = await recordWireGuardReport(this.o.registry, node, message.wireguard, this.o.nodes.list())
       if (problems.length > 0) this.refuse(node, { problems }, 'refused a WireGuard report from a node')
     }
   }

@@ -123,6 +123,9 @@ t.test("an agent's WireGuard report becomes Node annotations; a bad one is refus
     problems: ['wireguard.publicKey: expected a WireGuard public key (32 bytes, base64)', 'wireguard.endpoint: expected host:port with an IP address and a port 1-65535'],
   })
   t.same((await recordWireGuardReport(registry, 'node-a', { publicKey: keyA, endpoint: '10.0.0.1:51820' })).written, false, 'an unchanged report writes nothing')
+  const nodes = (await registry.list(NODE, undefined)).items
+  t.same(await recordWireGuardReport(registry, 'node-b', { publicKey: keyA }, nodes), { written: false, problems: ['wireguard.publicKey: already used by node node-a'] }, "another node's key is refused")
+  t.notOk((await registry.get(NODE, '', 'node-b')).metadata.annotations?.[ANNOTATION_WIREGUARD_PUBLIC_KEY], 'nothing written')
 })
 
 t.test('every node reads the whole mesh: keys, endpoints and pod subnets, nothing else', async (t) => {
