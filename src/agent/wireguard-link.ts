@@ -162,7 +162,8 @@ export class WireGuardLink implements WireGuard {
     const full = this.o.netns ? ['ip', 'netns', 'exec', this.o.netns, ...argv] : argv
     return new Promise((resolve, reject) => {
       execFile(full[0]!, full.slice(1), { timeout: this.o.commandTimeoutMs ?? 10_000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-        if (err) reject(new WireGuardError(argv.join(' '), String(stderr).trim().split('\n').pop() || err.message, { cause: err }))
+        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new WireGuardError(argv.join(' '), `${full[0]} is not installed (Debian packages: iproute2, wireguard-tools, wireguard-go)`, { cause: err }))
+        else if (err) reject(new WireGuardError(argv.join(' '), String(stderr).trim().split('\n').pop() || err.message, { cause: err }))
         else resolve(String(stdout))
       })
     })
