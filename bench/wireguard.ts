@@ -57,7 +57,7 @@ async function main(): Promise<void> {
           interfaceName: iface,
           listenPort: 51820,
           keepaliveSeconds: 25,
-          endpointHost: h.address,
+          advertiseAddress: h.address,
           clock: systemClock,
           logger: silentLogger(),
           resyncMs: 3_600_000,

@@ -199,7 +199,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           listenPort: config.mesh.listenPort,
           keepaliveSeconds: config.mesh.keepaliveSeconds,
           ...(config.mesh.mtu ? { mtu: config.mesh.mtu } : {}),
-          endpointHost: config.mesh.advertiseAddress ?? facts.addresses[0],
+          ...(config.mesh.advertiseAddress ? { advertiseAddress: config.mesh.advertiseAddress } : {}),
+          internalIP: facts.addresses[0],
           clock,
           logger: deps.logger,
           onChange: () => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')),
@@ -214,7 +215,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     reserve: config.reserve,
     intervalMs: config.heartbeatIntervalMs || AGENT_DEFAULTS.heartbeatIntervalMs,
     extraFacts: { containerRuntimeVersion: await runtimeVersion(deps), kubeletVersion: `bramble-${brambleVersion()}` },
-    ...(mesh ? { mesh: () => mesh.report() } : {}),
+    ...(mesh ? { mesh: (internalIP: string | undefined) => mesh.report(internalIP) } : {}),
   })
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()

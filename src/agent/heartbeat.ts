@@ -19,8 +19,8 @@ export interface HeartbeatOptions {
   intervalMs: number
   /** Facts that are not the host's: container runtime and agent versions. */
   extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
-  /** The overlay's condition and public WireGuard facts, when the node runs the mesh. */
-  mesh?: () => MeshReport
+  /** The overlay's condition and public WireGuard facts, when the node runs the mesh; given the node's InternalIP now. */
+  mesh?: (internalIP: string | undefined) => MeshReport
 }
 
 export class Heartbeat {
@@ -47,7 +47,7 @@ export class Heartbeat {
   /** The node status now; publishes it when it changed, or always with `force` (a new session). */
   async checkNodeStatus(force = false): Promise<NodeStatus> {
     const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts }
-    const mesh = this.o.mesh?.()
+    const mesh = this.o.mesh?.(facts.addresses[0])
     const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status
     const fingerprint = statusFingerprint(status) + JSON.stringify(mesh?.wireguard ?? null)

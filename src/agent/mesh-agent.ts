@@ -30,10 +30,12 @@ export interface MeshAgentOptions {
   listenPort: number
   /** Persistent keepalive towards every peer, seconds; 0 turns it off. */
   keepaliveSeconds: number
-  /** The tunnel MTU; by default the MTU of the link holding endpointHost, less WireGuard's overhead. */
+  /** The tunnel MTU; by default the MTU of the link holding the endpoint's address, less WireGuard's overhead. */
   mtu?: number
-  /** The address other nodes reach this one at (--advertise-address, else the node's InternalIP). */
-  endpointHost?: string
+  /** The address other nodes reach this one at (--advertise-address); else the node's InternalIP. */
+  advertiseAddress?: string
+  /** The node's InternalIP at start; report() keeps it current (a Pi's DHCP lease may move it). */
+  internalIP?: string
   clock: Clock
   logger: Logger
   /** The interface is looked at again this often (someone may have removed it). Default 30 s. */
@@ -58,9 +60,11 @@ export class MeshAgent {
   private queued = false
   private timer: { cancel(): void } | undefined
   private stopped = false
+  private internalIP: string | undefined
 
   constructor(private readonly o: MeshAgentOptions) {
     this.log = o.logger.child({ component: 'mesh', node: o.node })
+    this.internalIP = o.internalIP
     this.publicKey = wireGuardPublicKey(ensurePrivateKey(o.dir))
     this.mesh = readCachedMesh(join(o.dir, MESH_CACHE_FILE), this.log)
   }
@@ -104,8 +108,11 @@ export class MeshAgent {
     this.reconcile()
   }
 
-  report(): MeshReport {
-    const endpoint = this.o.endpointHost ? formatEndpoint(this.o.endpointHost, this.o.listenPort) : undefined
+  /** What goes up now; `internalIP` is the node's current one (its endpoint without --advertise-address). */
+  report(internalIP?: string): MeshReport {
+    if (internalIP) this.internalIP = internalIP
+    const host = this.endpointHost()
+    const endpoint = host ? formatEndpoint(host, this.o.listenPort) : undefined
     return { wireguard: { publicKey: this.publicKey, ...(endpoint ? { endpoint } : {}) }, condition: { ...this.condition } }
   }
 
@@ -134,7 +141,8 @@ export class MeshAgent {
     if (desired.peers.length === 0 && !(await wg.show(name))) {
       return { type: 'NetworkUnavailable', status: 'False', reason: 'NoPeers', message: 'no other node has joined the mesh: WireGuard is not needed yet' }
     }
-    const linkMtu = this.o.endpointHost ? await wg.linkMtu(this.o.endpointHost) : undefined
+    const host = this.endpointHost()
+    const linkMtu = host ? await wg.linkMtu(host) : undefined
     const mtu = this.o.mtu ?? tunnelMtu(linkMtu ?? DEFAULT_LINK_MTU)
     const link = await wg.ensureLink({ name, privateKeyFile: this.privateKeyFile, listenPort: this.o.listenPort, mtu, ...(podCIDR ? { address: overlayAddress(podCIDR) } : {}) })
     if (link.created) this.log.info({ interface: name, mode: link.mode, mtu, listenPort: this.o.listenPort }, 'WireGuard interface created')
@@ -153,6 +161,10 @@ export class MeshAgent {
     }
     if (!podCIDR) return { type: 'NetworkUnavailable', status: 'True', reason: 'NoPodCIDR', message: `WireGuard ${name} is up with ${desired.peers.length} peers; waiting for the hub to lease this node a pod subnet` }
     return { type: 'NetworkUnavailable', status: 'False', reason: 'WireGuardUp', message: `WireGuard ${name} (${modeName(link.mode)}) is up with ${desired.peers.length} peers` }
+  }
+
+  private endpointHost(): string | undefined {
+    return this.o.advertiseAddress ?? this.internalIP
   }
 
   private setCondition(next: MeshReport['condition']): void {

@@ -39,7 +39,7 @@ else {
       interfaceName: iface,
       listenPort: 51820,
       keepaliveSeconds: 25,
-      endpointHost: host,
+      internalIP: host,
       clock: systemClock,
       logger: silentLogger(),
       resyncMs: 3_600_000,
@@ -143,3 +143,17 @@ else {
     t.notOk(await a.exec(['busybox', 'ping', '-c', '1', '-W', '1', '10.42.2.0']).then(() => true, () => false), 'b is no longer reachable')
   })
 }
+
+t.test("the endpoint follows the node's InternalIP, unless an address is advertised", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bramble-wg-endpoint-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const make = (extra: { advertiseAddress?: string }) =>
+    new MeshAgent({ wireguard: new WireGuardLink(), node: 'n', dir, interfaceName: 'unused0', listenPort: 51820, keepaliveSeconds: 0, internalIP: '10.0.0.5', clock: systemClock, logger: silentLogger(), onChange: () => {}, ...extra })
+  const plain = make({})
+  t.equal(plain.report().wireguard.endpoint, '10.0.0.5:51820')
+  t.equal(plain.report('10.0.0.6').wireguard.endpoint, '10.0.0.6:51820', 'a new DHCP lease moves the endpoint')
+  t.equal(plain.report().wireguard.endpoint, '10.0.0.6:51820')
+  const advertised = make({ advertiseAddress: '203.0.113.7' })
+  t.equal(advertised.report('10.0.0.6').wireguard.endpoint, '203.0.113.7:51820')
+  t.equal(advertised.publicKey, plain.publicKey, 'one key per data dir')
+})
