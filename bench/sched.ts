@@ -100,6 +100,11 @@ export async function runSchedBench(o: SchedBenchOptions): Promise<SchedBenchRes
       // A thousand nodes: heartbeats every 10 s, and a grace period the restart fits in.
       heartbeatInterval: '10s',
       nodeGracePeriod: '2m',
+      // A pod subnet (/24) for each of up to 4,096 nodes; the default /16 has room for 256.
+      clusterCidr: '10.64.0.0/12',
+      // The bench measures scheduling, not failover: on a loaded machine a simulated agent may
+      // miss its MQTT keep-alive and reconnect, and its pods must not be evicted meanwhile.
+      defaultTolerationSeconds: '600',
     },
     {},
   )

@@ -11,7 +11,7 @@ import { rfc3339, type Registry } from './registry.js'
 const EVENT_KIND = KINDS.find((k) => k.kind === 'Event')!
 /** How many distinct recent events are remembered for aggregation. */
 const REMEMBERED = 4096
-const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const, warnings: false }
 
 export interface EventSource {
   component: string

@@ -7,7 +7,8 @@ import type { KubeObject } from '../api/types.js'
 import { ApiError } from './api-errors.js'
 import type { Registry } from './registry.js'
 
-export const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+/** The gateway's own writes: no Warning texts wanted (see WriteContext.warnings). */
+export const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const, warnings: false }
 const ATTEMPTS = 5
 
 /**

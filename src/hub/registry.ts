@@ -24,6 +24,11 @@ export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
 export interface WriteContext {
   dryRun: boolean
   fieldValidation: FieldValidation
+  /**
+   * false: the caller discards Warning texts (the hub's own writers), so they are not worked out.
+   * Validation is the same either way, and Strict still refuses unknown fields.
+   */
+  warnings?: boolean
 }
 
 /** How a delete treats the objects the deleted one owns (DeleteOptions.propagationPolicy). */
@@ -397,6 +402,7 @@ export class Registry {
    * but Bramble does not act on are always named. For patches, only fields the patch introduced count.
    */
   private fieldWarnings(info: KindInfo, incoming: KubeObject, ctx: WriteContext, old: KubeObject | undefined): string[] {
+    if (ctx.warnings === false && ctx.fieldValidation !== 'Strict') return []
     const found = validateObject(incoming)
     let { unknownFields, ignoredFields } = found
     if (old) {

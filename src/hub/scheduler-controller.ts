@@ -25,7 +25,7 @@ import { setCondition } from './pod-binding.js'
 import { rfc3339, type Registry } from './registry.js'
 
 const POD = KINDS.find((k) => k.kind === 'Pod')!
-const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const, warnings: false }
 /** Pods being bound at once: their writes share commits. */
 const BINDINGS_IN_FLIGHT = 256
 const NOTHING: Resources = { cpuMilli: 0, memoryBytes: 0 }

@@ -101,6 +101,14 @@ function anyAntiAffinity(pods: readonly KubeObject[]): boolean {
 }
 
 /**
+ * True when hostPorts and podAntiAffinity cannot fail for this pod on a node with these pods (no
+ * host port wanted, no anti-affinity on either side): then only resourcesFit decides.
+ */
+export function onlyResourcesMatter(pod: KubeObject, pods: readonly KubeObject[]): boolean {
+  return hostPortKeys(pod).length === 0 && pod.spec?.affinity?.podAntiAffinity === undefined && !anyAntiAffinity(pods)
+}
+
+/**
  * Filters that read only the Node object and the pod's own constraints (selectors, affinity,
  * architecture, tolerations): for one pod shape and one Node object the answer never changes, so
  * the scheduler remembers it (see podConstraintKey).

@@ -2,9 +2,9 @@
 // no I/O; the hub feeds it a snapshot and writes the binding.
 
 import type { KubeObject } from '../api/types.js'
-import { NODE_FILTERS, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
+import { NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
 import { scoreInput, scorers, type Strategy } from './scores.js'
-import type { NodeSnapshot, Snapshot } from './snapshot.js'
+import { nodeFacts, podRequests, requestedOn, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
 
 export type Decision =
   | { kind: 'bind'; node: string; score: number }
@@ -34,31 +34,46 @@ export function feasibleNodesToFind(nodeCount: number): number {
 export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleOptions = { strategy: 'spread' }): Decision & { visited: number } {
   const reasons: Record<string, number> = {}
   const feasible: NodeSnapshot[] = []
+  const feasibleFacts: NodeFacts[] = []
   const nodes = snapshot.nodes
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
+  const want = podRequests(pod)
   let visited = 0
   for (; visited < nodes.length && feasible.length < enough; visited++) {
     const i = (start + visited) % nodes.length
     const n = nodes[i]!
-    let failed = known.node[i] === n.node ? known.failed[i]! : undefined
-    if (failed === undefined) {
-      failed = firstFailure(NODE_FILTERS, pod, n)
+    if (known.node[i] !== n.node) {
       known.node[i] = n.node
-      known.failed[i] = failed
+      known.failed[i] = firstFailure(NODE_FILTERS, pod, n)
+      known.facts[i] = nodeFacts(n.node)
     }
-    if (failed.length === 0) failed = firstFailure(POD_FILTERS, pod, n)
-    if (failed.length === 0) feasible.push(n)
-    for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
+    let failed = known.failed[i]!
+    const facts = known.facts[i]!
+    if (failed.length === 0) {
+      // resourcesFit's arithmetic inline; the filters themselves run (and name reasons) only when it may fail.
+      const cap = facts.allocatable
+      const used = requestedOn(n)
+      const fits =
+        n.pods.length + 1 <= cap.pods &&
+        (want.cpuMilli <= 0 || used.cpuMilli + want.cpuMilli <= cap.cpuMilli) &&
+        (want.memoryBytes <= 0 || used.memoryBytes + want.memoryBytes <= cap.memoryBytes)
+      if (!fits || !onlyResourcesMatter(pod, n.pods)) failed = firstFailure(POD_FILTERS, pod, n)
+    }
+    if (failed.length === 0) {
+      feasible.push(n)
+      feasibleFacts.push(facts)
+    } else for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
   }
   if (feasible.length === 0) return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
 
-  const totals = new Float64Array(feasible.length)
-  const input = scoreInput(pod, feasible)
+  const totals = new Array<number>(feasible.length).fill(0)
+  const input = scoreInput(pod, feasible, feasibleFacts)
   for (const s of scorers(options.strategy)) {
     const scores = s.score(input)
-    for (let i = 0; i < totals.length; i++) totals[i] += scores[i]! * s.weight
+    if (typeof scores === 'number') for (let i = 0; i < totals.length; i++) totals[i]! += scores * s.weight
+    else for (let i = 0; i < totals.length; i++) totals[i]! += scores[i]! * s.weight
   }
   // Highest score wins; ties go to the first name, so a decision is repeatable.
   let best = 0
@@ -89,6 +104,7 @@ const reasons0: readonly string[] = Object.freeze([])
 interface NodeFilterMemo {
   node: (KubeObject | undefined)[]
   failed: (readonly string[] | undefined)[]
+  facts: (NodeFacts | undefined)[]
 }
 
 const memos = new WeakMap<readonly NodeSnapshot[], Map<string, NodeFilterMemo>>()
@@ -102,7 +118,7 @@ function nodeFilterMemo(nodes: readonly NodeSnapshot[], pod: KubeObject): NodeFi
   let memo = byShape.get(key)
   if (!memo) {
     if (byShape.size >= SHAPES_REMEMBERED) byShape.delete(byShape.keys().next().value!)
-    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length) }))
+    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length), facts: new Array(nodes.length) }))
   }
   return memo
 }

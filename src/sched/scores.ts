@@ -1,8 +1,8 @@
 // The scheduler's scores: each rates a feasible node from 0 to 100; the weighted sum decides.
 
 import type { KubeObject } from '../api/types.js'
-import { nodeMatchesTerm, tolerates, type Taint } from './filters.js'
-import { allocatable, nonZeroRequestedOn, nonZeroRequests, type NodeSnapshot } from './snapshot.js'
+import { nodeMatchesTerm, tolerates } from './filters.js'
+import { nodeFacts, nonZeroRequestedOn, nonZeroRequests, type NodeFacts, type NodeSnapshot } from './snapshot.js'
 
 export type Strategy = 'spread' | 'binpack'
 
@@ -10,33 +10,31 @@ export type Strategy = 'spread' | 'binpack'
 export interface ScoreInput {
   pod: KubeObject
   nodes: readonly NodeSnapshot[]
+  facts: readonly NodeFacts[]
   /** Per node, the share of its allocatable CPU and memory taken once the pod is there (0..1). */
-  cpu: Float64Array
-  memory: Float64Array
+  cpu: number[]
+  memory: number[]
 }
 
-/** A scorer sees every feasible node at once, so it can normalise across them. */
-export type Scorer = (input: ScoreInput) => ArrayLike<number>
+/**
+ * A scorer sees every feasible node at once, so it can normalise across them. A single number
+ * means the same score for every node (nothing about this pod tells the nodes apart).
+ */
+export type Scorer = (input: ScoreInput) => number | number[]
 
-/** Node condition an agent sets while the SoC throttles for heat. */
-export const THROTTLED_CONDITION = 'ThermalThrottling'
-
-export function scoreInput(pod: KubeObject, nodes: readonly NodeSnapshot[]): ScoreInput {
+/** `facts` may be given when the caller already holds them (the scheduler keeps them per node). */
+export function scoreInput(pod: KubeObject, nodes: readonly NodeSnapshot[], facts: readonly NodeFacts[] = nodes.map((n) => nodeFacts(n.node))): ScoreInput {
   const want = nonZeroRequests(pod)
-  const cpu = new Float64Array(nodes.length)
-  const memory = new Float64Array(nodes.length)
-  const frac = (u: number, c: number) => (c <= 0 ? 1 : Math.min(1, u / c))
+  const cpu = new Array<number>(nodes.length)
+  const memory = new Array<number>(nodes.length)
   for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!
-    const used = nonZeroRequestedOn(n)
-    const cap = allocatable(n.node)
-    cpu[i] = frac(used.cpuMilli + want.cpuMilli, cap.cpuMilli)
-    memory[i] = frac(used.memoryBytes + want.memoryBytes, cap.memoryBytes)
+    const used = nonZeroRequestedOn(nodes[i]!)
+    const cap = facts[i]!.allocatable
+    cpu[i] = cap.cpuMilli <= 0 ? 1 : Math.min(1, (used.cpuMilli + want.cpuMilli) / cap.cpuMilli)
+    memory[i] = cap.memoryBytes <= 0 ? 1 : Math.min(1, (used.memoryBytes + want.memoryBytes) / cap.memoryBytes)
   }
-  return { pod, nodes, cpu, memory }
+  return { pod, nodes, facts, cpu, memory }
 }
-
-const constant = (nodes: readonly NodeSnapshot[], value: number) => new Float64Array(nodes.length).fill(value)
 
 const leastAllocated: Scorer = ({ cpu, memory }) => cpu.map((c, i) => ((1 - c + (1 - memory[i]!)) / 2) * 100)
 
@@ -47,7 +45,7 @@ const balancedAllocation: Scorer = ({ cpu, memory }) => cpu.map((c, i) => (1 - M
 /** Replicas of one owner (the same controller) spread over nodes. */
 const ownerSpread: Scorer = ({ pod, nodes }) => {
   const owner = controllerUid(pod)
-  if (!owner) return constant(nodes, 100)
+  if (!owner) return 100
   const counts = nodes.map((n) => ownerCounts(n.pods).get(owner) ?? 0)
   const most = Math.max(...counts)
   return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
@@ -55,19 +53,20 @@ const ownerSpread: Scorer = ({ pod, nodes }) => {
 
 const preferredNodeAffinity: Scorer = ({ pod, nodes }) => {
   const terms: any[] = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []
-  if (terms.length === 0) return constant(nodes, 0)
+  if (terms.length === 0) return 0
   const raw = nodes.map((n) => terms.reduce((sum, t) => sum + (nodeMatchesTerm(n.node, t.preference) ? Number(t.weight) || 0 : 0), 0))
   const best = Math.max(0, ...raw)
   return raw.map((r) => (best === 0 ? 0 : (r / best) * 100))
 }
 
-const preferNoScheduleTaints: Scorer = ({ pod, nodes }) => {
-  const counts = nodes.map((n) => softTaints(n.node).filter((t) => !tolerates(pod, t)).length)
+const preferNoScheduleTaints: Scorer = ({ pod, facts }) => {
+  if (facts.every((f) => f.softTaints.length === 0)) return 100
+  const counts = facts.map((f) => f.softTaints.filter((t) => !tolerates(pod, t)).length)
   const most = Math.max(0, ...counts)
   return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
 }
 
-const notThrottled: Scorer = ({ nodes }) => nodes.map((n) => (throttled(n.node) ? 0 : 100))
+const notThrottled: Scorer = ({ facts }) => facts.map((f) => (f.throttled ? 0 : 100))
 
 export interface WeightedScorer {
   name: string
@@ -98,11 +97,8 @@ function controllerUid(pod: KubeObject): string | undefined {
   return pod.metadata.ownerReferences?.find((o) => o.controller)?.uid
 }
 
-// Node objects and a node's pod list are replaced, never changed in place (NodeSnapshot), so what
-// is read from one is kept with it: a decision asks the same of hundreds of nodes.
+// A node's pod list is replaced, never changed in place (NodeSnapshot), so its counts are kept with it.
 const ownerCountsOf = new WeakMap<readonly KubeObject[], Map<string, number>>()
-const softTaintsOf = new WeakMap<KubeObject, Taint[]>()
-const throttledOf = new WeakMap<KubeObject, boolean>()
 
 function ownerCounts(pods: readonly KubeObject[]): Map<string, number> {
   let counts = ownerCountsOf.get(pods)
@@ -115,18 +111,4 @@ function ownerCounts(pods: readonly KubeObject[]): Map<string, number> {
     ownerCountsOf.set(pods, counts)
   }
   return counts
-}
-
-function softTaints(node: KubeObject): Taint[] {
-  let taints = softTaintsOf.get(node)
-  if (!taints) softTaintsOf.set(node, (taints = ((node.spec?.taints ?? []) as Taint[]).filter((t) => t.effect === 'PreferNoSchedule')))
-  return taints
-}
-
-function throttled(node: KubeObject): boolean {
-  const known = throttledOf.get(node)
-  if (known !== undefined) return known
-  const hot: boolean = (node.status?.conditions ?? []).some((c: any) => c.type === THROTTLED_CONDITION && c.status === 'True')
-  throttledOf.set(node, hot)
-  return hot
 }

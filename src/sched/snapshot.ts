@@ -98,6 +98,33 @@ export function allocatable(node: KubeObject): Resources & { pods: number } {
   return r
 }
 
+/** Node condition an agent sets while the SoC throttles for heat. */
+export const THROTTLED_CONDITION = 'ThermalThrottling'
+
+/** What the scores read from a Node object, worked out once per object. */
+export interface NodeFacts {
+  allocatable: Resources & { pods: number }
+  /** PreferNoSchedule taints. */
+  softTaints: Array<{ key: string; value?: string; effect: string }>
+  /** The node reports ThermalThrottling=True. */
+  throttled: boolean
+}
+
+const factsOf = new WeakMap<KubeObject, NodeFacts>()
+
+export function nodeFacts(node: KubeObject): NodeFacts {
+  let f = factsOf.get(node)
+  if (!f) {
+    f = {
+      allocatable: allocatable(node),
+      softTaints: ((node.spec?.taints ?? []) as NodeFacts['softTaints']).filter((t) => t.effect === 'PreferNoSchedule'),
+      throttled: (node.status?.conditions ?? []).some((c: any) => c.type === THROTTLED_CONDITION && c.status === 'True'),
+    }
+    factsOf.set(node, f)
+  }
+  return f
+}
+
 /** What the node's pods request: the kept sum, or the sum over them. */
 export function requestedOn(n: NodeSnapshot): Resources {
   return n.requested ?? sumRequests(n.pods)
