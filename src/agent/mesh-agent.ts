@@ -16,7 +16,7 @@ import { isWireGuardKey, generateWireGuardKeyPair, wireGuardPublicKey } from '..
 import { decodeMeshMessage, formatEndpoint, overlayAddress, peerSet, planPeers, planRoutes, tunnelMtu, type MeshMessage, type WireGuardPeer } from '../mesh/wireguard-peers.js'
 import type { WireGuard, WireGuardMode } from '../mesh/wireguard-port.js'
 
-export const PRIVATE_KEY_FILE = 'private.key'
+const PRIVATE_KEY_FILE = 'private.key'
 const MESH_CACHE_FILE = 'mesh.json'
 /** The link MTU assumed when no link holds the node's address. */
 const DEFAULT_LINK_MTU = 1500
@@ -183,7 +183,7 @@ export class MeshAgent {
 }
 
 /** The node's private key: read, or made on first start. The file is kept owner-only. */
-export function ensurePrivateKey(dir: string): string {
+function ensurePrivateKey(dir: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const path = join(dir, PRIVATE_KEY_FILE)
   if (existsSync(path)) {

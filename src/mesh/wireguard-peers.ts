@@ -9,9 +9,6 @@ import { isWireGuardKey } from './wireguard-keys.js'
 export const WIREGUARD_OVERHEAD_BYTES = 80
 /** Smallest MTU an IPv4 host must accept; a tunnel below it cannot carry pod traffic. */
 export const MIN_TUNNEL_MTU = 576
-export const DEFAULT_WIREGUARD_PORT = 51820
-export const DEFAULT_KEEPALIVE_SECONDS = 25
-export const DEFAULT_INTERFACE_NAME = 'bramble0'
 
 /** One node as the mesh topic carries it. Never a private key: every node reads this. */
 export interface MeshNode {
@@ -147,7 +144,7 @@ export function formatEndpoint(host: string, port: number): string {
 }
 
 /** Problems with one mesh entry, each naming its field; empty when it is valid. */
-export function meshNodeProblems(n: unknown, path: string): string[] {
+function meshNodeProblems(n: unknown, path: string): string[] {
   if (typeof n !== 'object' || n === null || Array.isArray(n)) return [`${path}: expected an object`]
   const o = n as Record<string, unknown>
   const problems: string[] = []

@@ -4,7 +4,7 @@
 // node's peer and route go, and a restarted agent adopts the interface without duplicates.
 
 import t from 'tap'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MeshAgent } from '../../src/agent/mesh-agent.js'
@@ -156,4 +156,18 @@ t.test("the endpoint follows the node's InternalIP, unless an address is adverti
   const advertised = make({ advertiseAddress: '203.0.113.7' })
   t.equal(advertised.report('10.0.0.6').wireguard.endpoint, '203.0.113.7:51820')
   t.equal(advertised.publicKey, plain.publicKey, 'one key per data dir')
+})
+
+t.test('the private key file is kept owner-only; a corrupt one is refused, naming the file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bramble-wg-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const make = () => new MeshAgent({ wireguard: new WireGuardLink(), node: 'n', dir, interfaceName: 'unused0', listenPort: 51820, keepaliveSeconds: 0, clock: systemClock, logger: silentLogger(), onChange: () => {} })
+  const first = make()
+  chmodSync(first.privateKeyFile, 0o644)
+  const again = make()
+  t.equal(statSync(again.privateKeyFile).mode & 0o777, 0o600, 'loose permissions tightened')
+  t.equal(again.publicKey, first.publicKey)
+  t.equal(first.report().wireguard.endpoint, undefined, 'no address known: no endpoint, the node dials out')
+  writeFileSync(first.privateKeyFile, 'not a key\n')
+  t.throws(() => make(), new RegExp(`${first.privateKeyFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} does not hold a WireGuard private key`))
 })
