@@ -3,6 +3,7 @@
 // WireGuard interface has to what it should have. Pure: plan here, execute in the agent.
 
 import { isIP } from 'node:net'
+import { ipToNumber, numberToIp } from '../lib/ipv4-cidr.js'
 import { isWireGuardKey } from './wireguard-keys.js'
 
 /** WireGuard's overhead on a packet carried over IPv6 (the worst case): 40 IP + 8 UDP + 32 WireGuard. */
@@ -212,10 +213,8 @@ export function canonicalCidr(cidr: string): string {
 }
 
 function networkAddressV4(address: string, prefix: number): string {
-  const n = address.split('.').reduce((acc, part) => acc * 256 + Number(part), 0)
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0
-  const net = (n & mask) >>> 0
-  return [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')
+  const n = ipToNumber(address)!
+  return numberToIp(n - (n % 2 ** (32 - prefix)))
 }
 
 function sameSet(a: string[], b: string[]): boolean {
