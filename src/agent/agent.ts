@@ -116,6 +116,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const services = svc
     ? new ServiceAgent({
         dir: agentDir(config.dataDir),
+        clusterId: identity.clusterId,
         ...(deps.iptables ? { iptables: deps.iptables } : {}),
         ...(svc.clusterCidr ? { clusterCidr: svc.clusterCidr } : {}),
         ...(dnsAddress

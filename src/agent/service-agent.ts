@@ -22,6 +22,8 @@ export interface ServiceAgentOptions {
   dir: string
   /** The node's packet filter; without it no proxy rules are programmed. */
   iptables?: Iptables
+  /** Tags the proxy's chains (see proxy-rules.ts). */
+  clusterId: string
   /** The cluster's pod network: connections to a ClusterIP from outside it are masqueraded. */
   clusterCidr?: string
   /** The pods' DNS server: where it listens, where other names go, and what makes its address the node's. */
@@ -42,7 +44,7 @@ export class ServiceAgent {
 
   constructor(private readonly o: ServiceAgentOptions) {
     this.log = o.logger.child({ component: 'service-agent' })
-    this.proxy = o.iptables ? new ServiceProxy({ iptables: o.iptables, logger: o.logger, ...(o.clusterCidr ? { clusterCidr: o.clusterCidr } : {}) }) : undefined
+    this.proxy = o.iptables ? new ServiceProxy({ iptables: o.iptables, clusterId: o.clusterId, logger: o.logger, ...(o.clusterCidr ? { clusterCidr: o.clusterCidr } : {}) }) : undefined
     this.catalog = this.readCached()
   }
 

@@ -6,14 +6,14 @@
 
 import { execFile } from 'node:child_process'
 import type { KubeObject } from '../api/types.js'
-import { CHAIN_PREFIX, HOOKS, proxyRules, type Hook, type Table } from '../mesh/proxy-rules.js'
+import { chainsFor, hooks, proxyRules, type Chains, type Hook, type Table } from '../mesh/proxy-rules.js'
 import type { Logger } from '../lib/logger.js'
 import { IptablesError } from './errors.js'
 
 /** The kernel's packet filter, as the proxy uses it. */
 export interface Iptables {
-  /** Names of our chains (BRAMBLE-*) in a table. */
-  listChains(table: Table): Promise<string[]>
+  /** Names of the chains in a table that start with `prefix`. */
+  listChains(table: Table, prefix: string): Promise<string[]>
   hasHook(hook: Hook): Promise<boolean>
   /** Adds the jump first in its built-in chain. */
   addHook(hook: Hook): Promise<void>
@@ -38,11 +38,11 @@ export function commandIptables(prefix: string[] = []): Iptables {
     })
   const hookArgs = (h: Hook) => ['-t', h.table, h.chain, '-m', 'comment', '--comment', 'bramble service proxy', '-j', h.target]
   return {
-    async listChains(table) {
+    async listChains(table, prefix) {
       const out = await run('iptables-save', ['-t', table])
       return out
         .split('\n')
-        .filter((l) => l.startsWith(`:${CHAIN_PREFIX}`))
+        .filter((l) => l.startsWith(`:${prefix}`))
         .map((l) => l.slice(1).split(' ')[0]!)
     },
     async hasHook(h) {
@@ -68,6 +68,8 @@ export function commandIptables(prefix: string[] = []): Iptables {
 
 export interface ServiceProxyOptions {
   iptables: Iptables
+  /** The cluster's id: its chains carry a tag of it, so another cluster's on this machine stay. */
+  clusterId: string
   logger: Logger
   /** The cluster's pod network: connections to a ClusterIP from outside it are masqueraded. */
   clusterCidr?: string
@@ -76,9 +78,11 @@ export interface ServiceProxyOptions {
 export class ServiceProxy {
   private chain: Promise<void> = Promise.resolve()
   private readonly log: Logger
+  readonly chains: Chains
 
   constructor(private readonly o: ServiceProxyOptions) {
     this.log = o.logger.child({ component: 'service-proxy' })
+    this.chains = chainsFor(o.clusterId)
   }
 
   /** Makes the rules match these Services and Endpoints. Resolves once applied (or on failure, rejects). */
@@ -91,10 +95,10 @@ export class ServiceProxy {
   /** Removes the jumps and every chain of ours (the agent leaving the node for good). */
   remove(): Promise<void> {
     const run = this.chain.then(async () => {
-      for (const hook of HOOKS) while (await this.o.iptables.hasHook(hook)) await this.o.iptables.deleteHook(hook)
+      for (const hook of hooks(this.chains)) while (await this.o.iptables.hasHook(hook)) await this.o.iptables.deleteHook(hook)
       const text: string[] = []
       for (const table of ['nat', 'filter'] as const) {
-        const chains = await this.o.iptables.listChains(table)
+        const chains = await this.o.iptables.listChains(table, this.chains.prefix)
         text.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT')
       }
       await this.o.iptables.restore(text.join('\n') + '\n')
@@ -104,11 +108,12 @@ export class ServiceProxy {
   }
 
   private async apply(services: KubeObject[], endpoints: KubeObject[]): Promise<void> {
-    const existingChains = { nat: await this.o.iptables.listChains('nat'), filter: await this.o.iptables.listChains('filter') }
-    const text = proxyRules({ services, endpoints, existingChains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
+    const prefix = this.chains.prefix
+    const existingChains = { nat: await this.o.iptables.listChains('nat', prefix), filter: await this.o.iptables.listChains('filter', prefix) }
+    const text = proxyRules({ chains: this.chains, services, endpoints, existingChains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
     // Applied every time, even when unchanged: someone may have flushed our chains.
     await this.o.iptables.restore(text)
     this.log.debug({ services: services.length }, 'service rules applied')
-    for (const hook of HOOKS) if (!(await this.o.iptables.hasHook(hook))) await this.o.iptables.addHook(hook)
+    for (const hook of hooks(this.chains)) if (!(await this.o.iptables.hasHook(hook))) await this.o.iptables.addHook(hook)
   }
 }

@@ -2,24 +2,38 @@
 // Endpoints to an iptables-restore text for `--noflush` that rewrites only Bramble's chains.
 // Pure: the agent (service-proxy.ts) lists the chains present and applies the text.
 //
-// nat:    PREROUTING, OUTPUT → BRAMBLE-SERVICES: one rule per ClusterIP:port → BRAMBLE-SVC-<hash>,
-//         which spreads new connections over BRAMBLE-SEP-<hash> chains (one per endpoint, DNAT)
-//         with `statistic --mode random --probability 1/n, 1/(n-1), ..., 1`; last, traffic to a
-//         local address goes to BRAMBLE-NODEPORTS (node port → masquerade mark → the SVC chain).
-//         POSTROUTING → BRAMBLE-POSTROUTING masquerades what carries the mark.
-// filter: FORWARD, OUTPUT → BRAMBLE-SERVICES rejects ClusterIP:ports without endpoints at once;
-//         FORWARD → BRAMBLE-FORWARD accepts marked (node port) traffic past Docker's DROP policy.
+// Every chain is named `BRAMBLE-<tag>-...`, the tag taken from the cluster id, so two clusters
+// (two test runs) on one machine never rewrite each other's rules, as Docker labels keep their
+// containers apart. Below, `B-` stands for `BRAMBLE-<tag>-`.
+// nat:    PREROUTING, OUTPUT → B-SERVICES: one rule per ClusterIP:port → B-SVC-<hash>, which
+//         spreads new connections over B-SEP-<hash> chains (one per endpoint, DNAT) with
+//         `statistic --mode random --probability 1/n, 1/(n-1), ..., 1`; last, traffic to a local
+//         address goes to B-NODEPORTS (node port → masquerade mark → the SVC chain).
+//         POSTROUTING → B-POSTROUTING masquerades what carries the mark.
+// filter: FORWARD, OUTPUT → B-SERVICES rejects ClusterIP:ports without endpoints at once;
+//         FORWARD → B-FORWARD accepts marked (node port) traffic past Docker's DROP policy.
 // Declaring a chain in the text flushes it; chains of ours no longer needed are deleted (-X).
 
 import { createHash } from 'node:crypto'
 import type { KubeObject } from '../api/types.js'
 
-export const CHAIN_PREFIX = 'BRAMBLE-'
-const SERVICES = 'BRAMBLE-SERVICES'
-const NODEPORTS = 'BRAMBLE-NODEPORTS'
-const POSTROUTING = 'BRAMBLE-POSTROUTING'
-const MARK_MASQ = 'BRAMBLE-MARK-MASQ'
-const FORWARD = 'BRAMBLE-FORWARD'
+/** The chain names of one cluster. */
+export interface Chains {
+  /** Every chain of the cluster starts with it: `BRAMBLE-1A2B3C-`. */
+  prefix: string
+  services: string
+  nodePorts: string
+  postrouting: string
+  markMasq: string
+  forward: string
+}
+
+/** `BRAMBLE-<first 6 characters of the cluster id, upper case>-...`: at most 28 characters each. */
+export function chainsFor(clusterId: string): Chains {
+  const tag = clusterId.replace(/[^a-zA-Z0-9]/g, '').slice(0, 6).toUpperCase().padEnd(6, '0')
+  const prefix = `BRAMBLE-${tag}-`
+  return { prefix, services: `${prefix}SERVICES`, nodePorts: `${prefix}NODEPORTS`, postrouting: `${prefix}POSTROUTING`, markMasq: `${prefix}MARK-MASQ`, forward: `${prefix}FORWARD` }
+}
 /** The packet mark bit meaning "masquerade on the way out" (kube-proxy's). */
 export const MASQ_MARK = '0x4000'
 
@@ -32,19 +46,22 @@ export interface Hook {
   target: string
 }
 
-export const HOOKS: readonly Hook[] = [
-  { table: 'nat', chain: 'PREROUTING', target: SERVICES },
-  { table: 'nat', chain: 'OUTPUT', target: SERVICES },
-  { table: 'nat', chain: 'POSTROUTING', target: POSTROUTING },
-  { table: 'filter', chain: 'FORWARD', target: FORWARD },
-  { table: 'filter', chain: 'FORWARD', target: SERVICES },
-  { table: 'filter', chain: 'OUTPUT', target: SERVICES },
-]
+export function hooks(c: Chains): Hook[] {
+  return [
+    { table: 'nat', chain: 'PREROUTING', target: c.services },
+    { table: 'nat', chain: 'OUTPUT', target: c.services },
+    { table: 'nat', chain: 'POSTROUTING', target: c.postrouting },
+    { table: 'filter', chain: 'FORWARD', target: c.forward },
+    { table: 'filter', chain: 'FORWARD', target: c.services },
+    { table: 'filter', chain: 'OUTPUT', target: c.services },
+  ]
+}
 
 export interface ProxyInput {
+  chains: Chains
   services: KubeObject[]
   endpoints: KubeObject[]
-  /** Chains of ours (BRAMBLE-*) present in each table now: those not written again are deleted. */
+  /** Chains of ours (chains.prefix) present in each table now: those not written again are deleted. */
   existingChains: Record<Table, string[]>
   /** Pod network of the cluster: connections to a ClusterIP from outside it are masqueraded. */
   clusterCidr?: string
@@ -95,6 +112,7 @@ export function servicePorts(services: KubeObject[], endpoints: KubeObject[]): S
 
 /** The iptables-restore text (for `--noflush`) that makes our chains match the Services. */
 export function proxyRules(input: ProxyInput): string {
+  const { prefix, services: SERVICES, nodePorts: NODEPORTS, postrouting: POSTROUTING, markMasq: MARK_MASQ, forward: FORWARD } = input.chains
   const ports = servicePorts(input.services, input.endpoints)
   const nat: string[] = []
   const natChains = [SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ]
@@ -116,7 +134,7 @@ export function proxyRules(input: ProxyInput): string {
       if (sp.nodePort !== undefined) filter.push(`-A ${SERVICES} -m addrtype --dst-type LOCAL ${match} ${sp.nodePort} -m comment --comment "${sp.id} has no endpoints" -j REJECT`)
       continue
     }
-    const svc = chainName('SVC', `${sp.id}/${sp.protocol}`)
+    const svc = chainName(prefix, 'SVC', `${sp.id}/${sp.protocol}`)
     natChains.push(svc)
     nat.push(`-A ${SERVICES} -d ${sp.clusterIP}/32 ${match} ${sp.port} ${comment} -j ${svc}`)
     if (input.clusterCidr) nat.push(`-A ${svc} ! -s ${input.clusterCidr} -d ${sp.clusterIP}/32 ${match} ${sp.port} ${comment} -j ${MARK_MASQ}`)
@@ -125,7 +143,7 @@ export function proxyRules(input: ProxyInput): string {
       nat.push(`-A ${NODEPORTS} ${match} ${sp.nodePort} ${comment} -j ${svc}`)
     }
     sp.endpoints.forEach((endpoint, i) => {
-      const sep = chainName('SEP', `${sp.id}/${sp.protocol}/${endpoint}`)
+      const sep = chainName(prefix, 'SEP', `${sp.id}/${sp.protocol}/${endpoint}`)
       natChains.push(sep)
       const left = sp.endpoints.length - i
       const spread = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : ''
@@ -139,11 +157,11 @@ export function proxyRules(input: ProxyInput): string {
   // Last: whatever is addressed to this node itself may be a node port.
   nat.push(`-A ${SERVICES} -m addrtype --dst-type LOCAL -j ${NODEPORTS}`)
 
-  return [table('nat', natChains, nat, input.existingChains.nat), table('filter', filterChains, filter, input.existingChains.filter)].join('')
+  return [table('nat', natChains, nat, input.existingChains.nat, prefix), table('filter', filterChains, filter, input.existingChains.filter, prefix)].join('')
 }
 
-function table(name: Table, chains: string[], rules: string[], existing: string[]): string {
-  const stale = existing.filter((c) => c.startsWith(CHAIN_PREFIX) && !chains.includes(c)).sort()
+function table(name: Table, chains: string[], rules: string[], existing: string[], prefix: string): string {
+  const stale = existing.filter((c) => c.startsWith(prefix) && !chains.includes(c)).sort()
   const lines = [`*${name}`]
   for (const c of [...chains, ...stale]) lines.push(`:${c} - [0:0]`)
   lines.push(...rules)
@@ -152,9 +170,9 @@ function table(name: Table, chains: string[], rules: string[], existing: string[
   return lines.join('\n') + '\n'
 }
 
-/** `BRAMBLE-SVC-` + 16 base32 characters of a hash: within iptables' 28-character limit. */
-export function chainName(kind: 'SVC' | 'SEP', id: string): string {
-  return `${CHAIN_PREFIX}${kind}-${base32(createHash('sha256').update(id).digest()).slice(0, 16)}`
+/** `BRAMBLE-<tag>-SVC-` + 10 base32 characters of a hash: within iptables' 28-character limit. */
+export function chainName(prefix: string, kind: 'SVC' | 'SEP', id: string): string {
+  return `${prefix}${kind}-${base32(createHash('sha256').update(id).digest()).slice(0, 28 - prefix.length - kind.length - 1)}`
 }
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'

@@ -7,8 +7,11 @@ import t from 'tap'
 import type { KubeObject } from '../../src/api/types.js'
 import { ServiceProxy, commandIptables } from '../../src/agent/service-proxy.js'
 import { silentLogger } from '../../src/lib/logger.js'
+import { chainsFor } from '../../src/mesh/proxy-rules.js'
 
 const NS = `bramble-sp-${process.pid}`
+const CLUSTER = 'c0ffee0123456789'
+const C = chainsFor(CLUSTER)
 const inNs = ['ip', 'netns', 'exec', NS]
 const sh = (args: string[]) => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' })
 
@@ -72,7 +75,7 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
   })
 
   const iptables = commandIptables(inNs)
-  let proxy = new ServiceProxy({ iptables, logger: silentLogger() })
+  let proxy = new ServiceProxy({ iptables, clusterId: CLUSTER, logger: silentLogger() })
 
   t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'nothing answers the ClusterIP before the rules')
 
@@ -92,19 +95,27 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
   t.same([...new Set(connectMany('10.42.0.5', 30080, 5))], ['b'], "a node port on the node's own address reaches the endpoint")
 
   // An agent restart: a new proxy, the same rules, no second jump.
-  proxy = new ServiceProxy({ iptables, logger: silentLogger() })
+  proxy = new ServiceProxy({ iptables, clusterId: CLUSTER, logger: silentLogger() })
   await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
   const saved = { nat: sh([...inNs, 'iptables-save', '-t', 'nat']), filter: sh([...inNs, 'iptables-save', '-t', 'filter']) }
-  for (const [table, chain, target] of [['nat', 'PREROUTING', 'BRAMBLE-SERVICES'], ['nat', 'OUTPUT', 'BRAMBLE-SERVICES'], ['nat', 'POSTROUTING', 'BRAMBLE-POSTROUTING'], ['filter', 'FORWARD', 'BRAMBLE-FORWARD'], ['filter', 'OUTPUT', 'BRAMBLE-SERVICES']] as const) {
+  for (const [table, chain, target] of [['nat', 'PREROUTING', C.services], ['nat', 'OUTPUT', C.services], ['nat', 'POSTROUTING', C.postrouting], ['filter', 'FORWARD', C.forward], ['filter', 'OUTPUT', C.services]] as const) {
     t.equal(saved[table].split('\n').filter((l) => l.startsWith(`-A ${chain} `) && l.endsWith(`-j ${target}`)).length, 1, `one ${table} ${chain} → ${target} jump`)
   }
   t.equal(saved.nat.split('\n').filter((l) => l.includes('DNAT')).length, 2, 'two DNAT rules, not four')
 
   await proxy.sync([], [])
   const after = sh([...inNs, 'iptables-save'])
-  t.notMatch(after, /BRAMBLE-(SVC|SEP)-/, 'the deleted Service left no chain')
+  t.notMatch(after, new RegExp(`${C.prefix}(SVC|SEP)-`), 'the deleted Service left no chain')
   t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'and its ClusterIP answers no more')
 
+  // Another cluster's agent on this machine: its chains and ours never touch.
+  const other = new ServiceProxy({ iptables, clusterId: 'beef00000000', logger: silentLogger() })
+  await other.sync([service({ clusterIP: '10.43.0.99' })], [endpoints(['10.42.0.6'])])
+  await proxy.sync([], [])
+  t.same([...new Set(connectMany('10.43.0.99', 80, 3))], ['b'], "another cluster's Service still works after our sync")
   await proxy.remove()
-  t.notMatch(sh([...inNs, 'iptables-save']), /BRAMBLE/, 'remove() takes every chain and jump away')
+  const left = sh([...inNs, 'iptables-save'])
+  t.notMatch(left, C.prefix, 'remove() takes every chain and jump of ours away')
+  t.match(left, chainsFor('beef00000000').services, "and leaves the other cluster's")
+  await other.remove()
 })

@@ -22,6 +22,7 @@ import { systemClock } from '../../src/lib/clock.js'
 import { resolveHubConfig } from '../../src/lib/config.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { decodeAnswer, encodeQuery } from '../../src/mesh/dns.js'
+import { chainsFor } from '../../src/mesh/proxy-rules.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
@@ -110,7 +111,7 @@ async function run() {
     })
     podIP = ep.subsets[0].addresses[0].ip
     const rules = await until('DNAT to the pod on the node', () => save().includes(`--to-destination ${podIP}:8080`) && save())
-    t.match(rules, '-A BRAMBLE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 80')
+    t.match(rules, `-A ${chainsFor(hub.clusterId).services} -d 10.96.0.1/32 -p tcp -m tcp --dport 80`)
     t.ok(existsSync(join(root, 'node', 'agent', 'services.json')), 'the catalog is kept on disk')
     const answer = await ask(agent!.services!.dnsPort!, 'web.default.svc.cluster.local')
     t.same(answer.addresses, ['10.96.0.1'], "the node's DNS answers the Service name with its ClusterIP")
@@ -129,13 +130,14 @@ async function run() {
     agent = undefined
     await hub.close()
     // Someone flushed the rules while the agent was down.
-    execFileSync(inNs[0]!, [...inNs.slice(1), 'iptables', '-t', 'nat', '-F', 'BRAMBLE-SERVICES'])
+    const c = chainsFor(hub.clusterId)
+    execFileSync(inNs[0]!, [...inNs.slice(1), 'iptables', '-t', 'nat', '-F', c.services])
     agent = await startAgent(agentConfig('', ''), deps)
     await agent.services!.idle()
     const rules = save()
-    t.match(rules, '-A BRAMBLE-SERVICES -m addrtype --dst-type LOCAL -j BRAMBLE-NODEPORTS', 'our chains are back')
-    t.equal(rules.split('\n').filter((l) => l.startsWith('-A PREROUTING') && l.includes('BRAMBLE-SERVICES')).length, 1, 'one PREROUTING jump')
-    t.equal(rules.split('\n').filter((l) => l.startsWith('-A OUTPUT') && l.includes('BRAMBLE-SERVICES')).length, 1, 'one OUTPUT jump')
+    t.match(rules, `-A ${c.services} -m addrtype --dst-type LOCAL -j ${c.nodePorts}`, 'our chains are back')
+    t.equal(rules.split('\n').filter((l) => l.startsWith('-A PREROUTING') && l.includes(c.services)).length, 1, 'one PREROUTING jump')
+    t.equal(rules.split('\n').filter((l) => l.startsWith('-A OUTPUT') && l.includes(c.services)).length, 1, 'one OUTPUT jump')
     t.same((await ask(agent.services!.dnsPort!, 'web.default.svc.cluster.local')).addresses, ['10.96.0.1'], 'DNS answers from the kept catalog')
     // The hub process is gone: keep teardown from closing it twice.
     hub = { ...hub, close: async () => {} }

@@ -5,6 +5,8 @@ import Docker from 'dockerode'
 import { randomBytes } from 'node:crypto'
 import { dockerConnection } from '../../src/agent/docker-runtime.js'
 import { IptablesFirewall } from '../../src/agent/host-firewall.js'
+import { ServiceProxy, commandIptables } from '../../src/agent/service-proxy.js'
+import { silentLogger } from '../../src/lib/logger.js'
 
 export function dockerClient(): Docker {
   return new Docker(dockerConnection(process.env.DOCKER_HOST))
@@ -41,11 +43,13 @@ export async function removeClusterContainers(docker: Docker, clusterId: string)
   await removeClusterRules(clusterId)
 }
 
-/** Deletes the pod network's iptables rules of a test cluster (their comment names it) in this network namespace. */
+/** Deletes the pod network's and the service proxy's iptables rules of a test cluster in this network namespace. */
 export async function removeClusterRules(clusterId: string): Promise<void> {
   const firewall = new IptablesFirewall()
   for (const [table, chain] of [['filter', 'DOCKER-USER'], ['nat', 'POSTROUTING']] as const) {
     const rules = await firewall.list(table, chain, `bramble:${clusterId}:`).catch(() => [])
     for (const rule of rules) await firewall.delete(rule).catch(() => {})
   }
+  // The service proxy's chains and jumps carry a tag of the cluster id (proxy-rules.ts).
+  await new ServiceProxy({ iptables: commandIptables(), clusterId, logger: silentLogger() }).remove().catch(() => {})
 }
