@@ -18,7 +18,7 @@ import { BRAMBLE_BIN } from './hub-process.js'
 
 const run = promisify(execFile)
 const BASE_DIR = join(tmpdir(), 'bramble-netns')
-const TOOLS = ['ip', 'nsenter', 'dockerd']
+const TOOLS = ['ip', 'nsenter', 'dockerd', 'iptables']
 
 /** undefined when network-namespace hosts can be made here, else why not (for `t.plan(0, reason)`). */
 export async function netnsUnavailable(): Promise<string | undefined> {
@@ -27,7 +27,7 @@ export async function netnsUnavailable(): Promise<string | undefined> {
     try {
       await run('sh', ['-c', `command -v ${tool}`])
     } catch {
-      return `multi-node tests need \`${tool}\` on the PATH (packages iproute2, util-linux, docker.io)`
+      return `multi-node tests need \`${tool}\` on the PATH (packages iproute2, util-linux, docker.io, iptables)`
     }
   }
   if (!existsSync(BRAMBLE_BIN)) return `${BRAMBLE_BIN} is missing: run \`npm run build\` first (npm test does)`
@@ -86,6 +86,9 @@ export class NetnsLab {
         await ip('link', 'add', name, 'type', 'bridge')
         await ip('addr', 'add', `${lab.hubAddress}/24`, 'dev', name)
         await ip('link', 'set', name, 'up')
+        // Host-to-host traffic crosses the bridge and, with br_netfilter, the root namespace's
+        // FORWARD chain, whose policy Docker sets to DROP: the overlay between hosts needs it through.
+        await run('iptables', ['-w', '-I', ...bridgeForwardRule(name)])
       } catch (err) {
         await lab.cleanup()
         throw err
@@ -188,6 +191,7 @@ async function tearDownRun(name: string, dir: string): Promise<void> {
     await ip('netns', 'del', netns).catch(() => {})
   }
   for (const link of await linksNamed(name)) await ip('link', 'del', link).catch(() => {})
+  await run('iptables', ['-w', '-D', ...bridgeForwardRule(name)]).catch(() => {})
   const mounts = readText('/proc/self/mountinfo')
     .split('\n')
     .map((l) => l.split(' ')[4])
@@ -195,6 +199,10 @@ async function tearDownRun(name: string, dir: string): Promise<void> {
     .sort((a, b) => b.length - a.length)
   for (const m of mounts) await run('umount', ['-l', m]).catch(() => {})
   rmSync(dir, { recursive: true, force: true })
+}
+
+function bridgeForwardRule(bridge: string): string[] {
+  return ['FORWARD', '-i', bridge, '-o', bridge, '-m', 'comment', '--comment', `bramble e2e lab ${bridge}`, '-j', 'ACCEPT']
 }
 
 async function ip(...args: string[]): Promise<void> {
