@@ -16,6 +16,7 @@ import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
+import { hasPodAntiAffinity } from '../sched/filters.js'
 import { schedule } from '../sched/scheduler.js'
 import type { Strategy } from '../sched/scores.js'
 import { addResources, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
@@ -45,6 +46,16 @@ interface NodeEntry extends Omit<NodeSnapshot, 'node'> {
   node: KubeObject | undefined
   requested: Resources
   nonZeroRequested: Resources
+  antiAffinityPods: number
+}
+
+/** A pod as counted on its node. */
+interface Placed {
+  node: string
+  pod: KubeObject
+  requests: Resources
+  nonZero: Resources
+  antiAffinity: boolean
 }
 
 export class SchedulerController {
@@ -54,7 +65,7 @@ export class SchedulerController {
   private readonly log: Logger
   private readonly entries = new Map<string, NodeEntry>()
   /** Pod key → the node it holds resources on, and the pod as counted there. */
-  private readonly placed = new Map<string, { node: string; pod: KubeObject }>()
+  private readonly placed = new Map<string, Placed>()
   /** The entries with a Node, as schedule() takes them; rebuilt when nodes come or go. */
   private listed: NodeSnapshot[] | undefined
   /** Where the next decision starts looking (see ScheduleOptions.startIndex). */
@@ -98,7 +109,7 @@ export class SchedulerController {
 
   private entry(node: string): NodeEntry {
     let e = this.entries.get(node)
-    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING }))
+    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING, antiAffinityPods: 0 }))
     return e
   }
 
@@ -112,16 +123,24 @@ export class SchedulerController {
       const e = this.entry(before.node)
       // A new array each time: a snapshot handed out is never changed under its reader.
       e.pods = e.pods.filter((p) => p !== before.pod)
-      e.requested = subtractResources(e.requested, podRequests(before.pod))
-      e.nonZeroRequested = subtractResources(e.nonZeroRequested, nonZeroRequests(before.pod))
+      e.requested = subtractResources(e.requested, before.requests)
+      e.nonZeroRequested = subtractResources(e.nonZeroRequested, before.nonZero)
+      if (before.antiAffinity) e.antiAffinityPods--
       this.placed.delete(key)
     }
     if (pod && node) {
       const e = this.entry(node)
+      // A pod's requests never change (its spec is immutable): a new version of the same pod (a
+      // status report) keeps what was worked out, instead of parsing its quantities again.
+      const same = before !== undefined && before.pod.metadata.uid === pod.metadata.uid
+      const placed: Placed = same
+        ? { ...before, node, pod }
+        : { node, pod, requests: podRequests(pod), nonZero: nonZeroRequests(pod), antiAffinity: hasPodAntiAffinity(pod) }
       e.pods = [...e.pods, pod]
-      e.requested = addResources(e.requested, podRequests(pod))
-      e.nonZeroRequested = addResources(e.nonZeroRequested, nonZeroRequests(pod))
-      this.placed.set(key, { node, pod })
+      e.requested = addResources(e.requested, placed.requests)
+      e.nonZeroRequested = addResources(e.nonZeroRequested, placed.nonZero)
+      if (placed.antiAffinity) e.antiAffinityPods++
+      this.placed.set(key, placed)
     }
   }
 

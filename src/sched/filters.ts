@@ -72,7 +72,8 @@ const hostPorts: Filter = (pod, { pods }) => {
 }
 
 /** Anti-affinity on the hostname topology: pods on this node are the ones that share its topology. */
-const podAntiAffinity: Filter = (pod, { pods }) => {
+const podAntiAffinity: Filter = (pod, n) => {
+  const pods = n.pods
   // The incoming pod's own rules against pods already on the node, and theirs against it.
   const violates = (owner: KubeObject, other: KubeObject) =>
     antiAffinityTerms(owner).some(
@@ -82,7 +83,7 @@ const podAntiAffinity: Filter = (pod, { pods }) => {
         matchesLabels(term.requirements, other.metadata.labels),
     )
   const own = pod.spec?.affinity?.podAntiAffinity !== undefined
-  if (!own && !anyAntiAffinity(pods)) return PASS
+  if (!own && antiAffinityPodsOn(n) === 0) return PASS
   for (const other of pods) {
     // Most pods have no anti-affinity: skip them without building their terms.
     if (!own && other.spec?.affinity?.podAntiAffinity === undefined) continue
@@ -91,21 +92,21 @@ const podAntiAffinity: Filter = (pod, { pods }) => {
   return PASS
 }
 
-// A node's pod list is replaced, never changed in place (NodeSnapshot), so what is learnt from one is kept with it.
-const antiAffinityIn = new WeakMap<readonly KubeObject[], boolean>()
+/** How many of the node's pods carry pod anti-affinity: the kept count, or counted. */
+export function antiAffinityPodsOn(n: NodeSnapshot): number {
+  return n.antiAffinityPods ?? n.pods.filter(hasPodAntiAffinity).length
+}
 
-function anyAntiAffinity(pods: readonly KubeObject[]): boolean {
-  let any = antiAffinityIn.get(pods)
-  if (any === undefined) antiAffinityIn.set(pods, (any = pods.some((p) => p.spec?.affinity?.podAntiAffinity !== undefined)))
-  return any
+export function hasPodAntiAffinity(pod: KubeObject): boolean {
+  return pod.spec?.affinity?.podAntiAffinity !== undefined
 }
 
 /**
- * True when hostPorts and podAntiAffinity cannot fail for this pod on a node with these pods (no
- * host port wanted, no anti-affinity on either side): then only resourcesFit decides.
+ * True when hostPorts and podAntiAffinity cannot fail for this pod on a node where no pod has
+ * anti-affinity (no host port wanted, no anti-affinity of its own): then only resourcesFit decides.
  */
-export function onlyResourcesMatter(pod: KubeObject, pods: readonly KubeObject[]): boolean {
-  return hostPortKeys(pod).length === 0 && pod.spec?.affinity?.podAntiAffinity === undefined && !anyAntiAffinity(pods)
+export function onlyResourcesMatter(pod: KubeObject): boolean {
+  return hostPortKeys(pod).length === 0 && !hasPodAntiAffinity(pod)
 }
 
 /**

@@ -2,7 +2,7 @@
 // no I/O; the hub feeds it a snapshot and writes the binding.
 
 import type { KubeObject } from '../api/types.js'
-import { NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
+import { antiAffinityPodsOn, NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
 import { scoreInput, scorers, type Strategy } from './scores.js'
 import { nodeFacts, podRequests, requestedOn, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
 
@@ -32,7 +32,6 @@ export function feasibleNodesToFind(nodeCount: number): number {
 }
 
 export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleOptions = { strategy: 'spread' }): Decision & { visited: number } {
-  const reasons: Record<string, number> = {}
   const feasible: NodeSnapshot[] = []
   const feasibleFacts: NodeFacts[] = []
   const nodes = snapshot.nodes
@@ -40,6 +39,7 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
   const want = podRequests(pod)
+  const simple = onlyResourcesMatter(pod)
   let visited = 0
   for (; visited < nodes.length && feasible.length < enough; visited++) {
     const i = (start + visited) % nodes.length
@@ -47,26 +47,36 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     if (known.node[i] !== n.node) {
       known.node[i] = n.node
       known.failed[i] = firstFailure(NODE_FILTERS, pod, n)
-      known.facts[i] = nodeFacts(n.node)
+      const facts = (known.facts[i] = nodeFacts(n.node))
+      known.cpu[i] = facts.allocatable.cpuMilli
+      known.memory[i] = facts.allocatable.memoryBytes
+      known.pods[i] = facts.allocatable.pods
     }
     let failed = known.failed[i]!
-    const facts = known.facts[i]!
     if (failed.length === 0) {
-      // resourcesFit's arithmetic inline; the filters themselves run (and name reasons) only when it may fail.
-      const cap = facts.allocatable
+      // resourcesFit's arithmetic inline, on allocatable kept side by side (a decision reads it for
+      // hundreds of nodes); the filters themselves run, and name reasons, only when it may fail.
       const used = requestedOn(n)
       const fits =
-        n.pods.length + 1 <= cap.pods &&
-        (want.cpuMilli <= 0 || used.cpuMilli + want.cpuMilli <= cap.cpuMilli) &&
-        (want.memoryBytes <= 0 || used.memoryBytes + want.memoryBytes <= cap.memoryBytes)
-      if (!fits || !onlyResourcesMatter(pod, n.pods)) failed = firstFailure(POD_FILTERS, pod, n)
+        n.pods.length + 1 <= known.pods[i]! &&
+        (want.cpuMilli <= 0 || used.cpuMilli + want.cpuMilli <= known.cpu[i]!) &&
+        (want.memoryBytes <= 0 || used.memoryBytes + want.memoryBytes <= known.memory[i]!)
+      if (!fits || !simple || antiAffinityPodsOn(n) > 0) failed = firstFailure(POD_FILTERS, pod, n)
     }
     if (failed.length === 0) {
       feasible.push(n)
-      feasibleFacts.push(facts)
-    } else for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
+      feasibleFacts.push(known.facts[i]!)
+    }
   }
-  if (feasible.length === 0) return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
+  if (feasible.length === 0) {
+    // Every node was looked at and failed: ask again (the answers are remembered) to count why.
+    const reasons: Record<string, number> = {}
+    for (let i = 0; i < nodes.length; i++) {
+      const failed = known.failed[i]!.length > 0 ? known.failed[i]! : firstFailure(POD_FILTERS, pod, nodes[i]!)
+      for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
+    }
+    return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
+  }
 
   const totals = new Array<number>(feasible.length).fill(0)
   const input = scoreInput(pod, feasible, feasibleFacts)
@@ -105,6 +115,10 @@ interface NodeFilterMemo {
   node: (KubeObject | undefined)[]
   failed: (readonly string[] | undefined)[]
   facts: (NodeFacts | undefined)[]
+  /** Allocatable CPU (millicores), memory (bytes) and pods of each node. */
+  cpu: Float64Array
+  memory: Float64Array
+  pods: Float64Array
 }
 
 const memos = new WeakMap<readonly NodeSnapshot[], Map<string, NodeFilterMemo>>()
@@ -118,7 +132,7 @@ function nodeFilterMemo(nodes: readonly NodeSnapshot[], pod: KubeObject): NodeFi
   let memo = byShape.get(key)
   if (!memo) {
     if (byShape.size >= SHAPES_REMEMBERED) byShape.delete(byShape.keys().next().value!)
-    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length), facts: new Array(nodes.length) }))
+    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length), facts: new Array(nodes.length), cpu: new Float64Array(nodes.length), memory: new Float64Array(nodes.length), pods: new Float64Array(nodes.length) }))
   }
   return memo
 }

@@ -61,7 +61,11 @@ const preferredNodeAffinity: Scorer = ({ pod, nodes }) => {
 
 const preferNoScheduleTaints: Scorer = ({ pod, facts }) => {
   if (facts.every((f) => f.softTaints.length === 0)) return 100
-  const counts = facts.map((f) => f.softTaints.filter((t) => !tolerates(pod, t)).length)
+  const counts = facts.map((f) => {
+    let untolerated = 0
+    for (const t of f.softTaints) if (!tolerates(pod, t)) untolerated++
+    return untolerated
+  })
   const most = Math.max(0, ...counts)
   return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
 }

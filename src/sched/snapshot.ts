@@ -13,6 +13,8 @@ export interface NodeSnapshot {
    */
   requested?: Resources
   nonZeroRequested?: Resources
+  /** How many of `pods` carry pod anti-affinity, when the caller keeps it up to date; counted when absent. */
+  antiAffinityPods?: number
 }
 
 export interface Snapshot {
