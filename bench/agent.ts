@@ -7,8 +7,8 @@
 //
 //   npm run bench:agent            (BENCH_MINUTES: the measured window, default 10; 1 for a quick run)
 //
-// The hub and the agent run as separate processes (the built binary) so the agent's own process is
-// what gets measured. Docker containers are children of containerd, not of the agent, so they are
+// The hub and the agent run as separate processes (the agent through bin/bramble, as users start
+// it) so the agent's own process is what gets measured. Docker containers are children of containerd, not of the agent, so they are
 // not counted; exec probes' `docker exec` work is dockerd's, also not counted.
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -20,7 +20,9 @@ import { promisify } from 'node:util'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../test/helpers/api-client.js'
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../test/helpers/busybox-image.js'
 import { dockerClient, removeClusterContainers } from '../test/helpers/docker.js'
-import { BRAMBLE_BIN, startHubProcess } from '../test/helpers/hub-process.js'
+import { BRAMBLE_BIN, REPO_ROOT, startHubProcess } from '../test/helpers/hub-process.js'
+
+const LAUNCHER = join(REPO_ROOT, 'bin', 'bramble')
 
 const run = promisify(execFile)
 const MINUTES = Number(process.env.BENCH_MINUTES ?? 10)
@@ -222,7 +224,8 @@ async function main(): Promise<void> {
   let baseline: ChildProcess | undefined
   try {
     const { stdout: token } = await run(process.execPath, [BRAMBLE_BIN, 'token', 'create', '--data-dir', hub.dataDir], { timeout: 30_000 })
-    agent = spawnTracked(process.execPath, [BRAMBLE_BIN, 'agent', '--data-dir', agentDir, '--hub', new URL(hub.server).host, '--token', token.trim(), '--node-name', NODE, '--log-level', 'warn'])
+    // Through the launcher, as users start it (it runs the agent in V8's lite mode).
+    agent = spawnTracked(LAUNCHER, ['agent', '--data-dir', agentDir, '--hub', new URL(hub.server).host, '--token', token.trim(), '--node-name', NODE, '--log-level', 'warn'])
     const agentPid = agent.child.pid!
     await until('the node Ready', async () => {
       if (agent!.child.exitCode !== null) throw new Error(`the agent exited with ${agent!.child.exitCode}: ${agent!.output()}`)

@@ -8,7 +8,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setFlagsFromString } from 'node:v8'
 import { Command, CommanderError, Option } from 'commander'
 import { ConfigError } from './lib/config-errors.js'
 import { AGENT_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
@@ -133,11 +132,6 @@ async function runHub(mode: 'hub' | 'up', flags: RawFlags): Promise<void> {
 
 async function runAgent(flags: RawFlags): Promise<void> {
   const config = resolveAgentFlags(flags)
-  // An agent does little but I/O: V8's optimizing compilers would cost it ~15 MB of its 64 MB
-  // budget and save no measurable CPU (bench/agent). Set before the agent's modules load.
-  // Not with source maps on (--enable-source-maps, test runners): switching V8 to lite mode at run
-  // time then crashes the process with SIGSEGV.
-  if (!process.sourceMapsEnabled) setFlagsFromString('--lite-mode')
   const { createLogger } = await import('./lib/logger.js')
   const logger = createLogger({ level: config.logLevel })
   const agent = await startAgentProcess(config, logger)
