@@ -1,8 +1,8 @@
 // Services on `bramble up`: the real binary runs the hub and a local agent on the real Docker
 // engine (its service rules go into this machine's iptables, its DNS server onto a link-local address).
 // A client pod finds a 2-replica Deployment by its Service name and its requests reach both
-// replicas through the ClusterIP; a NodePort reaches them from the host; scaling to one replica
-// takes the other out of rotation.
+// replicas through the ClusterIP; a NodePort reaches them at the node's address; a replica whose
+// readiness probe fails leaves rotation, and scaling to one replica takes the other out.
 
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -164,6 +164,29 @@ async function run() {
       return r?.ok && (await r.text()).trim()
     }, 30_000)
     t.ok(backends.has(host), `answered by ${host}`)
+  })
+
+  await t.test('a replica whose readiness probe fails leaves rotation within 5 s of going unready, and comes back', async (t) => {
+    const [victim, other] = [...backends]
+    const [httpd] = await clusterContainers(docker, clusterId, { 'io.bramble.pod.name': victim!, 'io.bramble.container.name': 'httpd' }, false)
+    await exec(httpd!.Id, ['mv', '/www/index.html', '/www/gone.html'])
+    await until('the replica not ready in its Endpoints', async () => {
+      const e = await getJson('endpoints', 'web')
+      return e?.subsets?.[0]?.notReadyAddresses?.some((a: any) => a.targetRef.name === victim)
+    }, 30_000)
+    const unreadyAt = Date.now()
+    await until('only the ready replica answers', async () => {
+      for (let i = 0; i < 8; i++) if ((await get(client, clusterIP, 80)) !== other) return false
+      return true
+    }, 5_000)
+    t.pass(`${victim} out of rotation ${Date.now() - unreadyAt} ms after its Endpoints said not ready`)
+    await exec(httpd!.Id, ['mv', '/www/gone.html', '/www/index.html'])
+    const seen = new Set<string>()
+    await until('both answer again', async () => {
+      seen.add(await get(client, clusterIP, 80))
+      return seen.has(victim!) && seen.has(other!)
+    }, 30_000)
+    t.pass('back in rotation once ready')
   })
 
   await t.test('scaled to one replica, only that one answers', async (t) => {
