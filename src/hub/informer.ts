@@ -32,7 +32,9 @@ export class Informer {
     for (const item of items) this.cache.set(objectKey(item), item)
     this.synced = true
     for (const item of items) for (const h of this.handlers) h('ADDED', item, undefined)
-    this.watch = this.registry.watch(this.info, undefined, revision, (event) => this.apply(event))
+    // Read-only: what the cache holds is never changed in place (controllers copy before they write),
+    // so informers of one kind share each event's object instead of each getting a copy.
+    this.watch = this.registry.watch(this.info, undefined, revision, (event) => this.apply(event), { readOnly: true })
   }
 
   stop(): void {

@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
 import { StoreWatchers, type LogEntry } from './lmdb-watchers.js'
-import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
+import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
 export interface LmdbStoreOptions {
   /** Directory of the LMDB environment (created if missing). */
@@ -177,10 +177,10 @@ class LmdbStore implements Store {
   }
 
   /** Throws StoreCompactedError synchronously when `fromRevision` is older than the retained log. */
-  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
+  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void, options: WatchOptions = {}): Watch {
     this.assertOpen()
     if (fromRevision < this.compacted) throw new StoreCompactedError(fromRevision, this.compacted)
-    return this.watchers.add(scope, fromRevision, onEvent)
+    return this.watchers.add(scope, fromRevision, onEvent, options.readOnly === true)
   }
 
   async revision(): Promise<number> {

@@ -18,6 +18,8 @@ interface Watcher {
   cursor: number
   onEvent: (event: StoreEvent) => void
   stopped: boolean
+  /** Never changes what it is handed (WatchOptions.readOnly). */
+  readOnly: boolean
 }
 
 export function inScope(scope: ListScope, key: ObjectKey): boolean {
@@ -38,8 +40,8 @@ export class StoreWatchers {
     private readonly logger: Logger,
   ) {}
 
-  add(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
-    const watcher: Watcher = { scope: { ...scope }, cursor: fromRevision, onEvent, stopped: false }
+  add(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void, readOnly = false): Watch {
+    const watcher: Watcher = { scope: { ...scope }, cursor: fromRevision, onEvent, stopped: false, readOnly }
     this.watchers.add(watcher)
     // Deliver the replay on a later turn: the caller has not got its Watch handle yet.
     this.schedule()
@@ -105,8 +107,10 @@ export class StoreWatchers {
         w.cursor = revision
         if (inScope(w.scope, entry.key)) receivers.push(w)
       }
-      // Each receiver may mutate its object: all but the last get a copy made before any delivery.
-      const objects = receivers.map((_, i) => (i === receivers.length - 1 ? entry.object : structuredClone(entry.object)))
+      // A receiver that may change its object gets its own copy, made before any delivery; the
+      // read-only ones share the object read from the log, or, with none, the last one takes it.
+      const shared = receivers.some((w) => w.readOnly)
+      const objects = receivers.map((w, i) => (w.readOnly || (!shared && i === receivers.length - 1) ? entry.object : structuredClone(entry.object)))
       receivers.forEach((w, i) => {
         if (w.stopped) return
         try {

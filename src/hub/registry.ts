@@ -17,7 +17,7 @@ import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid
 import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
 import { boundPod, type BindingRequest } from './pod-binding.js'
 import { ServiceAllocations } from './service-allocations.js'
-import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch } from './store.js'
+import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions } from './store.js'
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore'
 
@@ -99,9 +99,9 @@ export class Registry {
   }
 
   /** Streams changes after `fromRevision`; throws a 410 ApiError when that revision is compacted. */
-  watch(info: KindInfo, namespace: string | undefined, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
+  watch(info: KindInfo, namespace: string | undefined, fromRevision: number, onEvent: (event: StoreEvent) => void, options?: WatchOptions): Watch {
     try {
-      return this.store.watch({ resource: resourceOf(info.group, info.plural), namespace: info.namespaced ? namespace : undefined }, fromRevision, onEvent)
+      return this.store.watch({ resource: resourceOf(info.group, info.plural), namespace: info.namespaced ? namespace : undefined }, fromRevision, onEvent, options)
     } catch (err) {
       if (err instanceof StoreCompactedError) throw gone(err.message)
       throw err

@@ -43,6 +43,14 @@ export interface Watch {
   stop(): void
 }
 
+export interface WatchOptions {
+  /**
+   * The receiver never changes the objects it is handed (an informer's cache), so every such
+   * receiver of an event may share one object; otherwise each gets its own copy.
+   */
+  readOnly?: boolean
+}
+
 export interface Store {
   /**
    * Stores a new object. Stamps `metadata.resourceVersion` (the new revision), and, when absent,
@@ -60,7 +68,7 @@ export interface Store {
    * Calls `onEvent` for every change in scope after `fromRevision`, in revision order, then for
    * each new one. Throws StoreCompactedError if `fromRevision` is older than the retained log.
    */
-  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch
+  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void, options?: WatchOptions): Watch
   /** The newest revision. */
   revision(): Promise<number>
   /** The oldest revision a watch may still start from. */

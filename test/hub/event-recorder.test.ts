@@ -56,7 +56,7 @@ t.test('events for a pod and for a node pass the API validation with no unknown 
   })
   const notReady = stored.find((e: KubeObject) => e.reason === 'NodeNotReady')!
   t.equal(notReady.metadata.namespace, 'default', "a cluster-scoped object's events live in default")
-  t.notOk('namespace' in notReady.involvedObject, 'no namespace for a cluster-scoped object')
+  t.notOk('namespace' in (notReady.involvedObject as Record<string, unknown>), 'no namespace for a cluster-scoped object')
 })
 
 t.test('a repeat of the same event bumps its count (the do-nothing case for the object list)', async (t) => {
