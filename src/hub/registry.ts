@@ -213,11 +213,13 @@ export class Registry {
   /**
    * Binds a pending pod to a node (the pods/binding subresource, pod-binding.ts): one narrow write
    * of spec.nodeName and the PodScheduled condition, retried when another writer got there first.
+   * `read`: the pod as the caller last saw it (an informer's copy), tried first instead of a read;
+   * if it is not the stored version the write conflicts and the pod is read again.
    */
-  async bind(namespace: string, name: string, request: BindingRequest, dryRun: boolean): Promise<KubeObject> {
+  async bind(namespace: string, name: string, request: BindingRequest, dryRun: boolean, read?: KubeObject): Promise<KubeObject> {
     const pod = KINDS.find((k) => k.kind === 'Pod')!
     for (let attempt = 1; ; attempt++) {
-      const old = await this.get(pod, namespace, name)
+      const old = attempt === 1 && read ? read : await this.get(pod, namespace, name)
       const next = boundPod(old, request, rfc3339(this.clock.now()))
       if (dryRun) return next
       try {

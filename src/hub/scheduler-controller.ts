@@ -165,7 +165,7 @@ export class SchedulerController {
       this.assume(key, { ...pod, spec: { ...pod.spec, nodeName: decision.node } })
       let bound: KubeObject
       try {
-        bound = await this.o.registry.bind(namespace, name, { node: decision.node, uid: pod.metadata.uid }, false)
+        bound = await this.o.registry.bind(namespace, name, { node: decision.node, uid: pod.metadata.uid }, false, pod)
       } catch (err) {
         // Forget the assumption (the pod as read has the same version, so it takes its place back).
         this.assume(key, pod)

@@ -138,3 +138,14 @@ t.test('a missing pod is a 404; read-only users may not bind; only POST binds', 
   t.equal((await apiRequest(admin, 'GET', `${PODS}/web-8/binding`)).status, 405)
   t.notOk((await apiRequest(admin, 'GET', `${PODS}/web-8`)).json.spec.nodeName)
 })
+
+t.test('Registry.bind with a stale copy of the pod binds the stored version (what changed since stays)', async (t) => {
+  await createPod('web-9')
+  const stale = (await apiRequest(admin, 'GET', `${PODS}/web-9`)).json
+  const relabelled = await apiRequest(admin, 'PATCH', `${PODS}/web-9`, { metadata: { labels: { tier: 'front' } } }, { 'Content-Type': 'application/merge-patch+json' })
+  t.equal(relabelled.status, 200, relabelled.text)
+  const bound = await server.registry.bind('default', 'web-9', { node: 'pi-3' }, false, stale)
+  t.equal(bound.spec.nodeName, 'pi-3')
+  t.equal(bound.metadata.labels?.tier, 'front', 'the label written after the stale read is kept')
+  await t.rejects(server.registry.bind('default', 'web-9', { node: 'pi-4' }, false, stale), { reason: 'Conflict' }, 'and a second binding from the same stale copy is refused')
+})
