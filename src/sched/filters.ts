@@ -151,12 +151,20 @@ export function tolerates(pod: KubeObject, taint: Taint): boolean {
 }
 
 export function nodeMatchesTerm(node: KubeObject, term: any): boolean {
-  const exprs: any[] = term?.matchExpressions ?? []
-  const fields: any[] = term?.matchFields ?? []
-  if (exprs.length === 0 && fields.length === 0) return false
-  const labelOk = matchesLabels(exprs.map(toRequirement), node.metadata.labels)
-  const fieldOk = matchesLabels(fields.map(toRequirement), { 'metadata.name': node.metadata.name ?? '' })
-  return labelOk && fieldOk
+  const { labels, fields } = requirementsOf(term)
+  if (labels.length === 0 && fields.length === 0) return false
+  return matchesLabels(labels, node.metadata.labels) && (fields.length === 0 || matchesLabels(fields, { 'metadata.name': node.metadata.name ?? '' }))
+}
+
+// A term belongs to a pod, which is never changed in place: its requirements are read once, not per node.
+const termRequirements = new WeakMap<object, { labels: Requirement[]; fields: Requirement[] }>()
+
+function requirementsOf(term: any): { labels: Requirement[]; fields: Requirement[] } {
+  const read = () => ({ labels: ((term?.matchExpressions ?? []) as any[]).map(toRequirement), fields: ((term?.matchFields ?? []) as any[]).map(toRequirement) })
+  if (typeof term !== 'object' || term === null) return read()
+  let r = termRequirements.get(term)
+  if (!r) termRequirements.set(term, (r = read()))
+  return r
 }
 
 function toRequirement(e: any): Requirement {

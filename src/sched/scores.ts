@@ -70,7 +70,7 @@ const preferNoScheduleTaints: Scorer = ({ pod, facts }) => {
   return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
 }
 
-const notThrottled: Scorer = ({ facts }) => facts.map((f) => (f.throttled ? 0 : 100))
+const notThrottled: Scorer = ({ facts }) => (facts.some((f) => f.throttled) ? facts.map((f) => (f.throttled ? 0 : 100)) : 100)
 
 export interface WeightedScorer {
   name: string
