@@ -1,5 +1,5 @@
-// The HostFirewall port: the few iptables operations the pod network needs (is a rule there, add
-// it, list ours by their comment marker, delete one). The real adapter runs `iptables -w` in the
+// The HostFirewall port: the few iptables operations the pod network needs (is a chain there, is
+// a rule there, add it, list ours by their comment marker, delete one). The real adapter runs `iptables -w` in the
 // agent's network namespace; rules are kept as iptables -S prints them.
 
 import { execFile } from 'node:child_process'
@@ -7,6 +7,7 @@ import type { FirewallRule } from '../mesh/pod-network.js'
 import { HostCommandError } from './errors.js'
 
 export interface HostFirewall {
+  hasChain(table: FirewallRule['table'], chain: string): Promise<boolean>
   has(rule: FirewallRule): Promise<boolean>
   /** Puts the rule first in its chain (before Docker's own in POSTROUTING). */
   insert(rule: FirewallRule): Promise<void>
@@ -19,6 +20,13 @@ export interface HostFirewall {
 /** iptables through its command line; `-w` waits for the xtables lock Docker also takes. */
 export class IptablesFirewall implements HostFirewall {
   constructor(private readonly o: { command?: string; timeoutMs?: number } = {}) {}
+
+  async hasChain(table: FirewallRule['table'], chain: string): Promise<boolean> {
+    // The whole table: asking for a missing chain by name fails with a message that differs
+    // between iptables-legacy and iptables-nft.
+    const out = await this.run(['-t', table, '-S'])
+    return out.split('\n').some((line) => line === `-N ${chain}` || line.startsWith(`-P ${chain} `))
+  }
 
   async has(rule: FirewallRule): Promise<boolean> {
     try {

@@ -11,7 +11,7 @@
 import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
 import { parseCidr } from '../mesh/ipam.js'
-import { ANNOTATION_CLUSTER_CIDR, podGateway, podNetworkName, podNetworkRules, ruleMarker, type FirewallRule } from '../mesh/pod-network.js'
+import { ANNOTATION_CLUSTER_CIDR, podGateway, podNetworkName, podNetworkRules, ruleMarker, type FirewallRule, type ForwardChain } from '../mesh/pod-network.js'
 import { LABELS } from './container-runtime.js'
 import type { BridgeNetwork, BridgeNetworks } from './docker-networks.js'
 import type { HostFirewall } from './host-firewall.js'
@@ -84,19 +84,25 @@ export class PodNetwork {
         return undefined
       }
     }
-    await this.ensureRules(podNetworkRules({ clusterId, node: this.o.node, bridge: network.bridge, podCidr, clusterCidr }))
+    // Docker without its iptables rules (--iptables=false) has no DOCKER-USER chain: FORWARD then.
+    const forwardChain: ForwardChain = (await this.o.firewall.hasChain('filter', 'DOCKER-USER')) ? 'DOCKER-USER' : 'FORWARD'
+    await this.ensureRules(podNetworkRules({ clusterId, node: this.o.node, bridge: network.bridge, podCidr, clusterCidr, forwardChain }), forwardChain)
     await this.removeUnused(ours, network)
     this.notice('info', `pods join ${name} (${podCidr})`)
     return name
   }
 
-  /** Each wanted rule once, first in its chain; our rules that are no longer wanted (an old bridge) go. */
-  private async ensureRules(wanted: FirewallRule[]): Promise<void> {
+  /**
+   * Each wanted rule once, first in its chain; our rules that are no longer wanted (an old bridge,
+   * or the other forward chain after Docker's iptables setting changed) go.
+   */
+  private async ensureRules(wanted: FirewallRule[], forwardChain: ForwardChain): Promise<void> {
     const marker = ruleMarker(this.o.clusterId, this.o.node)
     const text = (r: FirewallRule) => `${r.table} ${r.chain} ${r.args.join(' ')}`
     const want = new Set(wanted.map(text))
-    const chains = new Map(wanted.map((r) => [`${r.table} ${r.chain}`, r]))
-    for (const { table, chain } of chains.values()) {
+    const chains: Array<Pick<FirewallRule, 'table' | 'chain'>> = [{ table: 'filter', chain: 'FORWARD' }, { table: 'nat', chain: 'POSTROUTING' }]
+    if (forwardChain === 'DOCKER-USER') chains.push({ table: 'filter', chain: 'DOCKER-USER' })
+    for (const { table, chain } of chains) {
       for (const held of await this.o.firewall.list(table, chain, marker)) {
         if (!want.has(text(held))) {
           await this.o.firewall.delete(held)

@@ -40,21 +40,30 @@ export interface PodNetworkFacts {
   podCidr: string
   /** Every node's pod addresses: `10.42.0.0/16`. */
   clusterCidr: string
+  /**
+   * Where the accept rules go: DOCKER-USER, or FORWARD when Docker runs without its iptables
+   * rules (`--iptables=false`): it then makes no DOCKER-USER chain and nothing jumps to one.
+   */
+  forwardChain?: ForwardChain
 }
+
+export type ForwardChain = 'DOCKER-USER' | 'FORWARD'
 
 /**
  * In the order `iptables -S` prints a rule's parts (-s, -d, -i, -o, matches, -j), so a listed rule
  * compares equal to the one wanted.
- * - filter DOCKER-USER: cluster traffic into the bridge, and out of it, is accepted (Docker's
- *   FORWARD policy is DROP and its own rules accept only replies into a bridge);
+ * - filter DOCKER-USER (or FORWARD, see forwardChain): cluster traffic into the bridge, and out
+ *   of it, is accepted (Docker's FORWARD policy is DROP and its own rules accept only replies
+ *   into a bridge);
  * - nat POSTROUTING: pods' traffic to anywhere outside the cluster CIDR (and not back into the
  *   bridge) is masqueraded behind the node's address; inside it, pod IPs stay.
  */
 export function podNetworkRules(f: PodNetworkFacts): FirewallRule[] {
   const comment = ['-m', 'comment', '--comment', ruleMarker(f.clusterId, f.node)]
+  const chain = f.forwardChain ?? 'DOCKER-USER'
   return [
-    { table: 'filter', chain: 'DOCKER-USER', args: ['-s', f.clusterCidr, '-o', f.bridge, ...comment, '-j', 'ACCEPT'] },
-    { table: 'filter', chain: 'DOCKER-USER', args: ['-d', f.clusterCidr, '-i', f.bridge, ...comment, '-j', 'ACCEPT'] },
+    { table: 'filter', chain, args: ['-s', f.clusterCidr, '-o', f.bridge, ...comment, '-j', 'ACCEPT'] },
+    { table: 'filter', chain, args: ['-d', f.clusterCidr, '-i', f.bridge, ...comment, '-j', 'ACCEPT'] },
     { table: 'nat', chain: 'POSTROUTING', args: ['-s', f.podCidr, '!', '-d', f.clusterCidr, '!', '-o', f.bridge, ...comment, '-j', 'MASQUERADE'] },
   ]
 }

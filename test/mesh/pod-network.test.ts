@@ -16,6 +16,11 @@ t.test('rules: accept cluster traffic into and out of the bridge, masquerade onl
   t.not(ruleMarker('c1', 'pi-1'), ruleMarker('c1', 'pi-2'), 'two agents on one host keep their rules apart')
 })
 
+t.test('without a DOCKER-USER chain (Docker run with --iptables=false) the accept rules go into FORWARD', async (t) => {
+  const rules = podNetworkRules({ clusterId: 'c1', node: 'pi-1', bridge: 'br-0123456789ab', podCidr: '10.42.3.0/24', clusterCidr: '10.42.0.0/16', forwardChain: 'FORWARD' })
+  t.same(rules.map((r) => `${r.table} ${r.chain}`), ['filter FORWARD', 'filter FORWARD', 'nat POSTROUTING'])
+})
+
 t.test("the network is named after the cluster and the subnet; the gateway is the subnet's first host", async (t) => {
   t.equal(podNetworkName('3c53', '10.42.3.0/24'), 'bramble-3c53-10.42.3.0-24')
   t.not(podNetworkName('3c53', '10.42.3.0/24'), podNetworkName('3c53', '10.42.4.0/24'), 'a new lease is a new network')
