@@ -53,8 +53,8 @@ export class NetnsCluster {
   }
 
   /** A new namespace host whose agent joins as `node` with the cluster's join token; resolves once the Node is Ready. */
-  async addNode(node: string): Promise<AgentProcess> {
-    const host = await this.lab.addHost()
+  async addNode(node: string, options: { dockerIptables?: boolean } = {}): Promise<AgentProcess> {
+    const host = await this.lab.addHost(options)
     return this.startAgent(host, node, this.joinToken)
   }
 

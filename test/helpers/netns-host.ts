@@ -98,8 +98,12 @@ export class NetnsLab {
     throw new Error('no free 10.213.N.0/24 subnet for a multi-node test run')
   }
 
-  /** A new namespace on the bridge with its own dockerd, holding the busybox test image. */
-  async addHost(): Promise<NetnsHost> {
+  /**
+   * A new namespace on the bridge with its own dockerd, holding the busybox test image.
+   * `dockerIptables`: the dockerd programs its iptables rules as on a real host (FORWARD policy
+   * DROP, DOCKER-USER, masquerade); by default it leaves iptables alone.
+   */
+  async addHost(options: { dockerIptables?: boolean } = {}): Promise<NetnsHost> {
     const i = this.hostCount++ // taken at once: hosts may be added in parallel
     const netns = `${this.name}-${i}`
     const address = `10.213.${this.subnet}.${10 + i}`
@@ -116,14 +120,15 @@ export class NetnsLab {
     const nsenter = (command: string[]) => [`--net=/var/run/netns/${netns}`, ...command]
     const socket = join(dir, 'docker.sock')
     writeFileSync(join(dir, 'daemon.json'), '{}\n') // never the host's /etc/docker/daemon.json
-    // Pods only talk inside their node here, so the nested engine leaves iptables alone.
+    // Unless asked, the nested engine leaves iptables alone (pods only talk inside their node).
     // Its log goes to a file: a pipe would break (and kill dockerd) if this test process died.
     const logFile = join(dir, 'dockerd.log')
     const logFd = openSync(logFile, 'a')
     const dockerd = spawn(
       'nsenter',
       nsenter(['dockerd', '--config-file', join(dir, 'daemon.json'), '--data-root', join(dir, 'docker'), '--exec-root', join(dir, 'exec'),
-        '-H', `unix://${socket}`, '--pidfile', join(dir, 'dockerd.pid'), '--bip', `172.31.${10 + i}.1/24`, '--iptables=false', '--ip-masq=false']),
+        '-H', `unix://${socket}`, '--pidfile', join(dir, 'dockerd.pid'), '--bip', `172.31.${10 + i}.1/24`,
+        ...(options.dockerIptables ? [] : ['--iptables=false', '--ip-masq=false'])]),
       { stdio: ['ignore', 'ignore', logFd] },
     )
     closeSync(logFd)
