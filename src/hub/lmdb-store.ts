@@ -74,6 +74,8 @@ class LmdbStore implements Store {
   private readonly retain: number
   private readonly watchers: StoreWatchers
   private readonly inFlight = new Set<Promise<unknown>>()
+  /** Keys of revisions written since the store opened that a pump has yet to pass (see readLog). */
+  private readonly writtenKeys = new Map<number, ObjectKey>()
   /** Newest revision known flushed; watchers see nothing beyond it. */
   private durable: number
   /** Mirrors meta 'compacted'; raised inside the compacting transaction callback. */
@@ -98,7 +100,7 @@ class LmdbStore implements Store {
     this.durable = this.meta.get('revision') ?? 0
     this.compacted = this.meta.get('compacted') ?? 0
     this.watchers = new StoreWatchers(
-      (after, upTo) => this.readLog(after, upTo),
+      (after, upTo, wanted) => this.readLog(after, upTo, wanted),
       () => this.durable,
       this.logger,
     )
@@ -109,7 +111,7 @@ class LmdbStore implements Store {
   async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
     this.assertWritable(true)
     const next = structuredClone(object)
-    return this.write((revision) => {
+    return this.write(key, (revision) => {
       const k = encodeKey(key)
       if (this.objects.get(k) !== undefined) return { error: new StoreExistsError(key) }
       const rev = revision()
@@ -142,7 +144,7 @@ class LmdbStore implements Store {
   async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}): Promise<KubeObject> {
     this.assertWritable(true)
     const next = structuredClone(object)
-    return this.write((revision) => {
+    return this.write(key, (revision) => {
       const k = encodeKey(key)
       const old = this.objects.get(k)
       if (old === undefined) return { error: new StoreNotFoundError(key) }
@@ -162,7 +164,7 @@ class LmdbStore implements Store {
 
   async delete(key: ObjectKey, options: WriteOptions = {}): Promise<KubeObject> {
     this.assertWritable(false)
-    return this.write((revision) => {
+    return this.write(key, (revision) => {
       const k = encodeKey(key)
       const old = this.objects.get(k)
       if (old === undefined) return { error: new StoreNotFoundError(key) }
@@ -232,7 +234,7 @@ class LmdbStore implements Store {
    * Runs `body` inside a write transaction. `body` must decide before writing anything: it
    * returns an error (nothing written) or its result with the revision it took.
    */
-  private async write(body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
+  private async write(key: ObjectKey, body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
     const committed = this.env.transaction(() =>
       body(() => {
         const next = (this.meta.get('revision') ?? 0) + 1
@@ -251,6 +253,8 @@ class LmdbStore implements Store {
       throw this.translate(error)
     }
     if ('error' in outcome) throw outcome.error
+    // Not when a pump already passed it (a later write of the same commit got there first).
+    if (this.watchers.size > 0 && outcome.revision > this.durable) this.writtenKeys.set(outcome.revision, key)
     this.afterWrite(outcome.revision)
     return outcome.ok
   }
@@ -271,9 +275,21 @@ class LmdbStore implements Store {
     }
   }
 
-  private *readLog(after: number, upTo: number): Iterable<{ revision: number; entry: LogEntry }> {
-    for (const { key, value } of this.log.getRange({ start: after + 1, end: upTo + 1 })) {
-      yield { revision: key, entry: value }
+  /**
+   * The log entries in (after, upTo] that `wanted` may want. An entry written by this process is
+   * skipped unread when its key is not wanted (most writes, Events above all, have no watch in
+   * scope, and reading one means decoding the whole object); others are read and handed over.
+   * A pump passes every watch beyond what it reads, so the keys read are forgotten.
+   */
+  private *readLog(after: number, upTo: number, wanted: (key: ObjectKey) => boolean): Iterable<{ revision: number; entry: LogEntry }> {
+    for (let revision = after + 1; revision <= upTo; revision++) {
+      const key = this.writtenKeys.get(revision)
+      if (key !== undefined) {
+        this.writtenKeys.delete(revision)
+        if (!wanted(key)) continue
+      }
+      const entry = this.log.get(revision)
+      if (entry !== undefined) yield { revision, entry }
     }
   }
 

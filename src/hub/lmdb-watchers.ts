@@ -33,8 +33,11 @@ export class StoreWatchers {
   private scheduled = false
 
   constructor(
-    /** Log entries with revision in (after, upTo], ascending. */
-    private readonly readLog: (after: number, upTo: number) => Iterable<{ revision: number; entry: LogEntry }>,
+    /**
+     * Log entries with revision in (after, upTo], ascending; those whose key `wanted` refuses may
+     * be left out (no watcher behind would receive them).
+     */
+    private readonly readLog: (after: number, upTo: number, wanted: (key: ObjectKey) => boolean) => Iterable<{ revision: number; entry: LogEntry }>,
     /** The newest revision known durable: watchers never see anything beyond it. */
     private readonly durableRevision: () => number,
     private readonly logger: Logger,
@@ -100,7 +103,8 @@ export class StoreWatchers {
     const behind = [...this.watchers].filter((w) => w.cursor < target)
     if (behind.length === 0) return
     const from = Math.min(...behind.map((w) => w.cursor))
-    for (const { revision, entry } of this.readLog(from, target)) {
+    const wanted = (key: ObjectKey) => behind.some((w) => !w.stopped && inScope(w.scope, key))
+    for (const { revision, entry } of this.readLog(from, target, wanted)) {
       const receivers: Watcher[] = []
       for (const w of behind) {
         if (w.stopped || w.cursor >= revision) continue
