@@ -50,7 +50,7 @@ const APP = {
               name: 'httpd',
               image: BUSYBOX_IMAGE,
               imagePullPolicy: 'IfNotPresent',
-              command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
+              command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -vv -p 8080 -h /www'],
               ports: [{ name: 'http', containerPort: 8080 }],
               readinessProbe: { httpGet: { path: '/index.html', port: 8080 }, periodSeconds: 1 },
             },
@@ -144,7 +144,6 @@ else {
     const out = await exec(cluster.agent('msa'), id, ['sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port}`])
     return out.split('\r\n\r\n')[1]?.trim() ?? ''
   }
-  const txTotal = async (node: string) => ((await show(node))?.peers ?? []).reduce((sum, p) => sum + p.txBytes + p.rxBytes, 0)
 
   let backends = new Map<string, string>() // pod name → node
   let clusterIP = ''
@@ -192,7 +191,8 @@ else {
       return out.includes(clusterIP) && out
     }, 30_000))
     t.match(answer, clusterIP, 'the name resolves to the ClusterIP')
-    const before = await txTotal('msa')
+    const peerBytes = async () => new Map(((await show('msa'))?.peers ?? []).map((p) => [p.publicKey, p.txBytes + p.rxBytes]))
+    const before = await peerBytes()
     const seen = new Set<string>()
     await withDiagnostics(until('answers from both replicas', async () => {
       // `web` alone: the search path makes it web.default.svc.cluster.local.
@@ -201,8 +201,19 @@ else {
       return seen.size >= 2
     }, 60_000))
     t.same(seen, new Set(backends.keys()), `answered by ${[...seen].join(' and ')}`)
-    const after = await txTotal('msa')
-    t.ok(after > before, `msa's WireGuard transfer counters grew by ${after - before} bytes during the requests`)
+    const after = await peerBytes()
+    for (const node of ['msb', 'msc']) {
+      const key = await keyOf(node)
+      const grew = (after.get(key) ?? 0) - (before.get(key) ?? 0)
+      t.ok(grew > 0, `msa's WireGuard counters for its ${node} peer grew by ${grew} bytes during the requests`)
+    }
+    // httpd -vv logs each request's source: the client pod's own IP, not masqueraded on the way.
+    const clientIP = (await cluster.get('/api/v1/namespaces/default/pods/client')).status.podIP
+    for (const [pod, node] of backends) {
+      const [httpd] = await cluster.agent(node).host.docker.listContainers({ filters: { label: [`io.bramble.pod.name=${pod}`, 'io.bramble.container.name=httpd'] } })
+      const log = (await cluster.agent(node).host.docker.getContainer(httpd!.Id).logs({ stdout: true, stderr: true })).toString()
+      t.match(log, `[::ffff:${clientIP}]`, `${pod} on ${node} saw the client's pod IP ${clientIP}`)
+    }
   })
 
   await t.test('a replica that goes unready leaves rotation within 5 s', async (t) => {
