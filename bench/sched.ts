@@ -2,7 +2,8 @@
 // scheduler, store and MQTT path; prints pods/s bound and pods/s reported Running, with their
 // ratios to the Kubernetes scheduler's performance gate (90 pods/s on 500 nodes, a fixed
 // reference) and to a baseline measured in the same run: how fast the same store takes the same
-// pods as plain creates (one durable write each; a binding takes two and an Event).
+// pods as plain creates (one durable write each; a binding takes one, through pods/binding, and
+// its Scheduled Event another).
 //
 //   npm run bench:sched            (BENCH_NODES, BENCH_PODS, BENCH_TIMEOUT_SECONDS tune it;
 //                                   BENCH_PROFILE=FILE writes a CPU profile of the hub's measured phase)
