@@ -3,9 +3,12 @@
 // A 2-replica Deployment of busybox httpd servers runs on msb and msc (node affinity by name, one
 // per node by anti-affinity) behind a Service; a client pod on msa asks for it by name, through
 // msa's DNS server, its ClusterIP rules, the WireGuard tunnel and the other node's bridge: the
-// answers come from both nodes and msa's transfer counters grow. A replica that goes unready
-// leaves rotation within 5 s; a restarted agent brings back its interface, routes and rules each
-// once; deleting a Node removes its peer from the others.
+// answers come from both nodes (each seeing the client's own pod IP), msa's transfer counters
+// grow, and 256 KiB answers arrive whole (full-size packets fit the tunnel). A replica that goes
+// unready, or is deleted, leaves rotation within 5 s; every agent's rules and DNS address are in
+// its own namespace; a restarted agent brings back its interface, routes and rules each once;
+// deleting a Node removes its peer from the others. msa and msb run Docker with its iptables
+// rules (DOCKER-USER), msc without (the pod network's rules then go into FORWARD).
 
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -50,7 +53,7 @@ const APP = {
               name: 'httpd',
               image: BUSYBOX_IMAGE,
               imagePullPolicy: 'IfNotPresent',
-              command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -vv -p 8080 -h /www'],
+              command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && yes 0123456789abcdef | head -c 262144 > /www/big && exec httpd -f -vv -p 8080 -h /www'],
               ports: [{ name: 'http', containerPort: 8080 }],
               readinessProbe: { httpGet: { path: '/index.html', port: 8080 }, periodSeconds: 1 },
             },
@@ -145,6 +148,19 @@ else {
     return out.split('\r\n\r\n')[1]?.trim() ?? ''
   }
 
+  /** The size of /big as the client pod received it (the body after the headers). */
+  const bigSize = async (host: string, port: number): Promise<number> => {
+    const out = await exec(cluster.agent('msa'), (await clientContainer())!, ['sh', '-c', `printf 'GET /big HTTP/1.0\r\n\r\n' | nc -w 5 ${host} ${port} | sed -e '1,/^\r$/d' | wc -c`])
+    return Number(out.trim())
+  }
+  const readyBackends = async () => {
+    const ready = await withDiagnostics(until('two ready endpoints', async () => {
+      const e = await endpoints()
+      return e?.subsets?.[0]?.addresses?.length === 2 && !e.subsets[0].notReadyAddresses?.length && e.subsets[0].addresses
+    }, 120_000))
+    return new Map<string, string>(ready.map((a: any) => [a.targetRef.name, a.nodeName]))
+  }
+
   let backends = new Map<string, string>() // pod name → node
   let clusterIP = ''
 
@@ -159,13 +175,7 @@ else {
     const svc = await post('/api/v1/namespaces/default/services', APP.service)
     clusterIP = svc.spec.clusterIP
     await post('/api/v1/namespaces/default/pods', APP.client)
-    const ready = await withDiagnostics(
-      until('two ready endpoints', async () => {
-        const e = await endpoints()
-        return e?.subsets?.[0]?.addresses?.length === 2 && e.subsets[0].addresses
-      }, 120_000),
-    )
-    backends = new Map(ready.map((a: any) => [a.targetRef.name, a.nodeName]))
+    backends = await readyBackends()
     t.same([...backends.values()].sort(), ['msb', 'msc'], 'one replica on each of msb and msc')
     const pods = (await cluster.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).items
     for (const p of pods) {
@@ -237,6 +247,34 @@ else {
       return seen.has(victim!) && seen.has(other!)
     }, 30_000))
     t.pass('back in rotation once ready')
+  })
+
+  await t.test('full-size packets cross the tunnel: 256 KiB from each backend pod, and through the Service', async (t) => {
+    const pods = (await cluster.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).items
+    for (const p of pods) t.equal(await bigSize(p.status.podIP, 8080), 262144, `from ${p.metadata.name} on ${p.spec.nodeName} at ${p.status.podIP}`)
+    t.equal(await bigSize('web', 80), 262144, 'through the Service by name')
+  })
+
+  await t.test('a deleted backend pod leaves rotation within 5 s, and its replacement joins', async (t) => {
+    const [victim, other] = [...backends.keys()]
+    const res = await apiRequest(cluster.hub, 'DELETE', `/api/v1/namespaces/default/pods/${victim}`)
+    t.equal(res.status, 200, res.status === 200 ? `DELETE ${victim}` : res.text)
+    const deletedAt = Date.now()
+    await withDiagnostics(until('only the other replica answers', async () => {
+      for (let i = 0; i < 6; i++) if ((await get('web', 80)) !== other) return false
+      return true
+    }, 5_000))
+    const took = Date.now() - deletedAt
+    t.comment(`${victim} out of rotation on msa ${took} ms after its deletion`)
+    t.ok(took <= 5_000)
+    backends = await readyBackends()
+    t.same([...backends.values()].sort(), ['msb', 'msc'], 'the replacement runs where the deleted one did')
+    const seen = new Set<string>()
+    await withDiagnostics(until('the replacement answers', async () => {
+      seen.add(await get('web', 80))
+      return [...backends.keys()].every((b) => seen.has(b))
+    }, 30_000))
+    t.pass(`answered by ${[...backends.keys()].join(' and ')}`)
   })
 
   await t.test("each agent's host setup is in its own namespace, none in the root one", async (t) => {
