@@ -6,7 +6,7 @@
 // the hub runs: reads notice a changed file and reload it.
 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
-import { existsSync, readFileSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../lib/atomic-file.js'
 import type { Clock } from '../lib/clock.js'
@@ -59,6 +59,14 @@ export class TokenFileError extends HubError {
   readonly code = 'BRAMBLE_TOKENS_UNREADABLE'
   constructor(readonly path: string, options?: { cause?: unknown }) {
     super(`cannot read the token file ${path}; restore it from a backup or move it away to start with new tokens`, options)
+  }
+}
+
+export class TokenLockError extends HubError {
+  override readonly name = 'TokenLockError'
+  readonly code = 'BRAMBLE_TOKENS_LOCKED'
+  constructor(readonly path: string, options?: { cause?: unknown }) {
+    super(`the token file is locked by ${path} for too long; remove that file if no bramble process is running`, options)
   }
 }
 
@@ -119,11 +127,11 @@ export class TokenStore {
 
   /** Makes a new user token and returns its plaintext (the only time it is seen). */
   issueUserToken(name: string, role: Role): string {
-    this.reloadIfChanged()
-    const token = randomBytes(32).toString('base64url')
-    this.data.users.push({ name, role, sha256: sha256Hex(token), createdAt: this.isoNow() })
-    this.save()
-    return token
+    return this.change(() => {
+      const token = randomBytes(32).toString('base64url')
+      this.data.users.push({ name, role, sha256: sha256Hex(token), createdAt: this.isoNow() })
+      return token
+    })
   }
 
   /** The user a bearer token belongs to. Compares hashes in constant time against every entry. */
@@ -142,7 +150,10 @@ export class TokenStore {
 
   /** Makes a join token valid for ttlMs and returns it in full (`K10<caHash>::<id>.<secret>`). */
   createJoinToken(options: { caHash: string; ttlMs?: number; description?: string }): { token: string; info: JoinTokenInfo } {
-    this.reloadIfChanged()
+    return this.change(() => this.addJoinToken(options))
+  }
+
+  private addJoinToken(options: { caHash: string; ttlMs?: number; description?: string }): { token: string; info: JoinTokenInfo } {
     let id = randomString(6)
     while (this.data.joinTokens.some((r) => r.id === id)) id = randomString(6)
     const secret = randomString(16)
@@ -156,7 +167,6 @@ export class TokenStore {
       ...(options.description ? { description: options.description } : {}),
     }
     this.data.joinTokens.push(record)
-    this.save()
     return { token: formatJoinToken(options.caHash, id, secret), info: this.info(record) }
   }
 
@@ -167,12 +177,12 @@ export class TokenStore {
 
   /** Marks a join token revoked; it stays listed so its fate can be read. */
   revokeJoinToken(id: string): JoinTokenInfo {
-    this.reloadIfChanged()
-    const record = this.data.joinTokens.find((r) => r.id === id)
-    if (!record) throw new JoinTokenNotFoundError(id)
-    record.revoked = true
-    this.save()
-    return this.info(record)
+    return this.change(() => {
+      const record = this.data.joinTokens.find((r) => r.id === id)
+      if (!record) throw new JoinTokenNotFoundError(id)
+      record.revoked = true
+      return this.info(record)
+    })
   }
 
   /** Checks a join token presented by an agent against this hub's CA hash. */
@@ -223,9 +233,49 @@ export class TokenStore {
     }
   }
 
-  private save(): void {
-    writeFileAtomic(this.path, JSON.stringify(this.data, null, 2) + '\n', 0o600)
-    this.loadedStamp = fileStamp(this.path)
+  /**
+   * Read, change, write under a lock file: the hub and `bramble token` (another process) both
+   * write tokens.json, and without the lock one of two changes made at the same instant is lost.
+   * A change that throws writes nothing.
+   */
+  private change<T>(apply: () => T): T {
+    const release = lockFile(`${this.path}.lock`)
+    try {
+      this.reloadIfChanged()
+      const result = apply()
+      writeFileAtomic(this.path, JSON.stringify(this.data, null, 2) + '\n', 0o600)
+      this.loadedStamp = fileStamp(this.path)
+      return result
+    } catch (err) {
+      this.loadedStamp = '' // the in-memory copy may be half changed: read the file again next time
+      throw err
+    } finally {
+      release()
+    }
+  }
+}
+
+/** A lock older than this was left by a process that died holding it. */
+const STALE_LOCK_MS = 10_000
+const LOCK_WAIT_MS = 15_000
+
+/** Takes an exclusive lock file (O_EXCL), waiting for a holder; returns its release. */
+function lockFile(path: string): () => void {
+  const deadline = Date.now() + LOCK_WAIT_MS
+  for (;;) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600))
+      return () => rmSync(path, { force: true })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TokenLockError(path, { cause: err })
+    }
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_LOCK_MS) rmSync(path, { force: true })
+    } catch {
+      // released between the two calls: try again
+    }
+    if (Date.now() > deadline) throw new TokenLockError(path)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5) // a short synchronous pause
   }
 }
 

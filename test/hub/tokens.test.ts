@@ -148,3 +148,41 @@ t.test('a corrupt tokens.json is reported with its path, not replaced', async (t
   t.throws(() => TokenStore.open(dir, fakeClock()), { code: 'BRAMBLE_TOKENS_UNREADABLE', path: join(dir, TOKENS_FILE) })
   t.equal(readFileSync(join(dir, TOKENS_FILE), 'utf8'), '{ not json')
 })
+
+t.test('changes made at the same instant by several processes are all kept (a lock around read-change-write)', async (t) => {
+  const dir = tempDir(t)
+  const source = new URL('../../src/hub/tokens.ts', import.meta.url).href
+  const clockSource = new URL('../../src/lib/clock.ts', import.meta.url).href
+  const PROCESSES = 6
+  const EACH = 5
+  const code = `
+    const { TokenStore } = await import(${JSON.stringify(source)})
+    const { systemClock } = await import(${JSON.stringify(clockSource)})
+    const store = TokenStore.open(${JSON.stringify(dir)}, systemClock)
+    for (let i = 0; i < ${EACH}; i++) store.createJoinToken({ caHash: 'a'.repeat(64), description: 'p' + process.pid + '-' + i })
+  `
+  const { spawn } = await import('node:child_process')
+  const runs = Array.from({ length: PROCESSES }, () =>
+    new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'inherit'] })
+      child.on('exit', (c) => resolve(c ?? 1))
+    }),
+  )
+  t.same(await Promise.all(runs), Array(PROCESSES).fill(0), 'every writer finished')
+  const store = TokenStore.open(dir, fakeClock())
+  t.equal(store.listJoinTokens().length, PROCESSES * EACH, 'no token was lost')
+  t.equal(new Set(store.listJoinTokens().map((i) => i.id)).size, PROCESSES * EACH, 'ids are distinct')
+})
+
+t.test('a lock left by a dead process is taken over once stale; a live one makes a change wait', async (t) => {
+  const dir = tempDir(t)
+  const store = TokenStore.open(dir, fakeClock())
+  const lock = join(dir, `${TOKENS_FILE}.lock`)
+  writeFileSync(lock, '')
+  const { utimesSync } = await import('node:fs')
+  const old = new Date(Date.now() - 60_000)
+  utimesSync(lock, old, old)
+  store.createJoinToken({ caHash: 'a'.repeat(64) })
+  t.equal(store.listJoinTokens().length, 1, 'the stale lock did not block the change')
+  t.throws(() => statSync(lock), { code: 'ENOENT' }, 'the lock is released after the change')
+})
