@@ -201,6 +201,8 @@ else {
       return out.includes(clusterIP) && out
     }, 30_000))
     t.match(answer, clusterIP, 'the name resolves to the ClusterIP')
+    const direct = await exec(cluster.agent('msa'), id, ['nslookup', 'web.default.svc.cluster.local', '169.254.20.10'])
+    t.match(direct, clusterIP, "the pod reaches msa's DNS server at 169.254.20.10 itself")
     const peerBytes = async () => new Map(((await show('msa'))?.peers ?? []).map((p) => [p.publicKey, p.txBytes + p.rxBytes]))
     const before = await peerBytes()
     const seen = new Set<string>()
@@ -247,6 +249,24 @@ else {
       return seen.has(victim!) && seen.has(other!)
     }, 30_000))
     t.pass('back in rotation once ready')
+  })
+
+  await t.test("msa itself (the node, not a pod) reaches the ClusterIP: both nodes answer", async (t) => {
+    // A process's connect() needs a route to the ClusterIP before the OUTPUT chain rewrites it; a
+    // host has its default route, the lab's namespaces have none (nothing may leave the machine).
+    // Through the tunnel: the source is then msa's overlay address, and what no rule rewrote
+    // matches no peer and is dropped by WireGuard.
+    const msa = cluster.agent('msa')
+    await inNetns(msa, ['ip', 'route', 'replace', `${clusterIP}/32`, 'dev', wireguardInterfaceOf(msa.host)])
+    const seen = new Set<string>()
+    await withDiagnostics(until('answers to msa from both replicas', async () => {
+      const out = await inNetns(cluster.agent('msa'), ['sh', '-c', `printf 'GET /index.html HTTP/1.0\r\n\r\n' | busybox nc -w 3 ${clusterIP} 80`]).catch(() => '')
+      const body = out.split('\r\n\r\n')[1]?.trim()
+      if (body) seen.add(body)
+      return seen.size >= 2
+    }, 30_000))
+    t.same(seen, new Set(backends.keys()))
+    await inNetns(msa, ['ip', 'route', 'del', `${clusterIP}/32`, 'dev', wireguardInterfaceOf(msa.host)])
   })
 
   await t.test('full-size packets cross the tunnel: 256 KiB from each backend pod, and through the Service', async (t) => {
@@ -343,5 +363,11 @@ else {
       t.equal(s.peers.length, 1, `${node} keeps one peer`)
       t.equal(s.routes.length, 1, `${node} keeps one route`)
     }
+    const onMsb = [...backends].find(([, node]) => node === 'msb')![0]
+    await withDiagnostics(until("only msb's replica answers", async () => {
+      for (let i = 0; i < 6; i++) if ((await get('web', 80)) !== onMsb) return false
+      return true
+    }, 60_000))
+    t.pass(`only ${onMsb} on msb answers once msc is gone`)
   })
 }
