@@ -65,6 +65,12 @@ async function run() {
     t.same(await ourRules(), [])
   })
 
+  t.test("the firewall tells Docker's DOCKER-USER chain (this dockerd programs iptables) from a chain nobody made", async (t) => {
+    t.equal(await firewall.hasChain('filter', 'DOCKER-USER'), true)
+    t.equal(await firewall.hasChain('filter', 'FORWARD'), true, 'a built-in chain')
+    t.equal(await firewall.hasChain('filter', 'BRAMBLE-NO-SUCH-CHAIN'), false)
+  })
+
   let bridge = ''
   t.test("the node's bridge network owns its subnet, with the MTU asked for and Docker's masquerade off", async (t) => {
     const name = await podNetwork().sync(node(firstLease))
