@@ -68,6 +68,8 @@ export type PodLogs = (pod: KubeObject, options: PodLogOptions, res: ServerRespo
 export interface RunningApiServer {
   port: number
   registry: Registry
+  /** Serves a new certificate from the next TLS handshake on; open connections keep theirs. */
+  setTls(tls: { key: string; cert: string }): void
   close(): Promise<void>
 }
 
@@ -256,6 +258,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   return {
     port,
     registry,
+    setTls: (tls) => server.setSecureContext({ key: tls.key, cert: tls.cert }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

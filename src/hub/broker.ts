@@ -24,6 +24,8 @@ export interface EmbeddedBroker {
   port: number
   /** `mqtts://<host>:<port>` */
   url: string
+  /** Serves a new certificate from the next TLS handshake on; connected clients keep theirs. */
+  setTls(tls: { key: string; cert: string }): void
   close(): Promise<void>
 }
 
@@ -148,6 +150,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   return {
     port,
     url: `mqtts://${urlHost}:${port}`,
+    setTls: (tls) => server.setSecureContext({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }),
     close() {
       closing ??= (async () => {
         stopWatching()

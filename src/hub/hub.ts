@@ -32,7 +32,7 @@ import { PodCidrAllocator } from './pod-cidr-allocator.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
 import { openLmdbStore } from './lmdb-store.js'
-import { ensurePki } from './pki.js'
+import { ensurePki, startCertRenewal } from './pki.js'
 import type { Store } from './store.js'
 import { ensureBootstrapTokens, TokenStore } from './tokens.js'
 
@@ -67,7 +67,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   chmodSync(config.dataDir, 0o700)
 
-  const pki = ensurePki({ dataDir: config.dataDir, advertise: config.advertise, listen: config.listen, clock, logger })
+  const pkiOptions = { dataDir: config.dataDir, advertise: config.advertise, listen: config.listen, clock, logger }
+  const pki = ensurePki(pkiOptions)
   const tokens = TokenStore.open(config.dataDir, clock)
   const adminToken = chooseAdminToken(config.dataDir, tokens, pki.caHash, log)
 
@@ -92,6 +93,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     await registry.serviceAllocations.repair()
     const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
     let hubBusUrl: string
+    let embeddedBroker: EmbeddedBroker | undefined
     if (config.mqttUrl) {
       // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
       const dir = join(config.dataDir, 'mosquitto')
@@ -106,6 +108,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       log.info({ url: config.mqttUrl, files: dir }, 'using an external MQTT broker; point its password_file and acl_file at the files here and reload it when nodes join')
     } else {
       const broker: EmbeddedBroker = await startEmbeddedBroker({ port: config.mqttPort, host: config.listen, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem }, credentials, logger })
+      embeddedBroker = broker
       stops.push(() => broker.close())
       brokerUrl = `mqtts://${hostForUrl(config.advertise)}:${broker.port}`
       hubBusUrl = `mqtts://${hostForUrl(isAllInterfaces(config.listen) ? '127.0.0.1' : config.listen)}:${broker.port}`
@@ -142,6 +145,10 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     })
     apiPort = api.port
     stops.push(() => api!.close())
+    // The serving certificate is renewed well before expiry and swapped into the running servers.
+    const runningApi = api
+    const renewal = startCertRenewal({ ...pkiOptions, pki, apply: (tls) => (runningApi.setTls(tls), embeddedBroker?.setTls(tls)) })
+    stops.push(() => renewal.stop())
     await startControllers(registry, config, deps, stops)
   } catch (err) {
     await stopAll()

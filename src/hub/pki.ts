@@ -17,11 +17,19 @@ export const PKI_FILES = { caCert: 'ca.crt', caKey: 'ca.key', serverCert: 'serve
 
 const DAY_MS = 86_400_000
 const CA_VALIDITY_MS = 3650 * DAY_MS
-const SERVER_VALIDITY_MS = 730 * DAY_MS
-/** A serving certificate this close to expiry is renewed at start. */
-const SERVER_RENEW_BEFORE_MS = 180 * DAY_MS
-/** Backdating, so a board whose clock lags a little still accepts a fresh certificate. */
-const BACKDATE_MS = 3_600_000
+const SERVER_VALIDITY_MS = 365 * DAY_MS
+/** A serving certificate is renewed once less than a third of its life, or 30 days, remains. */
+const SERVER_RENEW_MIN_MS = 30 * DAY_MS
+/**
+ * Backdating: a Pi has no real-time clock and may boot offline with the time it last saved, days or
+ * months behind; it must still accept the hub's certificates. The CA (which agents pin) by longer.
+ */
+export const SERVER_BACKDATE_MS = 7 * DAY_MS
+export const CA_BACKDATE_MS = 365 * DAY_MS
+/** How often the running hub looks at its serving certificate's expiry. */
+export const RENEWAL_CHECK_INTERVAL_MS = DAY_MS
+/** The CA is never renewed silently (agents pin it); its expiry is warned about this far ahead. */
+const CA_WARN_BEFORE_MS = 365 * DAY_MS
 
 export interface PkiOptions {
   dataDir: string
@@ -69,7 +77,7 @@ export function ensurePki(options: PkiOptions): Pki {
   } else {
     ;({ certPem: caCertPem, keyPem: caKeyPem } = makeCa(clock.now()))
     writeFileAtomic(path('caKey'), caKeyPem, 0o600)
-    writeFileAtomic(path('caCert'), caCertPem, 0o644)
+    writeFileAtomic(path('caCert'), caCertPem, 0o600)
     created.ca = true
     log.info({ path: path('caCert') }, 'created cluster CA')
   }
@@ -81,11 +89,59 @@ export function ensurePki(options: PkiOptions): Pki {
   if (why) {
     ;({ certPem: serverCertPem, keyPem: serverKeyPem } = makeServerCert(caCertPem, caKeyPem, sans, clock.now()))
     writeFileAtomic(path('serverKey'), serverKeyPem, 0o600)
-    writeFileAtomic(path('serverCert'), serverCertPem, 0o644)
+    writeFileAtomic(path('serverCert'), serverCertPem, 0o600)
     created.server = true
     log.info({ reason: why, dns: sans.dns, ips: sans.ips }, 'issued serving certificate')
   }
   return { caCertPem, caKeyPem, serverCertPem: serverCertPem!, serverKeyPem: serverKeyPem!, caHash: caHash(caCertPem), created }
+}
+
+export interface CertRenewalOptions extends PkiOptions {
+  pki: Pki
+  /** Swaps a new serving certificate into the running servers (API, embedded broker). */
+  apply(tls: { key: string; cert: string }): void
+}
+
+/**
+ * Looks at the serving certificate now and then once a day: when renewal is due it issues a new one
+ * from the CA, writes it to the data dir and hands it to `apply`, so no restart is needed. The CA is
+ * never renewed here (agents pin it); its coming expiry is logged as a warning.
+ */
+export function startCertRenewal(options: CertRenewalOptions): { stop(): void } {
+  const { clock, dataDir } = options
+  const log = options.logger.child({ component: 'pki' })
+  const ca = new X509Certificate(options.pki.caCertPem)
+  let current = new X509Certificate(options.pki.serverCertPem)
+  let timer: { cancel(): void } | undefined
+  let stopped = false
+  const check = () => {
+    const nowMs = clock.now()
+    const caLeftMs = Date.parse(ca.validTo) - nowMs
+    if (caLeftMs < CA_WARN_BEFORE_MS) {
+      log.warn({ expires: new Date(ca.validTo).toISOString() }, `the cluster CA expires in ${Math.max(0, Math.floor(caLeftMs / DAY_MS))} days; it is not renewed automatically because agents pin it: plan a new cluster CA and re-join the nodes`)
+    }
+    if (renewalDue(current, nowMs)) {
+      try {
+        const made = makeServerCert(options.pki.caCertPem, options.pki.caKeyPem, serverSans(options), nowMs)
+        writeFileAtomic(join(dataDir, PKI_FILES.serverKey), made.keyPem, 0o600)
+        writeFileAtomic(join(dataDir, PKI_FILES.serverCert), made.certPem, 0o600)
+        options.apply({ key: made.keyPem, cert: made.certPem })
+        const previous = current
+        current = new X509Certificate(made.certPem)
+        log.info({ previousExpiry: new Date(previous.validTo).toISOString(), expires: new Date(current.validTo).toISOString() }, 'renewed the serving certificate')
+      } catch (err) {
+        log.error({ err }, 'could not renew the serving certificate; retrying tomorrow')
+      }
+    }
+    if (!stopped) timer = clock.setTimeout(check, RENEWAL_CHECK_INTERVAL_MS)
+  }
+  check()
+  return {
+    stop() {
+      stopped = true
+      timer?.cancel()
+    },
+  }
 }
 
 export interface SubjectAltNames {
@@ -126,8 +182,15 @@ function staleReason(certPem: string, caPem: string, advertise: string, nowMs: n
   if (!cert.verify(new X509Certificate(caPem).publicKey)) return 'signed by another CA'
   const covered = isIP(advertise) ? cert.checkIP(advertise) !== undefined : cert.checkHost(advertise) !== undefined
   if (!covered) return `does not cover ${advertise}`
-  if (Date.parse(cert.validTo) - nowMs < SERVER_RENEW_BEFORE_MS) return 'expires soon'
+  if (renewalDue(cert, nowMs)) return 'expires soon'
   return undefined
+}
+
+/** True once less than a third of the certificate's life (or 30 days, whichever is more) remains. */
+export function renewalDue(cert: X509Certificate, nowMs: number): boolean {
+  const notBefore = Date.parse(cert.validFrom)
+  const notAfter = Date.parse(cert.validTo)
+  return notAfter - nowMs < Math.max((notAfter - notBefore) / 3, SERVER_RENEW_MIN_MS)
 }
 
 function rsaKeys(): { priv: forge.pki.rsa.PrivateKey; pub: forge.pki.rsa.PublicKey; pem: string } {
@@ -149,7 +212,7 @@ function makeCa(nowMs: number): { certPem: string; keyPem: string } {
   const cert = forge.pki.createCertificate()
   cert.publicKey = keys.pub
   cert.serialNumber = serial()
-  cert.validity.notBefore = new Date(nowMs - BACKDATE_MS)
+  cert.validity.notBefore = new Date(nowMs - CA_BACKDATE_MS)
   cert.validity.notAfter = new Date(nowMs + CA_VALIDITY_MS)
   // UTF8String: Go's x509 (kubectl) refuses '@' in the default PrintableString.
   const subject = [{ name: 'commonName', value: `bramble-ca@${Math.floor(nowMs / 1000)}`, valueTagClass: forge.asn1.Type.UTF8 as any }]
@@ -171,7 +234,7 @@ function makeServerCert(caPem: string, caKeyPem: string, sans: SubjectAltNames, 
   const cert = forge.pki.createCertificate()
   cert.publicKey = keys.pub
   cert.serialNumber = serial()
-  cert.validity.notBefore = new Date(nowMs - BACKDATE_MS)
+  cert.validity.notBefore = new Date(Math.max(nowMs - SERVER_BACKDATE_MS, ca.validity.notBefore.getTime()))
   cert.validity.notAfter = new Date(Math.min(nowMs + SERVER_VALIDITY_MS, ca.validity.notAfter.getTime()))
   cert.setSubject([{ name: 'commonName', value: 'bramble-hub' }])
   cert.setIssuer(ca.subject.attributes)
