@@ -22,6 +22,7 @@ import { AgentIdentityMissingError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
+import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { LogsRpc } from './logs-rpc.js'
 import { MeshAgent } from './mesh-agent.js'
 import { nodeResolvers, type NodeAddresses } from './dns-server.js'
@@ -143,9 +144,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     return undefined
   })
 
+  // Pod volume files keep the modes their pod asks for (a container user must read them); the
+  // owner-only pods directory keeps everyone else on the host out.
+  const podsDir = join(agentDir(config.dataDir), 'pods')
+  ensureOwnerOnlyDir(podsDir)
   const settings: PlanSettings = {
     clusterId: identity.clusterId,
-    podsDir: join(agentDir(config.dataDir), 'pods'),
+    podsDir,
     pauseImage: config.pods?.pauseImage ?? DEFAULT_PAUSE_IMAGE,
     ...(config.pods?.network || initialNetwork ? { network: config.pods?.network ?? initialNetwork } : {}),
     log: config.pods?.log ?? AGENT_DEFAULTS.log,

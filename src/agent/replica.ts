@@ -8,6 +8,7 @@ import { open, type RootDatabase } from 'lmdb'
 import type { DesiredMessage, DesiredObject, ObjectRef } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
 import type { DesiredPod } from './pod-container-spec.js'
+import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 
 /**
  * - `applied`: stored; the replica is now at `revision`.
@@ -49,6 +50,7 @@ export class LmdbReplica implements Replica {
 
   /** Opens (or creates) the replica in directory `path`. */
   static async open(path: string): Promise<LmdbReplica> {
+    ensureOwnerOnlyDir(path)
     const db = open<any, string>({
       path,
       // Off, so a commit is on disk before its promise resolves: an ack must never run ahead
@@ -57,6 +59,7 @@ export class LmdbReplica implements Replica {
       noSync: false,
       compression: false,
     })
+    restrictFilesIn(path)
     return new LmdbReplica(db)
   }
 

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
+import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
 import { StoreWatchers, type LogEntry } from './lmdb-watchers.js'
@@ -35,6 +36,7 @@ const DEFAULT_MAP_SIZE_BYTES = 1024 * 1024 * 1024
 const DEFAULT_RETAIN_REVISIONS = 10_000
 
 export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
+  ensureOwnerOnlyDir(options.path)
   const env = open({
     path: options.path,
     // Commit, then flush, inside the write lock: the commit promise means durable, and the
@@ -44,6 +46,7 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
     noMetaSync: false,
     maxDbs: 4,
   })
+  restrictFilesIn(options.path)
   return new LmdbStore(env, options)
 }
 
