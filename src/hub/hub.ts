@@ -32,6 +32,8 @@ import { PodCidrAllocator } from './pod-cidr-allocator.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
 import { openLmdbStore } from './lmdb-store.js'
+import { EncryptedStore } from './encrypted-store.js'
+import { SecretKeyring } from '../lib/secret-keyring.js'
 import { ensurePki, startCertRenewal } from './pki.js'
 import type { Store } from './store.js'
 import { ensureBootstrapTokens, TokenStore } from './tokens.js'
@@ -73,7 +75,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const adminToken = chooseAdminToken(config.dataDir, tokens, pki.caHash, log)
 
   const clusterId = ensureClusterId(config.dataDir)
-  const store = await openLmdbStore({ path: join(config.dataDir, 'store'), logger, clock, mapSizeBytes: config.storeMapSizeBytes })
+  // Secrets are sealed before they reach LMDB (encrypted-store.ts), with the data dir's own key.
+  const secretsKeyring = SecretKeyring.openOrCreate(join(config.dataDir, 'secrets.key'))
+  const store = new EncryptedStore(await openLmdbStore({ path: join(config.dataDir, 'store'), logger, clock, mapSizeBytes: config.storeMapSizeBytes }), secretsKeyring)
   // Everything started so far, stopped in reverse order on close or on a failed start.
   const stops: Array<() => Promise<void> | void> = [() => store.close()]
   const stopAll = async () => {

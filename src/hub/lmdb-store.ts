@@ -50,6 +50,49 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
   return new LmdbStore(env, options)
 }
 
+/**
+ * Rewrites every stored value of one resource, its objects and their change-log entries, in one
+ * durable transaction, without a new revision: the objects mean the same (a re-encryption). Only
+ * for a store no process has open; one that does is refused. Returns how many values it rewrote.
+ */
+export async function rewriteStoredResource(path: string, resource: string, rewrite: (key: ObjectKey, stored: KubeObject) => KubeObject): Promise<number> {
+  const env = open({ path, overlappingSync: false, noSync: false, noMetaSync: false, maxDbs: 4 })
+  try {
+    const others = openedByOthers(env)
+    if (others.length > 0) throw new Error(`the store at ${path} is open in another process (pid ${others.join(', ')}); stop the hub first`)
+    const objects = env.openDB<KubeObject, string>({ name: 'objects' })
+    const log = env.openDB<LogEntry, number>({ name: 'log' })
+    let count = 0
+    await env.transaction(() => {
+      for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
+        const [, namespace = '', name = ''] = k.split('\0')
+        objects.put(k, rewrite({ resource, namespace, name }, value))
+        count++
+      }
+      for (const { key: rev, value } of log.getRange()) {
+        if (value.key.resource !== resource) continue
+        log.put(rev, { ...value, object: rewrite(value.key, value.object) })
+        count++
+      }
+    })
+    await env.flushed
+    return count
+  } finally {
+    await env.close()
+  }
+}
+
+/** Pids, other than ours, holding a reader slot of the environment: processes that have it open. */
+function openedByOthers(env: RootDatabase): number[] {
+  env.readerCheck()
+  const pids = new Set<number>()
+  for (const line of env.readerList().split('\n').slice(1)) {
+    const pid = Number(line.trim().split(/\s+/)[0])
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) pids.add(pid)
+  }
+  return [...pids]
+}
+
 /** `resource\0namespace\0name`: sorts by resource, then namespace, then name. */
 function encodeKey(key: ObjectKey): string {
   return `${key.resource}\0${key.namespace}\0${key.name}`
