@@ -100,14 +100,26 @@ t.test('a new Deployment gets one ReplicaSet with its replicas, revision 1 and a
   t.equal(d.status.updatedReplicas, 3)
 })
 
+/** Read, change, update; again on a conflict (the controller writes status meanwhile), as kubectl does. */
+async function changeDeployment(registry: Registry, name: string, change: (d: KubeObject) => void): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const next = structuredClone(await registry.get(kind('Deployment'), 'default', name))
+    change(next)
+    try {
+      await registry.update(kind('Deployment'), 'default', name, next, WRITE)
+      return
+    } catch (err) {
+      if ((err as { httpStatus?: number }).httpStatus !== 409) throw err
+    }
+  }
+  throw new Error(`could not update deployment ${name}: conflicts every time`)
+}
+
 t.test('a rolling update keeps replicas - maxUnavailable ready pods throughout, and undo by template goes back', async (t) => {
   const { registry, until, replicaSetsOf, readyPodsWithImage } = await setup(t)
   await registry.create(kind('Deployment'), 'default', deployment('api', 3, 'api:1'), WRITE)
   await until('3 ready on v1', async () => (await readyPodsWithImage('api:1')) === 3)
-  const d = await registry.get(kind('Deployment'), 'default', 'api')
-  const next = structuredClone(d)
-  next.spec.template.spec.containers[0].image = 'api:2'
-  await registry.update(kind('Deployment'), 'default', 'api', next, WRITE)
+  await changeDeployment(registry, 'api', (d) => (d.spec.template.spec.containers[0].image = 'api:2'))
   let lowest = 3
   await until('3 ready on v2 and none left on v1', async () => {
     const v1 = await readyPodsWithImage('api:1')
@@ -120,10 +132,7 @@ t.test('a rolling update keeps replicas - maxUnavailable ready pods throughout, 
   t.equal(sets.length, 2, 'the old ReplicaSet is kept, scaled to zero, for undo')
   await until('revision 2', async () => (await registry.get(kind('Deployment'), 'default', 'api')).metadata.annotations?.[REVISION_ANNOTATION] === '2')
   // Undo: put the old template back; its ReplicaSet becomes revision 3.
-  const current = await registry.get(kind('Deployment'), 'default', 'api')
-  const back = structuredClone(current)
-  back.spec.template.spec.containers[0].image = 'api:1'
-  await registry.update(kind('Deployment'), 'default', 'api', back, WRITE)
+  await changeDeployment(registry, 'api', (d) => (d.spec.template.spec.containers[0].image = 'api:1'))
   await until('3 ready on v1 again', async () => (await readyPodsWithImage('api:1')) === 3 && (await readyPodsWithImage('api:2')) === 0)
   t.equal((await replicaSetsOf('api')).length, 2, 'no third ReplicaSet: the old one is reused')
   await until('revision 3', async () => (await registry.get(kind('Deployment'), 'default', 'api')).metadata.annotations?.[REVISION_ANNOTATION] === '3')
@@ -133,11 +142,8 @@ t.test('Recreate stops the old pods before starting new ones', async (t) => {
   const { registry, until, readyPodsWithImage } = await setup(t)
   await registry.create(kind('Deployment'), 'default', deployment('db', 2, 'db:1', { type: 'Recreate' }), WRITE)
   await until('2 ready on v1', async () => (await readyPodsWithImage('db:1')) === 2)
-  const d = await registry.get(kind('Deployment'), 'default', 'db')
-  const next = structuredClone(d)
-  next.spec.template.spec.containers[0].image = 'db:2'
   let overlap = false
-  await registry.update(kind('Deployment'), 'default', 'db', next, WRITE)
+  await changeDeployment(registry, 'db', (d) => (d.spec.template.spec.containers[0].image = 'db:2'))
   await until('2 ready on v2', async () => {
     const pods = (await registry.list(kind('Pod'), 'default')).items
     const images = new Set(pods.filter((p: KubeObject) => controllerOf(p) && p.metadata.labels?.app === 'db').map((p: KubeObject) => p.spec.containers[0].image))
