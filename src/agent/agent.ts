@@ -23,6 +23,7 @@ import { Heartbeat } from './heartbeat.js'
 import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
+import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
 import { LogsRpc } from './logs-rpc.js'
 import { MeshAgent } from './mesh-agent.js'
 import { nodeResolvers, type NodeAddresses } from './dns-server.js'
@@ -76,7 +77,7 @@ export interface RunningAgent {
 }
 
 /** The node's identity: from an earlier join, or by joining now with the token. */
-export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger: Logger): Promise<JoinResponse> {
+export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger: Logger, secretsPublicKey?: string): Promise<JoinResponse> {
   const saved = loadIdentity(config.dataDir)
   if (saved) {
     if (config.nodeName && config.nodeName !== saved.nodeName) {
@@ -92,6 +93,7 @@ export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger
     nodeName: config.nodeName ?? defaultNodeName(),
     facts: { arch: facts.architecture, os: facts.operatingSystem, hostname: facts.hostname },
     logger,
+    ...(secretsPublicKey ? { secretsPublicKey } : {}),
   })
   saveIdentity(config.dataDir, identity)
   return identity
@@ -104,7 +106,9 @@ export function defaultNodeName(hostname = os.hostname()): string {
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const { runtime, hostInfo, clock } = deps
-  const identity = await loadOrJoin(config, hostInfo, deps.logger)
+  // Secrets come down sealed to this key; the hub learns it at join and with every node status.
+  const secretsKey = loadOrMakeSecretsKey(agentDir(config.dataDir))
+  const identity = await loadOrJoin(config, hostInfo, deps.logger, secretsKey.publicKey)
   const node = identity.nodeName
   const log = deps.logger.child({ component: 'agent', node })
   const replica = await (deps.openReplica ?? openReplica)(join(agentDir(config.dataDir), 'replica'))
@@ -222,6 +226,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     intervalMs: config.heartbeatIntervalMs || AGENT_DEFAULTS.heartbeatIntervalMs,
     extraFacts: { containerRuntimeVersion: await runtimeVersion(deps), kubeletVersion: `bramble-${brambleVersion()}` },
     ...(mesh ? { mesh: (internalIP: string | undefined) => mesh.report(internalIP) } : {}),
+    secretsPublicKey: secretsKey.publicKey,
   })
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()
@@ -240,7 +245,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   let desiredChain: Promise<void> = Promise.resolve()
   const onDesired = async (msg: DesiredMessage): Promise<void> => {
     for (const ref of msg.deletes) if (ref.kind === 'Pod' && ref.uid && ref.gracePeriodSeconds !== undefined) reconciler.setDeletionGrace(ref.uid, ref.gracePeriodSeconds)
-    const { outcome, revision } = await replica.applyDesired(msg)
+    const opened = openDesiredSecrets(msg, node, secretsKey.privateKey, (err) => {
+      log.warn({ secret: err.secret, problem: err.problem, err: err.message }, 'could not open a Secret from the hub; pods that use it wait')
+      uplink.event({ involvedObject: { kind: 'Node', name: node }, reason: 'SecretUnreadable', type: 'Warning', message: err.message })
+    })
+    const { outcome, revision } = await replica.applyDesired(opened)
     if (outcome === 'gap') {
       log.info({ have: revision, since: msg.since }, 'missed desired state; asking the hub for what changed since our revision')
       await uplink.publish('sync', { revision })

@@ -21,6 +21,8 @@ export interface HeartbeatOptions {
   extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
   /** The overlay's condition and public WireGuard facts, when the node runs the mesh; given the node's InternalIP now. */
   mesh?: (internalIP: string | undefined) => MeshReport
+  /** The node's public key for Secrets in transit: with every node status, so a node joined before it existed reports it too. */
+  secretsPublicKey?: string
 }
 
 export class Heartbeat {
@@ -55,7 +57,7 @@ export class Heartbeat {
       this.published = fingerprint
       // `labels` rides along (decoders tolerate extra fields): the hub keeps the Node's
       // kubernetes.io labels in step with what the host reports.
-      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}) } as NodeStatusMessage)
+      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}), ...(this.o.secretsPublicKey ? { secretsPublicKey: this.o.secretsPublicKey } : {}) } as NodeStatusMessage)
     }
     return status
   }

@@ -29,6 +29,8 @@ export interface JoinOptions {
   token: string
   nodeName: string
   facts?: JoinFacts
+  /** The node's public key for Secrets in transit (secrets-key.ts). */
+  secretsPublicKey?: string
   logger: Logger
 }
 
@@ -67,7 +69,7 @@ export async function joinHub(options: JoinOptions): Promise<JoinResponse> {
   if (actual !== parts.caHash) throw new JoinCaMismatchError(hub, parts.caHash, actual)
   const ca = caAnswer.body
 
-  const body: JoinRequest = { token: token.trim(), nodeName, ...options.facts }
+  const body: JoinRequest = { token: token.trim(), nodeName, ...options.facts, ...(options.secretsPublicKey ? { secretsPublicKey: options.secretsPublicKey } : {}) }
   const answer = await send(hub, new URL(JOIN_PATH, base), { method: 'POST', ca, body: JSON.stringify(body) })
   if (answer.status < 200 || answer.status >= 300) throw refusal(hub, nodeName, answer.status, answer.body)
   let response: JoinResponse

@@ -6,6 +6,8 @@
 //    Node and answers JoinResponse with the node's own MQTT credentials. The token is never sent
 //    before the hub has proved it holds the pinned CA's certificate.
 
+import { isSealingKey } from './sealed-secret.js'
+
 export const CA_PATH = '/cacerts'
 export const JOIN_PATH = '/apis/bramble.io/v1/join'
 /** POST (admin): makes a join token; body `{ttlSeconds?}`, answer `{token, expiresAt}`. */
@@ -19,6 +21,8 @@ export interface JoinRequest {
   arch?: string
   os?: string
   hostname?: string
+  /** The node's X25519 public key for Secrets in transit (src/api/sealed-secret.ts); base64, 32 bytes. */
+  secretsPublicKey?: string
 }
 
 export interface JoinResponse {
@@ -47,5 +51,6 @@ export function joinRequestProblems(body: unknown): string[] {
   if (typeof b.token !== 'string' || b.token === '') problems.push('token: Required value')
   if (typeof b.nodeName !== 'string' || b.nodeName === '') problems.push('nodeName: Required value')
   for (const f of ['arch', 'os', 'hostname']) if (b[f] !== undefined && typeof b[f] !== 'string') problems.push(`${f}: must be a string`)
+  if (b.secretsPublicKey !== undefined && !isSealingKey(b.secretsPublicKey)) problems.push('secretsPublicKey: must be an X25519 public key, 32 bytes in base64')
   return problems
 }

@@ -15,6 +15,7 @@ import {
   type UpMessages,
   type UpName,
 } from './protocol.js'
+import { isSealingKey } from './sealed-secret.js'
 
 export type Decoded<T> = { ok: true; message: T } | { ok: false; reason: string }
 
@@ -50,6 +51,9 @@ const record: Check = (v, p) => {
   if (!isRecord(v)) fail(p, `expected an object, got ${describe(v)}`)
 }
 const anything: Check = () => {}
+const sealingKey: Check = (v, p) => {
+  if (!isSealingKey(v)) fail(p, `expected an X25519 public key (32 bytes in base64), got ${describe(v)}`)
+}
 
 function arrayOf(item: Check): Check {
   return (v, p) => {
@@ -112,7 +116,7 @@ const UP_SHAPES: Record<UpName, Check> = {
   sync: object({ revision: req(count) }),
   ack: object({ revision: req(count) }),
   heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num) }),
-  'node-status': object({ status: req(record), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })) }),
+  'node-status': object({ status: req(record), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
   'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record) }),
   events: object({ events: req(arrayOf(record)) }),
   'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool) }),

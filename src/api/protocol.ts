@@ -90,6 +90,7 @@ export interface ObjectRef {
  * cluster CIDR it came from (the annotation). It arrives with the pods, is kept in the agent's
  * replica (so it is known offline and after a reboot) and comes down again whenever those change.
  * Read it with `replica.node()`. Other nodes' subnets travel on the cluster mesh topic.
+ * A Secret travels sealed to the node (src/api/sealed-secret.ts): only its identity in the clear.
  */
 export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' }
 
@@ -143,6 +144,8 @@ export interface NodeStatusMessage {
    * keeps them as Node annotations and publishes them on the cluster mesh topic. Never a private key.
    */
   wireguard?: { publicKey: string; endpoint?: string }
+  /** The node's X25519 public key for Secrets in transit (src/api/sealed-secret.ts); the hub keeps it as a Node annotation. */
+  secretsPublicKey?: string
 }
 
 export interface PodStatusMessage {

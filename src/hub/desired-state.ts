@@ -16,6 +16,11 @@
 // or one the hub has no snapshot of (the hub restarted, or the agent is far behind), gets the
 // whole set with `full: true`. Nothing of this is written to LMDB.
 //
+// Secrets go down sealed to the node (src/api/sealed-secret.ts), with the public key it sent at join
+// or with its status (the Node annotation bramble.io/secrets-public-key): the broker never sees a
+// value. A node whose key the hub does not know gets no Secrets at all, never plaintext; its pods
+// that use them wait, and the hub logs why. A new key sends every Secret again, sealed to it.
+//
 // Before a node has sent `up/sync` since the hub started, the hub does not know what it holds and
 // sends it nothing; the agent syncs on every connect.
 
@@ -28,6 +33,7 @@ import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
 import { ANNOTATION_CLUSTER_CIDR } from '../mesh/pod-network.js'
 import { isTerminal } from '../sched/snapshot.js'
+import { ANNOTATION_SECRETS_PUBLIC_KEY, isSealingKey, sealSecret } from '../api/sealed-secret.js'
 import { objectKey, type Informer } from './informer.js'
 
 export const DEFAULT_COALESCE_MS = 50
@@ -65,6 +71,8 @@ interface NodeSession {
   acked?: number
   /** ConfigMaps and Secrets the node's pods referenced at the last run. */
   refs: Set<DesiredKey>
+  /** Secrets were withheld for want of the node's public key, and the hub said so. */
+  withheldLogged?: boolean
 }
 
 export function desiredKey(kind: DesiredKind, namespace: string, name: string): DesiredKey {
@@ -152,8 +160,10 @@ export class DesiredState {
     o.configMaps.onChange(onConfig('ConfigMap'))
     o.secrets.onChange(onConfig('Secret'))
     // Status comes from the node itself; only what ownNode() sends (a pod subnet leased) concerns it.
+    // So does its public key for Secrets: with a new one, every Secret goes down again sealed to it.
     o.nodes?.onChange((type, node, previous) => {
-      if (type !== 'DELETED' && (!previous || versionOf(ownNode(node)) !== versionOf(ownNode(previous)))) this.markDirty(node.metadata.name!)
+      if (type === 'DELETED') return
+      if (!previous || versionOf(ownNode(node)) !== versionOf(ownNode(previous)) || secretsKeyOf(node) !== secretsKeyOf(previous)) this.markDirty(node.metadata.name!)
     })
   }
 
@@ -222,8 +232,11 @@ export class DesiredState {
     return s
   }
 
-  /** What the node should hold now, ConfigMaps and Secrets before the pods that use them. */
-  private desiredFor(node: string): { objects: Map<DesiredKey, DesiredObject>; refs: Set<DesiredKey> } {
+  /**
+   * What the node should hold now, ConfigMaps and Secrets before the pods that use them; Secrets
+   * in the clear here, sealed to `sealTo` as they go out, and none without it.
+   */
+  private desiredFor(node: string): { objects: Map<DesiredKey, DesiredObject>; refs: Set<DesiredKey>; sealTo: string | undefined; withheld: string[] } {
     const pods: Array<[DesiredKey, DesiredObject]> = []
     const refs = new Set<DesiredKey>()
     for (const key of this.podsByNode.get(node) ?? []) {
@@ -234,23 +247,29 @@ export class DesiredState {
       if (!isTerminal(pod)) for (const ref of referencedObjects(pod)) refs.add(ref)
     }
     const objects = new Map<DesiredKey, DesiredObject>()
+    const self = this.o.nodes?.get(node)
+    const sealTo = self ? secretsKeyOf(self) : undefined
+    const withheld: string[] = []
     for (const ref of [...refs].sort()) {
       const { kind, namespace, name } = parseKey(ref)
       const obj = (kind === 'ConfigMap' ? this.o.configMaps : this.o.secrets).get(`${namespace}/${name}`)
-      if (obj) objects.set(ref, obj as DesiredObject)
+      if (!obj) continue
+      if (kind === 'Secret' && !sealTo) withheld.push(`${namespace}/${name}`)
+      else objects.set(ref, obj as DesiredObject)
     }
     for (const [key, pod] of pods.sort(([a], [b]) => (a < b ? -1 : 1))) objects.set(key, pod)
-    const self = this.o.nodes?.get(node)
     if (self) objects.set(desiredKey('Node', '', node), ownNode(self))
-    return { objects, refs }
+    return { objects, refs, sealTo, withheld }
   }
 
   private async reconcile(node: string): Promise<void> {
     const s = this.sessions.get(node)
     if (!s) return
-    const { objects, refs } = this.desiredFor(node)
+    const { objects, refs, sealTo, withheld } = this.desiredFor(node)
     this.indexRefs(node, s, refs)
-    const now: Snapshot = new Map([...objects].map(([k, o]) => [k, versionOf(o)]))
+    this.logWithheld(node, s, withheld)
+    // A Secret's version names the key it was sealed to: a node with a new key gets it again.
+    const now: Snapshot = new Map([...objects].map(([k, o]) => [k, o.kind === 'Secret' ? `${versionOf(o)}@${sealTo}` : versionOf(o)]))
 
     let message: DesiredMessage
     if (s.syncRequest !== undefined) {
@@ -269,6 +288,7 @@ export class DesiredState {
       message = { revision: this.revisionFor(s, now, s.sent.revision), since: s.sent.revision, full: false, ...changes }
     }
 
+    message.upserts = message.upserts.map((o) => (o.kind === 'Secret' ? (sealSecret(o, node, sealTo!) as DesiredObject) : o))
     message.deletes = message.deletes.map((ref) => this.withDeletionGrace(ref))
     for (const [key, entry] of this.deletionGrace) if (entry.node === node) this.deletionGrace.delete(key)
     const payload = encodeMessage(message)
@@ -291,6 +311,20 @@ export class DesiredState {
     const last = s.sent?.revision ?? 0
     if (s.sent && sameSnapshot(s.sent.keys, now) && last >= held) return last
     return Math.max(this.maxSeen, last + 1, held)
+  }
+
+  /** Once per node until its key is known: which Secrets it is not sent, and why. */
+  private logWithheld(node: string, s: NodeSession, withheld: string[]): void {
+    if (withheld.length === 0) {
+      s.withheldLogged = false
+      return
+    }
+    if (s.withheldLogged) return
+    s.withheldLogged = true
+    this.log.warn(
+      { node, secrets: withheld.slice(0, 20) },
+      `the hub does not know node ${node}'s public key for Secrets in transit (annotation ${ANNOTATION_SECRETS_PUBLIC_KEY}); its Secrets are withheld, never sent in the clear, and pods that use them wait until the agent reports its key`,
+    )
   }
 
   private trimSnapshots(s: NodeSession): void {
@@ -318,6 +352,12 @@ const NODE_ANNOTATIONS_SENT = [ANNOTATION_CLUSTER_CIDR]
 function ownNode(node: KubeObject): DesiredObject {
   const annotations = Object.fromEntries(Object.entries(node.metadata.annotations ?? {}).filter(([k]) => NODE_ANNOTATIONS_SENT.includes(k)))
   return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid, annotations }, spec: node.spec ?? {} } as DesiredObject
+}
+
+/** The node's public key for Secrets in transit, when it has a well-formed one. */
+function secretsKeyOf(node: KubeObject): string | undefined {
+  const key = node.metadata.annotations?.[ANNOTATION_SECRETS_PUBLIC_KEY]
+  return isSealingKey(key) ? key : undefined
 }
 
 /** What tells two sent versions apart: the resourceVersion, or for the cut Node what it carries (status writes bump the version). */

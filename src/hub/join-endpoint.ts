@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CA_PATH, JOIN_PATH, JOIN_TOKENS_PATH, joinRequestProblems, type JoinRequest, type JoinResponse } from '../api/join.js'
 import { KINDS } from '../api/kinds.js'
 import { isDNS1123Label } from '../api/names.js'
+import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
@@ -117,7 +118,7 @@ export function joinRoutes(o: JoinEndpointOptions): ExtraRoute[] {
     }
     const updated = await mutateObject(o.registry, NODE, '', name, (current) => {
       current.metadata.labels = { ...current.metadata.labels, ...labels }
-      current.metadata.annotations = { ...current.metadata.annotations, [ANNOTATION_JOIN_TOKEN]: tokenId }
+      current.metadata.annotations = { ...current.metadata.annotations, ...joinAnnotations(tokenId, request) }
       return current
     })
     return updated ?? existing
@@ -166,13 +167,18 @@ function newNode(name: string, labels: Record<string, string>, tokenId: string, 
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { name, labels, annotations: { [ANNOTATION_JOIN_TOKEN]: tokenId } },
+    metadata: { name, labels, annotations: joinAnnotations(tokenId, request) },
     spec: {},
     status: {
       conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeJoined', message: 'The node joined; waiting for its first status.', lastHeartbeatTime: now, lastTransitionTime: now }],
       nodeInfo: { architecture: request.arch ?? '', operatingSystem: request.os ?? '' },
     },
   }
+}
+
+/** The token joined with and, when the node sent one, its public key for Secrets in transit. */
+function joinAnnotations(tokenId: string, request: JoinRequest): Record<string, string> {
+  return { [ANNOTATION_JOIN_TOKEN]: tokenId, ...(request.secretsPublicKey ? { [ANNOTATION_SECRETS_PUBLIC_KEY]: request.secretsPublicKey } : {}) }
 }
 
 /** Join answers carry secrets: no cache may keep them. */

@@ -12,6 +12,7 @@ import { isDeepStrictEqual } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { KINDS } from '../api/kinds.js'
 import { decodeUp } from '../api/protocol-decode.js'
+import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
 import { parseTopic, type EventsMessage, type NodeStatusMessage, type PodStatusMessage, type RpcReply, type UpName } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
 import { isTerminal } from '../sched/snapshot.js'
@@ -160,6 +161,18 @@ export class NodeStatusIntake {
       const { problems } = await recordWireGuardReport(this.o.registry, node, message.wireguard, this.o.nodes.list())
       if (problems.length > 0) this.refuse(node, { problems }, 'refused a WireGuard report from a node')
     }
+    // So does its public key for Secrets in transit (nodes joined before join carried it).
+    if (message.secretsPublicKey !== undefined) await this.recordSecretsKey(node, message.secretsPublicKey)
+  }
+
+  private async recordSecretsKey(node: string, publicKey: string): Promise<void> {
+    if (this.o.nodes.get(node)?.metadata.annotations?.[ANNOTATION_SECRETS_PUBLIC_KEY] === publicKey) return
+    const written = await mutateObject(this.o.registry, NODE, '', node, (current) => {
+      if (current.metadata.annotations?.[ANNOTATION_SECRETS_PUBLIC_KEY] === publicKey) return undefined
+      current.metadata.annotations = { ...current.metadata.annotations, [ANNOTATION_SECRETS_PUBLIC_KEY]: publicKey }
+      return current
+    })
+    if (written) this.log.info({ node }, "recorded the node's public key for Secrets in transit")
   }
 
   private async podStatus(node: string, message: PodStatusMessage): Promise<void> {

@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
 import { JOIN_PATH } from '../../src/api/join.js'
 import { KINDS } from '../../src/api/kinds.js'
+import { generateSealingKeyPair, openSecret, type SealingKeyPair } from '../../src/api/sealed-secret.js'
 import { encodeMessage, nodeDownFilter, upTopic, type DesiredMessage, type RpcRequest, type UpName } from '../../src/api/protocol.js'
 import type { KubeObject } from '../../src/api/types.js'
 import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
@@ -105,10 +106,15 @@ interface FakeNode {
 }
 
 const passwords = new Map<string, string>()
+/** Each node's key pair for Secrets in transit, as its agent would make it. */
+const sealingKeys = new Map<string, SealingKeyPair>()
 
-async function joinNode(name: string): Promise<void> {
+/** Joins as an agent does, with its public key for Secrets; `withKey: false` plays an agent from before keys. */
+async function joinNode(name: string, { withKey = true } = {}): Promise<void> {
   const token = tokens.createJoinToken({ caHash: caHash(tls.ca) }).token
-  const res = await apiRequest({ server: admin.server, ca: tls.ca }, 'POST', JOIN_PATH, { token, nodeName: name, arch: 'arm64', os: 'linux' })
+  const keys = generateSealingKeyPair()
+  sealingKeys.set(name, keys)
+  const res = await apiRequest({ server: admin.server, ca: tls.ca }, 'POST', JOIN_PATH, { token, nodeName: name, arch: 'arm64', os: 'linux', ...(withKey ? { secretsPublicKey: keys.publicKey } : {}) })
   if (res.status !== 200) throw new Error(`join of ${name} failed: ${res.text}`)
   passwords.set(name, res.json.mqtt.password)
   await eventually(`${name} in the gateway's cache`, () => gateway.lifecycle.verdict(name) !== undefined)
@@ -494,4 +500,49 @@ t.test('deleting a Node revokes its MQTT credentials at once', async (t) => {
   await registry.delete(kind('Node'), '', 'doomed', { dryRun: false })
   await eventually('credentials revoked', () => !credentials.has('doomed'))
   t.pass('revoked')
+})
+
+t.test('desired state: Secrets go down sealed to the node; a node whose key the hub does not know gets none until it reports one', async (t) => {
+  const value = 'sealed-value-7f3a9c'
+  await registry.create(kind('Secret'), 'default', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'sec-sealed' }, data: { pw: Buffer.from(value).toString('base64') } }, WRITE)
+  const uses = { container: { env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'sec-sealed', key: 'pw' } } }] } }
+
+  await joinNode('seal-1')
+  await createPod(pod('sealed-user', 'seal-1', uses))
+  const n = await connectNode('seal-1')
+  t.teardown(() => n.end())
+  const first = await n.sync(0)
+  const box = first.upserts.find((o) => o.kind === 'Secret')!
+  t.ok(box, 'the Secret is sent')
+  t.notMatch(JSON.stringify(first), value, 'no plaintext in the message')
+  t.notMatch(JSON.stringify(first), Buffer.from(value).toString('base64'), 'nor its base64')
+  t.equal(Buffer.from((openSecret(box, 'seal-1', sealingKeys.get('seal-1')!.privateKey) as any).data.pw, 'base64').toString(), value, "the node's key opens it")
+  t.throws(() => openSecret(box, 'seal-2', sealingKeys.get('seal-1')!.privateKey), { problem: 'refused' }, 'bound to this node')
+
+  await joinNode('seal-2', { withKey: false })
+  await createPod(pod('waiting-user', 'seal-2', uses))
+  const old = await connectNode('seal-2')
+  t.teardown(() => old.end())
+  const withheld = await old.sync(0)
+  t.same(keysOf(withheld), ['Pod/waiting-user'], 'no key known: the pod comes, its Secret does not')
+  t.notMatch(JSON.stringify(withheld), value)
+  await old.send('ack', { revision: withheld.revision })
+  await settle()
+
+  // An agent that joined before keys reports its key with its node status.
+  const before = old.desired.length
+  await old.send('node-status', { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok' }] }, secretsPublicKey: sealingKeys.get('seal-2')!.publicKey })
+  const late = await eventually('the Secret once the key is known', () => old.desired.slice(before).find((m) => m.upserts.some((o) => o.kind === 'Secret')))
+  t.same(keysOf(late), ['Secret/sec-sealed'], 'only the Secret comes')
+  t.equal((await registry.get(kind('Node'), '', 'seal-2')).metadata.annotations?.['bramble.io/secrets-public-key'], sealingKeys.get('seal-2')!.publicKey, 'kept on the Node')
+  const opened = openSecret(late.upserts[0]!, 'seal-2', sealingKeys.get('seal-2')!.privateKey) as any
+  t.equal(Buffer.from(opened.data.pw, 'base64').toString(), value)
+
+  // A malformed key is refused with the field named, and changes nothing.
+  await old.send('ack', { revision: late.revision })
+  const count = old.desired.length
+  await old.send('node-status', { status: { conditions: [] }, secretsPublicKey: 'not-a-key' })
+  await settle()
+  t.equal((await registry.get(kind('Node'), '', 'seal-2')).metadata.annotations?.['bramble.io/secrets-public-key'], sealingKeys.get('seal-2')!.publicKey, 'a bad key is not recorded')
+  t.equal(old.desired.length, count, 'nothing sent again')
 })
