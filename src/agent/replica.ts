@@ -2,13 +2,16 @@
 // Secrets they use, at a revision. It lives in an LMDB environment of its own (DATA_DIR/agent/
 // replica), so with the hub gone, and after a reboot, the agent still knows what to run. A desired
 // message is applied with its revision in one transaction, durable before applyDesired resolves:
-// only then may the agent acknowledge it.
+// only then may the agent acknowledge it. Secrets are sealed at rest (AES-256-GCM, the replica key
+// as associated data) with the agent's own key file, DATA_DIR/agent/secrets.key by default.
 
+import { dirname, join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import type { DesiredMessage, DesiredObject, ObjectRef } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
 import type { DesiredPod } from './pod-container-spec.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
+import { SecretKeyring } from '../lib/secret-keyring.js'
 
 /**
  * - `applied`: stored; the replica is now at `revision`.
@@ -46,10 +49,17 @@ function keyOf(o: DesiredObject): string {
 export class LmdbReplica implements Replica {
   private cache: { pods: KubeObject[]; desired: DesiredPod[] } | undefined
 
-  private constructor(private readonly db: RootDatabase<any, string>) {}
+  private constructor(
+    private readonly db: RootDatabase<any, string>,
+    private readonly keyring: SecretKeyring,
+  ) {}
 
-  /** Opens (or creates) the replica in directory `path`. */
-  static async open(path: string): Promise<LmdbReplica> {
+  /**
+   * Opens (or creates) the replica in directory `path`; its Secrets are sealed with the key file at
+   * `keyPath` (made, mode 0600, when missing), by default `secrets.key` beside the directory.
+   */
+  static async open(path: string, keyPath = join(dirname(path), 'secrets.key')): Promise<LmdbReplica> {
+    const keyring = SecretKeyring.openOrCreate(keyPath)
     ensureOwnerOnlyDir(path)
     const db = open<any, string>({
       path,
@@ -60,7 +70,9 @@ export class LmdbReplica implements Replica {
       compression: false,
     })
     restrictFilesIn(path)
-    return new LmdbReplica(db)
+    const replica = new LmdbReplica(db, keyring)
+    await replica.sealPlaintextSecrets()
+    return replica
   }
 
   revision(): number {
@@ -75,7 +87,7 @@ export class LmdbReplica implements Replica {
       if (msg.full) {
         for (const key of this.db.getKeys({ start: OBJECT_PREFIX, end: 'obj\x01' })) this.db.remove(key)
       }
-      for (const o of msg.upserts) this.db.put(keyOf(o), o)
+      for (const o of msg.upserts) this.db.put(keyOf(o), this.seal(keyOf(o), o))
       if (!msg.full) {
         for (const ref of msg.deletes) {
           // A uid names one incarnation: a pod deleted and made again under its name stays.
@@ -98,7 +110,9 @@ export class LmdbReplica implements Replica {
   }
 
   secret(namespace: string, name: string): KubeObject | undefined {
-    return this.db.get(objectKey('Secret', namespace, name))
+    const key = objectKey('Secret', namespace, name)
+    const stored = this.db.get(key) as DesiredObject | undefined
+    return stored && this.unseal(key, stored)
   }
 
   desiredPods(): DesiredPod[] {
@@ -120,8 +134,8 @@ export class LmdbReplica implements Replica {
     const pods: KubeObject[] = []
     const configMaps = new Map<string, Record<string, KubeObject>>()
     const secrets = new Map<string, Record<string, KubeObject>>()
-    for (const { value } of this.db.getRange({ start: OBJECT_PREFIX, end: 'obj\x01' })) {
-      const o = value as DesiredObject
+    for (const { key, value } of this.db.getRange({ start: OBJECT_PREFIX, end: 'obj\x01' })) {
+      const o = this.unseal(key, value as DesiredObject)
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
       else if (o.kind !== 'Node') {
@@ -138,12 +152,34 @@ export class LmdbReplica implements Replica {
     this.cache = { pods, desired }
     return this.cache
   }
+
+  /** A Secret's stored form: what deletes compare (kind, name, namespace, uid) in the clear, the rest sealed. */
+  private seal(key: string, o: DesiredObject): DesiredObject {
+    if (o.kind !== 'Secret') return o
+    const { name, namespace, uid } = o.metadata
+    return { apiVersion: o.apiVersion, kind: o.kind, metadata: { name, namespace, uid }, sealed: this.keyring.seal(JSON.stringify(o), key) }
+  }
+
+  private unseal(key: string, stored: DesiredObject): DesiredObject {
+    if (!SecretKeyring.isSealed(stored.sealed)) return stored
+    return JSON.parse(this.keyring.unseal(stored.sealed, key, `Secret ${stored.metadata.namespace}/${stored.metadata.name} in the replica`)) as DesiredObject
+  }
+
+  /** Seals Secrets a replica of an earlier version kept in the clear. */
+  private async sealPlaintextSecrets(): Promise<void> {
+    const start = objectKey('Secret', '', '')
+    const plain = [...this.db.getRange({ start, end: `${start.slice(0, -2)}\x01` })].filter(({ value }) => !SecretKeyring.isSealed((value as DesiredObject).sealed))
+    if (plain.length === 0) return
+    await this.db.transaction(() => {
+      for (const { key, value } of plain) this.db.put(key, this.seal(key, value as DesiredObject))
+    })
+  }
 }
 
 function refKey(ref: ObjectRef): string {
   return objectKey(ref.kind, ref.namespace, ref.name)
 }
 
-export function openReplica(path: string): Promise<LmdbReplica> {
-  return LmdbReplica.open(path)
+export function openReplica(path: string, keyPath?: string): Promise<LmdbReplica> {
+  return LmdbReplica.open(path, keyPath)
 }

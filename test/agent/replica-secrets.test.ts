@@ -1,0 +1,93 @@
+// Secrets encrypted at rest in the agent's replica: the raw LMDB files hold no trace of a Secret's
+// value while the replica hands it back whole, the key file is the agent's own (0600), another key
+// is refused clearly, and Secrets kept in the clear by an earlier version are sealed on open.
+
+import t, { type Test } from 'tap'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { open } from 'lmdb'
+import type { DesiredMessage, DesiredObject } from '../../src/api/protocol.js'
+import { openReplica } from '../../src/agent/replica.js'
+
+const VALUE = 'replica-hunter2-distinctive-8e21'
+const NEXT_VALUE = 'replica-battery-staple-distinctive-40c7'
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+
+const secret = (name: string, value: string, uid = `uid-${name}`): DesiredObject => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, namespace: 'default', uid, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ stringData: { password: value } }) } },
+  type: 'Opaque',
+  data: { password: b64(value) },
+})
+const pod: DesiredObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default', uid: 'uid-web' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } }
+const msg = (m: Partial<DesiredMessage> & { revision: number }): DesiredMessage => ({ since: 0, full: false, upserts: [], deletes: [], ...m })
+
+async function agentDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bramble-replica-secrets-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return join(dir, 'agent')
+}
+
+/** Every file under `dir` whose raw bytes hold one of `values` or its base64. */
+function filesContaining(dir: string, values: string[]): string[] {
+  const found: string[] = []
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name)
+    if (!statSync(path).isFile()) continue
+    const bytes = readFileSync(path)
+    for (const v of values.flatMap((v) => [v, b64(v)])) if (bytes.includes(Buffer.from(v, 'utf8'))) found.push(`${name} holds ${JSON.stringify(v)}`)
+  }
+  return found
+}
+
+t.test("a Secret in the replica is nowhere in its files, yet the replica returns it whole", async (t) => {
+  const dir = await agentDir(t)
+  const replica = await openReplica(join(dir, 'replica'))
+  await replica.applyDesired(msg({ revision: 1, full: true, upserts: [pod, secret('db', VALUE), secret('old', VALUE)] }))
+  await replica.applyDesired(msg({ revision: 2, since: 1, upserts: [secret('db', NEXT_VALUE)], deletes: [{ kind: 'Secret', namespace: 'default', name: 'old', uid: 'uid-old' }] }))
+
+  t.equal(replica.secret('default', 'db')?.data.password, b64(NEXT_VALUE))
+  t.equal(replica.secret('default', 'old'), undefined, 'a delete naming its uid removes a sealed Secret')
+  const [desired] = replica.desiredPods()
+  t.same(Object.keys(desired!.secrets), ['db'])
+  t.same(desired!.secrets.db, secret('db', NEXT_VALUE), 'the pod gets the Secret as the hub sent it, annotations and all')
+  await replica.close()
+
+  t.same(filesContaining(join(dir, 'replica'), [VALUE, NEXT_VALUE]), [], 'no replica file holds a value, raw or in base64')
+  t.equal(statSync(join(dir, 'secrets.key')).mode & 0o777, 0o600, "the agent's key file is owner-only")
+
+  const again = await openReplica(join(dir, 'replica'))
+  t.teardown(() => again.close())
+  t.equal(again.secret('default', 'db')?.data.password, b64(NEXT_VALUE), 'readable after a reopen with the same key')
+})
+
+t.test('a replica opened with another key file refuses its Secrets with a clear error', async (t) => {
+  const dir = await agentDir(t)
+  const replica = await openReplica(join(dir, 'replica'))
+  await replica.applyDesired(msg({ revision: 1, full: true, upserts: [pod, secret('db', VALUE)] }))
+  await replica.close()
+  const foreign = await openReplica(join(dir, 'replica'), join(dir, 'other.key'))
+  t.teardown(() => foreign.close())
+  t.throws(() => foreign.pods(), { code: 'BRAMBLE_SECRET_KEY_UNKNOWN' }, 'nor are the pods handed out without the Secrets they may use')
+  t.throws(() => foreign.secret('default', 'db'), { code: 'BRAMBLE_SECRET_KEY_UNKNOWN', message: /Secret default\/db in the replica was encrypted with key [0-9a-f]{8}, which the secrets key file .*other\.key does not hold/ })
+})
+
+t.test('Secrets an earlier replica kept in the clear are sealed when it opens', async (t) => {
+  const dir = await agentDir(t)
+  const path = join(dir, 'replica')
+  const key = 'obj\0Secret\0default\0db'
+  const plain = open<any, string>({ path, compression: false })
+  await plain.put(key, secret('db', VALUE))
+  await plain.close()
+
+  const replica = await openReplica(path)
+  t.equal(replica.secret('default', 'db')?.data.password, b64(VALUE))
+  await replica.close()
+  const raw = open<any, string>({ path, compression: false })
+  t.teardown(() => raw.close())
+  t.match(raw.get(key).sealed, /^bramble-aead-v1:/, 'stored sealed now')
+  t.equal(raw.get(key).data, undefined)
+})
