@@ -10,6 +10,7 @@ import { decodeDown, isReplyTopicFor } from '../api/protocol-decode.js'
 import { clusterTopic, encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
+import { explainTlsFailure, tlsFailureKind, type TlsFailureKind } from '../lib/tls-failure.js'
 import type { Logger } from '../lib/logger.js'
 import type { WireGuard } from '../mesh/wireguard-port.js'
 import { connectMqttBus, type MqttBus } from '../lib/mqtt-bus.js'
@@ -299,6 +300,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 
   let bus: MqttBus | undefined
   let closed = false
+  let lastCertificateFailure: TlsFailureKind | undefined
   const connectLoop = async (): Promise<void> => {
     while (!closed) {
       try {
@@ -329,7 +331,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         return
       } catch (err) {
         if (closed) return
-        log.warn({ err: (err as Error).message, url: identity.mqtt.url }, 'hub unreachable; pods keep running from the replica, retrying')
+        const certificate = await explainTlsFailure(err, `the MQTT broker at ${identity.mqtt.url}`, identity.apiServer, () => clock.now())
+        if (!certificate) {
+          log.warn({ err: (err as Error).message, url: identity.mqtt.url }, 'hub unreachable; pods keep running from the replica, retrying')
+          continue
+        }
+        // A certificate failure fails fast: said once (until it changes), then retried at the usual pace.
+        if (tlsFailureKind(err) !== lastCertificateFailure) log.error({ url: identity.mqtt.url }, certificate)
+        lastCertificateFailure = tlsFailureKind(err)
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs))
       }
     }
   }

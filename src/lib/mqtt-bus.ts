@@ -6,6 +6,7 @@
 
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Logger } from './logger.js'
+import { tlsFailureKind } from './tls-failure.js'
 import { BusClosedError, BusSubscribeRefusedError, topicMatches, type Bus, type BusHandler, type PublishOptions, type QoS } from './bus.js'
 
 export interface MqttBusOptions {
@@ -235,7 +236,14 @@ export async function connectMqttBus(opts: MqttBusOptions): Promise<MqttBus> {
   client.connect()
   await new Promise<void>((resolve, reject) => {
     let lastError: unknown = new Error('no answer from the broker')
-    const onError = (err: Error) => (lastError = err)
+    const onError = (err: Error) => {
+      lastError = err
+      // A certificate failure does not heal by retrying: say so now rather than after the timeout.
+      if (!tlsFailureKind(err)) return
+      cleanup()
+      bus.abort()
+      reject(new MqttConnectError(opts.url, err))
+    }
     const timer = setTimeout(() => {
       cleanup()
       bus.abort()
