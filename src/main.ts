@@ -61,8 +61,19 @@ async function buildProgram(argv: string[]): Promise<Command> {
   addFlags(addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS), UP_AGENT_FLAGS).action((opts: RawFlags) => runHub('up', opts))
   addFlags(program.command('agent').description('run a node agent: join the hub once, then run the pods it assigns'), AGENT_FLAGS).action((opts: RawFlags) => runAgent(opts))
   addTokenCommands(program)
+  addSecretsCommands(program)
   if (!SERVER_COMMANDS.has(argv[2] ?? '')) (await import('./cli/index.js')).registerClientCommands(program)
   return program
+}
+
+function addSecretsCommands(program: Command): void {
+  const secrets = program.command('secrets').description("Secrets at rest (works on the hub's data dir, with the hub stopped)")
+  addFlags(secrets.command('rotate-key').description('make a new secrets key, re-encrypt every stored Secret with it, then drop the old key'), DATA_DIR_FLAGS).action(async (opts: RawFlags) => {
+    const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
+    const { rotateSecretsKey } = await import('./hub/secret-key-rotation.js')
+    const done = await rotateSecretsKey(dataDir)
+    process.stderr.write(`bramble: secrets key rotated to ${done.newKeyId} (dropped ${done.droppedKeyIds.join(', ') || 'none'}); ${done.rewritten} stored values re-encrypted.\n`)
+  })
 }
 
 function addTokenCommands(program: Command): void {

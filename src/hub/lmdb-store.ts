@@ -58,8 +58,7 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
 export async function rewriteStoredResource(path: string, resource: string, rewrite: (key: ObjectKey, stored: KubeObject) => KubeObject): Promise<number> {
   const env = open({ path, overlappingSync: false, noSync: false, noMetaSync: false, maxDbs: 4 })
   try {
-    const others = openedByOthers(env)
-    if (others.length > 0) throw new Error(`the store at ${path} is open in another process (pid ${others.join(', ')}); stop the hub first`)
+    refuseIfOpenElsewhere(env, path)
     const objects = env.openDB<KubeObject, string>({ name: 'objects' })
     const log = env.openDB<LogEntry, number>({ name: 'log' })
     let count = 0
@@ -82,15 +81,25 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
   }
 }
 
-/** Pids, other than ours, holding a reader slot of the environment: processes that have it open. */
-function openedByOthers(env: RootDatabase): number[] {
+/** Throws when another process has the store at `path` open (a running hub), before anything is changed. */
+export async function assertStoreClosedElsewhere(path: string): Promise<void> {
+  const env = open({ path, maxDbs: 4 })
+  try {
+    refuseIfOpenElsewhere(env, path)
+  } finally {
+    await env.close()
+  }
+}
+
+/** A process that has the environment open holds a reader slot (the hub reads on open), so its pid is listed. */
+function refuseIfOpenElsewhere(env: RootDatabase, path: string): void {
   env.readerCheck()
   const pids = new Set<number>()
   for (const line of env.readerList().split('\n').slice(1)) {
     const pid = Number(line.trim().split(/\s+/)[0])
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) pids.add(pid)
   }
-  return [...pids]
+  if (pids.size > 0) throw new Error(`the store at ${path} is open in another process (pid ${[...pids].join(', ')}); stop the hub first`)
 }
 
 /** `resource\0namespace\0name`: sorts by resource, then namespace, then name. */

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { SecretKeyring } from '../lib/secret-keyring.js'
 import { sealObject, unsealObject, ENCRYPTED_RESOURCES } from './encrypted-store.js'
-import { rewriteStoredResource } from './lmdb-store.js'
+import { assertStoreClosedElsewhere, rewriteStoredResource } from './lmdb-store.js'
 
 export interface RotationResult {
   newKeyId: string
@@ -26,6 +26,7 @@ export function hubStorePath(dataDir: string): string {
 
 export async function rotateSecretsKey(dataDir: string): Promise<RotationResult> {
   if (!existsSync(hubStorePath(dataDir))) throw new Error(`${dataDir} holds no hub store; name the hub's data dir with --data-dir`)
+  await assertStoreClosedElsewhere(hubStorePath(dataDir))
   const keyring = SecretKeyring.open(secretsKeyPath(dataDir))
   // More than one key: an earlier rotation stopped before dropping the old one; finish it.
   const newKeyId = keyring.keyIds.length > 1 ? keyring.primaryId : keyring.addPrimary()
