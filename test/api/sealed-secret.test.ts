@@ -2,6 +2,8 @@
 // and nothing of the value shows in what travels.
 
 import t from 'tap'
+import { joinRequestProblems } from '../../src/api/join.js'
+import { decodeUp } from '../../src/api/protocol-decode.js'
 import { SealedSecretError, generateSealingKeyPair, isSealed, isSealingKey, openSecret, sealSecret, sealingPublicKey } from '../../src/api/sealed-secret.js'
 import type { KubeObject } from '../../src/api/types.js'
 
@@ -77,4 +79,12 @@ t.test('a Secret that is not sealed, or badly formed, is refused with the field 
   t.throws(() => openSecret({ ...sealed, sealed: { ...sealed.sealed, nonce: 7 } } as unknown as KubeObject, 'pi-1', pi.privateKey), { message: /sealed\.nonce/ })
   t.throws(() => openSecret({ ...sealed, sealed: { ...sealed.sealed, ciphertext: 'AAAA' } }, 'pi-1', pi.privateKey), { message: /sealed\.ciphertext/ })
   t.throws(() => sealSecret(secret, 'pi-1', 'not-a-key'), /public key of node pi-1/)
+})
+
+t.test('a join request or a node status with a malformed public key is refused, naming the field', async (t) => {
+  t.same(joinRequestProblems({ token: 'x', nodeName: 'pi', secretsPublicKey: pi.publicKey }), [])
+  t.match(joinRequestProblems({ token: 'x', nodeName: 'pi', secretsPublicKey: 'short' }), [/^secretsPublicKey: /])
+  t.ok(decodeUp('node-status', Buffer.from(JSON.stringify({ status: {}, secretsPublicKey: pi.publicKey }))).ok)
+  const bad = decodeUp('node-status', Buffer.from(JSON.stringify({ status: {}, secretsPublicKey: 42 })))
+  t.match(bad, { ok: false, reason: /secretsPublicKey: expected an X25519 public key/ })
 })
