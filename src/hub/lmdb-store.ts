@@ -50,64 +50,13 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
   return new LmdbStore(env, options)
 }
 
-/**
- * Rewrites every stored value of one resource, its objects and their change-log entries, in one
- * durable transaction, without a new revision: the objects mean the same (a re-encryption). Only
- * for a store no process has open; one that does is refused. Returns how many values it rewrote.
- */
-export async function rewriteStoredResource(path: string, resource: string, rewrite: (key: ObjectKey, stored: KubeObject) => KubeObject): Promise<number> {
-  const env = open({ path, overlappingSync: false, noSync: false, noMetaSync: false, maxDbs: 4 })
-  try {
-    refuseIfOpenElsewhere(env, path)
-    const objects = env.openDB<KubeObject, string>({ name: 'objects' })
-    const log = env.openDB<LogEntry, number>({ name: 'log' })
-    let count = 0
-    await env.transaction(() => {
-      for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
-        const [, namespace = '', name = ''] = k.split('\0')
-        objects.put(k, rewrite({ resource, namespace, name }, value))
-        count++
-      }
-      for (const { key: rev, value } of log.getRange()) {
-        if (value.key.resource !== resource) continue
-        log.put(rev, { ...value, object: rewrite(value.key, value.object) })
-        count++
-      }
-    })
-    await env.flushed
-    return count
-  } finally {
-    await env.close()
-  }
-}
-
-/** Throws when another process has the store at `path` open (a running hub), before anything is changed. */
-export async function assertStoreClosedElsewhere(path: string): Promise<void> {
-  const env = open({ path, maxDbs: 4 })
-  try {
-    refuseIfOpenElsewhere(env, path)
-  } finally {
-    await env.close()
-  }
-}
-
-/** A process that has the environment open holds a reader slot (the hub reads on open), so its pid is listed. */
-function refuseIfOpenElsewhere(env: RootDatabase, path: string): void {
-  env.readerCheck()
-  const pids = new Set<number>()
-  for (const line of env.readerList().split('\n').slice(1)) {
-    const pid = Number(line.trim().split(/\s+/)[0])
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) pids.add(pid)
-  }
-  if (pids.size > 0) throw new Error(`the store at ${path} is open in another process (pid ${[...pids].join(', ')}); stop the hub first`)
-}
-
 /** `resource\0namespace\0name`: sorts by resource, then namespace, then name. */
 function encodeKey(key: ObjectKey): string {
   return `${key.resource}\0${key.namespace}\0${key.name}`
 }
 
-function scopeRange(scope: ListScope): { start: string; end: string } {
+/** The key range of one resource (and namespace) in the objects database. */
+export function scopeRange(scope: ListScope): { start: string; end: string } {
   const prefix = scope.namespace === undefined ? `${scope.resource}\0` : `${scope.resource}\0${scope.namespace}\0`
   return { start: prefix, end: `${prefix.slice(0, -1)}\x01` }
 }

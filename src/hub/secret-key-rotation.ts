@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { SecretKeyring } from '../lib/secret-keyring.js'
 import { sealObject, unsealObject, ENCRYPTED_RESOURCES } from './encrypted-store.js'
-import { assertStoreClosedElsewhere, rewriteStoredResource } from './lmdb-store.js'
+import { assertStoreClosedElsewhere, rewriteStoredResource } from './lmdb-maintenance.js'
 
 export interface RotationResult {
   newKeyId: string

@@ -216,6 +216,7 @@ t.test('rotating the key re-encrypts every Secret, objects and change log, then 
   again.stop()
   t.same(replay.map((e) => e.object.data.password), [b64(VALUE), b64(VALUE), b64(NEXT_VALUE)], 'the change log opens with the new key')
   t.same(filesContaining(join(dir, 'store'), needles(VALUE, NEXT_VALUE)), [], 'still no plaintext in the store files')
+  t.same(filesContaining(join(dir, 'store'), [`bramble-aead-v1:${oldId}:`]), [], 'nor, in freed pages, anything sealed with the dropped key')
 })
 
 t.test('a rotation cut short after adding the new key is finished by the next run', async (t) => {
@@ -233,4 +234,24 @@ t.test('a rotation cut short after adding the new key is finished by the next ru
   const { store: after } = await openHubStore(dir)
   t.teardown(() => after.close())
   t.equal((await after.get(secretKey('db')))?.data.password, b64(VALUE))
+})
+
+t.test('a rotation seals Secrets a hub kept in the clear before encryption, leaving no plaintext even in freed pages', async (t) => {
+  const dir = await tempDir(t)
+  const plain = await openLmdbStore({ path: join(dir, 'store') })
+  const old = await plain.create(secretKey('db'), secretBody('db', VALUE) as KubeObject)
+  await plain.update(secretKey('db'), { ...old, data: { password: b64(NEXT_VALUE) } })
+  await plain.close()
+  t.not(filesContaining(join(dir, 'store'), needles(VALUE)).length, 0, 'the unencrypted store does hold the value (the grep finds what is there)')
+
+  const { store: before } = await openHubStore(dir)
+  t.equal((await before.get(secretKey('db')))?.data.password, b64(NEXT_VALUE), 'a Secret in the clear is still read')
+  await before.close()
+  const result = await rotateSecretsKey(dir)
+  t.equal(result.rewritten, 3, 'the object and both log entries')
+  t.same(filesContaining(dir, needles(VALUE, NEXT_VALUE)), [], 'no file in the data dir holds either value any more')
+  t.equal(statSync(join(dir, 'store', 'data.mdb')).mode & 0o777, 0o600, 'the compacted data file is owner-only')
+  const { store: after } = await openHubStore(dir)
+  t.teardown(() => after.close())
+  t.equal((await after.get(secretKey('db')))?.data.password, b64(NEXT_VALUE))
 })
