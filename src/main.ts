@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { ConfigError } from './lib/config-errors.js'
-import { AGENT_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
+import { AGENT_FLAGS, CHECK_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
 
 const EXIT_OK = 0
 const EXIT_ERROR = 1
@@ -61,6 +61,10 @@ async function buildProgram(argv: string[]): Promise<Command> {
   addFlags(addFlags(program.command('up').description('run a one-node cluster: the hub and a local agent'), HUB_FLAGS), UP_AGENT_FLAGS).action((opts: RawFlags) => runHub('up', opts))
   addFlags(program.command('agent').description('run a node agent: join the hub once, then run the pods it assigns'), AGENT_FLAGS).action((opts: RawFlags) => runAgent(opts))
   addTokenCommands(program)
+  addFlags(program.command('check').description('preflight: certificates, Docker, cgroups, WireGuard, arch, clock, disk; exits 1 when a check fails'), CHECK_FLAGS).action(async (opts: RawFlags) => {
+    const { checkCommand } = await import('./cli/check-command.js')
+    process.exitCode = await checkCommand(resolveFlags(CHECK_FLAGS, opts))
+  })
   addSecretsCommands(program)
   if (!SERVER_COMMANDS.has(argv[2] ?? '')) (await import('./cli/index.js')).registerClientCommands(program)
   return program

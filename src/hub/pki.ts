@@ -9,6 +9,7 @@ import { isIP } from 'node:net'
 import { join } from 'node:path'
 import forge from 'node-forge'
 import { writeFileAtomic } from '../lib/atomic-file.js'
+import { CA_WARN_BEFORE_MS, renewalDue } from '../lib/cert-lifetime.js'
 import type { Clock } from '../lib/clock.js'
 import { isAllInterfaces } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
@@ -18,8 +19,6 @@ export const PKI_FILES = { caCert: 'ca.crt', caKey: 'ca.key', serverCert: 'serve
 const DAY_MS = 86_400_000
 const CA_VALIDITY_MS = 3650 * DAY_MS
 const SERVER_VALIDITY_MS = 365 * DAY_MS
-/** A serving certificate is renewed once less than a third of its life, or 30 days, remains. */
-const SERVER_RENEW_MIN_MS = 30 * DAY_MS
 /**
  * Backdating: a Pi has no real-time clock and may boot offline with the time it last saved, days or
  * months behind; it must still accept the hub's certificates. The CA (which agents pin) by longer.
@@ -28,8 +27,6 @@ export const SERVER_BACKDATE_MS = 7 * DAY_MS
 export const CA_BACKDATE_MS = 365 * DAY_MS
 /** How often the running hub looks at its serving certificate's expiry. */
 export const RENEWAL_CHECK_INTERVAL_MS = DAY_MS
-/** The CA is never renewed silently (agents pin it); its expiry is warned about this far ahead. */
-const CA_WARN_BEFORE_MS = 365 * DAY_MS
 
 export interface PkiOptions {
   dataDir: string
@@ -184,13 +181,6 @@ function staleReason(certPem: string, caPem: string, advertise: string, nowMs: n
   if (!covered) return `does not cover ${advertise}`
   if (renewalDue(cert, nowMs)) return 'expires soon'
   return undefined
-}
-
-/** True once less than a third of the certificate's life (or 30 days, whichever is more) remains. */
-export function renewalDue(cert: X509Certificate, nowMs: number): boolean {
-  const notBefore = Date.parse(cert.validFrom)
-  const notAfter = Date.parse(cert.validTo)
-  return notAfter - nowMs < Math.max((notAfter - notBefore) / 3, SERVER_RENEW_MIN_MS)
 }
 
 function rsaKeys(): { priv: forge.pki.rsa.PrivateKey; pub: forge.pki.rsa.PublicKey; pem: string } {

@@ -448,6 +448,9 @@ export interface TokenCreateConfig {
 /** Commands that only need the data dir (`token list`, `token revoke`). */
 export const DATA_DIR_FLAGS: FlagSchema<{ dataDir: string }> = { dataDir: dataDirFlag() }
 
+/** `bramble check`: the data dir whose certificates and hub it looks at, and the Docker it asks. */
+export const CHECK_FLAGS: FlagSchema<{ dataDir: string; dockerHost: string }> = { dataDir: dataDirFlag(), dockerHost: AGENT_FLAGS.dockerHost }
+
 /** `bramble token create`: works on the hub's data dir directly. */
 export const TOKEN_CREATE_FLAGS: FlagSchema<TokenCreateConfig> = {
   dataDir: dataDirFlag(),
