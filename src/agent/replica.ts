@@ -5,6 +5,7 @@
 // only then may the agent acknowledge it. Secrets are sealed at rest (AES-256-GCM, the replica key
 // as associated data) with the agent's own key file, DATA_DIR/agent/secrets.key by default.
 
+import { mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import type { DesiredMessage, DesiredObject, ObjectRef } from '../api/protocol.js'
@@ -12,6 +13,7 @@ import type { KubeObject } from '../api/types.js'
 import type { DesiredPod } from './pod-container-spec.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
+import { renameDurably } from '../lib/atomic-file.js'
 
 /**
  * - `applied`: stored; the replica is now at `revision`.
@@ -61,18 +63,25 @@ export class LmdbReplica implements Replica {
   static async open(path: string, keyPath = join(dirname(path), 'secrets.key')): Promise<LmdbReplica> {
     const keyring = SecretKeyring.openOrCreate(keyPath)
     ensureOwnerOnlyDir(path)
-    const db = open<any, string>({
-      path,
-      // Off, so a commit is on disk before its promise resolves: an ack must never run ahead
-      // of the data it acknowledges.
-      overlappingSync: false,
-      noSync: false,
-      compression: false,
-    })
-    restrictFilesIn(path)
-    const replica = new LmdbReplica(db, keyring)
-    await replica.sealPlaintextSecrets()
-    return replica
+    const replica = new LmdbReplica(openEnvironment(path), keyring)
+    let sealed: number
+    try {
+      sealed = await replica.checkSecrets()
+    } catch (err) {
+      await replica.close()
+      throw err
+    }
+    if (sealed === 0) return replica
+    // LMDB leaves freed pages as they were: the plaintext just overwritten would stay in the file.
+    // A compacted copy, holding live pages only, replaces it.
+    const copyDir = `${path}.compacting`
+    rmSync(copyDir, { recursive: true, force: true })
+    mkdirSync(copyDir, { mode: 0o700 })
+    await replica.db.backup(copyDir, true)
+    await replica.close()
+    renameDurably(join(copyDir, 'data.mdb'), join(path, 'data.mdb'))
+    rmSync(copyDir, { recursive: true, force: true })
+    return new LmdbReplica(openEnvironment(path), keyring)
   }
 
   revision(): number {
@@ -165,15 +174,35 @@ export class LmdbReplica implements Replica {
     return JSON.parse(this.keyring.unseal(stored.sealed, key, `Secret ${stored.metadata.namespace}/${stored.metadata.name} in the replica`)) as DesiredObject
   }
 
-  /** Seals Secrets a replica of an earlier version kept in the clear. */
-  private async sealPlaintextSecrets(): Promise<void> {
+  /**
+   * Opens every Secret once, so a wrong or lost key file stops the agent's start with an error
+   * naming the file, and seals Secrets a replica of an earlier version kept in the clear (returns
+   * how many).
+   */
+  private async checkSecrets(): Promise<number> {
     const start = objectKey('Secret', '', '')
-    const plain = [...this.db.getRange({ start, end: `${start.slice(0, -2)}\x01` })].filter(({ value }) => !SecretKeyring.isSealed((value as DesiredObject).sealed))
-    if (plain.length === 0) return
+    const held = [...this.db.getRange({ start, end: `${start.slice(0, -2)}\x01` })]
+    for (const { key, value } of held) this.unseal(key, value as DesiredObject)
+    const plain = held.filter(({ value }) => !SecretKeyring.isSealed((value as DesiredObject).sealed))
+    if (plain.length === 0) return 0
     await this.db.transaction(() => {
       for (const { key, value } of plain) this.db.put(key, this.seal(key, value as DesiredObject))
     })
+    return plain.length
   }
+}
+
+function openEnvironment(path: string): RootDatabase<any, string> {
+  const db = open<any, string>({
+    path,
+    // Off, so a commit is on disk before its promise resolves: an ack must never run ahead
+    // of the data it acknowledges.
+    overlappingSync: false,
+    noSync: false,
+    compression: false,
+  })
+  restrictFilesIn(path)
+  return db
 }
 
 function refKey(ref: ObjectRef): string {

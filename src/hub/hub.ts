@@ -92,6 +92,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   let api
   let brokerUrl: string
   try {
+    // Every Secret opened once: a wrong or lost key file stops the start here, naming the file.
+    await store.list({ resource: 'secrets' })
     await ensureNamespaces(store)
     const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds, serviceCidr: config.serviceCidr })
     await registry.serviceAllocations.repair()

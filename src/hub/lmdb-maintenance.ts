@@ -3,10 +3,11 @@
 // copy of the file, because LMDB leaves freed pages as they were: an overwritten value would
 // otherwise still sit in data.mdb until its page is reused.
 
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
+import { renameDurably } from '../lib/atomic-file.js'
 import type { LogEntry } from './lmdb-watchers.js'
 import { scopeRange } from './lmdb-store.js'
 import type { ObjectKey } from './store.js'
@@ -57,9 +58,7 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
   }
   const copy = join(copyDir, 'data.mdb')
   chmodSync(copy, 0o600)
-  syncPath(copy)
-  renameSync(copy, join(path, 'data.mdb'))
-  syncPath(path)
+  renameDurably(copy, join(path, 'data.mdb'))
   rmSync(copyDir, { recursive: true, force: true })
   return count
 }
@@ -73,13 +72,4 @@ function refuseIfOpenElsewhere(env: RootDatabase, path: string): void {
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) pids.add(pid)
   }
   if (pids.size > 0) throw new Error(`the store at ${path} is open in another process (pid ${[...pids].join(', ')}); stop the hub first`)
-}
-
-function syncPath(path: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
 }

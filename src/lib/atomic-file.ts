@@ -28,3 +28,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     closeSync(dirFd)
   }
 }
+
+/** Moves a finished file over `to` durably: its data, then the rename, are on disk when this returns. */
+export function renameDurably(from: string, to: string): void {
+  const fd = openSync(from, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(from, to)
+  const dirFd = openSync(dirname(to), 'r')
+  try {
+    fsyncSync(dirFd)
+  } finally {
+    closeSync(dirFd)
+  }
+}

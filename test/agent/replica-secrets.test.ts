@@ -64,15 +64,18 @@ t.test("a Secret in the replica is nowhere in its files, yet the replica returns
   t.equal(again.secret('default', 'db')?.data.password, b64(NEXT_VALUE), 'readable after a reopen with the same key')
 })
 
-t.test('a replica opened with another key file refuses its Secrets with a clear error', async (t) => {
+t.test('a replica opened with another key file is refused at open with a clear error', async (t) => {
   const dir = await agentDir(t)
   const replica = await openReplica(join(dir, 'replica'))
   await replica.applyDesired(msg({ revision: 1, full: true, upserts: [pod, secret('db', VALUE)] }))
   await replica.close()
-  const foreign = await openReplica(join(dir, 'replica'), join(dir, 'other.key'))
-  t.teardown(() => foreign.close())
-  t.throws(() => foreign.pods(), { code: 'BRAMBLE_SECRET_KEY_UNKNOWN' }, 'nor are the pods handed out without the Secrets they may use')
-  t.throws(() => foreign.secret('default', 'db'), { code: 'BRAMBLE_SECRET_KEY_UNKNOWN', message: /Secret default\/db in the replica was encrypted with key [0-9a-f]{8}, which the secrets key file .*other\.key does not hold/ })
+  await t.rejects(openReplica(join(dir, 'replica'), join(dir, 'other.key')), {
+    code: 'BRAMBLE_SECRET_KEY_UNKNOWN',
+    message: /Secret default\/db in the replica was encrypted with key [0-9a-f]{8}, which the secrets key file .*other\.key does not hold/,
+  })
+  const right = await openReplica(join(dir, 'replica'))
+  t.teardown(() => right.close())
+  t.equal(right.secret('default', 'db')?.data.password, b64(VALUE), 'the refused open left the replica as it was')
 })
 
 t.test('Secrets an earlier replica kept in the clear are sealed when it opens', async (t) => {
@@ -82,10 +85,12 @@ t.test('Secrets an earlier replica kept in the clear are sealed when it opens', 
   const plain = open<any, string>({ path, compression: false })
   await plain.put(key, secret('db', VALUE))
   await plain.close()
+  t.not(filesContaining(path, [VALUE]).length, 0, 'the old replica does hold the value (the grep finds what is there)')
 
   const replica = await openReplica(path)
   t.equal(replica.secret('default', 'db')?.data.password, b64(VALUE))
   await replica.close()
+  t.same(filesContaining(join(dir, '..'), [VALUE]), [], 'no file holds it any more, not even in a freed page')
   const raw = open<any, string>({ path, compression: false })
   t.teardown(() => raw.close())
   t.match(raw.get(key).sealed, /^bramble-aead-v1:/, 'stored sealed now')

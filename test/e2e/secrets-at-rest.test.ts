@@ -1,10 +1,11 @@
 // Secrets at rest with the real `bramble` binary: a Secret POSTed to a running hub is nowhere in
 // its data dir's files; `bramble secrets rotate-key` refuses while the hub runs, re-encrypts once it
-// is stopped, and the restarted hub serves the value with the new key.
+// is stopped, the restarted hub serves the value with the new key, and a hub given another key
+// file refuses to start.
 
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { apiRequest, closeApiAgents } from '../helpers/api-client.js'
 import { BRAMBLE_BIN, startHubProcess } from '../helpers/hub-process.js'
@@ -61,4 +62,9 @@ t.test('a Secret given to the hub is encrypted in its data dir, and rotate-key r
   const read = await apiRequest(again, 'GET', '/api/v1/namespaces/default/secrets/db')
   t.equal(read.status, 200, read.text)
   t.equal(read.json.data.password, b64(VALUE), 'the restarted hub reads the Secret with the new key')
+  await again.stop()
+
+  // A key file from elsewhere: the hub refuses to start, naming the file.
+  rmSync(join(hub.dataDir, 'secrets.key'))
+  await t.rejects(startHubProcess({ dataDir: hub.dataDir }), /Secret default\/db was encrypted with key [0-9a-f]{8}, which the secrets key file .*secrets\.key does not hold/)
 })
