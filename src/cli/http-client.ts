@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import { Agent, request as httpsRequest } from 'node:https'
 import type { Status, WatchEvent } from '../api/types.js'
+import { tlsFailureKind } from '../lib/tls-failure.js'
 import { ConnectionError, ServerError } from './errors.js'
 import type { ClientConfig } from './kubeconfig.js'
 
@@ -151,7 +152,13 @@ function connectionReason(err: NodeJS.ErrnoException): string {
   if (err.code === 'ECONNREFUSED') return 'connection refused (is the hub running?)'
   if (err.code === 'ENOTFOUND') return 'host not found'
   if (err.code === 'ETIMEDOUT') return 'connection timed out'
-  if (err.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code)) return `its certificate is not trusted by the kubeconfig's CA (${err.code})`
+  const kind = tlsFailureKind(err)
+  if (kind === 'not-yet-valid' || kind === 'expired') {
+    // Usually this machine's clock (a Pi without a real-time clock), not the certificate.
+    return `its certificate is ${kind === 'expired' ? 'expired' : 'not yet valid'} by this machine's clock (${new Date().toISOString()}); check the time here (\`bramble check\`), or restart the hub to renew its certificate`
+  }
+  if (kind === 'wrong-name') return "its certificate does not name the kubeconfig's server address; use the hub's advertised address"
+  if (kind || (err.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code))) return `its certificate is not trusted by the kubeconfig's CA (${err.code}): it is not this cluster's hub, or the hub's CA was replaced`
   return err.message
 }
 

@@ -3,13 +3,12 @@
 // once a certificate in the data dir has expired.
 
 import { spawnSync } from 'node:child_process'
-import { generateKeyPairSync } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import forge from 'node-forge'
 import t from 'tap'
 import { archCheck, certificateCheck, cgroupsCheck, checkExitCode, clockCheck, diskCheck, dockerCheck, formatResults, wireguardCheck } from '../../src/cli/preflight-checks.js'
+import { makeCert } from '../helpers/cert-factory.js'
 import { dockerClient, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN, startHubProcess } from '../helpers/hub-process.js'
 
@@ -17,24 +16,8 @@ const DAY_MS = 86_400_000
 const MIB = 1024 * 1024
 const NOW = Date.parse('2026-06-01T00:00:00Z')
 
-/** A self-signed certificate valid over [from, to]. */
-function certificate(fromMs: number, toMs: number, signer?: { certPem: string; keyPem: string }): { certPem: string; keyPem: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-  const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e)
-  cert.serialNumber = '01'
-  cert.validity.notBefore = new Date(fromMs)
-  cert.validity.notAfter = new Date(toMs)
-  cert.setSubject([{ name: 'commonName', value: 'bramble-hub' }])
-  cert.setIssuer(signer ? forge.pki.certificateFromPem(signer.certPem).subject.attributes : cert.subject.attributes)
-  cert.sign(signer ? forge.pki.privateKeyFromPem(signer.keyPem) : priv, forge.md.sha256.create())
-  return { certPem: forge.pki.certificateToPem(cert), keyPem }
-}
-
 t.test('certificates: ok with their expiry, warned near renewal, failed when expired, not yet valid or unreadable', async (t) => {
-  const serving = (from: number, to: number) => ({ label: 'server.crt', role: 'serving' as const, pem: certificate(from, to).certPem })
+  const serving = (from: number, to: number) => ({ label: 'server.crt', role: 'serving' as const, pem: makeCert(from, to).certPem })
   const fresh = certificateCheck(serving(NOW - 7 * DAY_MS, NOW + 358 * DAY_MS), NOW)
   t.same(fresh, { name: 'certificate server.crt', status: 'ok', detail: 'expires 2027-05-25 (in 358 days)' })
 
@@ -50,10 +33,10 @@ t.test('certificates: ok with their expiry, warned near renewal, failed when exp
   t.equal(future.status, 'fail')
   t.match(future.detail, /not valid until 2026-06-03T00:00:00\.000Z by this machine's clock \(2026-06-01T00:00:00\.000Z\): the clock is probably wrong/)
 
-  const caSoon = certificateCheck({ label: 'ca.crt', role: 'ca', pem: certificate(NOW - 3000 * DAY_MS, NOW + 200 * DAY_MS).certPem }, NOW)
+  const caSoon = certificateCheck({ label: 'ca.crt', role: 'ca', pem: makeCert(NOW - 3000 * DAY_MS, NOW + 200 * DAY_MS).certPem }, NOW)
   t.equal(caSoon.status, 'warn', 'a CA within a year of expiry')
   t.match(caSoon.detail, /not renewed automatically because agents pin it/)
-  t.equal(certificateCheck({ label: 'ca.crt', role: 'ca', pem: certificate(NOW - DAY_MS, NOW + 3000 * DAY_MS).certPem }, NOW).status, 'ok')
+  t.equal(certificateCheck({ label: 'ca.crt', role: 'ca', pem: makeCert(NOW - DAY_MS, NOW + 3000 * DAY_MS).certPem }, NOW).status, 'ok')
 
   const garbage = certificateCheck({ label: 'agent/identity.json', role: 'ca', pem: 'not a certificate' }, NOW)
   t.equal(garbage.status, 'fail')
@@ -152,7 +135,7 @@ t.test('the bramble binary on a `bramble up` data dir', async (t) => {
     const copy = join(root, 'expired')
     cpSync(dataDir, copy, { recursive: true, filter: (src) => !src.includes(join('agent', 'replica')) && !src.endsWith('store') })
     const ca = { certPem: readFileSync(join(dataDir, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(dataDir, 'ca.key'), 'utf8') }
-    writeFileSync(join(copy, 'server.crt'), certificate(Date.now() - 400 * DAY_MS, Date.now() - 10 * DAY_MS, ca).certPem)
+    writeFileSync(join(copy, 'server.crt'), makeCert(Date.now() - 400 * DAY_MS, Date.now() - 10 * DAY_MS, ca).certPem)
     const r = check(copy)
     t.equal(r.status, 1)
     t.match(r.stdout, /^fail  certificate server\.crt \(hub API and broker\) +expired on \d{4}-\d\d-\d\d \(10 days ago\); restart the hub: it renews its serving certificate at start$/m)

@@ -3,13 +3,11 @@
 // Against a real hub: its API for the Date header, its embedded broker for the wrong-CA case, and
 // a TLS server presenting a certificate from the hub's own CA that is not yet valid (no faketime here).
 
-import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:tls'
 import type { AddressInfo } from 'node:net'
-import forge from 'node-forge'
 import t from 'tap'
 import { startHub } from '../../src/hub/hub.js'
 import { systemClock } from '../../src/lib/clock.js'
@@ -17,6 +15,7 @@ import { resolveHubConfig } from '../../src/lib/config.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { connectMqttBus, MqttConnectError } from '../../src/lib/mqtt-bus.js'
 import { clockSkewMs, clockSkewSentence, describeDuration, explainTlsFailure, fetchHubDate, tlsFailureKind, tlsFailureSentence } from '../../src/lib/tls-failure.js'
+import { makeCert } from '../helpers/cert-factory.js'
 import { testTls } from '../helpers/tls.js'
 
 const DAY_MS = 86_400_000
@@ -113,7 +112,8 @@ t.test('against a real hub', async (t) => {
 
   t.test("a certificate from the hub's CA that is not yet valid is explained by the node's clock skew", async (t) => {
     const caPem = readFileSync(join(dataDir, 'ca.crt'), 'utf8')
-    const server = createServer(futureCert(caPem, readFileSync(join(dataDir, 'ca.key'), 'utf8'), Date.now() + 2 * DAY_MS))
+    const future = makeCert(Date.now() + 2 * DAY_MS, Date.now() + 30 * DAY_MS, { certPem: caPem, keyPem: readFileSync(join(dataDir, 'ca.key'), 'utf8') })
+    const server = createServer({ key: future.keyPem, cert: future.certPem })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const url = `mqtts://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -129,21 +129,3 @@ t.test('against a real hub', async (t) => {
     t.notMatch(sentence, /CERT_NOT_YET_VALID|certificate is not yet valid$/, 'not the raw TLS error')
   })
 })
-
-/** A serving certificate for 127.0.0.1 signed by the given CA, valid only from `notBeforeMs`. */
-function futureCert(caPem: string, caKeyPem: string, notBeforeMs: number): { key: string; cert: string } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
-  const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-  const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey
-  const ca = forge.pki.certificateFromPem(caPem)
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = forge.pki.setRsaPublicKey(priv.n, priv.e)
-  cert.serialNumber = '0badc10c'
-  cert.validity.notBefore = new Date(notBeforeMs)
-  cert.validity.notAfter = new Date(notBeforeMs + 30 * DAY_MS)
-  cert.setSubject([{ name: 'commonName', value: 'bramble-hub' }])
-  cert.setIssuer(ca.subject.attributes)
-  cert.setExtensions([{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }, { name: 'extKeyUsage', serverAuth: true }])
-  cert.sign(forge.pki.privateKeyFromPem(caKeyPem), forge.md.sha256.create())
-  return { key: keyPem, cert: forge.pki.certificateToPem(cert) }
-}
