@@ -71,12 +71,17 @@ async function buildProgram(argv: string[]): Promise<Command> {
 }
 
 function addSecretsCommands(program: Command): void {
-  const secrets = program.command('secrets').description("Secrets at rest (works on the hub's data dir, with the hub stopped)")
-  addFlags(secrets.command('rotate-key').description('make a new secrets key, re-encrypt every stored Secret with it, then drop the old key'), DATA_DIR_FLAGS).action(async (opts: RawFlags) => {
+  const secrets = program.command('secrets').description('Secrets at rest (works on a data dir, with its hub and agent stopped)')
+  const rotateKey = secrets.command('rotate-key').description("make a new secrets key, re-encrypt every stored Secret with it, then drop the old key (the hub's store and the agent's replica, whichever DIR holds)")
+  addFlags(rotateKey, DATA_DIR_FLAGS).action(async (opts: RawFlags) => {
     const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
-    const { rotateSecretsKey } = await import('./hub/secret-key-rotation.js')
-    const done = await rotateSecretsKey(dataDir)
-    process.stderr.write(`bramble: secrets key rotated to ${done.newKeyId} (dropped ${done.droppedKeyIds.join(', ') || 'none'}); ${done.rewritten} stored values re-encrypted.\n`)
+    const hubStore = existsSync(join(dataDir, 'store'))
+    const replica = join(dataDir, 'agent', 'replica')
+    if (!hubStore && !existsSync(replica)) throw new Error(`${dataDir} holds neither a hub store nor an agent replica; name a data dir with --data-dir`)
+    const report = (what: string, done: { newKeyId: string; droppedKeyIds: string[]; rewritten: number }) =>
+      process.stderr.write(`bramble: ${what} secrets key rotated to ${done.newKeyId} (dropped ${done.droppedKeyIds.join(', ') || 'none'}); ${done.rewritten} stored values re-encrypted.\n`)
+    if (hubStore) report('hub', await (await import('./hub/secret-key-rotation.js')).rotateSecretsKey(dataDir))
+    if (existsSync(replica)) report('agent', await (await import('./agent/replica.js')).rotateReplicaKey(replica))
   })
 }
 

@@ -5,7 +5,6 @@
 // only then may the agent acknowledge it. Secrets are sealed at rest (AES-256-GCM, the replica key
 // as associated data) with the agent's own key file, DATA_DIR/agent/secrets.key by default.
 
-import { mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import type { DesiredMessage, DesiredObject, ObjectRef } from '../api/protocol.js'
@@ -13,7 +12,7 @@ import type { KubeObject } from '../api/types.js'
 import type { DesiredPod } from './pod-container-spec.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
-import { renameDurably } from '../lib/atomic-file.js'
+import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
 
 /**
  * - `applied`: stored; the replica is now at `revision`.
@@ -72,16 +71,30 @@ export class LmdbReplica implements Replica {
       throw err
     }
     if (sealed === 0) return replica
-    // LMDB leaves freed pages as they were: the plaintext just overwritten would stay in the file.
-    // A compacted copy, holding live pages only, replaces it.
-    const copyDir = `${path}.compacting`
-    rmSync(copyDir, { recursive: true, force: true })
-    mkdirSync(copyDir, { mode: 0o700 })
-    await replica.db.backup(copyDir, true)
-    await replica.close()
-    renameDurably(join(copyDir, 'data.mdb'), join(path, 'data.mdb'))
-    rmSync(copyDir, { recursive: true, force: true })
+    // The plaintext just overwritten would stay in a freed page.
+    await closeCompacted(replica.db, path)
     return new LmdbReplica(openEnvironment(path), keyring)
+  }
+
+  static async rotateKey(path: string, keyPath: string): Promise<{ newKeyId: string; droppedKeyIds: string[]; rewritten: number }> {
+    const keyring = SecretKeyring.open(keyPath)
+    const replica = new LmdbReplica(openEnvironment(path), keyring)
+    const db = replica.db
+    let compacted = false
+    try {
+      refuseIfOpenElsewhere(db, `the agent's replica at ${path}`, 'agent')
+      // Every Secret must open before the key file changes.
+      const held = replica.secretEntries().map(({ key, value }) => ({ key, object: replica.unseal(key, value) }))
+      const newKeyId = keyring.keyIds.length > 1 ? keyring.primaryId : keyring.addPrimary()
+      await db.transaction(() => {
+        for (const { key, object } of held) db.put(key, replica.seal(key, object))
+      })
+      compacted = true
+      await closeCompacted(db, path)
+      return { newKeyId, droppedKeyIds: keyring.dropAllButPrimary(), rewritten: held.length }
+    } finally {
+      if (!compacted) await db.close()
+    }
   }
 
   revision(): number {
@@ -174,22 +187,35 @@ export class LmdbReplica implements Replica {
     return JSON.parse(this.keyring.unseal(stored.sealed, key, `Secret ${stored.metadata.namespace}/${stored.metadata.name} in the replica`)) as DesiredObject
   }
 
+  private secretEntries(): Array<{ key: string; value: DesiredObject }> {
+    const start = objectKey('Secret', '', '')
+    return [...this.db.getRange({ start, end: `${start.slice(0, -2)}\x01` })] as Array<{ key: string; value: DesiredObject }>
+  }
+
   /**
    * Opens every Secret once, so a wrong or lost key file stops the agent's start with an error
    * naming the file, and seals Secrets a replica of an earlier version kept in the clear (returns
    * how many).
    */
   private async checkSecrets(): Promise<number> {
-    const start = objectKey('Secret', '', '')
-    const held = [...this.db.getRange({ start, end: `${start.slice(0, -2)}\x01` })]
-    for (const { key, value } of held) this.unseal(key, value as DesiredObject)
-    const plain = held.filter(({ value }) => !SecretKeyring.isSealed((value as DesiredObject).sealed))
+    const held = this.secretEntries()
+    for (const { key, value } of held) this.unseal(key, value)
+    const plain = held.filter(({ value }) => !SecretKeyring.isSealed(value.sealed))
     if (plain.length === 0) return 0
     await this.db.transaction(() => {
-      for (const { key, value } of plain) this.db.put(key, this.seal(key, value as DesiredObject))
+      for (const { key, value } of plain) this.db.put(key, this.seal(key, value))
     })
     return plain.length
   }
+}
+
+/**
+ * With the agent stopped: a new key for the replica at `path`, every Secret sealed again with it
+ * (one transaction), a compacted copy of the file, and only then the old key dropped. A run cut
+ * short leaves both keys, which the agent reads; the next run finishes it.
+ */
+export function rotateReplicaKey(path: string, keyPath = join(dirname(path), 'secrets.key')): Promise<{ newKeyId: string; droppedKeyIds: string[]; rewritten: number }> {
+  return LmdbReplica.rotateKey(path, keyPath)
 }
 
 function openEnvironment(path: string): RootDatabase<any, string> {

@@ -1,6 +1,7 @@
 // Secrets encrypted at rest in the agent's replica: the raw LMDB files hold no trace of a Secret's
 // value while the replica hands it back whole, the key file is the agent's own (0600), another key
-// is refused clearly, and Secrets kept in the clear by an earlier version are sealed on open.
+// is refused clearly, Secrets kept in the clear by an earlier version are sealed on open, and a
+// key rotation re-encrypts them.
 
 import t, { type Test } from 'tap'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { open } from 'lmdb'
 import type { DesiredMessage, DesiredObject } from '../../src/api/protocol.js'
-import { openReplica } from '../../src/agent/replica.js'
+import { openReplica, rotateReplicaKey } from '../../src/agent/replica.js'
 
 const VALUE = 'replica-hunter2-distinctive-8e21'
 const NEXT_VALUE = 'replica-battery-staple-distinctive-40c7'
@@ -95,4 +96,30 @@ t.test('Secrets an earlier replica kept in the clear are sealed when it opens', 
   t.teardown(() => raw.close())
   t.match(raw.get(key).sealed, /^bramble-aead-v1:/, 'stored sealed now')
   t.equal(raw.get(key).data, undefined)
+})
+
+t.test("rotating the agent's key re-seals every Secret in the replica and drops the old key", async (t) => {
+  const dir = await agentDir(t)
+  const path = join(dir, 'replica')
+  const replica = await openReplica(path)
+  await replica.applyDesired(msg({ revision: 4, full: true, upserts: [pod, secret('db', VALUE), secret('api', NEXT_VALUE)] }))
+  await replica.close()
+  const oldId = JSON.parse(readFileSync(join(dir, 'secrets.key'), 'utf8')).primary
+
+  const result = await rotateReplicaKey(path)
+  t.same(result.droppedKeyIds, [oldId])
+  t.equal(result.rewritten, 2)
+  const file = JSON.parse(readFileSync(join(dir, 'secrets.key'), 'utf8'))
+  t.same(Object.keys(file.keys), [result.newKeyId], 'only the new key is left')
+  t.equal(statSync(join(dir, 'secrets.key')).mode & 0o777, 0o600)
+  t.same(filesContaining(path, [VALUE, NEXT_VALUE]), [], 'no plaintext')
+  const stale: string[] = []
+  for (const name of readdirSync(path)) if (readFileSync(join(path, name)).includes(Buffer.from(`bramble-aead-v1:${oldId}:`))) stale.push(name)
+  t.same(stale, [], 'nothing sealed with the dropped key is left, not even in a freed page')
+
+  const again = await openReplica(path)
+  t.teardown(() => again.close())
+  t.equal(again.revision(), 4, 'the revision is kept')
+  t.equal(again.secret('default', 'db')?.data.password, b64(VALUE))
+  t.equal(again.secret('default', 'api')?.data.password, b64(NEXT_VALUE))
 })

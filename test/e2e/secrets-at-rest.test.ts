@@ -51,7 +51,7 @@ t.test('a Secret given to the hub is encrypted in its data dir, and rotate-key r
   t.same(filesContaining(hub.dataDir), [], 'no file in the data dir holds the value')
   const rotated = rotate(hub.dataDir)
   t.equal(rotated.status, 0, rotated.stderr)
-  t.match(rotated.stderr, new RegExp(`secrets key rotated to [0-9a-f]{8} \\(dropped ${before[0]}\\)`))
+  t.match(rotated.stderr, new RegExp(`hub secrets key rotated to [0-9a-f]{8} \\(dropped ${before[0]}\\)`))
   const after = keyIds(hub.dataDir)
   t.equal(after.length, 1)
   t.not(after[0], before[0], 'a new key replaced the old')
