@@ -11,6 +11,7 @@ import { CA_PATH, JOIN_PATH, parseJoinTokenParts, type JoinRequest, type JoinRes
 import { isValidNodeName } from '../api/protocol.js'
 import { writeFileAtomic } from '../lib/atomic-file.js'
 import type { Logger } from '../lib/logger.js'
+import { clockSkewMs, tlsFailureSentence } from '../lib/tls-failure.js'
 import { AgentIdentityCorruptError, JoinCaMismatchError, JoinFailedError, JoinRefusedError, type JoinRefusal } from './errors.js'
 
 export const DEFAULT_HUB_PORT = 6443
@@ -29,6 +30,8 @@ export interface JoinOptions {
   token: string
   nodeName: string
   facts?: JoinFacts
+  /** This node's wall clock, for naming a clock skew; Date.now by default. */
+  now?: () => number
   /** The node's public key for Secrets in transit (secrets-key.ts). */
   secretsPublicKey?: string
   logger: Logger
@@ -70,7 +73,13 @@ export async function joinHub(options: JoinOptions): Promise<JoinResponse> {
   const ca = caAnswer.body
 
   const body: JoinRequest = { token: token.trim(), nodeName, ...options.facts, ...(options.secretsPublicKey ? { secretsPublicKey: options.secretsPublicKey } : {}) }
-  const answer = await send(hub, new URL(JOIN_PATH, base), { method: 'POST', ca, body: JSON.stringify(body) })
+  const answer = await send(hub, new URL(JOIN_PATH, base), { method: 'POST', ca, body: JSON.stringify(body) }).catch((err: unknown) => {
+    // Pinned to the CA just fetched, so a certificate failure here is this node's clock (a Pi
+    // booted offline): name the skew against the Date the hub sent with its CA.
+    const now = options.now?.() ?? Date.now()
+    const sentence = tlsFailureSentence(err, { peer: `the hub at ${hub}`, localNowMs: now, skewMs: clockSkewMs(caAnswer.date, now) })
+    throw sentence ? new JoinFailedError(hub, sentence, { cause: err }) : err
+  })
   if (answer.status < 200 || answer.status >= 300) throw refusal(hub, nodeName, answer.status, answer.body)
   let response: JoinResponse
   try {
@@ -168,7 +177,7 @@ interface SendOptions {
   body?: string
 }
 
-function send(hub: string, url: URL, o: SendOptions): Promise<{ status: number; body: string }> {
+function send(hub: string, url: URL, o: SendOptions): Promise<{ status: number; body: string; date?: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -188,7 +197,7 @@ function send(hub: string, url: URL, o: SendOptions): Promise<{ status: number; 
           if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`answer larger than ${MAX_ANSWER_BYTES} bytes`))
           else chunks.push(c)
         })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), date: res.headers.date }))
         res.on('error', (err) => reject(new JoinFailedError(hub, err.message, { cause: err })))
       },
     )

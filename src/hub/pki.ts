@@ -180,6 +180,8 @@ function staleReason(certPem: string, caPem: string, advertise: string, nowMs: n
   const covered = isIP(advertise) ? cert.checkIP(advertise) !== undefined : cert.checkHost(advertise) !== undefined
   if (!covered) return `does not cover ${advertise}`
   if (renewalDue(cert, nowMs)) return 'expires soon'
+  // The hub's clock went back (a Pi booted with an old time): its own MQTT client would refuse it.
+  if (Date.parse(cert.validFrom) > nowMs) return 'not yet valid by this clock'
   return undefined
 }
 

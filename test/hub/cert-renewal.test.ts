@@ -98,3 +98,14 @@ t.test('the running API server and broker present a renewed certificate once the
   renewal.stop()
   t.equal(clock.pendingTimers, 0, 'stopping cancels it')
 })
+
+t.test('a serving certificate not yet valid by the hub clock (the clock went back) is replaced at start', async (t) => {
+  const dir = join(tempDir(t), 'data')
+  const clock = new FakeClock(Date.now())
+  const first = ensurePki(options(dir, clock))
+  const earlier = new FakeClock(Date.now() - 30 * DAY_MS)
+  const second = ensurePki(options(dir, earlier))
+  t.same(second.created, { ca: false, server: true })
+  t.ok(Date.parse(new X509Certificate(second.serverCertPem).validFrom) <= earlier.now(), 'valid by the clock the hub has now')
+  t.equal(second.caCertPem, first.caCertPem, 'the CA (backdated a year) is kept')
+})
