@@ -23,6 +23,7 @@ const SECRET = KINDS.find((k) => k.kind === 'Secret')!
 const VALUE = 'hunter2-Bramble-distinctive-7f3a9c'
 const NEXT_VALUE = 'correct-horse-Bramble-battery-51d0'
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+const password = (o: KubeObject | undefined) => (o?.data as Record<string, string> | undefined)?.password
 const secretKey = (name: string): ObjectKey => ({ resource: 'secrets', namespace: 'default', name })
 
 async function tempDir(t: Test): Promise<string> {
@@ -94,14 +95,14 @@ t.test("a Secret written through the Registry is nowhere in the store's files, y
   const ctx = { dryRun: false, fieldValidation: 'Strict' as const }
 
   const created = await registry.create(SECRET, 'default', secretBody('db', VALUE), ctx)
-  t.equal(created.object.data.password, b64(VALUE), 'the write returns the value')
+  t.equal(password(created.object), b64(VALUE), 'the write returns the value')
   await registry.create(SECRET, 'default', secretBody('gone', VALUE), ctx)
-  await registry.delete(SECRET, 'default', 'gone', {})
+  await registry.delete(SECRET, 'default', 'gone', { dryRun: false })
   const updated = await registry.update(SECRET, 'default', 'db', { ...secretBody('db', NEXT_VALUE), metadata: { ...secretBody('db', NEXT_VALUE).metadata, resourceVersion: created.object.metadata.resourceVersion } }, ctx)
   await until(() => events.length === 4, 'the four writes are watched')
   watch.stop()
 
-  t.same(events.map((e) => `${e.type} ${e.key.name} ${Buffer.from(String(e.object.data?.password), 'base64').toString()}`), [
+  t.same(events.map((e) => `${e.type} ${e.key.name} ${Buffer.from(String(password(e.object)), 'base64').toString()}`), [
     `ADDED db ${VALUE}`,
     `ADDED gone ${VALUE}`,
     `DELETED gone ${VALUE}`,
@@ -109,19 +110,19 @@ t.test("a Secret written through the Registry is nowhere in the store's files, y
   ])
   t.equal(events[3]!.object.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], JSON.stringify({ stringData: { password: NEXT_VALUE } }))
   const got = await registry.get(SECRET, 'default', 'db')
-  t.equal(got.data.password, b64(NEXT_VALUE))
+  t.equal(password(got), b64(NEXT_VALUE))
   t.equal(got.metadata.resourceVersion, updated.object.metadata.resourceVersion)
   t.equal(got.metadata.uid, created.object.metadata.uid, 'the uid the store stamped comes back')
   t.same(got.metadata.labels, { app: 'db' })
   const listed = await registry.list(SECRET, 'default')
-  t.same(listed.items.map((o) => [o.metadata.name, o.data.password]), [['db', b64(NEXT_VALUE)]])
+  t.same(listed.items.map((o) => [o.metadata.name, password(o)]), [['db', b64(NEXT_VALUE)]])
 
   // A replay from the log, the way an informer starts after a restart.
   const replay: StoreEvent[] = []
   const again = store.watch({ resource: 'secrets', namespace: 'default' }, 0, (e) => replay.push(e))
   await until(() => replay.length === 4, 'the replay arrives')
   again.stop()
-  t.equal(replay[0]!.object.data.password, b64(VALUE), 'replayed events are opened too')
+  t.equal(password(replay[0]!.object), b64(VALUE), 'replayed events are opened too')
 
   await store.compact((await store.revision()) - 1)
   await store.close()
@@ -164,7 +165,7 @@ t.test('a Secret does not open with another key file, nor when its ciphertext is
   await raw.close()
   const right = new EncryptedStore(await openLmdbStore({ path: join(dir, 'store') }), SecretKeyring.open(join(dir, 'secrets.key')))
   t.teardown(() => right.close())
-  t.equal((await right.get(secretKey('db')))?.data.password, b64(VALUE), 'the original still opens')
+  t.equal(password(await right.get(secretKey('db'))), b64(VALUE), 'the original still opens')
   await t.rejects(right.get(secretKey('copy')), { code: 'BRAMBLE_SECRET_DECRYPT' }, 'the moved copy does not')
 })
 
@@ -208,13 +209,13 @@ t.test('rotating the key re-encrypts every Secret, objects and change log, then 
 
   const { store: reopened } = await openHubStore(dir)
   t.teardown(() => reopened.close())
-  t.equal((await reopened.get(secretKey('db')))?.data.password, b64(VALUE))
-  t.equal((await reopened.get(secretKey('api')))?.data.password, b64(NEXT_VALUE))
+  t.equal(password(await reopened.get(secretKey('db'))), b64(VALUE))
+  t.equal(password(await reopened.get(secretKey('api'))), b64(NEXT_VALUE))
   const replay: StoreEvent[] = []
   const again = reopened.watch({ resource: 'secrets' }, 0, (e) => replay.push(e))
   await until(() => replay.length === 3, 'the replay arrives')
   again.stop()
-  t.same(replay.map((e) => e.object.data.password), [b64(VALUE), b64(VALUE), b64(NEXT_VALUE)], 'the change log opens with the new key')
+  t.same(replay.map((e) => password(e.object)), [b64(VALUE), b64(VALUE), b64(NEXT_VALUE)], 'the change log opens with the new key')
   t.same(filesContaining(join(dir, 'store'), needles(VALUE, NEXT_VALUE)), [], 'still no plaintext in the store files')
   t.same(filesContaining(join(dir, 'store'), [`bramble-aead-v1:${oldId}:`]), [], 'nor, in freed pages, anything sealed with the dropped key')
 })
@@ -226,14 +227,14 @@ t.test('a rotation cut short after adding the new key is finished by the next ru
   await store.close()
   const newId = keyring.addPrimary()
   const { store: between } = await openHubStore(dir)
-  t.equal((await between.get(secretKey('db')))?.data.password, b64(VALUE), 'with both keys the hub reads what the old one sealed')
+  t.equal(password(await between.get(secretKey('db'))), b64(VALUE), 'with both keys the hub reads what the old one sealed')
   await between.close()
   const result = await rotateSecretsKey(dir)
   t.equal(result.newKeyId, newId, 'the key already added is the one used')
   t.equal(result.droppedKeyIds.length, 1)
   const { store: after } = await openHubStore(dir)
   t.teardown(() => after.close())
-  t.equal((await after.get(secretKey('db')))?.data.password, b64(VALUE))
+  t.equal(password(await after.get(secretKey('db'))), b64(VALUE))
 })
 
 t.test('a rotation seals Secrets a hub kept in the clear before encryption, leaving no plaintext even in freed pages', async (t) => {
@@ -245,7 +246,7 @@ t.test('a rotation seals Secrets a hub kept in the clear before encryption, leav
   t.not(filesContaining(join(dir, 'store'), needles(VALUE)).length, 0, 'the unencrypted store does hold the value (the grep finds what is there)')
 
   const { store: before } = await openHubStore(dir)
-  t.equal((await before.get(secretKey('db')))?.data.password, b64(NEXT_VALUE), 'a Secret in the clear is still read')
+  t.equal(password(await before.get(secretKey('db'))), b64(NEXT_VALUE), 'a Secret in the clear is still read')
   await before.close()
   const result = await rotateSecretsKey(dir)
   t.equal(result.rewritten, 3, 'the object and both log entries')
@@ -253,5 +254,5 @@ t.test('a rotation seals Secrets a hub kept in the clear before encryption, leav
   t.equal(statSync(join(dir, 'store', 'data.mdb')).mode & 0o777, 0o600, 'the compacted data file is owner-only')
   const { store: after } = await openHubStore(dir)
   t.teardown(() => after.close())
-  t.equal((await after.get(secretKey('db')))?.data.password, b64(NEXT_VALUE))
+  t.equal(password(await after.get(secretKey('db'))), b64(NEXT_VALUE))
 })
