@@ -65,8 +65,12 @@ export class MqttBus implements Bus {
     client.on('connect', (connack) => {
       this.attempt = 0
       this.log.info({ sessionPresent: connack.sessionPresent }, 'connected to the MQTT broker')
-      void this.restoreSubscriptions()
-      this.setConnected(true)
+      // Listeners hear "connected" only once the subscriptions are back: an agent's first act is to
+      // ask for what changed, and an answer that arrives before the broker has its subscription
+      // again (a restarted broker forgets sessions) would be lost.
+      void this.restoreSubscriptions().then(() => {
+        if (this.client.connected) this.setConnected(true)
+      })
     })
     client.on('close', () => {
       this.setConnected(false)
@@ -164,13 +168,11 @@ export class MqttBus implements Bus {
 
   /** After every (re)connect: the broker may have lost the session, so subscribe again. */
   private async restoreSubscriptions(): Promise<void> {
-    for (const [filter, sub] of this.subs) {
-      try {
-        await this.sendSubscribe(filter, sub.qos)
-      } catch (err) {
-        this.log.error({ filter, err: (err as Error).message }, 'could not restore a subscription after reconnecting')
-      }
-    }
+    await Promise.all(
+      [...this.subs].map(([filter, sub]) =>
+        this.sendSubscribe(filter, sub.qos).catch((err) => this.log.error({ filter, err: (err as Error).message }, 'could not restore a subscription after reconnecting')),
+      ),
+    )
   }
 
   private dispatch(topic: string, payload: Buffer): void {
