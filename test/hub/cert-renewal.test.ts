@@ -11,8 +11,11 @@ import { startApiServer } from '../../src/hub/api-server.js'
 import { startEmbeddedBroker } from '../../src/hub/broker.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { NodeCredentials } from '../../src/hub/node-credentials.js'
-import { CA_BACKDATE_MS, ensurePki, PKI_FILES, SERVER_BACKDATE_MS, startCertRenewal, type PkiOptions } from '../../src/hub/pki.js'
+import { startHub } from '../../src/hub/hub.js'
+import { CA_BACKDATE_MS, ensurePki, PKI_FILES, RENEWAL_CHECK_INTERVAL_MS, SERVER_BACKDATE_MS, startCertRenewal, type PkiOptions } from '../../src/hub/pki.js'
 import { renewalDue } from '../../src/lib/cert-lifetime.js'
+import { systemClock, type Clock } from '../../src/lib/clock.js'
+import { resolveHubConfig } from '../../src/lib/config.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { FakeClock } from '../agent/fake-clock.js'
 
@@ -108,4 +111,30 @@ t.test('a serving certificate not yet valid by the hub clock (the clock went bac
   t.same(second.created, { ca: false, server: true })
   t.ok(Date.parse(new X509Certificate(second.serverCertPem).validFrom) <= earlier.now(), 'valid by the clock the hub has now')
   t.equal(second.caCertPem, first.caCertPem, 'the CA (backdated a year) is kept')
+})
+
+t.test('a running hub renews its serving certificate on the daily check and serves it on the API and MQTT ports', async (t) => {
+  const dataDir = join(tempDir(t), 'hub')
+  // Real time for everything the hub runs, except that the test moves the wall clock and fires the daily check.
+  let offsetMs = 0
+  const dailyChecks: Array<() => void> = []
+  const clock: Clock = {
+    now: () => Date.now() + offsetMs,
+    monotonic: () => systemClock.monotonic(),
+    setTimeout: (fn, ms) => (ms === RENEWAL_CHECK_INTERVAL_MS ? (dailyChecks.push(fn), { cancel: () => {} }) : systemClock.setTimeout(fn, ms)),
+  }
+  const hub = await startHub(resolveHubConfig({ dataDir, listen: '127.0.0.1', apiPort: '0', mqttPort: '0', storeMapSize: '64Mi' }, {}), { logger: silentLogger(), clock })
+  t.teardown(() => hub.close())
+  const brokerPort = Number(new URL(hub.brokerUrl).port)
+  const original = new X509Certificate(readFileSync(join(dataDir, PKI_FILES.serverCert), 'utf8')).fingerprint256
+  t.equal(await presented(hub.apiPort), original)
+  t.equal(dailyChecks.length, 1, 'the first daily check is scheduled at start')
+
+  offsetMs = 300 * DAY_MS
+  dailyChecks.shift()!()
+  const renewed = new X509Certificate(readFileSync(join(dataDir, PKI_FILES.serverCert), 'utf8')).fingerprint256
+  t.not(renewed, original, 'renewed in the data dir')
+  t.equal(await presented(hub.apiPort), renewed, 'the API presents it')
+  t.equal(await presented(brokerPort), renewed, 'the embedded broker presents it')
+  t.equal(dailyChecks.length, 1, 'the next check is scheduled')
 })
