@@ -89,10 +89,12 @@ function certificateResults(dataDir: string, identity: IdentityFacts | undefined
 
 /** Docker's /version over its socket or TCP address. */
 function dockerFact(dockerHost: string): Promise<DockerFact> {
-  const target = dockerHost.startsWith('unix://') ? { socketPath: dockerHost.slice('unix://'.length) } : (() => {
+  let target: { socketPath: string } | { host: string; port: number }
+  if (dockerHost.startsWith('unix://')) target = { socketPath: dockerHost.slice('unix://'.length) }
+  else if (dockerHost.startsWith('tcp://')) {
     const url = new URL(dockerHost.replace(/^tcp:/, 'http:'))
-    return { host: url.hostname, port: Number(url.port) }
-  })()
+    target = { host: url.hostname, port: Number(url.port) }
+  } else return Promise.resolve({ error: 'only unix:// and tcp:// addresses are checked' })
   return new Promise((resolve) => {
     const req = request({ ...target, path: '/version', timeout: PROBE_TIMEOUT_MS }, (res) => {
       let body = ''
