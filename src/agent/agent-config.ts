@@ -41,7 +41,15 @@ export interface AgentConfig {
    */
   services?: { dnsAddress?: string; dnsPort?: number; upstreams?: string[]; clusterDomain?: string; clusterCidr?: string }
   /** Pod runtime tuning; defaults suit a Pi. */
-  pods?: { pauseImage?: string; network?: string; log?: { maxSize: string; maxFile: number }; defaultGraceSeconds?: number; backoff?: BackoffSettings }
+  pods?: {
+    pauseImage?: string
+    network?: string
+    log?: { maxSize: string; maxFile: number }
+    defaultGraceSeconds?: number
+    backoff?: BackoffSettings
+    /** Memory-backed directory for secret volume files, kept off the SD card (default /run/bramble/<clusterId>/pods; /run is tmpfs on Debian and Raspberry Pi OS). */
+    secretsDir?: string
+  }
   /** The pod network (with deps.podNetwork): the bridge MTU (--pod-mtu); absent, the tunnel's (link MTU minus WireGuard's 80). */
   podNetwork?: { mtu?: number }
 }
@@ -57,6 +65,11 @@ export const AGENT_DEFAULTS = {
   log: { maxSize: '10m', maxFile: 3 },
   defaultGraceSeconds: 30,
 } as const
+
+/** Where secret volumes live unless `pods.secretsDir` says otherwise. */
+export function defaultSecretsDir(clusterId: string): string {
+  return join('/run/bramble', clusterId, 'pods')
+}
 
 /** `--reserve-cpu 250m --reserve-memory 256Mi` → a ResourceReserve; throws QuantityError. */
 export function parseReserve(cpu: string | undefined, memory: string | undefined): ResourceReserve {

@@ -14,7 +14,7 @@ import { explainTlsFailure, tlsFailureKind, type TlsFailureKind } from '../lib/t
 import type { Logger } from '../lib/logger.js'
 import type { WireGuard } from '../mesh/wireguard-port.js'
 import { connectMqttBus, type MqttBus } from '../lib/mqtt-bus.js'
-import { AGENT_DEFAULTS, brambleVersion, type AgentConfig } from './agent-config.js'
+import { AGENT_DEFAULTS, brambleVersion, defaultSecretsDir, type AgentConfig } from './agent-config.js'
 import { Uplink } from './agent-uplink.js'
 import { DEFAULT_BACKOFF } from './backoff.js'
 import type { ContainerRuntime } from './container-runtime.js'
@@ -26,6 +26,7 @@ import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './j
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
 import { LogsRpc } from './logs-rpc.js'
+import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
 import { nodeResolvers, type NodeAddresses } from './dns-server.js'
 import { ServiceAgent } from './service-agent.js'
@@ -153,9 +154,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   // owner-only pods directory keeps everyone else on the host out.
   const podsDir = join(agentDir(config.dataDir), 'pods')
   ensureOwnerOnlyDir(podsDir)
+  const secretsDir = config.pods?.secretsDir ?? defaultSecretsDir(identity.clusterId)
+  ensureOwnerOnlyDir(secretsDir)
+  if (!(await isMemoryBacked(secretsDir))) log.warn({ path: secretsDir }, `secret volumes go to ${secretsDir}, which is not on tmpfs: their files reach the disk`)
   const settings: PlanSettings = {
     clusterId: identity.clusterId,
     podsDir,
+    secretsDir,
     pauseImage: config.pods?.pauseImage ?? DEFAULT_PAUSE_IMAGE,
     ...(config.pods?.network || initialNetwork ? { network: config.pods?.network ?? initialNetwork } : {}),
     log: config.pods?.log ?? AGENT_DEFAULTS.log,

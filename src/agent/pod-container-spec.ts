@@ -17,8 +17,10 @@ export interface DesiredPod {
 
 export interface PodSettings {
   clusterId: string
-  /** Host directory holding one directory per pod uid (emptyDir, configMap and secret volumes). */
+  /** Host directory holding one directory per pod uid (emptyDir and configMap volumes). */
   podsDir: string
+  /** Memory-backed (tmpfs) host directory holding one directory per pod uid for secret volumes, kept off the SD card. */
+  secretsDir: string
   pauseImage: string
   /** Docker network for pod sandboxes (default: the engine's default bridge). */
   network?: string
@@ -30,16 +32,28 @@ export interface PodSettings {
 
 export type ContainerRole = 'sandbox' | 'init' | 'app'
 
-export interface VolumeFile {
-  /** Relative to the pod directory. */
+/** Which of the pod's two host directories a volume lives in: its pod directory, or its secrets directory (tmpfs). */
+export type VolumeRoot = 'pod' | 'secrets'
+
+export interface VolumeDir {
+  root: VolumeRoot
+  /** Relative to that root's directory for the pod. */
   path: string
+}
+
+export interface VolumeFile {
+  root: VolumeRoot
+  /** Relative to that root's directory for the pod; the first segments are its volume's directory. */
+  path: string
+  /** The volume's directory this file belongs to (relative to the root's directory). */
+  volumeDir: string
   contentBase64: string
   mode: number
 }
 
 export interface PodVolumes {
-  /** Directories (relative to the pod directory) to create. */
-  dirs: string[]
+  /** Directories to create. */
+  dirs: VolumeDir[]
   files: VolumeFile[]
   hash: string
 }
@@ -69,6 +83,16 @@ export function containerName(pod: KubeObject, container: string, attempt: numbe
 
 export function podDir(settings: PodSettings, uid: string): string {
   return posix.join(settings.podsDir, uid)
+}
+
+/** The pod's directory for its secret volumes, on tmpfs: `<secretsDir>/<uid>`. */
+export function podSecretsDir(settings: PodSettings, uid: string): string {
+  return posix.join(settings.secretsDir, uid)
+}
+
+/** Where a volume lives: secrets in the secrets directory as `<volume>`, the rest in the pod directory as `volumes/<volume>`. */
+function volumeLocation(v: any): VolumeDir {
+  return v.secret ? { root: 'secrets', path: String(v.name) } : { root: 'pod', path: posix.join('volumes', String(v.name)) }
 }
 
 function baseLabels(pod: KubeObject, settings: PodSettings, name: string, role: ContainerRole, attempt: number): Record<string, string> {
@@ -250,7 +274,8 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): Mo
     let source: string
     let readOnly = m.readOnly === true
     if (v.hostPath) source = v.hostPath.path
-    else if (v.emptyDir || v.configMap || v.secret) source = posix.join(podDir(settings, podUid(d.pod)), 'volumes', v.name)
+    else if (v.secret) source = posix.join(podSecretsDir(settings, podUid(d.pod)), volumeLocation(v).path)
+    else if (v.emptyDir || v.configMap) source = posix.join(podDir(settings, podUid(d.pod)), volumeLocation(v).path)
     else return new PodConfigProblem(`volume "${v.name}" has a type Bramble does not support`)
     if (v.configMap || v.secret) readOnly = true
     if (m.subPath) source = posix.join(source, m.subPath)
@@ -261,13 +286,14 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): Mo
 
 /** Directories and files of the pod's emptyDir, configMap and secret volumes. */
 export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
-  const dirs: string[] = []
+  const dirs: VolumeDir[] = []
   const files: VolumeFile[] = []
   for (const v of d.pod.spec?.volumes ?? []) {
-    const dir = posix.join('volumes', v.name)
-    if (v.emptyDir) dirs.push(dir)
+    const location = volumeLocation(v)
+    const dir = location.path
+    if (v.emptyDir) dirs.push(location)
     else if (v.configMap || v.secret) {
-      dirs.push(dir)
+      dirs.push(location)
       const source = v.configMap ?? v.secret
       const obj = v.configMap ? d.configMaps[source.name] : d.secrets[source.secretName]
       const kind = v.configMap ? 'configmap' : 'secret'
@@ -293,7 +319,7 @@ export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
         }
         const rel = posix.normalize(item.path)
         if (rel.startsWith('..') || posix.isAbsolute(rel)) return new PodConfigProblem(`volume "${v.name}" item path "${item.path}" leaves the volume`)
-        files.push({ path: posix.join(dir, rel), contentBase64: content, mode: item.mode ?? defaultMode })
+        files.push({ root: location.root, path: posix.join(dir, rel), volumeDir: dir, contentBase64: content, mode: item.mode ?? defaultMode })
       }
     }
   }

@@ -6,13 +6,16 @@ import type { KubeObject } from '../api/types.js'
 import type { ContainerRuntime } from './container-runtime.js'
 import { ImagePullError } from './errors.js'
 import { ensureBusyboxImage } from './pod-pause-image.js'
+import type { VolumeRoot } from './pod-container-spec.js'
 import type { PodRuntimeState, Step } from './pod-planner.js'
 import type { ProbeSpec } from './probes.js'
 
 export interface ExecutorContext {
   runtime: ContainerRuntime
-  /** The pod's directory on the host (volumes live under it). */
+  /** The pod's directory on the host (emptyDir and configMap volumes live under it). */
   podDir: string
+  /** The pod's directory on tmpfs for its secret volumes. */
+  secretsDir: string
   /** The pod, when still desired (for events); undefined while removing. */
   pod?: KubeObject
   state: PodRuntimeState
@@ -42,11 +45,17 @@ export const executors: Executors = {
   },
 
   async writeVolumes(step, ctx) {
-    for (const dir of step.dirs) await mkdir(join(ctx.podDir, dir), { recursive: true })
+    const rootDir = (root: VolumeRoot): string => (root === 'secrets' ? ctx.secretsDir : ctx.podDir)
+    // The pod's secrets directory is owner-only; its volume directories keep the default mode, as a
+    // container user must list the files it mounts.
+    if (step.dirs.some((d) => d.root === 'secrets')) await ensurePrivateDir(ctx.secretsDir)
+    for (const dir of step.dirs) await mkdir(join(rootDir(dir.root), dir.path), { recursive: true })
+    // An earlier Bramble wrote secret volumes under the pod directory, on the SD card: they go.
+    for (const dir of step.dirs) if (dir.root === 'secrets') await rm(join(ctx.podDir, 'volumes', dir.path), { recursive: true, force: true })
     ctx.state.podDir = true
-    const wanted = new Set(step.files.map((f) => join(ctx.podDir, f.path)))
+    const wanted = new Set(step.files.map((f) => join(rootDir(f.root), f.path)))
     for (const f of step.files) {
-      const path = join(ctx.podDir, f.path)
+      const path = join(rootDir(f.root), f.path)
       await mkdir(dirname(path), { recursive: true })
       // Written beside, then renamed: a reader never sees half a file.
       const tmp = `${path}.bramble-tmp`
@@ -55,8 +64,8 @@ export const executors: Executors = {
       await rename(tmp, path)
     }
     // Keys removed from a ConfigMap or Secret disappear from the volume.
-    const fileDirs = new Set(step.files.map((f) => f.path.split('/').slice(0, 2).join('/')))
-    for (const dir of fileDirs) await removeStale(join(ctx.podDir, dir), wanted)
+    const fileDirs = new Set(step.files.map((f) => join(rootDir(f.root), f.volumeDir)))
+    for (const dir of fileDirs) await removeStale(dir, wanted)
     ctx.state.volumesHash = step.hash
   },
 
@@ -98,6 +107,7 @@ export const executors: Executors = {
 
   async removePodDir(_step, ctx) {
     await rm(ctx.podDir, { recursive: true, force: true })
+    await rm(ctx.secretsDir, { recursive: true, force: true })
     ctx.state.podDir = false
   },
 
@@ -117,6 +127,11 @@ export async function executeStep(step: Step, ctx: ExecutorContext): Promise<voi
 /** Steps that change the engine or the disk: after them the pod is looked at again. */
 export function changesState(step: Step): boolean {
   return step.kind !== 'wait' && step.kind !== 'startProbes' && step.kind !== 'stopProbes'
+}
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await chmod(dir, 0o700)
 }
 
 async function removeStale(dir: string, wanted: Set<string>): Promise<void> {

@@ -14,6 +14,7 @@ import {
   specHash,
   type DesiredPod,
   type PodSettings,
+  type VolumeDir,
   type VolumeFile,
 } from './pod-container-spec.js'
 import { finishedPhase, hasEnded, restartsAfter } from './pod-finished.js'
@@ -58,7 +59,7 @@ export type StopReason = 'Killing' | 'Unhealthy' | 'SpecChanged' | 'SandboxChang
 export type Step =
   | { kind: 'ensurePauseImage'; podUid: string; image: string }
   | { kind: 'pull'; podUid: string; container: string; image: string; /** Keep going if it fails (policy Always, image present). */ bestEffort: boolean }
-  | { kind: 'writeVolumes'; podUid: string; dirs: string[]; files: VolumeFile[]; hash: string }
+  | { kind: 'writeVolumes'; podUid: string; dirs: VolumeDir[]; files: VolumeFile[]; hash: string }
   | { kind: 'create'; podUid: string; container: string; role: 'sandbox' | 'init' | 'app'; spec: ContainerSpec; /** Back-off entry to keep once created (a restart). */ backoff?: BackoffEntry; restart: boolean }
   | { kind: 'start'; podUid: string; container: string; /** Container id or name. */ target: string }
   | { kind: 'stop'; podUid: string; container: string; id: string; graceSeconds: number; reason: StopReason }

@@ -208,6 +208,7 @@ export class PodReconciler {
     return {
       runtime,
       podDir: join(this.o.settings.podsDir, uid),
+      secretsDir: join(this.o.settings.secretsDir, uid),
       pod: desired?.pod,
       state,
       now: () => clock.now(),

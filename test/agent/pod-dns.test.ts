@@ -9,7 +9,7 @@ const pod = (spec: Record<string, unknown> = {}): KubeObject => ({ apiVersion: '
 
 t.test('ClusterFirst (the default): the node DNS, the namespace search path and ndots:5', async (t) => {
   t.same(podDns(pod(), cluster), { servers: ['169.254.20.10'], search: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] })
-  const spec = sandboxSpec({ pod: pod(), configMaps: {}, secrets: {} }, { clusterId: 'c', podsDir: '/tmp', pauseImage: 'pause', log: { maxSize: '1m', maxFile: 1 }, defaultGraceSeconds: 1, clusterDns: cluster }, 0)
+  const spec = sandboxSpec({ pod: pod(), configMaps: {}, secrets: {} }, { clusterId: 'c', podsDir: '/tmp', secretsDir: '/run/bramble/c/pods', pauseImage: 'pause', log: { maxSize: '1m', maxFile: 1 }, defaultGraceSeconds: 1, clusterDns: cluster }, 0)
   t.same(spec.dns?.servers, ['169.254.20.10'], 'the sandbox carries it')
 })
 

@@ -119,6 +119,7 @@ async function run() {
     const settings: PlanSettings = {
       clusterId,
       podsDir,
+      secretsDir: join(podsDir, 'secrets'),
       pauseImage: DEFAULT_PAUSE_IMAGE,
       network,
       log: { maxSize: '1m', maxFile: 2 },

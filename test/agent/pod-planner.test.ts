@@ -6,6 +6,7 @@ import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step
 const settings: PlanSettings = {
   clusterId: 'c1',
   podsDir: '/var/lib/bramble/pods',
+  secretsDir: '/run/bramble/c1/pods',
   pauseImage: 'bramble/pause:1',
   log: { maxSize: '10m', maxFile: 3 },
   defaultGraceSeconds: 30,
@@ -177,7 +178,7 @@ t.test('a missing ConfigMap holds the pod back; env and volumes resolve from Con
     secrets: { s: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { pw: Buffer.from('x').toString('base64') } } },
   }
   const write = run([d], []).find((s) => s.kind === 'writeVolumes') as Extract<Step, { kind: 'writeVolumes' }>
-  t.same(write.files.map((f) => [f.path, Buffer.from(f.contentBase64, 'base64').toString()]), [['volumes/cfg/sub/a.txt', 'A'], ['volumes/sec/pw', 'x']], 'items honoured')
+  t.same(write.files.map((f) => [f.root, f.path, Buffer.from(f.contentBase64, 'base64').toString()]), [['pod', 'volumes/cfg/sub/a.txt', 'A'], ['secrets', 'sec/pw', 'x']], 'items honoured; the Secret goes to the secrets directory')
   const create = run([d], [container(d, 'POD', 'running')], settled(d)).find((s) => s.kind === 'create') as Extract<Step, { kind: 'create' }>
   t.same(create.spec.env, ['CM_a=A', 'CM_b=B'])
 })
@@ -251,4 +252,31 @@ t.test('a finished pod no longer desired has its containers and directory remove
   const steps = plan([], { containers: [app], images }, new Map([['uid-p', emptyPodState()]]), NOW, settings)
   t.same(kinds(steps), ['remove app', 'removePodDir'], 'the directory too, though this agent (restarted) never wrote it')
   t.same(plan([], { containers: [], images }, new Map([['uid-p', { ...emptyPodState(), podDir: false }]]), NOW, settings), [], 'once gone, nothing more')
+})
+
+t.test('secret volumes live in the tmpfs secrets directory, configMap and emptyDir volumes in the pod directory', async (t) => {
+  const spec = {
+    volumes: [{ name: 'cfg', configMap: { name: 'cm' } }, { name: 'scratch', emptyDir: {} }, { name: 'tls', secret: { secretName: 's', defaultMode: 0o400 } }],
+    containers: [{ name: 'app', image: 'app:1', volumeMounts: [{ name: 'cfg', mountPath: '/etc/cfg' }, { name: 'scratch', mountPath: '/tmp/s' }, { name: 'tls', mountPath: '/etc/tls' }] }],
+  }
+  const d: DesiredPod = {
+    ...pod(spec),
+    configMaps: { cm: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { a: 'A' } } },
+    secrets: { s: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { 'tls.key': Buffer.from('k').toString('base64') } } },
+  }
+  const write = run([d], []).find((s) => s.kind === 'writeVolumes') as Extract<Step, { kind: 'writeVolumes' }>
+  t.same(write.dirs, [{ root: 'pod', path: 'volumes/cfg' }, { root: 'pod', path: 'volumes/scratch' }, { root: 'secrets', path: 'tls' }])
+  t.same(write.files.map((f) => [f.root, f.volumeDir, f.path, f.mode]), [['pod', 'volumes/cfg', 'volumes/cfg/a', 0o644], ['secrets', 'tls', 'tls/tls.key', 0o400]], 'the secret key keeps its defaultMode')
+  const app = appContainerSpec(d, d.pod.spec.containers[0], 'app', settings, 'sandbox', 0)
+  t.same(
+    (app as any).mounts,
+    [
+      { type: 'bind', source: '/var/lib/bramble/pods/uid-p/volumes/cfg', target: '/etc/cfg', readOnly: true },
+      { type: 'bind', source: '/var/lib/bramble/pods/uid-p/volumes/scratch', target: '/tmp/s', readOnly: false },
+      { type: 'bind', source: '/run/bramble/c1/pods/uid-p/tls', target: '/etc/tls', readOnly: true },
+    ],
+    'the secret is bind-mounted read-only from <secretsDir>/<uid>/<volume>',
+  )
+  t.same(run([d], [], { ...emptyPodState() }).filter((s) => s.kind === 'writeVolumes').length, 1, 'after an agent restart (no volumesHash) the files are written again, as after a reboot wiped /run')
+  t.same(run([d], [], { ...emptyPodState(), volumesHash: write.hash }).filter((s) => s.kind === 'writeVolumes'), [], 'written once: nothing to do')
 })

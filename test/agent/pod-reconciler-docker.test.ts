@@ -1,7 +1,7 @@
 // The pod loop against a real dockerd, with images imported from the host's busybox.
 
 import t from 'tap'
-import { mkdtemp, rm, access } from 'node:fs/promises'
+import { mkdtemp, rm, access, readFile, readdir, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DockerRuntime } from '../../src/agent/docker-runtime.js'
@@ -36,13 +36,17 @@ async function run() {
   const runtime = new DockerRuntime(docker)
   const clusterId = testClusterId()
   const podsDir = await mkdtemp(join(tmpdir(), 'bramble-pods-'))
+  // Secret volumes on tmpfs, as /run is on a Pi.
+  const secretsDir = await mkdtemp(join('/dev/shm', 'bramble-secrets-'))
   t.teardown(async () => {
     await removeClusterContainers(docker, clusterId)
     await rm(podsDir, { recursive: true, force: true })
+    await rm(secretsDir, { recursive: true, force: true })
   })
   const settings: PlanSettings = {
     clusterId,
     podsDir,
+    secretsDir,
     pauseImage: DEFAULT_PAUSE_IMAGE,
     log: { maxSize: '1m', maxFile: 2 },
     defaultGraceSeconds: 1,
@@ -57,7 +61,7 @@ async function run() {
     metadata: { name: 'web', namespace: 'default', uid: `uid-web-${clusterId}` },
     spec: {
       terminationGracePeriodSeconds: 1,
-      volumes: [{ name: 'site', configMap: { name: 'site' } }],
+      volumes: [{ name: 'site', configMap: { name: 'site' } }, { name: 'creds', secret: { secretName: 'creds', defaultMode: 0o440 } }],
       containers: [
         {
           name: 'server',
@@ -73,6 +77,7 @@ async function run() {
           image,
           command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'],
           env: [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } }, { name: 'GREETING', value: 'hi' }],
+          volumeMounts: [{ name: 'creds', mountPath: '/etc/creds' }],
         },
       ],
     },
@@ -128,6 +133,14 @@ async function run() {
     const fetched = await runtime.exec(client.id, ['wget', '-qO-', 'http://127.0.0.1:8080/index.html'])
     t.same(fetched, { exitCode: 0, output: 'hello from a configmap' }, 'localhost reaches the other container')
     t.equal((await runtime.exec(client.id, ['sh', '-c', 'echo "$PASSWORD $GREETING"'])).output, 's3cret hi\n')
+    t.equal((await runtime.exec(client.id, ['cat', '/etc/creds/password'])).output, 's3cret', 'the Secret volume is read in the pod')
+    t.not((await runtime.exec(client.id, ['sh', '-c', 'echo x > /etc/creds/new'])).exitCode, 0, 'the secret volume is read-only')
+    const secretFile = join(secretsDir, webPod.metadata.uid, 'creds', 'password')
+    t.equal(await readFile(secretFile, 'utf8'), 's3cret', 'the file is at <secretsDir>/<uid>/<volume>/<key>')
+    t.equal((await stat(secretFile)).mode & 0o777, 0o440, "with the volume's defaultMode")
+    t.equal((await stat(join(secretsDir, webPod.metadata.uid))).mode & 0o777, 0o700, "the pod's secrets directory is owner-only")
+    t.same(await filesHolding(podsDir, 's3cret'), [], 'no file under the pod directories holds the value')
+    t.ok((await filesHolding(podsDir, 'hello from a configmap')).length > 0, 'while the ConfigMap volume stays there')
     const server = await until('server running', () => running(webPod.metadata.uid, 'server'))
     t.equal((await runtime.exec(server.id, ['cat', '/www/index.html'])).output, 'hello from a configmap')
     t.not((await runtime.exec(server.id, ['sh', '-c', 'echo x > /www/new'])).exitCode, 0, 'the configMap volume is read-only')
@@ -156,25 +169,42 @@ async function run() {
     const before = (await podContainers(webPod.metadata.uid)).map((c) => c.id).sort()
     await reconciler.stop()
     statuses.clear()
+    // A reboot empties /run: the new agent writes the secret volumes again from its replica.
+    await rm(join(secretsDir, webPod.metadata.uid), { recursive: true, force: true })
     reconciler = makeReconciler()
     await reconciler.start()
     await until('web pod Ready again', () => statuses.get('default/web')?.conditions?.find((c: any) => c.type === 'Ready' && c.status === 'True'))
     const after = (await podContainers(webPod.metadata.uid)).map((c) => c.id).sort()
     t.same(after, before, 'the same containers, none added')
+    const secretFile = join(secretsDir, webPod.metadata.uid, 'creds', 'password')
+    t.equal(await until('secret volume rewritten', () => readFile(secretFile, 'utf8').catch(() => undefined)), 's3cret', 'the wiped secret volume is written again')
   })
 
   await t.test('deleting a pod stops and removes its containers and its directory', async (t) => {
     desired = []
     await reconciler.resync()
     await until('containers removed', async () => (await runtime.list({ [LABELS.cluster]: clusterId })).length === 0)
-    await until('pod dir removed', async () => {
-      try {
-        await access(join(podsDir, webPod.metadata.uid))
-        return false
-      } catch {
-        return true
-      }
-    })
+    for (const dir of [join(podsDir, webPod.metadata.uid), join(secretsDir, webPod.metadata.uid)]) {
+      await until(`${dir} removed`, async () => {
+        try {
+          await access(dir)
+          return false
+        } catch {
+          return true
+        }
+      })
+    }
     t.pass('nothing of the pods remains')
   })
+}
+
+/** Files under `dir` whose content holds `value`. */
+async function filesHolding(dir: string, value: string): Promise<string[]> {
+  const found: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue
+    const path = join(e.parentPath, e.name)
+    if ((await readFile(path)).includes(value)) found.push(path)
+  }
+  return found
 }

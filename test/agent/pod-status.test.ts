@@ -4,7 +4,7 @@ import { appContainerSpec, sandboxSpec, type DesiredPod, type PodSettings } from
 import { emptyPodState } from '../../src/agent/pod-planner.js'
 import { computePodStatus } from '../../src/agent/pod-status.js'
 
-const settings: PodSettings = { clusterId: 'c1', podsDir: '/pods', pauseImage: 'pause:1', log: { maxSize: '10m', maxFile: 3 }, defaultGraceSeconds: 30 }
+const settings: PodSettings = { clusterId: 'c1', podsDir: '/pods', secretsDir: '/run/bramble/c1/pods', pauseImage: 'pause:1', log: { maxSize: '10m', maxFile: 3 }, defaultGraceSeconds: 30 }
 const NOW = Date.parse('2026-01-01T00:10:00Z')
 const d: DesiredPod = {
   pod: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'app', image: 'app:1', readinessProbe: { exec: { command: ['true'] } } }] } },

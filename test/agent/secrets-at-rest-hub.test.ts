@@ -1,6 +1,7 @@
 // Secrets at rest, end to end through a real hub and a real agent on Docker: once a pod's Secret
 // has reached the node's replica, neither the hub's data dir nor the node's holds its value, raw
-// or in base64, while both read it back.
+// or in base64, while both read it back; the pod reads it from a secret volume kept on tmpfs, not
+// under the node's pod directories.
 
 import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,6 +11,7 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js'
 import { DockerRuntime } from '../../src/agent/docker-runtime.js'
+import { LABELS } from '../../src/agent/container-runtime.js'
 import { SystemHostInfo } from '../../src/agent/host-info.js'
 import { startHub } from '../../src/hub/hub.js'
 import { systemClock } from '../../src/lib/clock.js'
@@ -51,6 +53,7 @@ async function run() {
   const root = await mkdtemp(join(tmpdir(), 'bramble-secrets-at-rest-'))
   const hubDir = join(root, 'hub')
   const nodeDir = join(root, 'node')
+  const secretsDir = await mkdtemp(join('/dev/shm', 'bramble-secrets-at-rest-'))
   const hub = await startHub(resolveHubConfig({ dataDir: hubDir, listen: '127.0.0.1', apiPort: '0', mqttPort: '0', storeMapSize: '64Mi' }, {}), { logger: silentLogger(), clock: systemClock })
   let agent: RunningAgent | undefined
   let hubOpen = true
@@ -62,6 +65,7 @@ async function run() {
     closeApiAgents()
     await removeClusterContainers(docker, hub.clusterId)
     await rm(root, { recursive: true, force: true })
+    await rm(secretsDir, { recursive: true, force: true })
   })
 
   await t.test("a pod's Secret is in neither data dir once it reached the node", async (t) => {
@@ -69,23 +73,38 @@ async function run() {
     t.equal(created.status, 201, created.text)
     const { token } = hub.tokens.createJoinToken({ caHash: hub.caHash, ttlMs: 60_000 })
     agent = await startAgent(
-      { dataDir: nodeDir, hub: new URL(hub.url).host, token, nodeName: 'pi-at-rest', reserve: { cpuMillis: 100, memoryBytes: 64 * 1024 * 1024 }, heartbeatIntervalMs: 500, resyncMs: 1_000, pods: { defaultGraceSeconds: 1 } },
+      { dataDir: nodeDir, hub: new URL(hub.url).host, token, nodeName: 'pi-at-rest', reserve: { cpuMillis: 100, memoryBytes: 64 * 1024 * 1024 }, heartbeatIntervalMs: 500, resyncMs: 1_000, pods: { defaultGraceSeconds: 1, secretsDir } },
       { runtime, hostInfo: new SystemHostInfo(), clock: systemClock, logger: silentLogger() },
     )
-    // The value goes to the container as an env var only: a secret volume is a file on the node (not the replica).
+    // The value goes to the container as an env var and as a secret volume, whose file is on tmpfs.
     const pod = await apiRequest(admin, 'POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'user' },
       spec: {
         terminationGracePeriodSeconds: 1,
-        containers: [{ name: 'app', image, env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw' } } }], command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] }],
+        volumes: [{ name: 'db', secret: { secretName: 'db' } }],
+        containers: [
+          {
+            name: 'app',
+            image,
+            env: [{ name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'pw' } } }],
+            volumeMounts: [{ name: 'db', mountPath: '/etc/db' }],
+            command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'],
+          },
+        ],
       },
     })
     t.equal(pod.status, 201, pod.text)
     const running = agent
     const held = await until('the Secret in the node replica', () => running.replica.secret('default', 'db'))
     t.equal((held.data as Record<string, string>).pw, b64(VALUE), 'the replica hands the value back')
+    const app = await until('the app container running', async () =>
+      (await runtime.list({ [LABELS.cluster]: hub.clusterId, [LABELS.podName]: 'user', [LABELS.containerName]: 'app' })).find((c) => c.state.status === 'running'),
+    )
+    t.equal((await runtime.exec(app.id, ['cat', '/etc/db/pw'])).output, VALUE, 'the pod reads the value from its secret volume')
+    t.same(filesContaining(join(nodeDir, 'agent', 'pods')), [], "while no file under the node's pod directories holds it")
+    t.equal(filesContaining(secretsDir).length, 1, 'the one file that does is on tmpfs')
 
     await agent.close()
     agent = undefined
