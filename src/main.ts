@@ -186,6 +186,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       reserve: { cpuMillis: flags.reserveCpuMilli, memoryBytes: flags.reserveMemoryBytes },
       heartbeatIntervalMs: flags.heartbeatIntervalMs,
       ...(flags.podMtu ? { podNetwork: { mtu: flags.podMtu } } : {}),
+      ...(flags.secretsDir ? { pods: { secretsDir: flags.secretsDir } } : {}),
       ...(flags.wireguardInterface
         ? {
             mesh: {

@@ -300,6 +300,8 @@ export interface AgentFlags {
   wireguardKeepaliveSeconds: number
   /** The pods' DNS server address on this node; '' turns the cluster DNS off (`--cluster-dns none`). */
   clusterDns: string
+  /** Memory-backed directory for secret volume files; '' for /run/bramble/<clusterId>/pods. */
+  secretsDir: string
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -366,6 +368,17 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
   },
   heartbeatIntervalMs: heartbeatFlag(),
   logLevel: logLevelFlag(),
+  secretsDir: {
+    flag: '--secrets-dir',
+    valueName: 'DIR',
+    description: "where secret volume files live, on tmpfs so they never reach the SD card (the agent warns when it is not)",
+    parse: (raw) => {
+      if (!raw.startsWith('/')) throw new FlagReason(`must be an absolute directory path, got "${raw}"`)
+      return resolvePath(raw)
+    },
+    defaultValue: () => '',
+    defaultText: '/run/bramble/<clusterId>/pods',
+  },
   podMtu: {
     flag: '--pod-mtu',
     valueName: 'BYTES',

@@ -81,6 +81,12 @@ t.test('the eviction flags are parsed and refused with the flag named', async (t
   t.throws(() => resolveHubConfig({ nodeEvictionRate: '0' }, HOME_ENV), /--node-eviction-rate must be a number of nodes per second above 0/)
 })
 
+t.test('--secrets-dir: empty (the default) for /run/bramble/<clusterId>/pods, else an absolute directory', async (t) => {
+  t.equal(resolveAgentFlags({}, HOME_ENV).secretsDir, '')
+  t.equal(resolveAgentFlags({ secretsDir: '/dev/shm/bramble' }, HOME_ENV).secretsDir, '/dev/shm/bramble')
+  t.throws(() => resolveAgentFlags({ secretsDir: 'run/secrets' }, HOME_ENV), /--secrets-dir must be an absolute directory path, got "run\/secrets"/)
+})
+
 t.test('--pod-mtu: 0 (the default) for the link MTU minus 80, else an MTU the flag names when refused', async (t) => {
   t.equal(resolveAgentFlags({}, HOME_ENV).podMtu, 0)
   t.equal(resolveAgentFlags({ podMtu: '1380' }, HOME_ENV).podMtu, 1380)
