@@ -101,7 +101,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const extra = options.extraRoutes?.find((r) => r.path === path && r.method === req.method)
     if (extra) {
       const caller = extra.public ? undefined : await authenticateRequest(req)
-      if (caller && extra.verb && !mayPerform(caller, extra.verb)) throw forbidden(`User "${caller.name}" cannot ${extra.verb} ${path}`)
+      if (caller && extra.verb && !mayPerform(caller, extra.verb)) {
+        log.warn({ user: caller.name, verb: extra.verb, path }, 'refused an API request: verb not allowed for this user')
+        throw forbidden(`User "${caller.name}" cannot ${extra.verb} ${path}`)
+      }
       return extra.handle(req, res, caller)
     }
     const user = await authenticateRequest(req)
@@ -117,7 +120,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const header = req.headers.authorization ?? ''
     const match = /^Bearer\s+(\S+)$/i.exec(header)
     const user = match ? await options.authenticate(match[1]) : undefined
-    if (!user) throw unauthorized()
+    if (!user) {
+      log.warn({ method: req.method, path: (req.url ?? '').split('?')[0], remote: req.socket.remoteAddress, reason: match ? 'unknown token' : 'no bearer token' }, 'refused an API request: no valid bearer token')
+      throw unauthorized()
+    }
     return user
   }
 
@@ -147,6 +153,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const verb = verbOf(method, name, subresource, q)
     if (!verb) throw methodNotAllowed(method, url.pathname)
     if (!mayPerform(user, verb)) {
+      log.warn({ user: user.name, verb, resource: info.plural, namespace, name }, 'refused an API request: verb not allowed for this user')
       const where = info.namespaced && namespace ? ` in the namespace "${namespace}"` : ''
       throw forbidden(`${info.plural}${subresource ? `/${subresource}` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${info.plural}" in API group "${info.group}"${where}`)
     }

@@ -72,6 +72,10 @@ export function joinRoutes(o: JoinEndpointOptions): ExtraRoute[] {
     if (nameErrors.length > 0) {
       throw invalid('', 'Node', request.nodeName, nameErrors.map((message) => ({ field: 'nodeName', type: 'FieldValueInvalid' as const, message: `Invalid value: "${request.nodeName}": ${message}` })))
     }
+    if (o.credentials.retiredWith(request.nodeName) === verdict.id) {
+      log.warn({ node: request.nodeName, reason: 'deleted-node', tokenId: verdict.id }, 'refused a join')
+      throw new ApiError(401, 'Unauthorized', `node "${request.nodeName}" was deleted; joining it again needs a new join token (\`bramble token create\` on the hub)`)
+    }
 
     const node = await registerNode(request, verdict.id)
     const mqtt = await o.credentials.issue(request.nodeName)

@@ -37,6 +37,11 @@ interface StoredFile {
   version: 1
   hub: { password: string }
   nodes: Record<string, StoredNode>
+  /**
+   * Deleted nodes and the join token each last joined with: that token may not bring the name
+   * back (a stolen node that was deleted must not re-join itself); a new token may.
+   */
+  retired?: Record<string, { joinTokenId: string; revokedAt: string }>
 }
 
 export class CredentialsError extends Error {
@@ -94,19 +99,29 @@ export class NodeCredentials {
     const password = newPassword()
     const digest = sha256(password)
     this.file.nodes[node] = { sha256: digest.toString('base64url'), mosquittoHash: mosquittoSha512Hash(password), issuedAt: new Date().toISOString() }
+    delete this.file.retired?.[node]
     this.hashes.set(node, digest)
     await this.persist()
     this.emit({ kind: 'issued', node })
     return { username: node, password }
   }
 
-  /** Revokes a node's credentials: from this call on, verify() refuses them. */
-  async revoke(node: string): Promise<boolean> {
+  /**
+   * Revokes a node's credentials: from this call on, verify() refuses them. With the id of the
+   * join token the node last joined with, that token may not re-join the name (retiredWith).
+   */
+  async revoke(node: string, joinTokenId?: string): Promise<boolean> {
     if (!this.hashes.delete(node)) return false
     delete this.file.nodes[node]
+    if (joinTokenId) this.file.retired = { ...this.file.retired, [node]: { joinTokenId, revokedAt: new Date().toISOString() } }
     this.emit({ kind: 'revoked', node })
     await this.persist()
     return true
+  }
+
+  /** The join token a deleted node last joined with, which may not bring it back. */
+  retiredWith(node: string): string | undefined {
+    return this.file.retired?.[node]?.joinTokenId
   }
 
   has(node: string): boolean {
@@ -165,7 +180,8 @@ function parseFile(text: string, path: string): StoredFile {
     typeof value.hub?.password === 'string' &&
     typeof value.nodes === 'object' &&
     value.nodes !== null &&
-    Object.entries(value.nodes).every(([node, e]: [string, any]) => isValidNodeName(node) && typeof e?.sha256 === 'string' && typeof e?.mosquittoHash === 'string')
+    Object.entries(value.nodes).every(([node, e]: [string, any]) => isValidNodeName(node) && typeof e?.sha256 === 'string' && typeof e?.mosquittoHash === 'string') &&
+    (value.retired === undefined || (typeof value.retired === 'object' && value.retired !== null && Object.values(value.retired).every((r: any) => typeof r?.joinTokenId === 'string')))
   if (!ok) throw new CredentialsError('BRAMBLE_CREDENTIALS_CORRUPT', `${path} does not hold Bramble MQTT credentials (version 1); restore it from a backup`)
   return value as StoredFile
 }

@@ -1,7 +1,7 @@
 // The hub's side of the node protocol, in one place hub.ts starts: the join routes, desired state
 // going down, status coming up, node lifecycle and pod logs, over one MQTT connection of the
 // hub's own (`bramble.hub:gateway`). Deleting a Node revokes its MQTT credentials at once (the
-// embedded broker then disconnects it).
+// embedded broker then disconnects it), and the join token it joined with cannot bring it back.
 
 import { KINDS } from '../api/kinds.js'
 import { ALL_UP_FILTER } from '../api/protocol.js'
@@ -15,7 +15,7 @@ import { Heartbeats } from './heartbeats.js'
 import { Informer } from './informer.js'
 import { MeshPublisher } from './mesh-publisher.js'
 import { ServicePublisher } from './service-publisher.js'
-import { joinRoutes } from './join-endpoint.js'
+import { ANNOTATION_JOIN_TOKEN, joinRoutes } from './join-endpoint.js'
 import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
 import { NodeStatusIntake } from './node-status-intake.js'
@@ -127,7 +127,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     desired.forget(name)
     heartbeats.forget(name)
     intake.forget(name)
-    o.credentials.revoke(name).then(
+    o.credentials.revoke(name, node.metadata.annotations?.[ANNOTATION_JOIN_TOKEN]).then(
       (revoked) => revoked && log.info({ node: name }, 'node deleted: its MQTT credentials are revoked'),
       (err) => log.error({ node: name, err }, 'could not revoke the credentials of a deleted node'),
     )
