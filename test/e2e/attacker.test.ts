@@ -157,10 +157,18 @@ async function run(t: Test, hub: HubProcess, output: () => string) {
   const logStart = output().length
 
   await t.test("mallory cannot read the victim's desired state or any other node's topics", async (t) => {
+    // Mallory's own desired state: its node, none of the victim's pods or Secrets (NodeRestriction).
+    const own = await connect(broker, mallory.mqtt.username, mallory.mqtt.password, 'mallory')
+    await own.client.subscribeAsync(nodeDownFilter('mallory'), { qos: 1 })
+    await own.client.publishAsync(upTopic('mallory', 'sync'), encodeMessage({ revision: 0 }), { qos: 1 })
+    await until("mallory's own desired state", () => own.received.some((m) => m.topic === downTopic('mallory', 'desired')), 20_000)
+    await own.end()
+    t.notOk(own.received.some((m) => m.payload.includes(SECRET_VALUE) || m.payload.includes('victim-secret') || m.payload.includes('victim-pod')), "mallory's own desired state holds nothing of the victim's")
+    // Then, on one connection (a second with the same client id would replace it), every filter it should not have.
     const spy = await connect(broker, mallory.mqtt.username, mallory.mqtt.password)
     const filters = ['#', 'bramble/#', 'bramble/v1/#', `${NODES_ROOT}/+/down/#`, `${NODES_ROOT}/+/up/#`, `${NODES_ROOT}/victim/#`, nodeDownFilter('victim'), '+/+/+/+/+', `${NODES_ROOT}/+/+/+`]
     for (const filter of filters) await spy.client.subscribeAsync(filter, { qos: 1 }).catch(() => {})
-    // The victim asks again: the hub sends its whole desired state, Secret included, while mallory listens.
+    // The victim asks again: the hub sends its whole desired state (its pod and what the pod uses) while mallory listens.
     const sent = desiredForVictim()
     await victimSession.client.publishAsync(upTopic('victim', 'sync'), encodeMessage({ revision: 0 }), { qos: 1 })
     await until('the hub to send the victim its desired state again', () => desiredForVictim() > sent, 20_000)
