@@ -1,9 +1,9 @@
 // Issue 6: files in the data dirs are the owner's alone. `bramble up` (a hub and a local agent on
-// the real Docker engine) runs a Pod with a Secret volume; afterwards every file and directory in
-// the hub's and the agent's data dir is neither group- nor other-accessible. The one exception is
-// what lies inside a pod's own directory: its volume files keep the modes the pod asks for (a
-// container's user must read them), and the owner-only pods directory above them keeps everyone
-// else on the host out.
+// the real Docker engine) runs a Pod with a Secret and a ConfigMap volume; afterwards every file
+// and directory in the hub's and the agent's data dir is neither group- nor other-accessible. The
+// one exception is what lies inside a pod's own directory: its volume files keep the modes the pod
+// asks for (a container's user must read them), and the owner-only pods directory above them keeps
+// everyone else on the host out. (Secret volume files live on tmpfs, outside the data dir.)
 
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -24,17 +24,22 @@ metadata: {name: perm-secret}
 stringData: {password: hunter2-perm}
 ---
 apiVersion: v1
+kind: ConfigMap
+metadata: {name: perm-config}
+data: {greeting: hello}
+---
+apiVersion: v1
 kind: Pod
 metadata: {name: perm-pod}
 spec:
   terminationGracePeriodSeconds: 1
-  volumes: [{name: creds, secret: {secretName: perm-secret}}]
+  volumes: [{name: creds, secret: {secretName: perm-secret}}, {name: config, configMap: {name: perm-config}}]
   containers:
   - name: sleeper
     image: ${BUSYBOX_IMAGE}
     imagePullPolicy: IfNotPresent
     command: [sh, -c, 'trap "exit 0" TERM; while :; do sleep 1; done']
-    volumeMounts: [{name: creds, mountPath: /creds}]
+    volumeMounts: [{name: creds, mountPath: /creds}, {name: config, mountPath: /config}]
 `
 
 /** Every path under `root` (relative), with its mode bits and whether it is a directory. */
@@ -78,7 +83,7 @@ async function run(t: Test) {
   for (const part of ['store', 'mqtt', 'agent', join('agent', 'replica'), PODS_DIR]) {
     t.ok(entries.some((e) => e.path === part && e.dir), `${part} exists after the run`)
   }
-  t.ok(entries.some((e) => e.path.startsWith(PODS_DIR + '/') && !e.dir), 'the pod wrote its volume files under the pods directory')
+  t.ok(entries.some((e) => e.path.startsWith(PODS_DIR + '/') && !e.dir), 'the pod wrote its ConfigMap volume files under the pods directory')
   const checked = entries.filter((e) => !e.path.startsWith(PODS_DIR + '/'))
   const open = checked.filter((e) => (e.mode & 0o077) !== 0).map((e) => `${e.path} ${e.mode.toString(8)}`)
   t.same(open, [], `no file or directory outside the pods directory is group- or other-accessible (${checked.length} checked)`)
