@@ -15,6 +15,7 @@ import { ANNOTATION_WIREGUARD_PUBLIC_KEY, meshFromNodes, wireGuardAnnotations, w
 import type { MeshMessage } from '../mesh/wireguard-peers.js'
 import type { Informer } from './informer.js'
 import { mutateObject } from './node-gateway-writes.js'
+import { RetainedTopic } from './retained-topic.js'
 import type { Registry } from './registry.js'
 
 const NODE = KINDS.find((k) => k.kind === 'Node')!
@@ -29,60 +30,39 @@ export interface MeshPublisherOptions {
 }
 
 export class MeshPublisher {
-  private readonly log: Logger
-  private published: MeshMessage | undefined
-  private timer: { cancel(): void } | undefined
-  private sending: Promise<void> = Promise.resolve()
-  private stopConnectionWatch: (() => void) | undefined
-  private stopped = false
+  private readonly topic: RetainedTopic<MeshMessage>
 
   constructor(private readonly o: MeshPublisherOptions) {
-    this.log = o.logger.child({ component: 'mesh-publisher' })
+    const log = o.logger.child({ component: 'mesh-publisher' })
+    this.topic = new RetainedTopic<MeshMessage>({
+      bus: o.bus,
+      topic: clusterTopic('mesh'),
+      clock: o.clock,
+      log,
+      coalesceMs: o.coalesceMs ?? 100,
+      what: 'the mesh',
+      build: () => {
+        const mesh = meshFromNodes(o.nodes.list())
+        return { value: mesh, payload: JSON.stringify(mesh) }
+      },
+      same: isDeepStrictEqual,
+      onPublished: (mesh) => log.info({ nodes: mesh.nodes.map((n) => n.node) }, 'published the mesh'),
+    })
   }
 
   /** Call once the bus is connected and the node informer synced. */
   start(): void {
-    this.o.nodes.onChange(() => this.schedule())
-    // A restarted broker has lost its retained messages: publish again on every new session.
-    this.stopConnectionWatch = this.o.bus.onConnectionChange((up) => {
-      if (!up) return
-      this.published = undefined
-      this.schedule()
-    })
-    this.schedule()
+    this.o.nodes.onChange(() => this.topic.changed())
+    this.topic.start()
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true
-    this.timer?.cancel()
-    this.stopConnectionWatch?.()
-    await this.sending
+  stop(): Promise<void> {
+    return this.topic.stop()
   }
 
   /** Resolves once the latest mesh is published (for tests). */
-  async idle(): Promise<void> {
-    while (this.timer) await new Promise((r) => setTimeout(r, 10))
-    await this.sending
-  }
-
-  private schedule(): void {
-    if (this.stopped || this.timer) return
-    this.timer = this.o.clock.setTimeout(() => {
-      this.timer = undefined
-      this.sending = this.sending.then(() => this.publish())
-    }, this.o.coalesceMs ?? 100)
-  }
-
-  private async publish(): Promise<void> {
-    const mesh = meshFromNodes(this.o.nodes.list())
-    if (this.published && isDeepStrictEqual(mesh, this.published)) return
-    try {
-      await this.o.bus.publish(clusterTopic('mesh'), JSON.stringify(mesh), { qos: 1, retain: true })
-      this.published = mesh
-      this.log.info({ nodes: mesh.nodes.map((n) => n.node) }, 'published the mesh')
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not publish the mesh; trying again at the next change or reconnect')
-    }
+  idle(): Promise<void> {
+    return this.topic.idle()
   }
 }
 

@@ -11,6 +11,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { MAX_SERVICES_PAYLOAD_BYTES, serviceCatalog, type ServicesMessage } from '../mesh/service-catalog.js'
 import type { Informer } from './informer.js'
+import { RetainedTopic } from './retained-topic.js'
 
 export interface ServicePublisherOptions {
   bus: Bus
@@ -23,16 +24,29 @@ export interface ServicePublisherOptions {
 }
 
 export class ServicePublisher {
-  private readonly log: Logger
-  private published: ServicesMessage | undefined
   private revision = 0
-  private timer: { cancel(): void } | undefined
-  private sending: Promise<void> = Promise.resolve()
-  private stopConnectionWatch: (() => void) | undefined
-  private stopped = false
+  private readonly topic: RetainedTopic<ServicesMessage>
 
   constructor(private readonly o: ServicePublisherOptions) {
-    this.log = o.logger.child({ component: 'service-publisher' })
+    const log = o.logger.child({ component: 'service-publisher' })
+    this.topic = new RetainedTopic<ServicesMessage>({
+      bus: o.bus,
+      topic: clusterTopic('services'),
+      clock: o.clock,
+      log,
+      coalesceMs: o.coalesceMs ?? 50,
+      what: 'the service catalog',
+      build: () => {
+        const catalog = serviceCatalog(o.services.list(), o.endpoints.list(), this.revision)
+        const payload = JSON.stringify(catalog)
+        if (Buffer.byteLength(payload) <= MAX_SERVICES_PAYLOAD_BYTES) return { value: catalog, payload }
+        log.error({ bytes: Buffer.byteLength(payload), limit: MAX_SERVICES_PAYLOAD_BYTES, services: catalog.services.length }, 'the service catalog is too large to send; nodes keep the previous one')
+        return undefined
+      },
+      // The revision alone changing is no news: only what the Services and Endpoints say.
+      same: (a, b) => isDeepStrictEqual(a.services, b.services) && isDeepStrictEqual(a.endpoints, b.endpoints),
+      onPublished: (catalog) => log.debug({ revision: catalog.revision, services: catalog.services.length }, 'published the service catalog'),
+    })
   }
 
   /** Call once the bus is connected and the informers synced. */
@@ -41,52 +55,18 @@ export class ServicePublisher {
       for (const o of informer.list()) this.seen(o.metadata.resourceVersion)
       informer.onChange((_type, o) => {
         this.seen(o.metadata.resourceVersion)
-        this.schedule()
+        this.topic.changed()
       })
     }
-    // A restarted broker has lost its retained messages: publish again on every new session.
-    this.stopConnectionWatch = this.o.bus.onConnectionChange((up) => {
-      if (!up) return
-      this.published = undefined
-      this.schedule()
-    })
-    this.schedule()
+    this.topic.start()
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true
-    this.timer?.cancel()
-    this.stopConnectionWatch?.()
-    await this.sending
+  stop(): Promise<void> {
+    return this.topic.stop()
   }
 
   private seen(resourceVersion: string | undefined): void {
     const n = Number(resourceVersion)
     if (Number.isSafeInteger(n) && n > this.revision) this.revision = n
-  }
-
-  private schedule(): void {
-    if (this.stopped || this.timer) return
-    this.timer = this.o.clock.setTimeout(() => {
-      this.timer = undefined
-      this.sending = this.sending.then(() => this.publish())
-    }, this.o.coalesceMs ?? 50)
-  }
-
-  private async publish(): Promise<void> {
-    const catalog = serviceCatalog(this.o.services.list(), this.o.endpoints.list(), this.revision)
-    if (this.published && isDeepStrictEqual(catalog.services, this.published.services) && isDeepStrictEqual(catalog.endpoints, this.published.endpoints)) return
-    const payload = JSON.stringify(catalog)
-    if (Buffer.byteLength(payload) > MAX_SERVICES_PAYLOAD_BYTES) {
-      this.log.error({ bytes: Buffer.byteLength(payload), limit: MAX_SERVICES_PAYLOAD_BYTES, services: catalog.services.length }, 'the service catalog is too large to send; nodes keep the previous one')
-      return
-    }
-    try {
-      await this.o.bus.publish(clusterTopic('services'), payload, { qos: 1, retain: true })
-      this.published = catalog
-      this.log.debug({ revision: catalog.revision, services: catalog.services.length }, 'published the service catalog')
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not publish the service catalog; trying again at the next change or reconnect')
-    }
   }
 }
