@@ -199,7 +199,7 @@ async function run(t: Test, hub: HubProcess, output: () => string) {
     for (const [topic, message, retain] of forgeries) {
       const forger = await connect(broker, mallory.mqtt.username, mallory.mqtt.password)
       // Acknowledged, or the connection closed under it: either way the broker has had it.
-      const gone = new Promise((resolve) => forger.client.once('close', resolve))
+      const gone = new Promise<void>((resolve) => forger.client.once('close', () => resolve()))
       await Promise.race([forger.client.publishAsync(topic, encodeMessage(message), { qos: 1, retain: retain ?? false }).catch(() => {}), gone, new Promise((r) => setTimeout(r, 3_000))])
       await forger.end()
     }

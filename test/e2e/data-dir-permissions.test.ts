@@ -91,6 +91,6 @@ async function run(t: Test) {
 
 t.test('every file in the hub and agent data dirs is owner-only after a run', async (t) => {
   const why = await dockerUnavailable(docker)
-  if (why) return t.skip(why)
+  if (why) return t.plan(0, why)
   await run(t)
 })

@@ -47,11 +47,11 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<
   }
 }
 
-async function endpointsOf(registry: Registry, name: string): Promise<KubeObject | undefined> {
+async function endpointsOf(registry: Registry, name: string): Promise<any> {
   return registry.get(kind('Endpoints'), 'default', name).catch(() => undefined)
 }
 
-const ips = (ep: KubeObject | undefined, list: 'addresses' | 'notReadyAddresses') => (ep?.subsets ?? []).flatMap((s: any) => (s[list] ?? []).map((a: any) => a.ip))
+const ips = (ep: KubeObject | undefined, list: 'addresses' | 'notReadyAddresses') => ((ep?.subsets ?? []) as any[]).flatMap((s: any) => (s[list] ?? []).map((a: any) => a.ip))
 
 async function makePod(registry: Registry, name: string, labels: Record<string, string>, ports: any[] = [{ name: 'web', containerPort: 8080 }]) {
   await registry.create(kind('Pod'), 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox', ports }] } }, WRITE)

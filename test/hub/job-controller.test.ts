@@ -270,11 +270,11 @@ t.test('an Indexed Job runs one pod per index, replaces a failed index, and reco
   const done = await getJob('shards')
   t.match(done.status, { succeeded: 3, failed: 1, completedIndexes: '0-2' })
   const pods = await podsOf('shards')
-  const indexOf = (p: KubeObject) => p.metadata.annotations['batch.kubernetes.io/job-completion-index']
+  const indexOf = (p: KubeObject) => p.metadata.annotations?.['batch.kubernetes.io/job-completion-index']
   t.same(pods.map(indexOf).sort(), ['0', '1', '1', '2'], 'one pod per index, and a second for the index that failed')
   for (const p of pods) {
     t.match(p.metadata.name, new RegExp(`^shards-${indexOf(p)}-[a-z0-9]{5}$`))
     t.same(p.spec.containers[0].env, [{ name: 'JOB_COMPLETION_INDEX', value: indexOf(p) }])
-    t.equal(p.metadata.labels['batch.kubernetes.io/job-completion-index'], indexOf(p))
+    t.equal(p.metadata.labels?.['batch.kubernetes.io/job-completion-index'], indexOf(p))
   }
 })

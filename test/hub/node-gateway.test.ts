@@ -517,7 +517,7 @@ t.test('desired state: Secrets go down sealed to the node; a node whose key the 
   t.notMatch(JSON.stringify(first), value, 'no plaintext in the message')
   t.notMatch(JSON.stringify(first), Buffer.from(value).toString('base64'), 'nor its base64')
   t.equal(Buffer.from((openSecret(box, 'seal-1', sealingKeys.get('seal-1')!.privateKey) as any).data.pw, 'base64').toString(), value, "the node's key opens it")
-  t.throws(() => openSecret(box, 'seal-2', sealingKeys.get('seal-1')!.privateKey), { problem: 'refused' }, 'bound to this node')
+  t.throws(() => openSecret(box, 'seal-2', sealingKeys.get('seal-1')!.privateKey), { problem: 'refused' } as any, 'bound to this node')
 
   await joinNode('seal-2', { withKey: false })
   await createPod(pod('waiting-user', 'seal-2', uses))

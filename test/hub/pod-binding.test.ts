@@ -147,5 +147,5 @@ t.test('Registry.bind with a stale copy of the pod binds the stored version (wha
   const bound = await server.registry.bind('default', 'web-9', { node: 'pi-3' }, false, stale)
   t.equal(bound.spec.nodeName, 'pi-3')
   t.equal(bound.metadata.labels?.tier, 'front', 'the label written after the stale read is kept')
-  await t.rejects(server.registry.bind('default', 'web-9', { node: 'pi-4' }, false, stale), { reason: 'Conflict' }, 'and a second binding from the same stale copy is refused')
+  await t.rejects(server.registry.bind('default', 'web-9', { node: 'pi-4' }, false, stale), { reason: 'Conflict' } as any, 'and a second binding from the same stale copy is refused')
 })

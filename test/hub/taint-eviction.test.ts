@@ -112,7 +112,7 @@ async function setup(t: Test, o: Options) {
     }
   }
   const podNames = async () => (await registry.list(kind('Pod'), 'default')).items.map((p: KubeObject) => p.metadata.name!).sort()
-  const events = async (reason: string) => (await registry.list(kind('Event'), 'default')).items.filter((e: any) => e.reason === reason)
+  const events = async (reason: string) => (await registry.list(kind('Event'), 'default')).items.filter((e: any) => e.reason === reason) as any[]
   const taintAddedMs = async (node: string) => Date.parse((await registry.get(kind('Node'), '', node)).spec.taints.find((x: any) => x.key === UNREACHABLE).timeAdded)
   await settle()
   return { registry, clock, eviction, advance, settle, podNames, events, taintAddedMs }
