@@ -1,50 +1,11 @@
 // The API server in-process against a real LMDB store: the Kubernetes verbs and their errors.
 
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
-import type { UserInfo } from '../../src/hub/auth.js'
-import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
-import { openLmdbStore } from '../../src/hub/lmdb-store.js'
-import type { Store } from '../../src/hub/store.js'
-import { systemClock } from '../../src/lib/clock.js'
-import { silentLogger } from '../../src/lib/logger.js'
-import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
-import { testTls } from '../helpers/tls.js'
+import { apiRequest, type ApiTarget } from '../helpers/api-client.js'
+import { startApiServerFixture } from '../helpers/api-server-fixture.js'
 
-const USERS: Record<string, UserInfo> = {
-  'admin-token': { name: 'admin', role: 'admin' },
-  'viewer-token': { name: 'viewer', role: 'read-only' },
-}
 
-let dir: string
-let store: Store
-let server: RunningApiServer
-let admin: ApiTarget
-let viewer: ApiTarget
-let anonymous: ApiTarget
-
-t.before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bramble-api-'))
-  store = await openLmdbStore({ path: join(dir, 'store') })
-  for (const name of ['default', 'kube-system']) {
-    await store.create({ resource: 'namespaces', namespace: '', name }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } })
-  }
-  const tls = testTls()
-  server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: async (tok) => USERS[tok], host: '127.0.0.1', port: 0 })
-  const base = { server: `https://127.0.0.1:${server.port}`, ca: tls.ca }
-  admin = { ...base, token: 'admin-token' }
-  viewer = { ...base, token: 'viewer-token' }
-  anonymous = base
-})
-
-t.teardown(async () => {
-  closeApiAgents()
-  await server.close()
-  await store.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { store, server, admin, viewer, anonymous } = await startApiServerFixture(t, ['default', 'kube-system'])
 
 const DEPLOYMENTS = '/apis/apps/v1/namespaces/default/deployments'
 

@@ -2,49 +2,15 @@
 // kubectl drain looks for it, an Eviction deletes its pod with a 201 Status, and bad bodies are
 // refused naming the field.
 
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import protobuf from 'protobufjs'
 import t from 'tap'
 import { K8S_PROTO } from '../../src/api/k8s-proto/k8s-proto-text.js'
-import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
-import type { UserInfo } from '../../src/hub/auth.js'
-import { openLmdbStore } from '../../src/hub/lmdb-store.js'
-import type { Store } from '../../src/hub/store.js'
-import { systemClock } from '../../src/lib/clock.js'
-import { silentLogger } from '../../src/lib/logger.js'
-import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
-import { testTls } from '../helpers/tls.js'
+import { apiRequest, type ApiTarget } from '../helpers/api-client.js'
+import { startApiServerFixture } from '../helpers/api-server-fixture.js'
 
-const USERS: Record<string, UserInfo> = {
-  'admin-token': { name: 'admin', role: 'admin' },
-  'viewer-token': { name: 'viewer', role: 'read-only' },
-}
 const PODS = '/api/v1/namespaces/default/pods'
 
-let dir: string
-let store: Store
-let server: RunningApiServer
-let admin: ApiTarget
-let viewer: ApiTarget
-
-t.before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bramble-eviction-'))
-  store = await openLmdbStore({ path: join(dir, 'store') })
-  await store.create({ resource: 'namespaces', namespace: '', name: 'default' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' }, status: { phase: 'Active' } })
-  const tls = testTls()
-  server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: async (tok) => USERS[tok], host: '127.0.0.1', port: 0 })
-  admin = { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token: 'admin-token' }
-  viewer = { ...admin, token: 'viewer-token' }
-})
-
-t.teardown(async () => {
-  closeApiAgents()
-  await server.close()
-  await store.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { store, server, admin, viewer } = await startApiServerFixture(t)
 
 async function createPod(name: string): Promise<any> {
   const res = await apiRequest(admin, 'POST', PODS, { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName: 'pi-1', containers: [{ name: 'c', image: 'busybox' }] } })
