@@ -1,46 +1,24 @@
 // The real kubectl (every pinned version from 1.29 to 1.33 found here) cordons, uncordons and
 // drains a node of a real hub: drain finds pods/eviction through discovery and evicts through it.
 
-import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { startHubProcess, type HubProcess } from '../helpers/hub-process.js'
+import { pinnedKubectls, runKubectl, type KubectlRun } from '../helpers/kubectl.js'
 
-const VERSIONS = ['1.29', '1.30', '1.31', '1.32', '1.33']
-const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/lib/google-cloud-sdk/bin']
 
-function findKubectl(version: string): string | undefined {
-  for (const dir of SEARCH) {
-    const bin = join(dir, `kubectl.${version}`)
-    if (dir && existsSync(bin)) return bin
-  }
-  return undefined
-}
 
-const found = VERSIONS.map((v) => ({ version: v, bin: findKubectl(v) })).filter((k): k is { version: string; bin: string } => k.bin !== undefined)
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
+const found = pinnedKubectls()
 
 let hub: HubProcess
 let api: ApiTarget
 const home = mkdtempSync(join(tmpdir(), 'bramble-kubectl-drain-'))
 
-function kubectl(bin: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      ['--kubeconfig', hub.kubeconfig, '--cache-dir', join(home, `cache-${bin.split('.').slice(-1)[0]}`), ...args],
-      { env: { PATH: process.env.PATH, HOME: home }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
-    )
-  })
+function kubectl(bin: string, args: string[]): Promise<KubectlRun> {
+  return runKubectl(bin, hub.kubeconfig, home, args)
 }
 
 async function create(path: string, body: unknown): Promise<void> {

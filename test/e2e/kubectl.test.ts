@@ -1,46 +1,24 @@
 // The real kubectl, every pinned version from 1.29 to 1.33 found on this machine, against a real hub.
 
-import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
 import { REPO_ROOT, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
+import { pinnedKubectls, runKubectl, type KubectlRun } from '../helpers/kubectl.js'
 
-const VERSIONS = ['1.29', '1.30', '1.31', '1.32', '1.33']
-const SEARCH = [...(process.env.PATH ?? '').split(delimiter), '/usr/lib/google-cloud-sdk/bin']
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'manifests')
 const GUESTBOOK = join(REPO_ROOT, '..', 'shared', 'manifests', 'guestbook.yaml')
 
-function findKubectl(version: string): string | undefined {
-  for (const dir of SEARCH) {
-    const bin = join(dir, `kubectl.${version}`)
-    if (dir && existsSync(bin)) return bin
-  }
-  return undefined
-}
 
-const found = VERSIONS.map((v) => ({ version: v, bin: findKubectl(v) })).filter((k): k is { version: string; bin: string } => k.bin !== undefined)
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
+const found = pinnedKubectls()
 
 let hub: HubProcess
 const home = mkdtempSync(join(tmpdir(), 'bramble-kubectl-home-'))
 
-function kubectl(bin: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      ['--kubeconfig', hub.kubeconfig, '--cache-dir', join(home, `cache-${bin.split('.').slice(-1)[0]}`), ...args],
-      { env: { PATH: process.env.PATH, HOME: home }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
-    )
-  })
+function kubectl(bin: string, args: string[]): Promise<KubectlRun> {
+  return runKubectl(bin, hub.kubeconfig, home, args)
 }
 
 if (found.length === 0) {
