@@ -3,6 +3,7 @@
 // "Objects and the store"). Times are the hub's monotonic clock, never the node's.
 
 import type { HeartbeatMessage } from '../api/protocol.js'
+import type { NodeHistory } from './node-history.js'
 
 export interface NodeLiveness {
   /** Monotonic ms of the last valid message of any kind from the node. */
@@ -24,6 +25,9 @@ export interface NodeLiveness {
 export class Heartbeats {
   private readonly nodes = new Map<string, NodeLiveness>()
 
+  /** `history`, when given, keeps every node's last hour of figures (the dashboard's charts). */
+  constructor(private readonly history?: NodeHistory) {}
+
   /** Any valid message proves the node is alive. */
   seen(node: string, atMs: number): void {
     const entry = this.nodes.get(node)
@@ -35,6 +39,7 @@ export class Heartbeats {
     this.seen(node, atMs)
     const { seq, uptimeMs, cpu, memory, temperature } = message
     this.nodes.get(node)!.heartbeat = { receivedMs: atMs, seq, uptimeMs, cpu, memory, ...(temperature === undefined ? {} : { temperature }) }
+    this.history?.record(node, { cpu, memory, temperature }, atMs)
   }
 
   get(node: string): NodeLiveness | undefined {
@@ -48,6 +53,7 @@ export class Heartbeats {
 
   forget(node: string): void {
     this.nodes.delete(node)
+    this.history?.forget(node)
   }
 
   nodeNames(): string[] {

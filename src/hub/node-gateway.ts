@@ -12,6 +12,7 @@ import { connectMqttBus, type MqttBusOptions } from '../lib/mqtt-bus.js'
 import type { ExtraRoute, PodLogs } from './api-server.js'
 import { DesiredState } from './desired-state.js'
 import { Heartbeats } from './heartbeats.js'
+import { NodeHistory } from './node-history.js'
 import { Informer } from './informer.js'
 import { MeshPublisher } from './mesh-publisher.js'
 import { ServicePublisher } from './service-publisher.js'
@@ -62,6 +63,8 @@ export interface NodeGateway {
   /** For startApiServer: pod logs through the node. */
   podLogs: PodLogs
   heartbeats: Heartbeats
+  /** Every node's last hour of heartbeat figures, for the dashboard. */
+  history: NodeHistory
   desired: DesiredState
   lifecycle: NodeLifecycle
   /** Resolves once accepted status writes are done and no desired state is being sent. */
@@ -80,7 +83,8 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   const configMaps = new Informer(o.registry, kind('ConfigMap'))
   const secrets = new Informer(o.registry, kind('Secret'))
   const nodes = new Informer(o.registry, kind('Node'))
-  const heartbeats = new Heartbeats()
+  const history = new NodeHistory()
+  const heartbeats = new Heartbeats(history)
 
   // The bus comes first in use but last in start: handlers need synced caches.
   let bus: Bus | undefined = o.bus
@@ -171,6 +175,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger }),
     podLogs: logs.podLogs,
     heartbeats,
+    history,
     desired,
     lifecycle,
     async idle() {
