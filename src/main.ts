@@ -66,6 +66,11 @@ async function buildProgram(argv: string[]): Promise<Command> {
     process.exitCode = await checkCommand(resolveFlags(CHECK_FLAGS, opts))
   })
   addSecretsCommands(program)
+  addFlags(program.command('restore').description("make a new hub's data dir from a `bramble backup` archive (same CA: agents reconnect without joining again)").argument('<FILE>', 'the archive'), DATA_DIR_FLAGS).action(async (file: string, opts: RawFlags) => {
+    const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
+    const done = await (await import('./hub/backup.js')).restoreBackup(file, dataDir)
+    process.stderr.write(`bramble: restored ${file} into ${dataDir}: store at revision ${done.revision}, ${done.nodes} nodes. Start the hub with --data-dir ${dataDir}.\n`)
+  })
   if (!SERVER_COMMANDS.has(argv[2] ?? '')) (await import('./cli/index.js')).registerClientCommands(program)
   return program
 }

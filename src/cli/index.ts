@@ -8,6 +8,7 @@ import { withClient, type GlobalClientOptions } from './client-context.js'
 import { runDelete } from './delete-command.js'
 import { runDescribe } from './describe-command.js'
 import { runLogs } from './logs-command.js'
+import { runBackup } from './backup-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
 import { parseResourceArgs } from './resource-paths.js'
 import { replicasOf, runScale } from './scale-command.js'
@@ -104,6 +105,14 @@ export function registerClientCommands(program: Command): void {
       const o = optionsOf(command)
       replicasOf(o.replicas)
       await withClient(o, (ctx) => runScale(ctx, args, { replicas: o.replicas }))
+    })
+
+  program
+    .command('backup')
+    .description("write a consistent copy of the hub's store, CA and keys to FILE while it runs (admin token); `bramble restore` makes a new hub from it")
+    .argument('<FILE>', 'the archive to write (a gzipped tar)')
+    .action(async (file: string, _opts: unknown, command: Command) => {
+      await withClient(optionsOf(command), (ctx) => runBackup(ctx, file))
     })
 
   registerRolloutCommands(program)

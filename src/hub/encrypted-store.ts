@@ -94,6 +94,11 @@ export class EncryptedStore implements Store {
     return this.inner.compact(revision)
   }
 
+  /** The copy holds Secrets sealed as they are here: it opens only with this store's secrets key. */
+  copyTo(dir: string): Promise<number> {
+    return this.inner.copyTo(dir)
+  }
+
   close(): Promise<void> {
     return this.inner.close()
   }

@@ -34,6 +34,7 @@ import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from 
 import { openLmdbStore } from './lmdb-store.js'
 import { EncryptedStore } from './encrypted-store.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
+import { backupRoute } from './backup.js'
 import { ensurePki, startCertRenewal } from './pki.js'
 import type { Store } from './store.js'
 import { ensureBootstrapTokens, TokenStore } from './tokens.js'
@@ -144,7 +145,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       host: config.listen,
       port: config.apiPort,
       brambleVersion: deps.brambleVersion,
-      extraRoutes: gateway.extraRoutes,
+      extraRoutes: [...gateway.extraRoutes, backupRoute(config.dataDir, store)],
       podLogs: gateway.podLogs,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
       serviceCidr: config.serviceCidr,

@@ -224,6 +224,20 @@ class LmdbStore implements Store {
     if (!this.closed) this.measure()
   }
 
+  async copyTo(dir: string): Promise<number> {
+    this.assertOpen()
+    ensureOwnerOnlyDir(dir)
+    // mdb_env_copy2 reads through one read transaction: the copy is one revision, never half a write.
+    await this.env.backup(dir, true)
+    restrictFilesIn(dir)
+    const copy = open({ path: dir, readOnly: true, maxDbs: 4 })
+    try {
+      return copy.openDB<number, string>({ name: 'meta' }).get('revision') ?? 0
+    } finally {
+      await copy.close()
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true

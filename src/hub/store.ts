@@ -75,6 +75,11 @@ export interface Store {
   compactedRevision(): Promise<number>
   /** Drops change-log entries at or below `revision`. */
   compact(revision: number): Promise<void>
+  /**
+   * Writes a consistent, compacted copy of the store into the empty directory `dir` while it keeps
+   * serving (a backup); resolves with the revision the copy holds.
+   */
+  copyTo(dir: string): Promise<number>
   close(): Promise<void>
 }
 
