@@ -95,6 +95,7 @@ export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger
     nodeName: config.nodeName ?? defaultNodeName(),
     facts: { arch: facts.architecture, os: facts.operatingSystem, hostname: facts.hostname },
     logger,
+    version: brambleVersion(),
     ...(secretsPublicKey ? { secretsPublicKey } : {}),
   })
   saveIdentity(config.dataDir, identity)

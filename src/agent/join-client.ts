@@ -34,6 +34,8 @@ export interface JoinOptions {
   now?: () => number
   /** The node's public key for Secrets in transit (secrets-key.ts). */
   secretsPublicKey?: string
+  /** This agent's Bramble version: the hub refuses versions it does not serve. */
+  version?: string
   logger: Logger
 }
 
@@ -72,7 +74,7 @@ export async function joinHub(options: JoinOptions): Promise<JoinResponse> {
   if (actual !== parts.caHash) throw new JoinCaMismatchError(hub, parts.caHash, actual)
   const ca = caAnswer.body
 
-  const body: JoinRequest = { token: token.trim(), nodeName, ...options.facts, ...(options.secretsPublicKey ? { secretsPublicKey: options.secretsPublicKey } : {}) }
+  const body: JoinRequest = { token: token.trim(), nodeName, ...options.facts, ...(options.secretsPublicKey ? { secretsPublicKey: options.secretsPublicKey } : {}), ...(options.version ? { version: options.version } : {}) }
   const answer = await send(hub, new URL(JOIN_PATH, base), { method: 'POST', ca, body: JSON.stringify(body) }).catch((err: unknown) => {
     // Pinned to the CA just fetched, so a certificate failure here is this node's clock (a Pi
     // booted offline): name the skew against the Date the hub sent with its CA.

@@ -7,6 +7,7 @@
 //    before the hub has proved it holds the pinned CA's certificate.
 
 import { isSealingKey } from './sealed-secret.js'
+import { parseVersion } from './version-skew.js'
 
 export const CA_PATH = '/cacerts'
 export const JOIN_PATH = '/apis/bramble.io/v1/join'
@@ -23,6 +24,8 @@ export interface JoinRequest {
   hostname?: string
   /** The node's X25519 public key for Secrets in transit (src/api/sealed-secret.ts); base64, 32 bytes. */
   secretsPublicKey?: string
+  /** The agent's Bramble version (MAJOR.MINOR.PATCH); the hub serves its own minor version and the one before. */
+  version?: string
 }
 
 export interface JoinResponse {
@@ -52,5 +55,6 @@ export function joinRequestProblems(body: unknown): string[] {
   if (typeof b.nodeName !== 'string' || b.nodeName === '') problems.push('nodeName: Required value')
   for (const f of ['arch', 'os', 'hostname']) if (b[f] !== undefined && typeof b[f] !== 'string') problems.push(`${f}: must be a string`)
   if (b.secretsPublicKey !== undefined && !isSealingKey(b.secretsPublicKey)) problems.push('secretsPublicKey: must be an X25519 public key, 32 bytes in base64')
+  if (b.version !== undefined && (typeof b.version !== 'string' || !parseVersion(b.version))) problems.push('version: must be a version, MAJOR.MINOR.PATCH')
   return problems
 }

@@ -35,6 +35,7 @@ import { openLmdbStore } from './lmdb-store.js'
 import { EncryptedStore } from './encrypted-store.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
 import { backupRoute } from './backup.js'
+import { dashboardRoutes } from './dashboard-routes.js'
 import { ensurePki, startCertRenewal } from './pki.js'
 import type { Store } from './store.js'
 import { ensureBootstrapTokens, TokenStore } from './tokens.js'
@@ -145,7 +146,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       host: config.listen,
       port: config.apiPort,
       brambleVersion: deps.brambleVersion,
-      extraRoutes: [...gateway.extraRoutes, backupRoute(config.dataDir, store)],
+      extraRoutes: [...gateway.extraRoutes, backupRoute(config.dataDir, store), ...dashboardRoutes({ history: gateway.history, heartbeats: gateway.heartbeats, clock })],
       podLogs: gateway.podLogs,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
       serviceCidr: config.serviceCidr,

@@ -4,6 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CA_PATH, JOIN_PATH, JOIN_TOKENS_PATH, joinRequestProblems, type JoinRequest, type JoinResponse } from '../api/join.js'
+import { agentVersionProblem } from '../api/version-skew.js'
 import { KINDS } from '../api/kinds.js'
 import { isDNS1123Label } from '../api/names.js'
 import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
@@ -43,6 +44,8 @@ export interface JoinEndpointOptions {
   brokerUrl: string | (() => string)
   clock: Clock
   logger: Logger
+  /** Bramble's version; agents of another major, a newer minor or more than one minor older are refused. */
+  hubVersion?: string
 }
 
 const REJECTIONS: Record<JoinTokenRejection, string> = {
@@ -62,6 +65,11 @@ export function joinRoutes(o: JoinEndpointOptions): ExtraRoute[] {
     const problems = joinRequestProblems(body)
     if (problems.length > 0) throw badRequest(`invalid join request: ${problems.join('; ')}`)
     const request = body as JoinRequest
+    const skew = request.version && o.hubVersion ? agentVersionProblem(o.hubVersion, request.version) : undefined
+    if (skew) {
+      log.warn({ node: request.nodeName, agentVersion: request.version, hubVersion: o.hubVersion }, 'refused a join: version skew')
+      throw new ApiError(400, 'BadRequest', skew)
+    }
 
     const verdict = o.tokens.verifyJoinToken(request.token, hash)
     if (!verdict.ok) {

@@ -55,6 +55,8 @@ export interface NodeGatewayOptions {
   coalesceMs?: number
   /** How long a node has to answer an RPC (logs). */
   rpcTimeoutMs?: number
+  /** Bramble's version: a joining agent must be of its minor version or the one before. */
+  hubVersion?: string
 }
 
 export interface NodeGateway {
@@ -172,7 +174,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   let closing: Promise<void> | undefined
   return {
-    extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger }),
+    extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
     podLogs: logs.podLogs,
     heartbeats,
     history,

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
+import { startApiServer, type ApiServerOptions, type RunningApiServer } from '../../src/hub/api-server.js'
 import type { UserInfo } from '../../src/hub/auth.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import type { Store } from '../../src/hub/store.js'
@@ -27,15 +27,19 @@ export interface ApiServerFixture {
   anonymous: ApiTarget
 }
 
-/** Starts it with the given namespaces (Active); `t` tears it down. */
-export async function startApiServerFixture(t: { teardown(fn: () => unknown): void }, namespaces: string[] = ['default']): Promise<ApiServerFixture> {
+/** Starts it with the given namespaces (Active) and any further server options (extra routes); `t` tears it down. */
+export async function startApiServerFixture(
+  t: { teardown(fn: () => unknown): void },
+  namespaces: string[] = ['default'],
+  more: Pick<ApiServerOptions, 'extraRoutes'> = {},
+): Promise<ApiServerFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'bramble-api-'))
   const store = await openLmdbStore({ path: join(dir, 'store') })
   for (const name of namespaces) {
     await store.create({ resource: 'namespaces', namespace: '', name }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } })
   }
   const tls = testTls()
-  const server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: async (token) => USERS[token], host: '127.0.0.1', port: 0 })
+  const server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: async (token) => USERS[token], host: '127.0.0.1', port: 0, ...more })
   t.teardown(async () => {
     closeApiAgents()
     await server.close()
