@@ -43,7 +43,7 @@ t.before(async () => {
   registry = new Registry(store, clock, silentLogger())
   tokens = TokenStore.open(dir, clock)
   credentials = await NodeCredentials.open(dir)
-  const routes = joinRoutes({ registry, tokens, credentials, ca: tls.ca, clusterId: 'c-test', apiServer: () => `https://127.0.0.1:${server.port}`, brokerUrl: 'mqtts://127.0.0.1:8883', clock, logger: silentLogger() })
+  const routes = joinRoutes({ registry, tokens, credentials, ca: tls.ca, clusterId: 'c-test', apiServer: () => `https://127.0.0.1:${server.port}`, brokerUrl: 'mqtts://127.0.0.1:8883', clock, logger: silentLogger(), hubVersion: '1.4.2' })
   server = await startApiServer({ store, logger: silentLogger(), clock, tls, authenticate: tokens.authenticate, host: '127.0.0.1', port: 0, extraRoutes: routes })
   anonymous = { server: `https://127.0.0.1:${server.port}`, ca: tls.ca }
   admin = { ...anonymous, token: tokens.issueUserToken('admin', 'admin') }
@@ -76,6 +76,13 @@ t.test('a node joins with a valid token: Node registered with its labels, Ready=
   const node = await registry.get(NODE, '', 'pi-1')
   t.same(node.metadata.labels, { 'kubernetes.io/arch': 'arm64', 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': 'pi-1.local' })
   t.match((node.status as any).conditions, [{ type: 'Ready', status: 'Unknown' }])
+})
+
+t.test('agents of the hub\'s minor version and the one before join', async (t) => {
+  for (const [nodeName, version] of [['v-same', '1.4.0'], ['v-previous', '1.3.7']]) {
+    const res = await apiRequest(anonymous, 'POST', JOIN_PATH, { token: newToken(), nodeName, version })
+    t.equal(res.status, 200, `${version}: ${res.text}`)
+  }
 })
 
 t.test('the same machine joining again gets new credentials; the old ones stop working', async (t) => {
@@ -113,6 +120,9 @@ t.test('refusals change nothing and say why', async (t) => {
     ['a body without a node name', { token: newToken() }, 400, /nodeName: Required value/],
     ['a body without a token', { nodeName: 'x-notoken' }, 400, /token: Required value/],
     ['a body that is not JSON', '{"token":', 400, /not valid JSON/],
+    ['an agent newer than the hub', { token: newToken(), nodeName: 'x-newer', version: '1.5.0' }, 400, /^agent 1\.5\.0 is newer than this hub \(1\.4\.2\), which serves agents 1\.3 and 1\.4: upgrade the hub first$/],
+    ['an agent two minor versions older', { token: newToken(), nodeName: 'x-older', version: '1.2.0' }, 400, /^agent 1\.2\.0 is too old for this hub/],
+    ['a version that is not one', { token: newToken(), nodeName: 'x-badversion', version: 'latest' }, 400, /version: must be a version, MAJOR\.MINOR\.PATCH/],
   ]
   for (const [what, body, status, message] of cases) {
     const res = await apiRequest(anonymous, 'POST', JOIN_PATH, body)
@@ -122,7 +132,7 @@ t.test('refusals change nothing and say why', async (t) => {
   const invalid = await apiRequest(anonymous, 'POST', JOIN_PATH, { token: newToken(), nodeName: 'Bad_Name' })
   t.match(invalid.json.details.causes, [{ field: 'nodeName' }], 'the bad field is named')
   t.equal(await store.revision(), revision, 'no write happened')
-  for (const name of ['x-expired', 'x-revoked', 'x-unknown', 'x-malformed', 'x-notoken']) {
+  for (const name of ['x-expired', 'x-revoked', 'x-unknown', 'x-malformed', 'x-notoken', 'x-newer', 'x-older', 'x-badversion']) {
     t.notOk(await nodeExists(name), `${name}: no Node`)
     t.notOk(credentials.has(name), `${name}: no credentials`)
   }
