@@ -52,6 +52,8 @@ export interface AgentConfig {
   }
   /** The pod network (with deps.podNetwork): the bridge MTU (--pod-mtu); absent, the tunnel's (link MTU minus WireGuard's 80). */
   podNetwork?: { mtu?: number }
+  /** Where the agent serves Prometheus /metrics over HTTP (--metrics-address); absent, it serves none. Port 0 picks a free one. */
+  metrics?: { host: string; port: number }
 }
 
 export const AGENT_DEFAULTS = {

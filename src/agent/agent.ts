@@ -40,6 +40,11 @@ import type { HostFirewall } from './host-firewall.js'
 import { PodNetwork } from './pod-network.js'
 import { podBridgeMtu } from '../mesh/pod-network.js'
 import { openReplica, type Replica } from './replica.js'
+import type { AgentMetrics } from './agent-metrics.js'
+import { countedHandler, meterBus } from '../lib/metered-bus.js'
+import { meterRuntime } from './metered-runtime.js'
+import { startMetricsListener, type MetricsListener } from './metrics-listener.js'
+import { CgroupPodUsage } from './pod-usage.js'
 
 export interface AgentDeps {
   runtime: ContainerRuntime
@@ -72,6 +77,8 @@ export interface RunningAgent {
   readonly replica: Replica
   /** The node's Services side (proxy rules and DNS), with config.services. */
   readonly services: ServiceAgent | undefined
+  /** The port of the /metrics listener, when config.metrics turned it on and it could listen. */
+  readonly metricsPort: number | undefined
   /** Resolves once every desired message received so far is applied and the pod loop is idle. */
   idle(): Promise<void>
   /** Stops the agent; pods keep running (a new agent adopts them). Publishes presence offline. */
@@ -117,6 +124,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const replica = await (deps.openReplica ?? openReplica)(join(agentDir(config.dataDir), 'replica'))
   const uplink = new Uplink(node, clock, log)
   const facts = await hostInfo.facts()
+  // prom-client is loaded only when the listener is on: an agent without it stays lighter.
+  const metrics = config.metrics ? new (await import('./agent-metrics.js')).AgentMetrics() : undefined
+  const podPhases = new Map<string, string>()
 
   // Services: the kept catalog's rules and the pods' DNS server come back before any pod starts.
   const svc = config.services
@@ -171,7 +181,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(services?.dnsListening && (svc?.dnsPort ?? 53) === 53 ? { clusterDns: { nameserver: dnsAddress!, domain: svc?.clusterDomain ?? CLUSTER_DOMAIN } } : {}),
   }
   const reconciler = new PodReconciler({
-    runtime,
+    runtime: metrics ? meterRuntime(runtime, metrics.containerOperation) : runtime,
     clock,
     logger: deps.logger.child({ node }),
     settings,
@@ -179,6 +189,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     desired: () => replica.desiredPods(),
     onPodStatus: (key, uid, status) => {
       const [namespace, name] = key.split('/') as [string, string]
+      if (metrics) podPhases.set(uid, String(status?.phase ?? 'Pending'))
       void uplink.publish('pod-status', { namespace, name, uid, status })
     },
     onEvent: (e) => uplink.event({ ...e, source: { ...e.source, host: node } }),
@@ -224,6 +235,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         })
       : undefined
 
+  const podUsage = new CgroupPodUsage({ runtime, clusterId: identity.clusterId, clock })
   const heartbeat = new Heartbeat({
     hostInfo,
     uplink,
@@ -234,6 +246,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     extraFacts: { containerRuntimeVersion: await runtimeVersion(deps), kubeletVersion: `bramble-${brambleVersion()}` },
     ...(mesh ? { mesh: (internalIP: string | undefined) => mesh.report(internalIP) } : {}),
     secretsPublicKey: secretsKey.publicKey,
+    podUsage: () => podUsage.read(),
   })
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()
@@ -319,7 +332,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           logger: deps.logger.child({ node }),
           will: { topic: upTopic(node, 'presence'), payload: encodeMessage({ online: false, at: clock.now() }), qos: 1, retain: true },
           subscriptions: [
-            { filter: nodeDownFilter(node), handler: onDown, qos: 1 },
+            { filter: nodeDownFilter(node), handler: metrics ? countedHandler(onDown, metrics.mqttMessage) : onDown, qos: 1 },
             ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : []),
             ...(services ? [{ filter: clusterTopic('services'), handler: services.onMessage, qos: 1 as const }] : []),
           ],
@@ -331,7 +344,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           return
         }
         bus = b
-        uplink.attach(b)
+        uplink.attach(metrics ? meterBus(b, metrics.mqttMessage) : b)
         b.onConnectionChange((up) => up && onSession(b))
         onSession(b)
         return
@@ -351,6 +364,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   }
   void connectLoop()
 
+  const metricsListener = metrics && config.metrics ? await startAgentMetrics(metrics, config.metrics, { replica, podPhases, heartbeat, log }) : undefined
+
   return {
     nodeName: node,
     clusterId: identity.clusterId,
@@ -359,6 +374,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     },
     replica,
     services,
+    metricsPort: metricsListener?.port,
     async idle() {
       await desiredChain
       await reconciler.idle()
@@ -368,6 +384,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       closed = true
       podNetworkTimer?.cancel()
       heartbeat.stop()
+      await metricsListener?.close()
       mesh?.stop()
       logs.closeAll()
       uplink.flushEvents()
@@ -400,6 +417,30 @@ function startPodNetwork(ports: NonNullable<AgentDeps['podNetwork']>, config: Ag
     mtu: config.podNetwork?.mtu || (async () => podBridgeMtu(linkMtu ? await linkMtu(hostIP).catch(() => undefined) : undefined)),
     logger,
   })
+}
+
+/** The /metrics listener; one that cannot listen (the port taken) is logged, and the agent runs on without it. */
+async function startAgentMetrics(
+  metrics: AgentMetrics,
+  address: { host: string; port: number },
+  from: { replica: Replica; podPhases: Map<string, string>; heartbeat: Heartbeat; log: Logger },
+): Promise<MetricsListener | undefined> {
+  metrics.observe({
+    podPhases: () => {
+      const desired = new Set(from.replica.pods().map((p) => String(p.metadata.uid)))
+      for (const uid of from.podPhases.keys()) if (!desired.has(uid)) from.podPhases.delete(uid)
+      return [...desired].map((uid) => from.podPhases.get(uid) ?? 'Pending')
+    },
+    nodeUsage: () => from.heartbeat.lastUsage,
+  })
+  try {
+    const listener = await startMetricsListener({ ...address, scrape: metrics.scrape })
+    from.log.info({ host: address.host, port: listener.port }, 'serving /metrics')
+    return listener
+  } catch (err) {
+    from.log.warn({ err: (err as Error).message, host: address.host, port: address.port }, 'could not serve /metrics; running without it (see --metrics-address)')
+    return undefined
+  }
 }
 
 async function runtimeVersion(deps: AgentDeps): Promise<string> {

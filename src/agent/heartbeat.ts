@@ -2,10 +2,10 @@
 // and `up/node-status` whenever the status changed in more than its heartbeat times, so the hub
 // writes the Node object only then.
 
-import type { NodeStatusMessage } from '../api/protocol.js'
+import type { NodeStatusMessage, PodUsage } from '../api/protocol.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import type { HostInfo } from './host-info.js'
+import type { HostInfo, HostUsage } from './host-info.js'
 import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeStatus, type ResourceReserve } from './node-status.js'
 import type { Uplink } from './agent-uplink.js'
 import type { MeshReport } from './mesh-agent.js'
@@ -23,6 +23,8 @@ export interface HeartbeatOptions {
   mesh?: (internalIP: string | undefined) => MeshReport
   /** The node's public key for Secrets in transit: with every node status, so a node joined before it existed reports it too. */
   secretsPublicKey?: string
+  /** The running pods' usage, sent with every heartbeat (metrics.k8s.io, `top pods`). */
+  podUsage?: () => Promise<PodUsage[]>
 }
 
 export class Heartbeat {
@@ -32,6 +34,8 @@ export class Heartbeat {
   private published: string | undefined
   private readonly startedAt: number
   private stopped = false
+  /** The host's usage as last sent (the agent's /metrics reads it). */
+  lastUsage: HostUsage | undefined
 
   constructor(private readonly o: HeartbeatOptions) {
     this.startedAt = o.clock.monotonic()
@@ -74,12 +78,18 @@ export class Heartbeat {
   private async beat(): Promise<void> {
     if (!this.o.uplink.connected) return
     const usage = await this.o.hostInfo.usage()
+    this.lastUsage = usage
+    const pods = await this.o.podUsage?.().catch((err) => {
+      this.o.logger.warn({ component: 'heartbeat', err: (err as Error).message }, "could not read the pods' usage")
+      return undefined
+    })
     await this.o.uplink.publish('heartbeat', {
       seq: ++this.seq,
       uptimeMs: Math.round(this.o.clock.monotonic() - this.startedAt),
       cpu: usage.cpu,
       memory: usage.memoryUsedBytes,
       ...(usage.temperatureC !== undefined ? { temperature: usage.temperatureC } : {}),
+      ...(pods ? { pods } : {}),
     })
     await this.checkNodeStatus()
   }

@@ -112,10 +112,21 @@ const nodeTopic: Check = (v, p) => {
   if (!parseTopic(v as string)) fail(p, `"${String(v).slice(0, 120)}" is not a protocol v1 node topic`)
 }
 
+const nonNegative: Check = (v, p) => {
+  num(v, p)
+  if ((v as number) < 0) fail(p, `must not be negative, got ${v as number}`)
+}
+
+const podUsage: Check = object({
+  namespace: req(nonEmptyStr),
+  name: req(nonEmptyStr),
+  containers: req(arrayOf(object({ name: req(nonEmptyStr), cpuCores: req(nonNegative), memoryBytes: req(nonNegative) }))),
+})
+
 const UP_SHAPES: Record<UpName, Check> = {
   sync: object({ revision: req(count) }),
   ack: object({ revision: req(count) }),
-  heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num) }),
+  heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num), pods: opt(arrayOf(podUsage)) }),
   'node-status': object({ status: req(record), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
   'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record) }),
   events: object({ events: req(arrayOf(record)) }),

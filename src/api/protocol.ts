@@ -134,6 +134,23 @@ export interface HeartbeatMessage {
   cpu: number
   memory: number
   temperature?: number
+  /** The running pods' usage, read from their containers' cgroups (absent from older agents). */
+  pods?: PodUsage[]
+}
+
+/** One pod's usage, as `kubectl top pods` shows it (metrics.k8s.io PodMetrics). */
+export interface PodUsage {
+  namespace: string
+  name: string
+  containers: ContainerUsage[]
+}
+
+export interface ContainerUsage {
+  name: string
+  /** Cores in use over the last heartbeat interval (0.25 is 250m). */
+  cpuCores: number
+  /** Working set: memory in use less the page cache the kernel may take back, in bytes. */
+  memoryBytes: number
 }
 
 /** The Node's status, as Kubernetes' NodeStatus. */
@@ -202,7 +219,8 @@ const MiB = 1024 * KiB
 export const MAX_PAYLOAD_BYTES: Readonly<Record<UpName | DownName, number>> = {
   sync: 1 * KiB,
   ack: 1 * KiB,
-  heartbeat: 4 * KiB,
+  // With every running pod's usage: about 100 bytes a container.
+  heartbeat: 64 * KiB,
   presence: 1 * KiB,
   'node-status': 64 * KiB,
   'pod-status': 64 * KiB,

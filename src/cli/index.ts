@@ -1,5 +1,5 @@
 // The client commands of the `bramble` binary: get, describe, apply, delete, scale, rollout,
-// cordon, uncordon, drain. Each speaks to the hub over HTTPS only, as kubectl does; errors are
+// cordon, uncordon, drain, top. Each speaks to the hub over HTTPS only, as kubectl does; errors are
 // thrown as the typed errors of errors.ts for main.ts to print and map to exit codes.
 
 import type { Command } from 'commander'
@@ -15,6 +15,7 @@ import { replicasOf, runScale } from './scale-command.js'
 import { gracePeriodOf, nodeNameOf, runCordon, runDrain } from './node-commands.js'
 import { revisionOf, rolloutTarget, runRolloutHistory, runRolloutStatus, runRolloutUndo } from './rollout-command.js'
 import { timeoutMsOf } from './timeout-flag.js'
+import { runTopNodes, runTopPods, sortOf } from './top-command.js'
 
 export { exitCodeOf } from './errors.js'
 
@@ -117,6 +118,40 @@ export function registerClientCommands(program: Command): void {
 
   registerRolloutCommands(program)
   registerNodeCommands(program)
+  registerTopCommands(program)
+}
+
+function registerTopCommands(program: Command): void {
+  const top = program.command('top').description("CPU and memory of nodes or pods, from the agents' reports (the metrics.k8s.io API)")
+  top
+    .command('nodes')
+    .alias('node')
+    .alias('no')
+    .description('CPU, memory and temperature of every node (or one), with percentages of what is allocatable')
+    .argument('[NAME]', 'one node')
+    .option('-l, --selector <SELECTOR>', 'only nodes with these labels')
+    .option('--sort-by <FIELD>', 'cpu or memory, largest first')
+    .action(async (name: string | undefined, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      sortOf(o.sortBy)
+      await withClient(o, (ctx) => runTopNodes(ctx, name, { selector: o.selector, sortBy: o.sortBy }))
+    })
+  top
+    .command('pods')
+    .alias('pod')
+    .alias('po')
+    .description('CPU and memory of the running pods in a namespace (or one pod)')
+    .argument('[NAME]', 'one pod')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .option('-A, --all-namespaces', 'pods of every namespace')
+    .option('-l, --selector <SELECTOR>', 'only pods with these labels')
+    .option('--containers', "one line per container")
+    .option('--sort-by <FIELD>', 'cpu or memory, largest first')
+    .action(async (name: string | undefined, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      sortOf(o.sortBy)
+      await withClient(o, (ctx) => runTopPods(ctx, name, { selector: o.selector, sortBy: o.sortBy, allNamespaces: o.allNamespaces, containers: o.containers }))
+    })
 }
 
 function registerRolloutCommands(program: Command): void {

@@ -33,8 +33,9 @@ function group(name: string) {
   return { name, versions: [gv], preferredVersion: gv }
 }
 
-export function groupList() {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: GROUPS.map(group) }
+/** The groups `/apis` lists: apps and batch, then any served beside them (metrics.k8s.io). */
+export function groupList(extra: Array<ReturnType<typeof group>> = []) {
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [...GROUPS.map(group), ...extra] }
 }
 
 export function apiGroup(name: string) {

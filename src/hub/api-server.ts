@@ -19,6 +19,7 @@ import { parseDeleteOptions } from './api-delete-options.js'
 import { evictPod, parseEviction } from './eviction.js'
 import { parseBinding } from './pod-binding.js'
 import { mayPerform, type Authenticator, type UserInfo } from './auth.js'
+import { metricsApiGroup, type MetricsApi } from './metrics-api.js'
 import { Registry, type FieldValidation, type WriteContext, type WriteResult } from './registry.js'
 import { getScale, updateScale } from './scale.js'
 import type { Store } from './store.js'
@@ -44,6 +45,16 @@ export interface ApiServerOptions {
   defaultTolerationSeconds?: number
   /** The range Services' cluster IPs come from (default 10.43.0.0/16). */
   serviceCidr?: string
+  /** Counts requests and serves `/metrics` (Prometheus text) to any valid token; absent, `/metrics` is 404. */
+  metrics?: ApiMetrics
+  /** The metrics.k8s.io API (`kubectl top`); absent, the group is not served. */
+  metricsApi?: MetricsApi
+}
+
+export interface ApiMetrics {
+  /** A request ended; `seconds` is undefined for long-running ones (watch, followed logs). */
+  apiRequest(verb: string, resource: string, code: number, seconds: number | undefined): void
+  scrape(): Promise<{ contentType: string; body: string }>
 }
 
 export interface ExtraRoute {
@@ -82,6 +93,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds, serviceCidr: options.serviceCidr })
   const log = options.logger.child({ component: 'api' })
   const server: Server = createServer({ key: options.tls.key, cert: options.tls.cert, keepAliveTimeout: 65_000 }, (req, res) => {
+    if (options.metrics) countRequest(req, res, options.metrics, options.clock)
     handle(req, res).catch((err) => sendError(res, err, log))
   })
   const sockets = new Set<import('node:net').Socket>()
@@ -108,6 +120,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       return extra.handle(req, res, caller)
     }
     const user = await authenticateRequest(req)
+    if (req.method === 'GET' && path === '/metrics' && options.metrics) {
+      const { contentType, body } = await options.metrics.scrape()
+      res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) }).end(body)
+      return
+    }
+    if (options.metricsApi?.owns(path)) {
+      if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', path)
+      return sendJson(res, 200, options.metricsApi.get(path, url.searchParams))
+    }
     const route = parseRoute(path)
     if (route.type === 'resource') return handleResource(req, res, url, user, route)
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', path)
@@ -129,7 +150,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
 
   function discovery(path: string, req: IncomingMessage): unknown {
     if (path === '/api') return coreVersions(`${req.socket.localAddress ?? '127.0.0.1'}:${req.socket.localPort ?? options.port}`)
-    if (path === '/apis') return groupList()
+    if (path === '/apis') return groupList(options.metricsApi ? [metricsApiGroup()] : [])
     if (path === '/openapi/v3') return openApiV3Root()
     if (path.startsWith('/openapi/v3/')) return openApiV3Document(path.slice('/openapi/v3/'.length))
     const route = parseRoute(path)
@@ -272,6 +293,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         for (const s of sockets) s.destroy()
       }),
   }
+}
+
+/** Reports the request to `metrics` once it ends, by Kubernetes verb and resource. */
+function countRequest(req: IncomingMessage, res: ServerResponse, metrics: ApiMetrics, clock: Clock): void {
+  const started = clock.monotonic()
+  res.once('close', () => {
+    const url = new URL(req.url ?? '/', 'https://bramble')
+    const route = parseRoute(url.pathname.replace(/(.)\/$/, '$1'))
+    const method = req.method ?? 'GET'
+    const verb = (route.type === 'resource' ? verbOf(method, route.name, route.subresource, url.searchParams) : undefined) ?? method.toLowerCase()
+    const resource = route.type === 'resource' ? route.info.plural + (route.subresource ? `/${route.subresource}` : '') : ''
+    const longRunning = verb === 'watch' || (route.type === 'resource' && route.subresource === 'log' && url.searchParams.get('follow') === 'true')
+    metrics.apiRequest(verb, resource, res.statusCode, longRunning ? undefined : (clock.monotonic() - started) / 1000)
+  })
 }
 
 function verbOf(method: string, name: string | undefined, subresource: string | undefined, q: URLSearchParams): string | undefined {

@@ -2,7 +2,7 @@
 // from every node, and writing them to LMDB would wear out an SD card for nothing (DESIGN.md,
 // "Objects and the store"). Times are the hub's monotonic clock, never the node's.
 
-import type { HeartbeatMessage } from '../api/protocol.js'
+import type { HeartbeatMessage, PodUsage } from '../api/protocol.js'
 import type { NodeHistory } from './node-history.js'
 
 export interface NodeLiveness {
@@ -19,6 +19,8 @@ export interface NodeLiveness {
     memory: number
     /** °C, where the board reports it. */
     temperature?: number
+    /** The node's running pods' usage (what metrics.k8s.io serves); empty from agents that do not report it. */
+    pods: PodUsage[]
   }
 }
 
@@ -37,8 +39,8 @@ export class Heartbeats {
 
   record(node: string, message: HeartbeatMessage, atMs: number): void {
     this.seen(node, atMs)
-    const { seq, uptimeMs, cpu, memory, temperature } = message
-    this.nodes.get(node)!.heartbeat = { receivedMs: atMs, seq, uptimeMs, cpu, memory, ...(temperature === undefined ? {} : { temperature }) }
+    const { seq, uptimeMs, cpu, memory, temperature, pods } = message
+    this.nodes.get(node)!.heartbeat = { receivedMs: atMs, seq, uptimeMs, cpu, memory, ...(temperature === undefined ? {} : { temperature }), pods: pods ?? [] }
     this.history?.record(node, { cpu, memory, temperature }, atMs)
   }
 

@@ -11,6 +11,8 @@ import type { Clock } from '../lib/clock.js'
 import { isAllInterfaces, type HubConfig } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
 import { startApiServer } from './api-server.js'
+import { HubMetrics } from './hub-metrics.js'
+import { MetricsApi } from './metrics-api.js'
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js'
 import { EventRecorder } from './event-recorder.js'
 import { Informer } from './informer.js'
@@ -122,6 +124,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       hubBusUrl = `mqtts://${hostForUrl(isAllInterfaces(config.listen) ? '127.0.0.1' : config.listen)}:${broker.port}`
     }
     let apiPort = 0
+    const metrics = new HubMetrics()
     const gateway: NodeGateway = await startNodeGateway({
       registry,
       tokens,
@@ -135,8 +138,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       logger,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       nodeGracePeriodMs: config.nodeGracePeriodMs,
+      countMessage: metrics.mqttMessage,
     })
     stops.push(() => gateway.close())
+    const { nodes, pods, heartbeats } = gateway
+    metrics.observeCluster({ store, storeFile: join(config.dataDir, 'store', 'data.mdb'), nodes, pods, heartbeats })
     api = await startApiServer({
       store,
       logger,
@@ -150,6 +156,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       podLogs: gateway.podLogs,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
       serviceCidr: config.serviceCidr,
+      metrics,
+      metricsApi: new MetricsApi({ heartbeats, nodes, pods, clock, heartbeatIntervalMs: config.heartbeatIntervalMs, staleAfterMs: config.nodeGracePeriodMs }),
     })
     apiPort = api.port
     stops.push(() => api!.close())
@@ -157,7 +165,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     const runningApi = api
     const renewal = startCertRenewal({ ...pkiOptions, pki, apply: (tls) => (runningApi.setTls(tls), embeddedBroker?.setTls(tls)) })
     stops.push(() => renewal.stop())
-    await startControllers(registry, config, deps, stops)
+    await startControllers(registry, config, deps, stops, metrics)
   } catch (err) {
     await stopAll()
     throw err
@@ -228,7 +236,7 @@ async function ensureNamespaces(store: Store): Promise<void> {
 }
 
 /** The scheduler, the workload controllers and the informers they read. */
-async function startControllers(registry: Registry, config: HubConfig, deps: HubDeps, stops: Array<() => Promise<void> | void>): Promise<void> {
+async function startControllers(registry: Registry, config: HubConfig, deps: HubDeps, stops: Array<() => Promise<void> | void>, metrics: HubMetrics): Promise<void> {
   const kind = (name: string) => KINDS.find((k) => k.kind === name)!
   const pods = new Informer(registry, kind('Pod'))
   const nodes = new Informer(registry, kind('Node'))
@@ -241,7 +249,7 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const endpoints = new Informer(registry, kind('Endpoints'))
   // What every controller takes: the registry it writes through, an event source of its own, time, logs.
   const common = (component: string) => ({ registry, events: new EventRecorder(registry, deps.clock, deps.logger, { component }), clock: deps.clock, logger: deps.logger })
-  const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy })
+  const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy, onAttempt: metrics.schedulingAttempt })
   const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
   const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
   const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, timers: nodeCronTimers(deps.logger) })

@@ -8,6 +8,7 @@ import { ALL_UP_FILTER } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
+import { countedHandler, meterBus, type BusCounter } from '../lib/metered-bus.js'
 import { connectMqttBus, type MqttBusOptions } from '../lib/mqtt-bus.js'
 import type { ExtraRoute, PodLogs } from './api-server.js'
 import { DesiredState } from './desired-state.js'
@@ -55,6 +56,8 @@ export interface NodeGatewayOptions {
   coalesceMs?: number
   /** How long a node has to answer an RPC (logs). */
   rpcTimeoutMs?: number
+  /** Told of every MQTT message the gateway receives or sends, by kind (the /metrics counter). */
+  countMessage?: BusCounter
   /** Bramble's version: a joining agent must be of its minor version or the one before. */
   hubVersion?: string
 }
@@ -65,6 +68,9 @@ export interface NodeGateway {
   /** For startApiServer: pod logs through the node. */
   podLogs: PodLogs
   heartbeats: Heartbeats
+  /** The gateway's caches of Nodes and Pods (read by /metrics and metrics.k8s.io). */
+  nodes: Informer
+  pods: Informer
   /** Every node's last hour of heartbeat figures, for the dashboard. */
   history: NodeHistory
   desired: DesiredState
@@ -143,8 +149,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   desired.start()
   lifecycle.start()
 
+  const count = o.countMessage
+  const handleUp = count ? countedHandler(intake.handle, count) : intake.handle
   try {
-    if (bus) await bus.subscribe(ALL_UP_FILTER, intake.handle, { qos: 1 })
+    if (bus) await bus.subscribe(ALL_UP_FILTER, handleUp, { qos: 1 })
     else {
       const hub = o.credentials.hubCredentials()
       bus = await connectMqttBus({
@@ -153,9 +161,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
         clientId: `${hub.username}:${GATEWAY_CLIENT_ID_SUFFIX}`,
         logger: o.logger,
         ...o.busOptions!,
-        subscriptions: [{ filter: ALL_UP_FILTER, handler: intake.handle, qos: 1 }],
+        subscriptions: [{ filter: ALL_UP_FILTER, handler: handleUp, qos: 1 }],
       })
     }
+    if (count) bus = meterBus(bus, count)
   } catch (err) {
     await Promise.all([desired.stop(), lifecycle.stop()])
     for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
@@ -177,6 +186,8 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
     podLogs: logs.podLogs,
     heartbeats,
+    nodes,
+    pods,
     history,
     desired,
     lifecycle,

@@ -39,6 +39,8 @@ export interface SchedulerControllerOptions {
   clock: Clock
   logger: Logger
   strategy: Strategy
+  /** Told of every attempt: its result and the seconds from decision to binding (or status) written. */
+  onAttempt?: (result: 'scheduled' | 'unschedulable' | 'error', seconds: number) => void
 }
 
 /** One node as the scheduler sees it; `node` is undefined while only pods name it. */
@@ -155,6 +157,8 @@ export class SchedulerController {
       this.unschedulable.delete(key)
       return
     }
+    const started = this.o.clock.monotonic()
+    const attempted = (result: 'scheduled' | 'unschedulable' | 'error') => this.o.onAttempt?.(result, (this.o.clock.monotonic() - started) / 1000)
     // Decided and assumed before the first await: the next decision already counts this one.
     const nodes = this.snapshot()
     const decision = schedule(pod, { nodes }, { strategy: this.o.strategy, startIndex: this.nextStart })
@@ -169,8 +173,10 @@ export class SchedulerController {
       } catch (err) {
         // Forget the assumption (the pod as read has the same version, so it takes its place back).
         this.assume(key, pod)
+        attempted('error')
         throw err
       }
+      attempted('scheduled')
       this.assume(key, bound)
       this.unschedulable.delete(key)
       const recorded = this.o.events.record(bound, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${decision.node}`)
@@ -181,6 +187,7 @@ export class SchedulerController {
     }
     const previousMessage = this.unschedulable.get(key)
     this.unschedulable.set(key, decision.message)
+    attempted('unschedulable')
     if (previousMessage === decision.message) return
     const now = rfc3339(this.o.clock.now())
     const next = structuredClone(pod)

@@ -302,6 +302,8 @@ export interface AgentFlags {
   clusterDns: string
   /** Memory-backed directory for secret volume files; '' for /run/bramble/<clusterId>/pods. */
   secretsDir: string
+  /** Where the agent serves Prometheus /metrics (HTTP); undefined when turned off (`--metrics-address none`). */
+  metricsAddress: { host: string; port: number } | undefined
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -446,6 +448,24 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     defaultValue: () => '169.254.20.10',
     defaultText: '169.254.20.10',
   },
+  metricsAddress: {
+    flag: '--metrics-address',
+    valueName: 'HOST:PORT',
+    description: "where the agent serves Prometheus /metrics over plain HTTP (keep it on loopback unless the network is trusted); none turns it off",
+    parse: (raw) => parseListenAddress(raw),
+    defaultValue: () => ({ host: '127.0.0.1', port: 10255 }),
+    defaultText: '127.0.0.1:10255',
+  },
+}
+
+/** `HOST:PORT` (`[::1]:PORT` for IPv6) with an IP address, or `none`: undefined. */
+function parseListenAddress(raw: string): { host: string; port: number } | undefined {
+  if (raw === 'none') return undefined
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(raw.trim())
+  const host = m?.[1] ?? m?.[2]
+  const port = Number(m?.[3])
+  if (!m || !host || isIP(host) === 0 || port > 65535) throw new FlagReason(`must be IP:PORT with a port 0-65535 (127.0.0.1:10255, [::1]:10255) or none, got "${raw}"`)
+  return { host, port }
 }
 
 export function resolveAgentFlags(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): AgentFlags {
