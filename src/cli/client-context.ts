@@ -8,11 +8,14 @@ import { loadClientConfig, resolveKubeconfigPath } from './kubeconfig.js'
 export interface Output {
   out(text: string): void
   err(text: string): void
+  /** Whether stderr is a terminal (progress bars are drawn only there). */
+  errIsTTY?: boolean
 }
 
 export const processOutput: Output = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  errIsTTY: process.stderr.isTTY === true,
 }
 
 export interface ClientContext {

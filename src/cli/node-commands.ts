@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeObject } from '../api/types.js'
 import type { ClientContext } from './client-context.js'
+import { ProgressBar } from './progress-bar.js'
 import { CommandError, ServerError, UsageError, WaitTimeoutError } from './errors.js'
 import { planDrain, type DrainFlags } from './drain-plan.js'
 import { timeoutMsOf } from './timeout-flag.js'
@@ -73,18 +74,27 @@ export async function runDrain(ctx: ClientContext, node: string, options: DrainO
   if (plan.warnings) ctx.io.err(`Warning: ${plan.warnings}\n`)
 
   const timedOut = () => new WaitTimeoutError(`drain did not complete within ${options.timeout}; node "${name}" stays cordoned (\`bramble uncordon ${name}\` undoes that)`)
-  for (const pod of plan.evict) {
-    ctx.io.err(`evicting pod ${pod.metadata.namespace}/${pod.metadata.name}\n`)
-    await evict(ctx, pod, grace, deadline, timedOut)
-  }
-  for (const pod of plan.evict) {
-    await waitUntilGone(ctx, pod, deadline, timedOut)
-    ctx.io.out(`pod/${pod.metadata.name} evicted\n`)
+  const bar = new ProgressBar(ctx.io)
+  const total = plan.evict.length
+  try {
+    for (const pod of plan.evict) {
+      bar.err(`evicting pod ${pod.metadata.namespace}/${pod.metadata.name}\n`)
+      await evict(ctx, pod, grace, deadline, timedOut, bar)
+    }
+    let gone = 0
+    for (const pod of plan.evict) {
+      bar.update(gone, total, 'pods evicted')
+      await waitUntilGone(ctx, pod, deadline, timedOut)
+      bar.out(`pod/${pod.metadata.name} evicted\n`)
+      gone++
+    }
+  } finally {
+    bar.clear()
   }
   ctx.io.out(`node/${name} drained\n`)
 }
 
-async function evict(ctx: ClientContext, pod: KubeObject, grace: number | undefined, deadline: number, timedOut: () => Error): Promise<void> {
+async function evict(ctx: ClientContext, pod: KubeObject, grace: number | undefined, deadline: number, timedOut: () => Error, bar: ProgressBar): Promise<void> {
   const body = {
     apiVersion: 'policy/v1',
     kind: 'Eviction',
@@ -99,7 +109,7 @@ async function evict(ctx: ClientContext, pod: KubeObject, grace: number | undefi
       if (err instanceof ServerError && err.status === 404) return // already gone
       if (!(err instanceof ServerError) || err.status !== 429) throw err
       // Too many requests (a disruption budget, in Kubernetes): try again later, as kubectl does.
-      ctx.io.err(`error when evicting pods/"${pod.metadata.name}" -n "${pod.metadata.namespace}" (will retry after 5s): ${err.message}\n`)
+      bar.err(`error when evicting pods/"${pod.metadata.name}" -n "${pod.metadata.namespace}" (will retry after 5s): ${err.message}\n`)
       if (Date.now() + RETRY_MS > deadline) throw timedOut()
       await sleep(RETRY_MS)
     }

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KindInfo } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import type { ClientContext } from './client-context.js'
+import { ProgressBar } from './progress-bar.js'
 import { ServerError, UsageError, WaitTimeoutError } from './errors.js'
 import { kindOf, parseResourceArgs, qualifiedName, resourcePath } from './resource-paths.js'
 import { timeoutMsOf } from './timeout-flag.js'
@@ -64,9 +65,12 @@ export async function runRolloutStatus(ctx: ClientContext, args: string[], optio
   const deadline = new AbortController()
   const timer = timeoutMs > 0 ? setTimeout(() => deadline.abort(), timeoutMs) : undefined
   let last = ''
+  const bar = new ProgressBar(ctx.io)
   const show = (state: RolloutState) => {
-    if (state.message !== last) ctx.io.out(state.message)
+    if (state.message !== last) bar.out(state.message)
     last = state.message
+    if (state.progress && !state.done) bar.update(state.progress.done, state.progress.total, state.progress.label)
+    else bar.clear()
     return state.done
   }
   try {
@@ -92,6 +96,7 @@ export async function runRolloutStatus(ctx: ClientContext, args: string[], optio
     const lastSeen = last.trim() ? `; last seen: ${last.trim()}` : ''
     throw new WaitTimeoutError(`timed out after ${options.timeout} waiting for the rollout of ${info.singular} "${name}" to finish${lastSeen}`)
   } finally {
+    bar.clear()
     if (timer) clearTimeout(timer)
   }
 }

@@ -8,6 +8,8 @@ export interface RolloutState {
   /** The line to print, ending in a newline. */
   message: string
   done: boolean
+  /** How far the current step is, for a progress bar. */
+  progress?: { done: number; total: number; label: string }
 }
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision'
@@ -31,13 +33,13 @@ export function deploymentRolloutState(d: KubeObject, revision = 0): RolloutStat
   const replicas = d.spec?.replicas
   const updated = status.updatedReplicas ?? 0
   if (typeof replicas === 'number' && updated < replicas) {
-    return waiting(`Waiting for deployment "${name}" rollout to finish: ${updated} out of ${replicas} new replicas have been updated...\n`)
+    return waiting(`Waiting for deployment "${name}" rollout to finish: ${updated} out of ${replicas} new replicas have been updated...\n`, updated, replicas, 'new replicas updated')
   }
   if ((status.replicas ?? 0) > updated) {
-    return waiting(`Waiting for deployment "${name}" rollout to finish: ${(status.replicas ?? 0) - updated} old replicas are pending termination...\n`)
+    return waiting(`Waiting for deployment "${name}" rollout to finish: ${(status.replicas ?? 0) - updated} old replicas are pending termination...\n`, updated, status.replicas ?? 0, 'replicas new, old ones terminating')
   }
   if ((status.availableReplicas ?? 0) < updated) {
-    return waiting(`Waiting for deployment "${name}" rollout to finish: ${status.availableReplicas ?? 0} of ${updated} updated replicas are available...\n`)
+    return waiting(`Waiting for deployment "${name}" rollout to finish: ${status.availableReplicas ?? 0} of ${updated} updated replicas are available...\n`, status.availableReplicas ?? 0, updated, 'updated replicas available')
   }
   return { message: `deployment "${name}" successfully rolled out\n`, done: true }
 }
@@ -51,12 +53,12 @@ export function daemonSetRolloutState(ds: KubeObject): RolloutState {
   if ((ds.metadata.generation ?? 0) > (status.observedGeneration ?? 0)) return waiting('Waiting for daemon set spec update to be observed...\n')
   const desired = status.desiredNumberScheduled ?? 0
   const updated = status.updatedNumberScheduled ?? 0
-  if (updated < desired) return waiting(`Waiting for daemon set "${name}" rollout to finish: ${updated} out of ${desired} new pods have been updated...\n`)
+  if (updated < desired) return waiting(`Waiting for daemon set "${name}" rollout to finish: ${updated} out of ${desired} new pods have been updated...\n`, updated, desired, 'new pods updated')
   const available = status.numberAvailable ?? 0
-  if (available < desired) return waiting(`Waiting for daemon set "${name}" rollout to finish: ${available} of ${desired} updated pods are available...\n`)
+  if (available < desired) return waiting(`Waiting for daemon set "${name}" rollout to finish: ${available} of ${desired} updated pods are available...\n`, available, desired, 'updated pods available')
   return { message: `daemon set "${name}" successfully rolled out\n`, done: true }
 }
 
-function waiting(message: string): RolloutState {
-  return { message, done: false }
+function waiting(message: string, done?: number, total?: number, label = ''): RolloutState {
+  return { message, done: false, ...(done === undefined || total === undefined ? {} : { progress: { done, total, label } }) }
 }

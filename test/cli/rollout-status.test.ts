@@ -21,7 +21,7 @@ t.test('counts new replicas, then old ones pending termination, then available o
     [{ observedGeneration: 2, replicas: 4, updatedReplicas: 3, availableReplicas: 3 }, 'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...\n'],
     [{ observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 1 }, 'Waiting for deployment "web" rollout to finish: 1 of 3 updated replicas are available...\n'],
   ]
-  for (const [status, message] of cases) t.same(deploymentRolloutState(deployment(2, 3, status)), { message, done: false })
+  for (const [status, message] of cases) t.match(deploymentRolloutState(deployment(2, 3, status)), { message, done: false })
 })
 
 t.test('is done when every replica is updated and available', async (t) => {
