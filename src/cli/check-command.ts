@@ -1,7 +1,8 @@
 // `bramble check`: reads the host's facts (the certificates in the data dir, Docker, cgroups,
-// WireGuard, the architecture, the clock against the hub, free disk) and prints preflight-checks'
-// verdict on each, one line per check. The exit code is 1 when a check failed.
+// WireGuard, the architecture, the clock against the hub, NTP sync, free disk) and prints
+// preflight-checks' verdict on each, one line per check. The exit code is 1 when a check failed.
 
+import { execFile } from 'node:child_process'
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { statfs } from 'node:fs/promises'
 import { request } from 'node:http'
@@ -18,6 +19,9 @@ import {
   diskCheck,
   dockerCheck,
   formatResults,
+  parseChronycTracking,
+  parseTimedatectl,
+  timeSyncCheck,
   wireguardCheck,
   type CertificateFact,
   type CgroupFact,
@@ -25,6 +29,7 @@ import {
   type ClockFact,
   type DiskFact,
   type DockerFact,
+  type TimeSyncFact,
 } from './preflight-checks.js'
 
 export interface CheckOptions {
@@ -45,7 +50,7 @@ export async function checkCommand(options: CheckOptions, out: NodeJS.WritableSt
 export async function runChecks(options: CheckOptions): Promise<CheckResult[]> {
   const { dataDir } = options
   const identity = readIdentity(dataDir)
-  const [docker, clock, disk] = await Promise.all([dockerFact(options.dockerHost), clockFact(dataDir, identity), diskFact(dataDir)])
+  const [docker, clock, timeSync, disk] = await Promise.all([dockerFact(options.dockerHost), clockFact(dataDir, identity), timeSyncFact(), diskFact(dataDir)])
   const now = Date.now()
   return [
     ...certificateResults(dataDir, identity, now),
@@ -54,6 +59,7 @@ export async function runChecks(options: CheckOptions): Promise<CheckResult[]> {
     wireguardCheck({ kernelModule: hasWireGuardModule(), wireguardGo: onPath('wireguard-go'), wgTool: onPath('wg') }),
     archCheck(process.arch),
     clockCheck(clock, Date.now()),
+    timeSyncCheck(timeSync),
     diskCheck(disk),
   ]
 }
@@ -164,6 +170,23 @@ async function clockFact(dataDir: string, identity: IdentityFacts | undefined): 
   if (!hub) return { hub: undefined }
   const date = await fetchHubDate(hub, PROBE_TIMEOUT_MS)
   return { hub, skewMs: clockSkewMs(date, Date.now()) }
+}
+
+/** The first time service that answers: timedatectl (needs a running systemd), chronyc, then the
+ * file systemd-timesyncd leaves once it has synchronized (it says nothing before). */
+async function timeSyncFact(): Promise<TimeSyncFact> {
+  const rtc = existsSync('/sys/class/rtc/rtc0')
+  const timedatectl = parseTimedatectl(await commandOutput('timedatectl', ['show', '-p', 'NTPSynchronized']))
+  if (timedatectl !== undefined) return { source: 'timedatectl', synchronized: timedatectl, rtc }
+  const chrony = parseChronycTracking(await commandOutput('chronyc', ['-n', 'tracking']))
+  if (chrony !== undefined) return { source: 'chronyc', synchronized: chrony, rtc }
+  if (existsSync('/run/systemd/timesync/synchronized')) return { source: 'systemd-timesyncd', synchronized: true, rtc }
+  return { source: undefined, synchronized: false, rtc }
+}
+
+/** A command's stdout, or '' when it is missing, fails or does not answer in time. */
+function commandOutput(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(file, args, { timeout: PROBE_TIMEOUT_MS }, (err, stdout) => resolve(err ? '' : stdout)))
 }
 
 /** Free space where the data dir is (or would be: its nearest existing parent). */

@@ -69,7 +69,7 @@ export interface CgroupFact {
 }
 
 /** Raspberry Pi OS ships with the memory controller off; memory limits then do nothing. */
-const PI_MEMORY_FIX = 'add `cgroup_enable=memory cgroup_memory=1` to /boot/firmware/cmdline.txt (or /boot/cmdline.txt) and reboot'
+const PI_MEMORY_FIX = 'on Raspberry Pi OS add `cgroup_enable=memory cgroup_memory=1` to the one line of /boot/firmware/cmdline.txt (/boot/cmdline.txt before Bookworm) and reboot'
 
 export function cgroupsCheck(fact: CgroupFact): CheckResult {
   const name = 'cgroups'
@@ -113,6 +113,40 @@ export function clockCheck(fact: ClockFact, nowMs: number): CheckResult {
   if (Math.abs(fact.skewMs) <= CLOCK_SKEW_TOLERANCE_MS) return { name, status: 'ok', detail: `${local}, within ${describeDuration(fact.skewMs)} of the hub's` }
   const direction = fact.skewMs > 0 ? 'behind' : 'ahead of'
   return { name, status: 'warn', detail: `${describeDuration(fact.skewMs)} ${direction} the hub's (${local}); TLS fails once it passes the certificates' backdating: set the time (enable NTP)` }
+}
+
+/** Whether the kernel's clock is kept by NTP, as the first of timedatectl, chronyc and
+ * systemd-timesyncd that answered told; and whether the board has a real-time clock. */
+export interface TimeSyncFact {
+  /** `timedatectl`, `chronyc` or `systemd-timesyncd`; undefined when none of them answered. */
+  source: string | undefined
+  synchronized: boolean
+  /** `/sys/class/rtc/rtc0`: most Pis before the Pi 5 have none and boot at the last saved time. */
+  rtc: boolean
+}
+
+/** `timedatectl show -p NTPSynchronized` says `NTPSynchronized=yes|no`; undefined for anything else. */
+export function parseTimedatectl(text: string): boolean | undefined {
+  const m = /^NTPSynchronized=(yes|no)$/m.exec(text)
+  return m ? m[1] === 'yes' : undefined
+}
+
+/** `chronyc tracking` says `Leap status : Normal` once synchronized, `Not synchronised` before. */
+export function parseChronycTracking(text: string): boolean | undefined {
+  const m = /^Leap status\s*:\s*(.+?)\s*$/m.exec(text)
+  return m ? m[1] !== 'Not synchronised' : undefined
+}
+
+const TIME_SYNC_FIX = 'enable NTP: `sudo timedatectl set-ntp true` (systemd-timesyncd) or install chrony; a site with no Internet needs an NTP server of its own (chrony on the hub can serve one)'
+
+export function timeSyncCheck(fact: TimeSyncFact): CheckResult {
+  const name = 'time sync'
+  // Without a real-time clock a power cut sends the clock back to the last saved time (fake-hwclock):
+  // certificates then look not yet valid until NTP has set it.
+  const noRtc = fact.rtc ? '' : '; this machine has no real-time clock, so after each boot the time is right only once NTP has set it'
+  if (fact.source === undefined) return { name, status: 'warn', detail: `no time service answered (timedatectl, chronyc, systemd-timesyncd)${noRtc}; ${TIME_SYNC_FIX}` }
+  if (fact.synchronized) return { name, status: 'ok', detail: `synchronized (${fact.source})${fact.rtc ? '' : '; no real-time clock: the time comes from NTP after each boot'}` }
+  return { name, status: 'warn', detail: `not synchronized (${fact.source})${noRtc}; ${TIME_SYNC_FIX}` }
 }
 
 export interface DiskFact {

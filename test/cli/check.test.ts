@@ -7,7 +7,20 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { archCheck, certificateCheck, cgroupsCheck, checkExitCode, clockCheck, diskCheck, dockerCheck, formatResults, wireguardCheck } from '../../src/cli/preflight-checks.js'
+import {
+  archCheck,
+  certificateCheck,
+  cgroupsCheck,
+  checkExitCode,
+  clockCheck,
+  diskCheck,
+  dockerCheck,
+  formatResults,
+  parseChronycTracking,
+  parseTimedatectl,
+  timeSyncCheck,
+  wireguardCheck,
+} from '../../src/cli/preflight-checks.js'
 import { makeCert } from '../helpers/cert-factory.js'
 import { dockerClient, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN, startHubProcess } from '../helpers/hub-process.js'
@@ -55,7 +68,8 @@ t.test('cgroups: v2 with memory is ok, v1 a warning, no memory controller a fail
   t.equal(cgroupsCheck({ unified: false, controllers: ['cpu', 'memory'] }).status, 'warn')
   const pi = cgroupsCheck({ unified: true, controllers: ['cpuset', 'cpu', 'io', 'pids'] })
   t.equal(pi.status, 'fail')
-  t.match(pi.detail, /cgroup_enable=memory cgroup_memory=1.*cmdline\.txt/)
+  t.match(pi.detail, /on Raspberry Pi OS add `cgroup_enable=memory cgroup_memory=1` to the one line of \/boot\/firmware\/cmdline\.txt \(\/boot\/cmdline\.txt before Bookworm\) and reboot/)
+  t.equal(cgroupsCheck({ unified: false, controllers: ['cpu', 'cpuset'] }).status, 'fail', 'v1 without memory too')
 })
 
 t.test('wireguard: the kernel module or wireguard-go, and wg; missing is a warning (one node runs without)', async (t) => {
@@ -80,6 +94,29 @@ t.test('clock: compared with the hub when one is known, warned past a minute', a
   t.match(behind.detail, /^3 days behind the hub's/)
   t.match(clockCheck({ hub: 'https://10.0.0.1:6443', skewMs: -5 * 60_000 }, NOW).detail, /^5 min ahead of the hub's/)
   t.match(clockCheck({ hub: 'https://10.0.0.1:6443', skewMs: undefined }, NOW), { status: 'warn', detail: /did not answer/ })
+})
+
+t.test('time sync: read from timedatectl or chronyc; unsynchronized is a warning with the fix, stronger without an RTC', async (t) => {
+  t.equal(parseTimedatectl('NTPSynchronized=yes\n'), true)
+  t.equal(parseTimedatectl('NTPSynchronized=no\n'), false)
+  t.equal(parseTimedatectl(''), undefined, 'no answer (no systemd running) says nothing')
+  const chronySynced = 'Reference ID    : C0A80101 (192.168.1.1)\nStratum         : 3\nSystem time     : 0.000012345 seconds fast of NTP time\nLeap status     : Normal\n'
+  const chronyUnsynced = 'Reference ID    : 00000000 ()\nStratum         : 0\nRef time (UTC)  : Thu Jan 01 00:00:00 1970\nLeap status     : Not synchronised\n'
+  t.equal(parseChronycTracking(chronySynced), true)
+  t.equal(parseChronycTracking(chronyUnsynced), false)
+  t.equal(parseChronycTracking('506 Cannot talk to daemon\n'), undefined)
+
+  t.same(timeSyncCheck({ source: 'timedatectl', synchronized: true, rtc: true }), { name: 'time sync', status: 'ok', detail: 'synchronized (timedatectl)' })
+  t.same(timeSyncCheck({ source: 'chronyc', synchronized: true, rtc: false }), { name: 'time sync', status: 'ok', detail: 'synchronized (chronyc); no real-time clock: the time comes from NTP after each boot' })
+  const pi = timeSyncCheck({ source: 'timedatectl', synchronized: false, rtc: false })
+  t.equal(pi.status, 'warn')
+  t.match(pi.detail, /^not synchronized \(timedatectl\); this machine has no real-time clock, so after each boot the time is right only once NTP has set it; enable NTP: `sudo timedatectl set-ntp true`/)
+  const withRtc = timeSyncCheck({ source: 'chronyc', synchronized: false, rtc: true })
+  t.equal(withRtc.status, 'warn')
+  t.notMatch(withRtc.detail, /real-time clock/, 'a board with an RTC is not told it lacks one')
+  const none = timeSyncCheck({ source: undefined, synchronized: false, rtc: false })
+  t.equal(none.status, 'warn')
+  t.match(none.detail, /^no time service answered \(timedatectl, chronyc, systemd-timesyncd\); this machine has no real-time clock.*install chrony/)
 })
 
 t.test('disk: failed under 200 MiB, warned when low', async (t) => {
@@ -125,6 +162,7 @@ t.test('the bramble binary on a `bramble up` data dir', async (t) => {
       /^(ok|warn) +wireguard /,
       /^(ok|warn) +arch /,
       /^ok {4}clock +\S+, within \d+ s of the hub's$/,
+      /^(ok|warn) +time sync +(synchronized|not synchronized|no time service answered)/,
       /^(ok|warn|fail) +disk /,
     ])
     t.equal(r.status, lines.some((l) => l.startsWith('fail')) ? 1 : 0, 'exit code 1 exactly when a line says fail')
