@@ -181,6 +181,8 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
   await runtime.docker.ping().catch((err: Error) => {
     throw new Error(`cannot reach Docker at ${flags.dockerHost}: ${err.message}; start dockerd or pass --docker-host`, { cause: err })
   })
+  // DiskPressure watches the data dir's filesystem and the one Docker writes containers to.
+  const dockerRoot = await runtime.docker.info().then((info: { DockerRootDir?: string }) => info.DockerRootDir, () => undefined)
   return startAgent(
     {
       dataDir: flags.dataDir,
@@ -208,7 +210,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
     },
     {
       runtime,
-      hostInfo: new SystemHostInfo(),
+      hostInfo: new SystemHostInfo({ rootPath: flags.dataDir, ...(dockerRoot ? { imageFsPath: dockerRoot } : {}) }),
       clock: systemClock,
       logger,
       wireguard,

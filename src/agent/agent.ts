@@ -19,7 +19,7 @@ import { Uplink } from './agent-uplink.js'
 import { DEFAULT_BACKOFF } from './backoff.js'
 import type { ContainerRuntime } from './container-runtime.js'
 import { DockerRuntime } from './docker-runtime.js'
-import { AgentIdentityMissingError } from './errors.js'
+import { AgentIdentityMissingError, ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
@@ -40,6 +40,7 @@ import type { HostFirewall } from './host-firewall.js'
 import { PodNetwork } from './pod-network.js'
 import { podBridgeMtu } from '../mesh/pod-network.js'
 import { openReplica, type Replica } from './replica.js'
+import { ReplicaWriteRetry } from './replica-write-retry.js'
 import type { AgentMetrics } from './agent-metrics.js'
 import { countedHandler, meterBus } from '../lib/metered-bus.js'
 import { meterRuntime } from './metered-runtime.js'
@@ -263,6 +264,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 
   // Desired messages are applied one at a time, in arrival order.
   let desiredChain: Promise<void> = Promise.resolve()
+  const replicaWrites = new ReplicaWriteRetry({ clock, logger: log, resync: () => void uplink.publish('sync', { revision: replica.revision() }) })
   const onDesired = async (msg: DesiredMessage): Promise<void> => {
     for (const ref of msg.deletes) if (ref.kind === 'Pod' && ref.uid && ref.gracePeriodSeconds !== undefined) reconciler.setDeletionGrace(ref.uid, ref.gracePeriodSeconds)
     const opened = openDesiredSecrets(msg, node, secretsKey.privateKey, (err) => {
@@ -298,7 +300,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       const msg = decoded.message as DesiredMessage
       desiredChain = desiredChain
         .then(() => onDesired(msg))
-        .catch((err) => log.error({ err: (err as Error).message, revision: msg.revision }, 'could not store desired state; the hub will resend it'))
+        .then(
+          () => replicaWrites.succeeded(),
+          (err) =>
+            err instanceof ReplicaWriteError
+              ? replicaWrites.failed(err)
+              : log.error({ err: (err as Error).message, revision: msg.revision }, 'could not apply desired state; the hub will resend it'),
+        )
     } else {
       const req = decoded.message as RpcRequest
       if (!isReplyTopicFor(node, req.replyTopic)) {
@@ -383,6 +391,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       if (closed) return
       closed = true
       podNetworkTimer?.cancel()
+      replicaWrites.stop()
       heartbeat.stop()
       await metricsListener?.close()
       mesh?.stop()

@@ -119,3 +119,20 @@ export class HostCommandError extends AgentError {
     super(`\`${command}\` failed (exit ${exitCode}): ${stderr || 'no message'}; pods on this node may not reach other nodes (is iptables installed and is the agent root?)`, options)
   }
 }
+
+/** A desired message could not be stored in the replica; nothing of it was written. */
+export class ReplicaWriteError extends AgentError {
+  readonly code = 'BRAMBLE_AGENT_REPLICA_WRITE'
+  readonly noSpace: boolean
+  readonly freeBytes: number | undefined
+  constructor(readonly path: string, readonly revision: number, failure: { cause: Error; noSpace: boolean; freeBytes?: number }) {
+    super(
+      failure.noSpace
+        ? `could not store desired state (revision ${revision}) in the replica at ${path}: its disk is full (${failure.freeBytes ?? 'unknown'} bytes free); free space there, the agent retries`
+        : `could not store desired state (revision ${revision}) in the replica at ${path}: ${failure.cause.message}`,
+      { cause: failure.cause },
+    )
+    this.noSpace = failure.noSpace
+    this.freeBytes = failure.freeBytes
+  }
+}

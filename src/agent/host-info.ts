@@ -3,8 +3,9 @@
 // /proc or /sys reads for the dynamic ones, so an idle agent stays well under 1% of a core on a Pi.
 
 import { execFile } from 'node:child_process'
-import { readFile, statfs } from 'node:fs/promises'
+import { readFile, stat, statfs } from 'node:fs/promises'
 import os from 'node:os'
+import { dirname } from 'node:path'
 
 export interface HostFacts {
   /** Kubernetes architecture name: amd64, arm64, arm, ... */
@@ -19,12 +20,22 @@ export interface HostFacts {
   addresses: string[]
   cpu: { cores: number; model: string }
   memory: { totalBytes: number; availableBytes: number }
-  /** The root filesystem. */
-  disk: { totalBytes: number; freeBytes: number }
+  /** The filesystem the agent keeps its data on (the root filesystem unless told otherwise). */
+  disk: DiskFacts
+  /** The filesystem the container engine writes images and containers to, when it is another one. */
+  imageDisk?: DiskFacts
   /** SoC temperature in °C, where the board reports one. */
   temperatureC?: number
   /** Raspberry Pi firmware's throttling flags (`vcgencmd get_throttled`); absent elsewhere. */
   throttling?: { throttledNow: boolean; underVoltageNow: boolean; raw: string }
+}
+
+export interface DiskFacts {
+  totalBytes: number
+  /** Free for unprivileged writers (statfs bavail). */
+  freeBytes: number
+  /** A directory on the filesystem. */
+  path?: string
 }
 
 export interface HostUsage {
@@ -54,8 +65,10 @@ export function parseThrottled(output: string): HostFacts['throttling'] | undefi
 }
 
 export interface SystemHostInfoOptions {
-  /** Root of the filesystem whose size is reported (default `/`). */
+  /** A directory on the filesystem whose size is reported: the agent's data dir (default `/`). */
   rootPath?: string
+  /** A directory on the filesystem the container engine writes to (Docker's data root), when known. */
+  imageFsPath?: string
   thermalZonePath?: string
   /** Throttling is asked of the firmware at most this often (it spawns a process). */
   throttlingEveryMs?: number
@@ -73,14 +86,16 @@ export class SystemHostInfo implements HostInfo {
 
   async facts(): Promise<HostFacts> {
     const fixed = await (this.staticFacts ??= readStaticFacts())
-    const disk = await statfs(this.o.rootPath ?? '/')
+    const { facts: disk, device } = await diskFacts(this.o.rootPath ?? '/')
+    const image = this.o.imageFsPath ? await diskFacts(this.o.imageFsPath).catch(() => undefined) : undefined
     const temperatureC = await this.temperature()
     const throttling = await this.throttlingFlags()
     return {
       ...fixed,
       addresses: ipv4Addresses(),
       memory: { totalBytes: os.totalmem(), availableBytes: os.freemem() },
-      disk: { totalBytes: disk.blocks * disk.bsize, freeBytes: disk.bavail * disk.bsize },
+      disk,
+      ...(image && image.device !== device ? { imageDisk: image.facts } : {}),
       ...(temperatureC !== undefined ? { temperatureC } : {}),
       ...(throttling ? { throttling } : {}),
     }
@@ -137,6 +152,18 @@ async function readStaticFacts(): Promise<StaticFacts> {
     kernelVersion: osInfo.kernel || os.release(),
     hostname: os.hostname(),
     cpu: { cores: cpu.cores || os.availableParallelism(), model },
+  }
+}
+
+/** The filesystem of `path`, or of its nearest existing parent (the data dir may not exist yet at the first call), and its device. */
+async function diskFacts(path: string): Promise<{ facts: DiskFacts; device: number }> {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      const [fs, st] = await Promise.all([statfs(p), stat(p)])
+      return { facts: { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize, path }, device: st.dev }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(p) === p) throw err
+    }
   }
 }
 

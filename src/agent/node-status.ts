@@ -2,7 +2,7 @@
 // publishes the result only when something other than heartbeat times changed, so the hub writes
 // the Node object only then.
 
-import type { HostFacts } from './host-info.js'
+import type { DiskFacts, HostFacts } from './host-info.js'
 
 export interface NodeFacts extends HostFacts {
   /** `docker://<version>` */
@@ -44,7 +44,7 @@ export interface NodeStatus {
 export const MAX_PODS = 110
 /** MemoryPressure when less than this share of memory is available. */
 export const MEMORY_PRESSURE_BELOW = 0.05
-/** DiskPressure when less than this share of the root filesystem is free. */
+/** DiskPressure when less than this share of the agent's or the engine's filesystem is free (Kubernetes' nodefs.available<10%). */
 export const DISK_PRESSURE_BELOW = 0.1
 
 const KiB = 1024
@@ -73,7 +73,7 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
     return { type, status, reason, message, lastHeartbeatTime: at, lastTransitionTime }
   }
   const memoryLow = facts.memory.totalBytes > 0 && facts.memory.availableBytes / facts.memory.totalBytes < MEMORY_PRESSURE_BELOW
-  const diskLow = facts.disk.totalBytes > 0 && facts.disk.freeBytes / facts.disk.totalBytes < DISK_PRESSURE_BELOW
+  const lowDisks = [facts.disk, ...(facts.imageDisk ? [facts.imageDisk] : [])].filter(diskLow)
   const throttled = facts.throttling?.throttledNow === true
 
   const conditions: NodeCondition[] = [
@@ -81,8 +81,8 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
     memoryLow
       ? condition('MemoryPressure', 'True', 'KubeletHasInsufficientMemory', `less than ${MEMORY_PRESSURE_BELOW * 100}% of memory is available`)
       : condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'node has sufficient memory available'),
-    diskLow
-      ? condition('DiskPressure', 'True', 'KubeletHasDiskPressure', `less than ${DISK_PRESSURE_BELOW * 100}% of the root filesystem is free`)
+    lowDisks.length > 0
+      ? condition('DiskPressure', 'True', 'KubeletHasDiskPressure', diskPressureMessage(lowDisks))
       : condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'node has no disk pressure'),
     facts.throttling
       ? throttled
@@ -120,6 +120,16 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
       kubeletVersion: facts.kubeletVersion,
     },
   }
+}
+
+function diskLow(disk: DiskFacts): boolean {
+  return disk.totalBytes > 0 && disk.freeBytes / disk.totalBytes < DISK_PRESSURE_BELOW
+}
+
+/** Names each filesystem short of room, its free bytes and its size. */
+export function diskPressureMessage(disks: DiskFacts[]): string {
+  const each = disks.map((d) => `${d.path ?? 'the root filesystem'} has ${d.freeBytes} bytes free of ${d.totalBytes} (${((100 * d.freeBytes) / d.totalBytes).toFixed(1)}%)`)
+  return `${each.join('; ')}: less than ${DISK_PRESSURE_BELOW * 100}% free; new pods go elsewhere until space is freed`
 }
 
 /** Equal for two statuses that differ only in heartbeat times: publish only when this changes. */

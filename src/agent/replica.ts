@@ -13,6 +13,8 @@ import type { DesiredPod } from './pod-container-spec.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
+import { explainCommitFailure, LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
+import { ReplicaWriteError } from './errors.js'
 
 /**
  * - `applied`: stored; the replica is now at `revision`.
@@ -36,6 +38,12 @@ export interface Replica {
 }
 
 type Kind = DesiredObject['kind']
+interface ReplicaView {
+  pods: KubeObject[]
+  desired: DesiredPod[]
+  node?: KubeObject
+  revision: number
+}
 const REVISION_KEY = 'revision'
 const OBJECT_PREFIX = 'obj\0'
 
@@ -48,11 +56,13 @@ function keyOf(o: DesiredObject): string {
 }
 
 export class LmdbReplica implements Replica {
-  private cache: { pods: KubeObject[]; desired: DesiredPod[] } | undefined
+  /** What the replica holds, read once per applied message: a read marks LMDB's lock file, which then goes to disk. */
+  private cache: ReplicaView | undefined
 
   private constructor(
     private readonly db: RootDatabase<any, string>,
     private readonly keyring: SecretKeyring,
+    private readonly path: string,
   ) {}
 
   /**
@@ -62,7 +72,7 @@ export class LmdbReplica implements Replica {
   static async open(path: string, keyPath = join(dirname(path), 'secrets.key')): Promise<LmdbReplica> {
     const keyring = SecretKeyring.openOrCreate(keyPath)
     ensureOwnerOnlyDir(path)
-    const replica = new LmdbReplica(openEnvironment(path), keyring)
+    const replica = new LmdbReplica(openEnvironment(path), keyring, path)
     let sealed: number
     try {
       sealed = await replica.checkSecrets()
@@ -73,12 +83,12 @@ export class LmdbReplica implements Replica {
     if (sealed === 0) return replica
     // The plaintext just overwritten would stay in a freed page.
     await closeCompacted(replica.db, path)
-    return new LmdbReplica(openEnvironment(path), keyring)
+    return new LmdbReplica(openEnvironment(path), keyring, path)
   }
 
   static async rotateKey(path: string, keyPath: string): Promise<{ newKeyId: string; droppedKeyIds: string[]; rewritten: number }> {
     const keyring = SecretKeyring.open(keyPath)
-    const replica = new LmdbReplica(openEnvironment(path), keyring)
+    const replica = new LmdbReplica(openEnvironment(path), keyring, path)
     const db = replica.db
     let compacted = false
     try {
@@ -87,7 +97,7 @@ export class LmdbReplica implements Replica {
       const held = replica.secretEntries().map(({ key, value }) => ({ key, object: replica.unseal(key, value) }))
       const newKeyId = keyring.keyIds.length > 1 ? keyring.primaryId : keyring.addPrimary()
       await db.transaction(() => {
-        for (const { key, object } of held) db.put(key, replica.seal(key, object))
+        for (const { key, object } of held) db.putSync(key, replica.seal(key, object))
       })
       compacted = true
       await closeCompacted(db, path)
@@ -98,27 +108,33 @@ export class LmdbReplica implements Replica {
   }
 
   revision(): number {
-    return (this.db.get(REVISION_KEY) as number | undefined) ?? 0
+    return this.view().revision
   }
 
   async applyDesired(msg: DesiredMessage): Promise<{ outcome: ApplyOutcome; revision: number }> {
     const current = this.revision()
     if (msg.revision < current || (msg.revision === current && current !== 0)) return { outcome: 'stale', revision: current }
     if (!msg.full && msg.since > current) return { outcome: 'gap', revision: current }
-    await this.db.transaction(() => {
+    const written = this.db.transaction(() => {
       if (msg.full) {
-        for (const key of this.db.getKeys({ start: OBJECT_PREFIX, end: 'obj\x01' })) this.db.remove(key)
+        for (const key of this.db.getKeys({ start: OBJECT_PREFIX, end: 'obj\x01' })) this.db.removeSync(key)
       }
-      for (const o of msg.upserts) this.db.put(keyOf(o), this.seal(keyOf(o), o))
+      for (const o of msg.upserts) this.db.putSync(keyOf(o), this.seal(keyOf(o), o))
       if (!msg.full) {
         for (const ref of msg.deletes) {
           // A uid names one incarnation: a pod deleted and made again under its name stays.
           const held = this.db.get(refKey(ref)) as DesiredObject | undefined
-          if (held && (!ref.uid || !held.metadata.uid || held.metadata.uid === ref.uid)) this.db.remove(refKey(ref))
+          if (held && (!ref.uid || !held.metadata.uid || held.metadata.uid === ref.uid)) this.db.removeSync(refKey(ref))
         }
       }
-      this.db.put(REVISION_KEY, msg.revision)
+      this.db.putSync(REVISION_KEY, msg.revision)
     })
+    try {
+      await written
+    } catch (err) {
+      // Nothing of the message was stored: the replica stays at its revision, readable as it was.
+      throw new ReplicaWriteError(this.path, msg.revision, await explainCommitFailure(err, this.path))
+    }
     this.cache = undefined
     return { outcome: 'applied', revision: msg.revision }
   }
@@ -142,25 +158,30 @@ export class LmdbReplica implements Replica {
   }
 
   node(): KubeObject | undefined {
-    for (const { value } of this.db.getRange({ start: objectKey('Node', '', ''), end: objectKey('Node', '\x01', '') })) return value as KubeObject
-    return undefined
+    return this.view().node
   }
 
   async close(): Promise<void> {
     await this.db.close()
   }
 
-  /** Pods and their config, read once per applied message (the reconciler asks often). */
-  private view(): { pods: KubeObject[]; desired: DesiredPod[] } {
+  /**
+   * Pods with their config, the Node and the revision, read once per applied message: the
+   * reconciler and the pod network ask every resync, and each LMDB read transaction writes its
+   * reader slot in lock.mdb, a page the kernel then writes back to the SD card.
+   */
+  private view(): ReplicaView {
     if (this.cache) return this.cache
     const pods: KubeObject[] = []
+    let node: KubeObject | undefined
     const configMaps = new Map<string, Record<string, KubeObject>>()
     const secrets = new Map<string, Record<string, KubeObject>>()
     for (const { key, value } of this.db.getRange({ start: OBJECT_PREFIX, end: 'obj\x01' })) {
       const o = this.unseal(key, value as DesiredObject)
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
-      else if (o.kind !== 'Node') {
+      else if (o.kind === 'Node') node = o
+      else {
         const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
         const entry = byNs.get(ns) ?? {}
         entry[String(o.metadata.name)] = o
@@ -171,7 +192,8 @@ export class LmdbReplica implements Replica {
       const ns = String(pod.metadata.namespace)
       return { pod, configMaps: configMaps.get(ns) ?? {}, secrets: secrets.get(ns) ?? {} }
     })
-    this.cache = { pods, desired }
+    const revision = (this.db.get(REVISION_KEY) as number | undefined) ?? 0
+    this.cache = { pods, desired, revision, ...(node ? { node } : {}) }
     return this.cache
   }
 
@@ -203,7 +225,7 @@ export class LmdbReplica implements Replica {
     const plain = held.filter(({ value }) => !SecretKeyring.isSealed(value.sealed))
     if (plain.length === 0) return 0
     await this.db.transaction(() => {
-      for (const { key, value } of plain) this.db.put(key, this.seal(key, value))
+      for (const { key, value } of plain) this.db.putSync(key, this.seal(key, value))
     })
     return plain.length
   }
@@ -226,6 +248,7 @@ function openEnvironment(path: string): RootDatabase<any, string> {
     overlappingSync: false,
     noSync: false,
     compression: false,
+    ...LMDB_WRITE_OPTIONS,
   })
   restrictFilesIn(path)
   return db

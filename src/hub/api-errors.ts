@@ -41,6 +41,8 @@ export const methodNotAllowed = (method: string, path: string) =>
   new ApiError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${method} ${path})`)
 export const unsupportedMediaType = (contentType: string) =>
   new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "${contentType}")`)
+/** The store refused a write for want of room (StoreFullError): 507, its message saying what to do. */
+export const insufficientStorage = (err: Error) => new ApiError(507, 'InsufficientStorage', err.message, {}, { cause: err })
 export const tooLarge = (limitBytes: number) => new ApiError(413, 'RequestEntityTooLarge', `the request body is larger than ${limitBytes} bytes`)
 
 /** `deployments.apps`: how Kubernetes names a resource in messages. */

@@ -12,7 +12,8 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
-import { ApiError, badRequest, forbidden, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
+import { ApiError, badRequest, forbidden, insufficientStorage, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
+import { StoreFullError } from './errors.js'
 import { parseRoute } from './api-routes.js'
 import { serveWatch } from './api-watch.js'
 import { parseDeleteOptions } from './api-delete-options.js'
@@ -381,7 +382,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, warnings: 
 }
 
 function sendError(res: ServerResponse, err: unknown, log: Logger): void {
-  const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
+  const apiError = err instanceof ApiError ? err : err instanceof StoreFullError ? insufficientStorage(err) : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
   if (apiError.httpStatus >= 500) log.error({ err }, 'request failed')
   if (res.headersSent) {
     res.destroy()

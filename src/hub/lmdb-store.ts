@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
+import { explainCommitFailure, LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
@@ -45,6 +46,7 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
     noSync: false,
     noMetaSync: false,
     maxDbs: 4,
+    ...LMDB_WRITE_OPTIONS,
   })
   restrictFilesIn(options.path)
   return new LmdbStore(env, options)
@@ -123,8 +125,8 @@ class LmdbStore implements Store {
       next.metadata.uid ??= randomUUID()
       next.metadata.creationTimestamp ??= timestamp(this.clock.now())
       next.metadata.resourceVersion = String(rev)
-      this.objects.put(k, next)
-      this.log.put(rev, { type: 'ADDED', key: { ...key }, object: next })
+      this.objects.putSync(k, next)
+      this.log.putSync(rev, { type: 'ADDED', key: { ...key }, object: next })
       return { ok: next, revision: rev }
     })
   }
@@ -160,8 +162,8 @@ class LmdbStore implements Store {
       next.metadata.uid = old.metadata.uid
       next.metadata.creationTimestamp = old.metadata.creationTimestamp
       next.metadata.resourceVersion = String(rev)
-      this.objects.put(k, next)
-      this.log.put(rev, { type: 'MODIFIED', key: { ...key }, object: next })
+      this.objects.putSync(k, next)
+      this.log.putSync(rev, { type: 'MODIFIED', key: { ...key }, object: next })
       return { ok: next, revision: rev }
     })
   }
@@ -176,8 +178,8 @@ class LmdbStore implements Store {
       if (conflict) return { error: conflict }
       const rev = revision()
       old.metadata.resourceVersion = String(rev)
-      this.objects.remove(k)
-      this.log.put(rev, { type: 'DELETED', key: { ...key }, object: old })
+      this.objects.removeSync(k)
+      this.log.putSync(rev, { type: 'DELETED', key: { ...key }, object: old })
       return { ok: old, revision: rev }
     })
   }
@@ -210,8 +212,8 @@ class LmdbStore implements Store {
       const target = Math.min(revision, newest, this.watchers.oldestCursor())
       const from = this.meta.get('compacted') ?? 0
       if (target <= from) return
-      for (const rev of this.log.getKeys({ start: from + 1, end: target + 1 })) this.log.remove(rev)
-      this.meta.put('compacted', target)
+      for (const rev of this.log.getKeys({ start: from + 1, end: target + 1 })) this.log.removeSync(rev)
+      this.meta.putSync('compacted', target)
       this.compacted = Math.max(this.compacted, target)
     })
     this.track(done)
@@ -219,7 +221,7 @@ class LmdbStore implements Store {
       await done
       await this.env.flushed
     } catch (error) {
-      throw this.translate(error)
+      throw await this.translate(error)
     }
     if (!this.closed) this.measure()
   }
@@ -256,7 +258,7 @@ class LmdbStore implements Store {
     const committed = this.env.transaction(() =>
       body(() => {
         const next = (this.meta.get('revision') ?? 0) + 1
-        this.meta.put('revision', next)
+        this.meta.putSync('revision', next)
         return next
       }),
     )
@@ -268,7 +270,7 @@ class LmdbStore implements Store {
       // the guarantee should that default ever change.
       await this.env.flushed
     } catch (error) {
-      throw this.translate(error)
+      throw await this.translate(error)
     }
     if ('error' in outcome) throw outcome.error
     // Not when a pump already passed it (a later write of the same commit got there first).
@@ -361,13 +363,11 @@ class LmdbStore implements Store {
     if (this.full && !wasFull) this.logger.error({ usedBytes: pages * pageSize, capBytes: this.capBytes }, 'store is full')
   }
 
-  private translate(error: unknown): Error {
-    const message = error instanceof Error ? error.message : String(error)
-    const code = (error as { code?: unknown })?.code
-    if (/MDB_MAP_FULL|ENOSPC|No space left/i.test(message) || code === 'ENOSPC' || code === -30792) {
-      this.full = true
-      return new StoreFullError(this.path, { cause: error })
-    }
-    return error instanceof Error ? error : new Error(message)
+  /** A failed commit for want of room (a full disk) is a StoreFullError naming the free bytes; nothing was written. */
+  private async translate(error: unknown): Promise<Error> {
+    const failure = await explainCommitFailure(error, this.path)
+    if (!failure.noSpace) return failure.cause
+    this.logger.error({ err: failure.cause.message, freeBytes: failure.freeBytes }, 'a write failed: no room left')
+    return new StoreFullError(this.path, { cause: failure.cause, ...(failure.freeBytes !== undefined ? { freeBytes: failure.freeBytes } : {}) })
   }
 }

@@ -2,7 +2,10 @@
 // and gets the `node.kubernetes.io/unreachable:NoExecute` taint, as Kubernetes' node lifecycle
 // controller does; when it speaks again the taint goes and Ready comes back. A node whose agent
 // reports Ready=False (it speaks, but cannot run pods) gets `node.kubernetes.io/not-ready:NoExecute`
-// for as long as that lasts.
+// for as long as that lasts. A node reporting DiskPressure or MemoryPressure gets the matching
+// `node.kubernetes.io/disk-pressure:NoSchedule` (or memory-pressure) taint while it lasts, as
+// Kubernetes' TaintNodesByCondition does: the scheduler then places no new pod there (DaemonSet
+// pods tolerate it), and the pods it runs stay.
 //
 // Silence is measured on the hub's monotonic clock from the last message of any kind (heartbeats
 // are kept in memory, see heartbeats.ts). After a hub restart nothing is known of any node, so
@@ -146,7 +149,10 @@ export class NodeLifecycle {
     const wrote = await this.write(
       name,
       (node) => (readyOf(node)?.reason === NODE_STATUS_UNKNOWN ? setReady(node, ready, nowIso) : undefined),
-      (node) => setNoExecuteTaints(node, { unreachable: false, notReady: readyOf(node)?.status === 'False' }, nowIso),
+      (node) => {
+        const tainted = setNoExecuteTaints(node, { unreachable: false, notReady: readyOf(node)?.status === 'False' }, nowIso)
+        return setPressureTaints(tainted ?? node, nowIso) ?? tainted
+      },
     )
     if (wrote && wasUnreachable) this.log.info({ node: name }, 'node is reachable again: taint removed')
   }
@@ -199,6 +205,29 @@ function setNoExecuteTaints(node: KubeObject, want: { unreachable: boolean; notR
   if ([...wanted].every(([key, on]) => hasTaint(node, key) === on)) return undefined
   const kept = taintsOf(node).filter((t) => t.effect !== 'NoExecute' || !wanted.has(t.key) || wanted.get(t.key))
   const added = [...wanted].filter(([key, on]) => on && !hasTaint(node, key)).map(([key]) => ({ key, effect: 'NoExecute', timeAdded: nowIso }))
+  const taints = [...kept, ...added]
+  const spec = { ...(node.spec ?? {}) } as Record<string, unknown>
+  if (taints.length > 0) spec.taints = taints
+  else delete spec.taints
+  node.spec = spec
+  return node
+}
+
+/** Node conditions that keep new pods away while True, and the NoSchedule taint each stands for. */
+export const PRESSURE_TAINTS: ReadonlyArray<{ condition: string; key: string }> = [
+  { condition: 'DiskPressure', key: 'node.kubernetes.io/disk-pressure' },
+  { condition: 'MemoryPressure', key: 'node.kubernetes.io/memory-pressure' },
+]
+
+/** The pressure taints in step with the node's conditions; undefined when nothing changes. */
+function setPressureTaints(node: KubeObject, nowIso: string): KubeObject | undefined {
+  const conditions = (node.status as Record<string, unknown> | undefined)?.conditions
+  const isTrue = (type: string) => Array.isArray(conditions) && conditions.some((c) => c?.type === type && c.status === 'True')
+  const has = (key: string) => taintsOf(node).some((t) => t.key === key && t.effect === 'NoSchedule')
+  if (PRESSURE_TAINTS.every(({ condition, key }) => isTrue(condition) === has(key))) return undefined
+  const pressure = new Set(PRESSURE_TAINTS.map((p) => p.key))
+  const kept = taintsOf(node).filter((t) => t.effect !== 'NoSchedule' || !pressure.has(t.key) || PRESSURE_TAINTS.some((p) => p.key === t.key && isTrue(p.condition)))
+  const added = PRESSURE_TAINTS.filter(({ condition, key }) => isTrue(condition) && !has(key)).map(({ key }) => ({ key, effect: 'NoSchedule', timeAdded: nowIso }))
   const taints = [...kept, ...added]
   const spec = { ...(node.spec ?? {}) } as Record<string, unknown>
   if (taints.length > 0) spec.taints = taints

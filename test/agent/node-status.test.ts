@@ -70,3 +70,20 @@ t.test("the mesh's NetworkUnavailable condition joins the status and keeps its t
   t.not(statusFingerprint(s3), statusFingerprint(s2))
   t.notOk(nodeStatus(facts(), reserve, T0).conditions.some((c) => c.type === 'NetworkUnavailable'), 'absent without the mesh')
 })
+
+t.test("DiskPressure names each filesystem short of room, the data dir's or the engine's, with its free bytes", async (t) => {
+  const dataDisk = { totalBytes: 64 * 1024 ** 2, freeBytes: 1_000_000, path: '/data/bramble' }
+  const engineDisk = { totalBytes: 32 * GiB, freeBytes: 1 * GiB, path: '/var/lib/docker' }
+  const both = nodeStatus(facts({ disk: dataDisk, imageDisk: engineDisk }), reserve, T0)
+  const message = cond(both, 'DiskPressure').message
+  t.equal(cond(both, 'DiskPressure').status, 'True')
+  t.match(message, /\/data\/bramble has 1000000 bytes free of 67108864 \(1\.5%\)/)
+  t.match(message, /\/var\/lib\/docker has 1073741824 bytes free/)
+  const engineOnly = nodeStatus(facts({ disk: { ...dataDisk, freeBytes: 60 * 1024 ** 2 }, imageDisk: engineDisk }), reserve, T0)
+  t.equal(cond(engineOnly, 'DiskPressure').status, 'True', 'a full engine filesystem is pressure too')
+  t.notMatch(cond(engineOnly, 'DiskPressure').message, /\/data\/bramble/)
+  const roomy = nodeStatus(facts({ disk: { ...dataDisk, freeBytes: 60 * 1024 ** 2 }, imageDisk: { ...engineDisk, freeBytes: 20 * GiB } }), reserve, T0 + 1000, both)
+  t.equal(cond(roomy, 'DiskPressure').status, 'False', 'back to False when space returns')
+  t.equal(cond(roomy, 'DiskPressure').reason, 'KubeletHasNoDiskPressure')
+  t.equal(cond(roomy, 'DiskPressure').lastTransitionTime, '2024-05-01T10:00:01Z')
+})

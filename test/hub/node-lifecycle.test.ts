@@ -13,6 +13,7 @@ import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { NODE_STATUS_UNKNOWN, NodeLifecycle, UNREACHABLE_TAINT_KEY } from '../../src/hub/node-lifecycle.js'
 import { Registry } from '../../src/hub/registry.js'
+import { taints as schedulerTaints } from '../../src/sched/filters.js'
 import type { Store } from '../../src/hub/store.js'
 import { systemClock, type Clock } from '../../src/lib/clock.js'
 import { silentLogger } from '../../src/lib/logger.js'
@@ -179,4 +180,34 @@ t.test('a Last Will marks the node at once, without waiting for the grace period
   speak('willful')
   await eventually('back', async () => !taintKeys(await getNode('willful')).includes(`${UNREACHABLE_TAINT_KEY}:NoExecute`))
   t.pass('offline, then back')
+})
+
+t.test('a node reporting DiskPressure gets the disk-pressure NoSchedule taint, which keeps new pods away, until the pressure goes', async (t) => {
+  await readyNode('full-1')
+  const { speak } = await startLifecycle(t)
+  const report = async (disk: 'True' | 'False') => {
+    speak('full-1')
+    const n = await getNode('full-1')
+    const conditions = [
+      { type: 'Ready', status: 'True', reason: 'KubeletReady' },
+      { type: 'DiskPressure', status: disk, reason: disk === 'True' ? 'KubeletHasDiskPressure' : 'KubeletHasNoDiskPressure' },
+    ]
+    await registry.update(NODE, '', 'full-1', { ...n, status: { ...n.status, conditions } }, WRITE, 'status')
+  }
+  await report('True')
+  const full = await eventually('the disk-pressure taint', async () => {
+    const n = await getNode('full-1')
+    return taintKeys(n).includes('node.kubernetes.io/disk-pressure:NoSchedule') && n
+  })
+  t.same(taintKeys(full), ['dedicated:NoSchedule', 'node.kubernetes.io/disk-pressure:NoSchedule'], 'no NoExecute taint: the pods it runs stay')
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec: { tolerations: [{ key: 'dedicated', operator: 'Exists' }], containers: [] } } as KubeObject
+  t.same(schedulerTaints(pod, { node: full, pods: [] } as any), ['node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }'], 'the scheduler will not place a new pod there')
+  const daemonPod = { ...pod, spec: { ...pod.spec, tolerations: [...(pod.spec as any).tolerations, { key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' }] } } as KubeObject
+  t.same(schedulerTaints(daemonPod, { node: full, pods: [] } as any), [], 'a pod that tolerates it (DaemonSet pods do) may go there')
+  await report('False')
+  const roomy = await eventually('the taint gone', async () => {
+    const n = await getNode('full-1')
+    return !taintKeys(n).includes('node.kubernetes.io/disk-pressure:NoSchedule') && n
+  })
+  t.same(taintKeys(roomy), ['dedicated:NoSchedule'])
 })
