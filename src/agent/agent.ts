@@ -248,7 +248,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(mesh ? { mesh: (internalIP: string | undefined) => mesh.report(internalIP) } : {}),
     secretsPublicKey: secretsKey.publicKey,
     podUsage: () => podUsage.read(),
+    runtimeDown: () => reconciler.runtimeUnavailable(),
   })
+  // The engine going away or coming back changes Ready: said at once, not at the next heartbeat.
+  reconciler.onRuntimeChange(() => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')))
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()
   await mesh?.start()

@@ -19,6 +19,8 @@ export interface HeartbeatOptions {
   intervalMs: number
   /** Facts that are not the host's: container runtime and agent versions. */
   extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
+  /** Why the container runtime cannot run pods now; undefined while it can. */
+  runtimeDown?: () => string | undefined
   /** The overlay's condition and public WireGuard facts, when the node runs the mesh; given the node's InternalIP now. */
   mesh?: (internalIP: string | undefined) => MeshReport
   /** The node's public key for Secrets in transit: with every node status, so a node joined before it existed reports it too. */
@@ -52,7 +54,8 @@ export class Heartbeat {
 
   /** The node status now; publishes it when it changed, or always with `force` (a new session). */
   async checkNodeStatus(force = false): Promise<NodeStatus> {
-    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts }
+    const runtimeDown = this.o.runtimeDown?.()
+    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}) }
     const mesh = this.o.mesh?.(facts.addresses[0])
     const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status

@@ -9,6 +9,8 @@ export interface NodeFacts extends HostFacts {
   containerRuntimeVersion: string
   /** `bramble-<version>` */
   kubeletVersion: string
+  /** Why the container runtime cannot run pods now (`container runtime is down: ...`); absent while it can. */
+  runtimeDown?: string
 }
 
 /** What the node keeps for itself and the system: allocatable = capacity − reserve. */
@@ -77,7 +79,10 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
   const throttled = facts.throttling?.throttledNow === true
 
   const conditions: NodeCondition[] = [
-    condition('Ready', 'True', 'KubeletReady', 'bramble agent is posting ready status'),
+    // As the kubelet says it: Ready=False, KubeletNotReady, "container runtime is down".
+    facts.runtimeDown
+      ? condition('Ready', 'False', 'KubeletNotReady', facts.runtimeDown)
+      : condition('Ready', 'True', 'KubeletReady', 'bramble agent is posting ready status'),
     memoryLow
       ? condition('MemoryPressure', 'True', 'KubeletHasInsufficientMemory', `less than ${MEMORY_PRESSURE_BELOW * 100}% of memory is available`)
       : condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'node has sufficient memory available'),
