@@ -139,6 +139,9 @@ export interface ContainerRuntime {
   createVolume(name: string, labels: Record<string, string>): Promise<void>
   /** Removing a missing volume is not an error. */
   removeVolume(name: string): Promise<void>
-  /** Container lifecycle events of containers carrying the labels, until close(). */
-  watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }>
+  /**
+   * Container lifecycle events of containers carrying the labels, until close(). `onEnd` hears,
+   * once, that the engine ended the stream (it stopped or restarted): watch again to go on.
+   */
+  watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void, onEnd?: (err?: Error) => void): Promise<{ close(): void }>
 }

@@ -253,7 +253,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }> {
+  async watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void, onEnd?: (err?: Error) => void): Promise<{ close(): void }> {
     const stream = (await this.call('watch events', 'of containers', () =>
       this.docker.getEvents({ filters: { type: ['container'], label: labelFilters(labels) } as any }),
     )) as Readable
@@ -273,8 +273,21 @@ export class DockerRuntime implements ContainerRuntime {
         }
       }
     })
-    stream.on('error', () => {})
-    return { close: () => stream.destroy() }
+    let ended = false
+    const end = (err?: Error) => {
+      if (ended) return
+      ended = true
+      onEnd?.(err)
+    }
+    stream.on('error', (err) => end(err))
+    stream.on('end', () => end())
+    stream.on('close', () => end())
+    return {
+      close: () => {
+        ended = true // closed by us: nothing to report
+        stream.destroy()
+      },
+    }
   }
 
   private async call<T>(operation: string, target: string, fn: () => Promise<T>): Promise<T> {

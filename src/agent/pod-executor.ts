@@ -3,6 +3,7 @@
 import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import type { KubeObject } from '../api/types.js'
+import type { Logger } from '../lib/logger.js'
 import type { ContainerRuntime } from './container-runtime.js'
 import { ImagePullError } from './errors.js'
 import { ensureBusyboxImage } from './pod-pause-image.js'
@@ -23,6 +24,7 @@ export interface ExecutorContext {
   event(reason: string, message: string, options?: { type?: 'Normal' | 'Warning'; container?: string }): void
   startProbes(id: string, container: string, probes: ProbeSpec): Promise<void>
   stopProbes(id: string): void
+  log: Logger
 }
 
 type Executors = { [K in Step['kind']]: (step: Extract<Step, { kind: K }>, ctx: ExecutorContext) => Promise<void> }
@@ -92,7 +94,16 @@ export const executors: Executors = {
 
   async remove(step, ctx) {
     ctx.stopProbes(step.id)
-    await ctx.runtime.remove(step.id)
+    try {
+      await ctx.runtime.remove(step.id)
+    } catch (e) {
+      // A dockerd stopped while it set a container up can leave it dead with its filesystem still
+      // mounted ("device or resource busy"), and no removal succeeds. Dead, it runs nothing and
+      // holds only its name (a new attempt has another): the pod goes on without it.
+      const left = await ctx.runtime.inspect(step.id).catch(() => undefined)
+      if (left?.state.status !== 'dead' && left?.state.status !== 'removing') throw e
+      ctx.log.warn({ container: step.container, id: step.id, err: (e as Error).message }, 'the engine cannot remove a dead container; going on without it')
+    }
   },
 
   async startProbes(step, ctx) {

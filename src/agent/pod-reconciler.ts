@@ -1,7 +1,9 @@
 // The agent's pod loop (STYLE.md §1): a work queue keyed by pod uid; each pass re-reads the desired
 // pod and the engine's containers, plans, executes, and reports status and events. Level-
 // triggered: engine events and resyncs only say "look again". Containers are found by labels,
-// so a restarted agent adopts what already runs.
+// so a restarted agent adopts what already runs. When the engine goes away (dockerd restarted),
+// the event stream ends: the loop says so (runtimeUnavailable, for the node's Ready condition),
+// watches again with capped back-off, and resyncs every pod once the engine answers.
 
 import { join } from 'node:path'
 import type { Clock } from '../lib/clock.js'
@@ -30,7 +32,11 @@ export interface PodReconcilerOptions {
   workers?: number
   /** Every pod is looked at again this often, whatever the engine says (default 10 s). */
   resyncMs?: number
+  /** Back-off between attempts to watch the engine's events again after it went away. */
+  rewatch?: { minMs: number; maxMs: number }
 }
+
+const DEFAULT_REWATCH = { minMs: 500, maxMs: 4_000 }
 
 export class PodReconciler {
   private readonly queue: WorkQueue<string>
@@ -41,7 +47,12 @@ export class PodReconciler {
   private readonly previousStatus = new Map<string, any>()
   private watch?: { close(): void }
   private resyncTimer?: { cancel(): void }
+  private rewatchTimer?: { cancel(): void }
+  private rewatchAttempt = 0
   private stopped = false
+  /** Why the engine cannot run pods now: its event stream is down, or it did not answer a resync. */
+  private runtimeProblem: string | undefined
+  private readonly runtimeListeners = new Set<(problem: string | undefined) => void>()
 
   constructor(private readonly o: PodReconcilerOptions) {
     this.queue = new WorkQueue<string>({
@@ -53,19 +64,17 @@ export class PodReconciler {
     })
   }
 
+  /** Starts the loop; an engine that does not answer yet is watched for until it does. */
   async start(): Promise<void> {
-    this.watch = await this.o.runtime.watchEvents({ [LABELS.cluster]: this.o.settings.clusterId }, (e) => {
-      const uid = e.labels[LABELS.podUid]
-      if (uid && ['start', 'die', 'oom', 'destroy', 'stop', 'kill'].includes(e.action)) this.queue.add(uid)
-    })
     this.queue.start((uid) => this.reconcile(uid))
-    await this.resync()
+    await this.watchRuntime()
     this.scheduleResync()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     this.resyncTimer?.cancel()
+    this.rewatchTimer?.cancel()
     this.watch?.close()
     await this.queue.stop()
     for (const w of this.probeWorkers.values()) w.stop()
@@ -108,10 +117,68 @@ export class PodReconciler {
     return this.queue.idle()
   }
 
+  /** Why the container runtime cannot run pods now; undefined while it answers and its events flow. */
+  runtimeUnavailable(): string | undefined {
+    return this.runtimeProblem
+  }
+
+  /** Calls `cb` whenever runtimeUnavailable() changes; returns a function that stops it. */
+  onRuntimeChange(cb: (problem: string | undefined) => void): () => void {
+    this.runtimeListeners.add(cb)
+    return () => this.runtimeListeners.delete(cb)
+  }
+
+  /** Opens the engine's event stream, then resyncs every pod (events were missed while it was down). */
+  private async watchRuntime(): Promise<void> {
+    if (this.stopped) return
+    try {
+      this.watch = await this.o.runtime.watchEvents(
+        { [LABELS.cluster]: this.o.settings.clusterId },
+        (e) => {
+          const uid = e.labels[LABELS.podUid]
+          if (uid && ['start', 'die', 'oom', 'destroy', 'stop', 'kill'].includes(e.action)) this.queue.add(uid)
+        },
+        (err) => this.runtimeLost(`its event stream ended${err ? `: ${err.message}` : ''}`),
+      )
+      await this.resync()
+    } catch (err) {
+      this.watch?.close()
+      this.watch = undefined
+      this.runtimeLost(`it does not answer: ${messageOf(err)}`)
+      return
+    }
+    this.rewatchAttempt = 0
+    this.setRuntimeProblem(undefined)
+  }
+
+  private runtimeLost(why: string): void {
+    if (this.stopped) return
+    this.watch?.close()
+    this.watch = undefined
+    this.setRuntimeProblem(`container runtime is down: ${why}`)
+    if (this.rewatchTimer) return
+    const { minMs, maxMs } = this.o.rewatch ?? DEFAULT_REWATCH
+    const delay = Math.min(maxMs, minMs * 2 ** Math.min(this.rewatchAttempt++, 20))
+    this.rewatchTimer = this.o.clock.setTimeout(() => {
+      this.rewatchTimer = undefined
+      void this.watchRuntime()
+    }, delay)
+  }
+
+  private setRuntimeProblem(problem: string | undefined): void {
+    if (problem === this.runtimeProblem) return
+    const was = this.runtimeProblem
+    this.runtimeProblem = problem
+    if (problem && !was) this.o.logger.warn({ component: 'pod-reconciler', problem }, 'the container runtime is unavailable; pods wait for it')
+    else if (!problem) this.o.logger.info({ component: 'pod-reconciler' }, 'the container runtime answers again')
+    for (const cb of [...this.runtimeListeners]) cb(problem)
+  }
+
   private scheduleResync(): void {
     if (this.stopped) return
     this.resyncTimer = this.o.clock.setTimeout(() => {
-      void this.resync().catch((err) => this.o.logger.warn({ component: 'pod-reconciler', err }, 'resync failed'))
+      // With the stream down, the rewatch resyncs once the engine is back.
+      if (this.watch) void this.resync().catch((err) => this.runtimeLost(`it does not answer: ${messageOf(err)}`))
       this.scheduleResync()
     }, this.o.resyncMs ?? 10_000)
   }
@@ -222,6 +289,7 @@ export class PodReconciler {
         this.probeWorkers.delete(id)
         this.probeResults.delete(id)
       },
+      log: this.o.logger.child({ component: 'pod-reconciler', key: uid }),
     }
   }
 
@@ -257,3 +325,7 @@ export class PodReconciler {
 }
 
 export type { PodEventRecord }
+
+function messageOf(err: unknown): string {
+  return (err as Error)?.message ?? String(err)
+}

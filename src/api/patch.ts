@@ -2,6 +2,7 @@
 
 import fastJsonPatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
+import { parseJsonText } from './json-text.js'
 import { PatchError } from './patch-errors.js'
 import { strategicMergePatch } from './strategic-merge.js'
 import type { KubeObject } from './types.js'
@@ -75,7 +76,7 @@ function applyJsonPatch(target: JsonMap, ops: unknown): unknown {
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text)
+    return parseJsonText(text)
   } catch (err) {
     throw new PatchError('BRAMBLE_PATCH_MALFORMED', `the patch is not valid JSON: ${(err as Error).message}`, { cause: err })
   }

@@ -45,7 +45,11 @@ export function walkSchema(obj: unknown, typeName: string, acted: ActedIndex): S
     const arr = /^Array<(.+)>$/.exec(type)
     if (arr) {
       if (!Array.isArray(value)) return void found.errors.push(typeInvalid(path, value, 'array'))
-      value.forEach((v, i) => walk(v, arr[1], index(path, i), `${pattern}[*]`, checkIgnored, depth + 1))
+      value.forEach((v, i) => {
+        // A null field means "unset", but a null list item is a hole later code would trip on.
+        if (v === null || v === undefined) found.errors.push(typeInvalid(index(path, i), null, itemTypeName(arr[1])))
+        else walk(v, arr[1], index(path, i), `${pattern}[*]`, checkIgnored, depth + 1)
+      })
       return
     }
     const map = /^\{ \[key: string\]: (.+); \}$/.exec(type)
@@ -103,6 +107,11 @@ export function walkSchema(obj: unknown, typeName: string, acted: ActedIndex): S
   }
   walk(obj, typeName, '', '', true, 0)
   return found
+}
+
+function itemTypeName(type: string): string {
+  if (type === 'string' || type === 'boolean' || type === 'number') return type === 'number' ? 'integer' : type
+  return type === 'IntOrString' ? 'integer or string' : 'object'
 }
 
 /** Empty values (`{}`, `[]`, null, false) are not worth a warning: they ask for nothing. */

@@ -2,28 +2,60 @@
 
 import type { IncomingMessage } from 'node:http'
 import { parse as parseYaml } from 'yaml'
+import { checkNesting, parseJsonText } from '../api/json-text.js'
 import { decodeK8sProtobuf } from '../api/protobuf.js'
-import { badRequest, tooLarge, unsupportedMediaType } from './api-errors.js'
+import { ApiError, badRequest, tooLarge, unsupportedMediaType } from './api-errors.js'
 
 /** Kubernetes' own request body limit. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024
 
 export const PATCH_TYPES = new Set(['application/merge-patch+json', 'application/json-patch+json', 'application/strategic-merge-patch+json'])
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * Reads a whole body of at most `limitBytes`. A larger one is refused as soon as it is known (the
+ * declared Content-Length, or the bytes so far): reading stops there, nothing more is buffered, and
+ * the 413 goes out with `Connection: close` (see closesConnection) instead of draining the rest.
+ */
+export function readBody(req: IncomingMessage, limitBytes = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > MAX_BODY_BYTES) {
-    req.resume()
-    throw tooLarge(MAX_BODY_BYTES)
-  }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) throw tooLarge(MAX_BODY_BYTES)
-    chunks.push(chunk as Buffer)
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+  if (declared > limitBytes) return Promise.reject(refuse(req, limitBytes))
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0))
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= limitBytes) return void chunks.push(chunk)
+      done()
+      reject(refuse(req, limitBytes))
+    }
+    const onEnd = () => {
+      done()
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size))
+    }
+    const onError = (err: Error) => {
+      done()
+      reject(badRequest(`the request body could not be read: ${err.message}`, { cause: err }))
+    }
+    const onClose = () => {
+      done()
+      reject(badRequest('the client closed the connection before the whole request body arrived'))
+    }
+    req.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose)
+  })
+}
+
+function refuse(req: IncomingMessage, limitBytes: number) {
+  req.pause()
+  return tooLarge(limitBytes)
+}
+
+/** True while a request's body is not all read: the answer must close the connection, not drain it. */
+export function closesConnection(req: IncomingMessage): boolean {
+  return !req.complete
 }
 
 export function mediaType(req: IncomingMessage): string {
@@ -39,15 +71,12 @@ export function decodeObject(body: Buffer, contentType: string): unknown {
       return parseJson(body)
     case 'application/yaml':
     case 'application/x-yaml':
-      try {
-        return parseYaml(body.toString('utf8'))
-      } catch (err) {
-        throw badRequest(`the request body is not valid YAML: ${(err as Error).message}`, { cause: err })
-      }
+      return checkedNesting(parseYamlBody(body))
     case 'application/vnd.kubernetes.protobuf':
       try {
-        return decodeK8sProtobuf(body)
+        return checkedNesting(decodeK8sProtobuf(body))
       } catch (err) {
+        if (err instanceof ApiError) throw err
         throw badRequest(`the protobuf request body could not be decoded: ${(err as Error).message}`, { cause: err })
       }
     default:
@@ -55,10 +84,29 @@ export function decodeObject(body: Buffer, contentType: string): unknown {
   }
 }
 
+/** JSON with the place of a syntax error in the 400, and nothing nested past MAX_NESTING_DEPTH. */
 export function parseJson(body: Buffer): unknown {
   try {
-    return JSON.parse(body.toString('utf8'))
+    return parseJsonText(body.toString('utf8'))
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`, { cause: err })
   }
+}
+
+function parseYamlBody(body: Buffer): unknown {
+  try {
+    // The yaml package's message names the line and column and quotes the line.
+    return parseYaml(body.toString('utf8'))
+  } catch (err) {
+    throw badRequest(`the request body is not valid YAML: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function checkedNesting(value: unknown): unknown {
+  try {
+    checkNesting(value)
+  } catch (err) {
+    throw badRequest(`the request body is refused: ${(err as Error).message}`, { cause: err })
+  }
+  return value
 }

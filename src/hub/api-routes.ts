@@ -8,7 +8,8 @@ export type Route =
   | { type: 'other' }
 
 export function parseRoute(pathname: string): Route {
-  const segs = pathname.split('/').filter((s) => s !== '').map(decodeURIComponent)
+  const segs = decodeSegments(pathname)
+  if (!segs) return { type: 'other' }
   let group: string
   let version: string
   let rest: string[]
@@ -39,4 +40,13 @@ export function parseRoute(pathname: string): Route {
   // A namespaced kind without a namespace is only addressable as an all-namespaces collection.
   if (info.namespaced && rest.length > 1) return { type: 'other' }
   return { type: 'resource', info, name: rest[1], subresource: rest[2] }
+}
+
+/** The path's segments, percent-decoded; undefined when an escape is malformed (`%E0%A4%A`). */
+export function decodeSegments(pathname: string): string[] | undefined {
+  try {
+    return pathname.split('/').filter((s) => s !== '').map(decodeURIComponent)
+  } catch {
+    return undefined
+  }
 }

@@ -10,11 +10,13 @@ import { checkFieldSelector, matchesFields, matchesLabels, parseFieldSelector, p
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
+import type { Duplex } from 'node:stream'
+import { closesConnection, decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
 import { ApiError, badRequest, forbidden, insufficientStorage, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
 import { StoreFullError } from './errors.js'
-import { parseRoute } from './api-routes.js'
+import { booleanParam, checkListQuery, INCLUDE_OBJECT, integerParam, oneOfParam, parseBool } from './api-query.js'
+import { decodeSegments, parseRoute } from './api-routes.js'
 import { serveWatch } from './api-watch.js'
 import { parseDeleteOptions } from './api-delete-options.js'
 import { evictPod, parseEviction } from './eviction.js'
@@ -46,6 +48,8 @@ export interface ApiServerOptions {
   defaultTolerationSeconds?: number
   /** The range Services' cluster IPs come from (default 10.43.0.0/16). */
   serviceCidr?: string
+  /** How long a client may take to send its headers, and its whole request (default HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS). */
+  timeouts?: { headersMs: number; requestMs: number }
   /** Counts requests and serves `/metrics` (Prometheus text) to any valid token; absent, `/metrics` is 404. */
   metrics?: ApiMetrics
   /** The metrics.k8s.io API (`kubectl top`); absent, the group is not served. */
@@ -85,6 +89,11 @@ export interface RunningApiServer {
   close(): Promise<void>
 }
 
+/** A client sends its request headers within this (TLS handshake included), as Go's ReadHeaderTimeout in the Kubernetes API server. */
+export const HEADERS_TIMEOUT_MS = 30_000
+/** ... and its whole request, body included (3 MB at 100 KB/s fits). */
+export const REQUEST_TIMEOUT_MS = 60_000
+
 /** Paths anyone may read, as Kubernetes' system:public-info-viewer role allows. */
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
 
@@ -93,10 +102,22 @@ export { sendJson }
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
   const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds, serviceCidr: options.serviceCidr })
   const log = options.logger.child({ component: 'api' })
-  const server: Server = createServer({ key: options.tls.key, cert: options.tls.cert, keepAliveTimeout: 65_000 }, (req, res) => {
+  const timeouts = options.timeouts ?? { headersMs: HEADERS_TIMEOUT_MS, requestMs: REQUEST_TIMEOUT_MS }
+  const serverOptions = {
+    key: options.tls.key,
+    cert: options.tls.cert,
+    keepAliveTimeout: 65_000,
+    // Slow clients (slowloris) hold a socket at most this long; responses (watches, followed logs) are not limited.
+    handshakeTimeout: timeouts.headersMs,
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    connectionsCheckingInterval: Math.min(timeouts.headersMs / 4, 5_000),
+  }
+  const server: Server = createServer(serverOptions, (req, res) => {
     if (options.metrics) countRequest(req, res, options.metrics, options.clock)
-    handle(req, res).catch((err) => sendError(res, err, log))
+    handle(req, res).catch((err) => sendError(req, res, err, log))
   })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, log))
   const sockets = new Set<import('node:net').Socket>()
   server.on('secureConnection', (s) => {
     sockets.add(s)
@@ -106,6 +127,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://bramble')
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname
+    if (!decodeSegments(path)) throw badRequest(`the request path has a malformed percent-encoding: ${path.slice(0, 200)}`)
     if (PUBLIC_PATHS.has(path)) {
       if (path === '/version') return sendJson(res, 200, versionInfo(options.brambleVersion ?? '0.1.0'))
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok')
@@ -179,12 +201,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       const where = info.namespaced && namespace ? ` in the namespace "${namespace}"` : ''
       throw forbidden(`${info.plural}${subresource ? `/${subresource}` : ''} is forbidden: User "${user.name}" cannot ${verb} resource "${info.plural}" in API group "${info.group}"${where}`)
     }
+    if (verb === 'list' || verb === 'watch') checkListQuery(q)
     if (subresource === 'log' && verb === 'get' && options.podLogs) {
+      const logOptions = { container: q.get('container') || undefined, follow: booleanParam(q, 'follow') ?? false, tailLines: integerParam(q, 'tailLines'), timestamps: booleanParam(q, 'timestamps') ?? false }
       const pod = await registry.get(info, namespace, name!)
-      const tail = q.get('tailLines')
       return options.podLogs(
         pod,
-        { container: q.get('container') ?? undefined, follow: q.get('follow') === 'true', tailLines: tail === null ? undefined : Math.max(0, Number(tail) || 0), timestamps: q.get('timestamps') === 'true' },
+        logOptions,
         res,
         (fn) => res.on('close', fn),
       )
@@ -210,7 +233,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       }
       case 'watch': {
         const matches = selectorOf(q, info.kind)
-        const timeout = q.get('timeoutSeconds')
         return serveWatch(
           registry,
           options.clock,
@@ -220,7 +242,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
             resourceVersion: q.get('resourceVersion') ?? undefined,
             matches: matches.test,
             filtered: matches.filtered,
-            timeoutSeconds: timeout === null ? undefined : Number(timeout) || undefined,
+            timeoutSeconds: integerParam(q, 'timeoutSeconds') || undefined,
             asTable,
           },
           res,
@@ -316,7 +338,7 @@ function verbOf(method: string, name: string | undefined, subresource: string | 
   switch (method) {
     case 'GET':
       if (name) return 'get'
-      return q.get('watch') === 'true' || q.get('watch') === '1' ? 'watch' : 'list'
+      return parseBool(q.get('watch') ?? '') ? 'watch' : 'list'
     case 'POST':
       return name ? undefined : 'create'
     case 'PUT':
@@ -348,9 +370,8 @@ function wantsTable(req: IncomingMessage): boolean {
   return accept.split(',').some((part) => /;\s*as=Table/.test(part) && /g=meta\.k8s\.io/.test(part))
 }
 
-function includeObjectOf(q: URLSearchParams): 'None' | 'Metadata' | 'Object' {
-  const v = q.get('includeObject')
-  return v === 'None' || v === 'Object' ? v : 'Metadata'
+function includeObjectOf(q: URLSearchParams): (typeof INCLUDE_OBJECT)[number] {
+  return oneOfParam(q, 'includeObject', INCLUDE_OBJECT) ?? 'Metadata'
 }
 
 /** labelSelector and fieldSelector as one predicate; a malformed selector is a 400. */
@@ -381,12 +402,30 @@ function sendJson(res: ServerResponse, status: number, body: unknown, warnings: 
   res.writeHead(status, headers).end(payload)
 }
 
-function sendError(res: ServerResponse, err: unknown, log: Logger): void {
+function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
   const apiError = err instanceof ApiError ? err : err instanceof StoreFullError ? insufficientStorage(err) : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
   if (apiError.httpStatus >= 500) log.error({ err }, 'request failed')
-  if (res.headersSent) {
+  if (res.headersSent || req.socket.destroyed) {
     res.destroy()
     return
   }
+  // A body left unread (too large, or refused before it was read) is not drained: the connection closes.
+  if (closesConnection(req)) res.setHeader('Connection', 'close')
   sendJson(res, apiError.httpStatus, apiError.toStatus())
+}
+
+/**
+ * A request that never became one: headers or body too slow (408), or not HTTP (400). Answered
+ * with a Status when nothing of a response went out yet, then the connection is closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+  log.debug({ code: err.code }, timedOut ? 'closed a connection whose request did not arrive in time' : 'closed a connection that did not speak HTTP')
+  const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true
+  if (socket.writable && !answered && err.code !== 'ECONNRESET') {
+    const status = timedOut ? new ApiError(408, 'Timeout', 'the request did not arrive in time') : badRequest(`the request is not valid HTTP: ${err.code ?? err.message}`)
+    const body = JSON.stringify(status.toStatus())
+    socket.end(`HTTP/1.1 ${status.httpStatus} ${timedOut ? 'Request Timeout' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  setTimeout(() => socket.destroy(), 1_000).unref()
 }

@@ -37,6 +37,9 @@ export class MqttConnectError extends Error {
   }
 }
 
+/** Reconnect back-off unless the caller gives its own: from 200 ms, never more than 5 s apart. */
+export const DEFAULT_RECONNECT = { minMs: 200, maxMs: 5_000 }
+
 /** Delay before reconnect attempt `attempt` (0-based): full jitter over an exponential ceiling. */
 export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
@@ -196,7 +199,7 @@ export class MqttBus implements Bus {
 
   private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer) return
-    const { minMs, maxMs } = this.opts.reconnect ?? { minMs: 200, maxMs: 5_000 }
+    const { minMs, maxMs } = this.opts.reconnect ?? DEFAULT_RECONNECT
     const delay = backoffDelayMs(this.attempt++, minMs, maxMs)
     this.log.debug({ delayMs: delay, attempt: this.attempt }, 'reconnecting to the MQTT broker')
     this.reconnectTimer = setTimeout(() => {
