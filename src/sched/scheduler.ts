@@ -80,11 +80,7 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
 
   const totals = new Array<number>(feasible.length).fill(0)
   const input = scoreInput(pod, feasible, feasibleFacts)
-  for (const s of scorers(options.strategy)) {
-    const scores = s.score(input)
-    if (typeof scores === 'number') for (let i = 0; i < totals.length; i++) totals[i]! += scores * s.weight
-    else for (let i = 0; i < totals.length; i++) totals[i]! += scores[i]! * s.weight
-  }
+  for (const s of scorers(options.strategy)) s.score(input, totals, s.weight)
   // Highest score wins; ties go to the first name, so a decision is repeatable.
   let best = 0
   for (let i = 1; i < feasible.length; i++) {

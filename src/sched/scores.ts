@@ -17,10 +17,11 @@ export interface ScoreInput {
 }
 
 /**
- * A scorer sees every feasible node at once, so it can normalise across them. A single number
- * means the same score for every node (nothing about this pod tells the nodes apart).
+ * A scorer sees every feasible node at once, so it can normalise across them, and adds its score
+ * (0 to 100) times `weight` to each node's total. Adding in place, rather than handing back an
+ * array per scorer, keeps a decision over hundreds of nodes from making garbage at every step.
  */
-export type Scorer = (input: ScoreInput) => number | number[]
+export type Scorer = (input: ScoreInput, totals: number[], weight: number) => void
 
 /** `facts` may be given when the caller already holds them (the scheduler keeps them per node). */
 export function scoreInput(pod: KubeObject, nodes: readonly NodeSnapshot[], facts: readonly NodeFacts[] = nodes.map((n) => nodeFacts(n.node))): ScoreInput {
@@ -36,41 +37,62 @@ export function scoreInput(pod: KubeObject, nodes: readonly NodeSnapshot[], fact
   return { pod, nodes, facts, cpu, memory }
 }
 
-const leastAllocated: Scorer = ({ cpu, memory }) => cpu.map((c, i) => ((1 - c + (1 - memory[i]!)) / 2) * 100)
+/** The same score for every node: nothing about this pod tells them apart. */
+function addToAll(totals: number[], score: number, weight: number): void {
+  for (let i = 0; i < totals.length; i++) totals[i]! += score * weight
+}
 
-const mostAllocated: Scorer = ({ cpu, memory }) => cpu.map((c, i) => ((c + memory[i]!) / 2) * 100)
+/** Scores `raw / best * 100` (0 when no node has any), for scorers that rate nodes against the best of them. */
+function addRelative(totals: number[], raw: readonly number[], weight: number, best: number, whenNone: number): void {
+  for (let i = 0; i < totals.length; i++) totals[i]! += (best === 0 ? whenNone : (raw[i]! / best) * 100) * weight
+}
 
-const balancedAllocation: Scorer = ({ cpu, memory }) => cpu.map((c, i) => (1 - Math.abs(c - memory[i]!)) * 100)
+/** Scores `(1 - raw / most) * 100` (100 when no node has any): fewer is better. */
+function addInverse(totals: number[], raw: readonly number[], weight: number, most: number): void {
+  for (let i = 0; i < totals.length; i++) totals[i]! += (most === 0 ? 100 : (1 - raw[i]! / most) * 100) * weight
+}
+
+const leastAllocated: Scorer = ({ cpu, memory }, totals, weight) => {
+  for (let i = 0; i < totals.length; i++) totals[i]! += ((1 - cpu[i]! + (1 - memory[i]!)) / 2) * 100 * weight
+}
+
+const mostAllocated: Scorer = ({ cpu, memory }, totals, weight) => {
+  for (let i = 0; i < totals.length; i++) totals[i]! += ((cpu[i]! + memory[i]!) / 2) * 100 * weight
+}
+
+const balancedAllocation: Scorer = ({ cpu, memory }, totals, weight) => {
+  for (let i = 0; i < totals.length; i++) totals[i]! += (1 - Math.abs(cpu[i]! - memory[i]!)) * 100 * weight
+}
 
 /** Replicas of one owner (the same controller) spread over nodes. */
-const ownerSpread: Scorer = ({ pod, nodes }) => {
+const ownerSpread: Scorer = ({ pod, nodes }, totals, weight) => {
   const owner = controllerUid(pod)
-  if (!owner) return 100
+  if (!owner) return addToAll(totals, 100, weight)
   const counts = nodes.map((n) => ownerCounts(n.pods).get(owner) ?? 0)
-  const most = Math.max(...counts)
-  return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
+  addInverse(totals, counts, weight, Math.max(...counts))
 }
 
-const preferredNodeAffinity: Scorer = ({ pod, nodes }) => {
+const preferredNodeAffinity: Scorer = ({ pod, nodes }, totals, weight) => {
   const terms: any[] = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []
-  if (terms.length === 0) return 0
+  if (terms.length === 0) return addToAll(totals, 0, weight)
   const raw = nodes.map((n) => terms.reduce((sum, t) => sum + (nodeMatchesTerm(n.node, t.preference) ? Number(t.weight) || 0 : 0), 0))
-  const best = Math.max(0, ...raw)
-  return raw.map((r) => (best === 0 ? 0 : (r / best) * 100))
+  addRelative(totals, raw, weight, Math.max(0, ...raw), 0)
 }
 
-const preferNoScheduleTaints: Scorer = ({ pod, facts }) => {
-  if (facts.every((f) => f.softTaints.length === 0)) return 100
+const preferNoScheduleTaints: Scorer = ({ pod, facts }, totals, weight) => {
+  if (facts.every((f) => f.softTaints.length === 0)) return addToAll(totals, 100, weight)
   const counts = facts.map((f) => {
     let untolerated = 0
     for (const t of f.softTaints) if (!tolerates(pod, t)) untolerated++
     return untolerated
   })
-  const most = Math.max(0, ...counts)
-  return counts.map((c) => (most === 0 ? 100 : (1 - c / most) * 100))
+  addInverse(totals, counts, weight, Math.max(0, ...counts))
 }
 
-const notThrottled: Scorer = ({ facts }) => (facts.some((f) => f.throttled) ? facts.map((f) => (f.throttled ? 0 : 100)) : 100)
+const notThrottled: Scorer = ({ facts }, totals, weight) => {
+  if (!facts.some((f) => f.throttled)) return addToAll(totals, 100, weight)
+  for (let i = 0; i < totals.length; i++) totals[i]! += (facts[i]!.throttled ? 0 : 100) * weight
+}
 
 export interface WeightedScorer {
   name: string
