@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib'
 import type { Clock } from '../lib/clock.js'
 import type { ExtraRoute } from './api-server.js'
 import { DASHBOARD_CSS } from './dashboard/app-css.js'
-import { DASHBOARD_HTML } from './dashboard/index-html.js'
+import { DASHBOARD_HTML, DASHBOARD_ICON } from './dashboard/index-html.js'
 import { DASHBOARD_JS } from './dashboard/app-js.js'
 import type { Heartbeats } from './heartbeats.js'
 import type { NodeHistory } from './node-history.js'
@@ -49,6 +49,7 @@ export function dashboardRoutes(o: DashboardOptions): ExtraRoute[] {
     asset(DASHBOARD_PATH, 'text/html; charset=utf-8', DASHBOARD_HTML),
     asset(`${DASHBOARD_PATH}/app.js`, 'text/javascript; charset=utf-8', DASHBOARD_JS),
     asset(`${DASHBOARD_PATH}/app.css`, 'text/css; charset=utf-8', DASHBOARD_CSS),
+    asset(`${DASHBOARD_PATH}/icon.svg`, 'image/svg+xml', DASHBOARD_ICON),
     {
       method: 'GET',
       path: NODE_HISTORY_PATH,

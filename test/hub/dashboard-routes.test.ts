@@ -43,7 +43,10 @@ t.test('the page, its script and its style are served without a token and hold n
   const style = await apiRequest(api.anonymous, 'GET', '/dashboard/app.css')
   t.equal(style.status, 200)
   t.match(style.headers['content-type'], /^text\/css/)
-  t.ok(page.text.length + script.text.length + style.text.length < 64 * 1024, 'the whole dashboard is a few tens of KB')
+  const icon = await apiRequest(api.anonymous, 'GET', '/dashboard/icon.svg')
+  t.equal(icon.status, 200)
+  t.match(icon.headers['content-type'], /^image\/svg\+xml/)
+  t.ok(page.text.length + script.text.length + style.text.length + icon.text.length < 64 * 1024, 'the whole dashboard is a few tens of KB')
 })
 
 t.test('the node history needs a valid token: none or a wrong one gets 401 and no data', async (t) => {

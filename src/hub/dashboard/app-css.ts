@@ -35,21 +35,25 @@ button[type=submit] { background: var(--accent); border-color: var(--accent); co
 .badge.ready { color: var(--accent); }
 .badge.notready, .badge.unknown { color: var(--bad); }
 .badge.cordoned { color: var(--warn); }
-.metric { display: grid; grid-template-columns: 6.5rem 1fr; align-items: center; gap: .5rem; margin: .25rem 0; }
+.metric { display: grid; grid-template-columns: 9.5rem 1fr; align-items: center; gap: .5rem; margin: .25rem 0; }
 .metric .label { font-size: .8rem; color: var(--muted); }
-.metric .value { display: block; font-size: .95rem; color: var(--fg); font-variant-numeric: tabular-nums; }
+.metric .value { display: block; white-space: nowrap; font-size: .95rem; color: var(--fg); font-variant-numeric: tabular-nums; }
 .chart { width: 100%; height: 46px; display: block; background: var(--bg); border-radius: 3px; }
 .chart .grid { stroke: var(--line); stroke-width: 1; vector-effect: non-scaling-stroke; }
 .chart polyline { fill: none; stroke-width: 1.6; vector-effect: non-scaling-stroke; stroke-linejoin: round; }
+.chart polygon { stroke: none; opacity: .15; }
 .chart-cpu polyline { stroke: var(--cpu); }
+.chart-cpu polygon { fill: var(--cpu); }
 .chart-memory polyline { stroke: var(--mem); }
+.chart-memory polygon { fill: var(--mem); }
 .chart-temperature polyline { stroke: var(--temp); }
+.chart-temperature polygon { fill: var(--temp); }
 .chart .none { fill: var(--muted); font-size: 11px; }
 
 .phases { display: flex; gap: .5rem; flex-wrap: wrap; margin-bottom: .5rem; }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 6px; }
 th, td { text-align: left; padding: .35rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-size: .8rem; color: var(--muted); font-weight: 600; }
+th { white-space: nowrap; font-size: .8rem; color: var(--muted); font-weight: 600; }
 tr:last-child td { border-bottom: none; }
 .pods td { width: 18%; }
 .pods td:first-child { width: 10%; font-weight: 600; white-space: nowrap; }

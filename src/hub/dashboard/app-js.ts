@@ -227,7 +227,7 @@ export const DASHBOARD_JS = String.raw`
     let memTotal = parseQuantity((status.capacity || {}).memory)
     let address = ((status.addresses || []).find(function (a) { return a.type === 'InternalIP' }) || {}).address
     let meta = [info.architecture, info.osImage, info.kubeletVersion, address].filter(Boolean).join(' · ')
-    let windowSeconds = state.history.windowSeconds
+    let spanSeconds = chartSpan(samples, state.history.windowSeconds)
     return el('article', { className: 'node', 'data-node': name }, [
       el('h3', {}, [
         el('span', { text: name }),
@@ -235,12 +235,12 @@ export const DASHBOARD_JS = String.raw`
         (node.spec || {}).unschedulable ? el('span', { className: 'badge cordoned', text: 'cordoned' }) : null,
       ]),
       el('p', { className: 'meta', text: meta || 'no status reported yet' }),
-      metric('CPU', last ? percent(last[1]) : '–', chart('cpu', samples, windowSeconds, function (s) { return s[1] * 100 }, 0, 100)),
+      metric('CPU', last ? percent(last[1]) : '–', chart('cpu', samples, spanSeconds, function (s) { return s[1] * 100 }, 0, 100)),
       metric('Memory', last ? bytes(last[2]) + (memTotal ? ' / ' + bytes(memTotal) : '') : '–',
-        chart('memory', samples, windowSeconds, function (s) { return memTotal ? (s[2] / memTotal) * 100 : s[2] }, 0, memTotal ? 100 : null)),
+        chart('memory', samples, spanSeconds, function (s) { return memTotal ? (s[2] / memTotal) * 100 : s[2] }, 0, memTotal ? 100 : null)),
       metric('Temperature', last && last[3] !== null ? last[3].toFixed(1) + ' °C' : 'not reported',
-        chart('temperature', samples, windowSeconds, function (s) { return s[3] }, null, null)),
-      el('p', { className: 'beat', text: history.lastHeartbeatSecondsAgo === null ? 'no heartbeat since the hub started' : 'last heartbeat ' + ago(history.lastHeartbeatSecondsAgo) + ' ago' }),
+        chart('temperature', samples, spanSeconds, function (s) { return s[3] }, null, null)),
+      el('p', { className: 'beat', text: (history.lastHeartbeatSecondsAgo === null ? 'no heartbeat since the hub started' : 'last heartbeat ' + ago(history.lastHeartbeatSecondsAgo) + ' ago') + ' · charts: last ' + ago(spanSeconds) }),
     ])
   }
 
@@ -248,19 +248,26 @@ export const DASHBOARD_JS = String.raw`
     return el('div', { className: 'metric' }, [el('span', { className: 'label' }, [label, el('span', { className: 'value', text: value })]), chartSvg])
   }
 
-  /** An inline SVG line over the window: x is time (now at the right), y the value in [lo, hi] (null: fitted). */
-  function chart(kind, samples, windowSeconds, valueOf, lo, hi) {
+  /** The charts' time span: the history kept so far, rounded up to a readable span, at most the window. */
+  function chartSpan(samples, windowSeconds) {
+    let oldest = samples.length ? samples[0][0] : 0
+    for (let span of [60, 120, 300, 600, 900, 1800]) if (oldest <= span && span < windowSeconds) return span
+    return windowSeconds
+  }
+
+  /** An inline SVG line over the span: x is time (now at the right), y the value in [lo, hi] (null: fitted). */
+  function chart(kind, samples, spanSeconds, valueOf, lo, hi) {
     let W = 300, H = 46
     let box = svg('svg', { class: 'chart chart-' + kind, viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'none', role: 'img' })
-    let points = samples.filter(function (s) { return valueOf(s) !== null && valueOf(s) !== undefined })
+    let points = samples.filter(function (s) { return s[0] <= spanSeconds && valueOf(s) !== null && valueOf(s) !== undefined })
     box.setAttribute('data-samples', String(points.length))
     let title = svg('title', {})
-    title.textContent = kind + ' over the last ' + Math.round(windowSeconds / 60) + ' minutes'
+    title.textContent = kind + ' over the last ' + ago(spanSeconds)
     box.append(title)
     for (let q = 1; q < 4; q++) box.append(svg('line', { class: 'grid', x1: 0, x2: W, y1: (H * q) / 4, y2: (H * q) / 4 }))
     if (points.length === 0) {
       let none = svg('text', { class: 'none', x: 6, y: H / 2 + 4 })
-      none.textContent = 'no samples yet'
+      none.textContent = 'no readings yet'
       box.append(none)
       return box
     }
@@ -269,12 +276,14 @@ export const DASHBOARD_JS = String.raw`
     let max = hi !== null ? hi : Math.max.apply(null, values) + 2
     if (max <= min) max = min + 1
     let coords = points.map(function (s, i) {
-      let x = W * (1 - Math.min(s[0], windowSeconds) / windowSeconds)
+      let x = W * (1 - Math.min(s[0], spanSeconds) / spanSeconds)
       let y = H - 2 - ((H - 4) * (Math.min(Math.max(values[i], min), max) - min)) / (max - min)
       return x.toFixed(1) + ',' + y.toFixed(1)
     })
     // A single sample still shows: as a short flat stroke.
     if (coords.length === 1) coords.unshift((parseFloat(coords[0]) - 3).toFixed(1) + ',' + coords[0].split(',')[1])
+    let firstX = coords[0].split(',')[0], lastX = coords[coords.length - 1].split(',')[0]
+    box.append(svg('polygon', { points: firstX + ',' + H + ' ' + coords.join(' ') + ' ' + lastX + ',' + H }))
     box.append(svg('polyline', { points: coords.join(' ') }))
     return box
   }

@@ -1,4 +1,5 @@
-// The dashboard's page (served at /dashboard): a login form and the empty sections app.js fills.
+// The dashboard's page (served at /dashboard): a login form and the empty sections app.js fills,
+// and the tab's icon.
 // Embedded as a string so that `tsc` alone builds a dist/ that serves it.
 
 export const DASHBOARD_HTML = String.raw`<!doctype html>
@@ -8,6 +9,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bramble dashboard</title>
 <link rel="stylesheet" href="/dashboard/app.css">
+<link rel="icon" href="/dashboard/icon.svg" type="image/svg+xml">
 <script src="/dashboard/app.js" defer></script>
 </head>
 <body>
@@ -25,7 +27,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
     every request.</p>
     <form id="login-form" autocomplete="off">
       <label for="token">API token</label>
-      <input id="token" name="token" type="password" spellcheck="false" required>
+      <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required>
       <button type="submit">Log in</button>
     </form>
     <p id="login-error" class="error" role="alert" hidden></p>
@@ -56,4 +58,8 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
 </main>
 </body>
 </html>
+`
+
+/** The tab's icon: three berries on a stem. */
+export const DASHBOARD_ICON = String.raw`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><path d="M16 2v8" stroke="#2f7d4f" stroke-width="3" stroke-linecap="round"/><circle cx="10" cy="16" r="6" fill="#5a2a6e"/><circle cx="22" cy="16" r="6" fill="#5a2a6e"/><circle cx="16" cy="25" r="6" fill="#7b3a8f"/></svg>
 `
