@@ -33,9 +33,9 @@ export class NetnsCluster {
     hub.child.stderr!.on('data', keep)
   }
 
-  /** The bridge, the hub on it (default settings; info logs, kept for failure messages) and no agents yet. */
-  static async start(): Promise<NetnsCluster> {
-    const lab = await NetnsLab.create()
+  /** The bridge, the hub on it (default settings; info logs, kept for failure messages) and no agents yet. `prefix`: see NetnsLab.create. */
+  static async start(options: { prefix?: string } = {}): Promise<NetnsCluster> {
+    const lab = await NetnsLab.create(options)
     try {
       // The data dir inside the run's folder: a hub left by a crashed test is stopped with the run.
       const hub = await startHubProcess({ dataDir: join(lab.dir, 'hub'), args: ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--log-level', 'info'] })

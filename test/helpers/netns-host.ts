@@ -3,6 +3,7 @@
 // mounts and dockerd fails). A run claims one 10.213.N.0/24 subnet by creating the folder
 // <tmp>/bramble-netns/bmN, so parallel test files never share names or addresses; the folder holds
 // the owner's pid, and a run whose owner is gone (a crashed test) is torn down by the next one.
+// A run may take another two-letter prefix than `bm` (bench/wear's `wr`): its names say who made it.
 //
 // Names in a run bmN: bridge `bmN` (10.213.N.1), namespace `bmN-i` (10.213.N.10+i), its root-side
 // veth `bmN-ih`. Traffic stays between the root namespace and these namespaces: no route leaves.
@@ -19,6 +20,8 @@ import { BRAMBLE_BIN } from './hub-process.js'
 const run = promisify(execFile)
 const BASE_DIR = join(tmpdir(), 'bramble-netns')
 const TOOLS = ['ip', 'nsenter', 'dockerd', 'iptables']
+/** A run's folder (and bridge) name: its two-letter prefix and its subnet N. */
+const RUN_FOLDER = /^[a-z]{2}(\d+)$/
 
 /** undefined when network-namespace hosts can be made here, else why not (for `t.plan(0, reason)`). */
 export async function netnsUnavailable(): Promise<string | undefined> {
@@ -66,18 +69,26 @@ export class NetnsLab {
     return `10.213.${this.subnet}.1`
   }
 
-  static async create(): Promise<NetnsLab> {
+  /** `prefix`: two lowercase letters that start every name of the run (default `bm`). */
+  static async create(options: { prefix?: string } = {}): Promise<NetnsLab> {
+    const prefix = options.prefix ?? 'bm'
+    if (!/^[a-z]{2}$/.test(prefix)) throw new Error(`netns lab prefix must be two lowercase letters, got ${JSON.stringify(prefix)}`)
     mkdirSync(BASE_DIR, { recursive: true })
     await removeAbandonedRuns()
     const taken = await addressesInUse()
     for (let attempt = 0; attempt < 50; attempt++) {
       const subnet = 1 + Math.floor(Math.random() * 250)
       if (taken.has(subnet)) continue
-      const name = `bm${subnet}`
+      const name = `${prefix}${subnet}`
       const dir = join(BASE_DIR, name)
       try {
         mkdirSync(dir) // atomic: the run that creates the folder owns the subnet
       } catch {
+        continue
+      }
+      // A run of another prefix may have claimed the same subnet: each then sees the other and steps back.
+      if (readdirSafe(BASE_DIR).some((other) => other !== name && RUN_FOLDER.exec(other)?.[1] === String(subnet))) {
+        rmSync(dir, { recursive: true, force: true })
         continue
       }
       writeFileSync(join(dir, 'owner'), `${process.pid}\n`)
@@ -156,7 +167,7 @@ export class NetnsLab {
 /** Runs left by a test process that is gone (killed, crashed) are torn down before a new one starts. */
 async function removeAbandonedRuns(): Promise<void> {
   for (const name of readdirSync(BASE_DIR)) {
-    if (!/^bm\d+$/.test(name)) continue
+    if (!RUN_FOLDER.test(name)) continue
     const dir = join(BASE_DIR, name)
     const owner = Number(readText(join(dir, 'owner')))
     if (owner && processAlive(owner)) continue
