@@ -63,7 +63,7 @@ t.test('a read-only or admin token reads every node\'s samples', async (t) => {
   const api = await serve(t)
   for (const target of [api.viewer, api.admin]) {
     const res = await apiRequest(target, 'GET', NODE_HISTORY_PATH)
-    t.equal(res.status, 200, target.token)
+    t.equal(res.status, 200, `${target.token} reads it`)
     t.equal(res.json.windowSeconds, 3600)
     const node = res.json.nodes[NODE]
     t.equal(node.samples.length, 1)
