@@ -2,6 +2,8 @@
 // Secrets show each key's size in bytes, never its value.
 
 import type { KubeObject } from '../api/types.js'
+import { humanAge } from '../lib/human-duration.js'
+import { eventLastTime, sortEvents } from './event-order.js'
 
 interface Line {
   depth: number
@@ -55,8 +57,8 @@ function text(value: unknown): string {
   return String(value)
 }
 
-/** The text of `describe` for one object; `events` are those whose involvedObject is it. */
-export function describeObject(o: KubeObject, events: KubeObject[]): string {
+/** The text of `describe` for one object; `events` are those whose involvedObject is it; `now` dates their ages. */
+export function describeObject(o: KubeObject, events: KubeObject[], now = Date.now()): string {
   const w = new DescribeWriter()
   const md = o.metadata ?? {}
   w.field(0, 'Name', md.name)
@@ -69,7 +71,7 @@ export function describeObject(o: KubeObject, events: KubeObject[]): string {
   if (events.length === 0) w.field(0, 'Events', '<none>')
   else w.heading(0, 'Events')
   let out = w.toString()
-  if (events.length > 0) out += eventsTable(events)
+  if (events.length > 0) out += eventsTable(events, now)
   return out
 }
 
@@ -232,9 +234,16 @@ function conditions(w: DescribeWriter, list: any[] | undefined): void {
   for (const c of list) w.field(1, c.type, `${c.status}${c.reason ? ` (${c.reason})` : ''}`)
 }
 
-function eventsTable(events: KubeObject[]): string {
-  const rows = events.map((e: any) => [e.type ?? '', e.reason ?? '', e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '', e.source?.component ?? e.reportingComponent ?? '', e.message ?? ''])
-  const all = [['Type', 'Reason', 'Time', 'From', 'Message'], ['----', '------', '----', '----', '-------'], ...rows]
+/** `2m`, or `2m (x5 over 10m)` for an event seen several times. */
+function eventAge(e: any, now: number): string {
+  const last = humanAge(eventLastTime(e), now)
+  const count = Number(e.count ?? 1)
+  return count > 1 ? `${last} (x${count} over ${humanAge(e.firstTimestamp ?? e.metadata?.creationTimestamp, now)})` : last
+}
+
+function eventsTable(events: KubeObject[], now: number): string {
+  const rows = sortEvents(events).map((e: any) => [e.type ?? '', e.reason ?? '', eventAge(e, now), e.source?.component ?? e.reportingComponent ?? '', e.message ?? ''])
+  const all = [['Type', 'Reason', 'Age', 'From', 'Message'], ['----', '------', '----', '----', '-------'], ...rows]
   const widths = all[0].map((_, i) => Math.max(...all.map((r) => String(r[i]).length)))
   return all.map((r) => '  ' + r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('   ') + '\n').join('')
 }

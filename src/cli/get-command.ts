@@ -7,6 +7,7 @@ import { apiVersionOf } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import { finishBatch, type ClientContext } from './client-context.js'
 import { ServerError, UsageError } from './errors.js'
+import { sortEventRows, sortEvents } from './event-order.js'
 import { parseResourceArgs, qualifiedName, resourcePath, type ResourceTarget } from './resource-paths.js'
 import { alignLine, columnWidths, formatTable, isTable, tableCells, type Table, type TableOptions } from './table-printer.js'
 
@@ -83,10 +84,14 @@ function noResources(targets: ResourceTarget[], namespace: string, options: GetO
 type Query = Record<string, string | undefined>
 
 async function fetchTable(ctx: ClientContext, target: ResourceTarget, namespace: string | undefined, query: Query, failures: ServerError[]): Promise<Table> {
+  const events = target.info.kind === 'Event'
   const fetchOne = async (name?: string): Promise<Table | undefined> => {
     try {
-      const res = await ctx.client.request('GET', resourcePath(target.info, namespace, name), { accept: TABLE_ACCEPT, query: name === undefined ? query : {} })
-      return isTable(res.json) ? res.json : tableFromObjects(name === undefined ? (res.json?.items ?? []) : [res.json])
+      // Events are sorted by when they were last seen, which needs their whole objects in the rows.
+      const listQuery = events ? { ...query, includeObject: 'Object' } : query
+      const res = await ctx.client.request('GET', resourcePath(target.info, namespace, name), { accept: TABLE_ACCEPT, query: name === undefined ? listQuery : {} })
+      const table: Table = isTable(res.json) ? res.json : tableFromObjects(name === undefined ? (res.json?.items ?? []) : [res.json])
+      return events ? { ...table, rows: sortEventRows(table.rows) } : table
     } catch (err) {
       if (!(err instanceof ServerError) || target.names.length === 0) throw err
       failures.push(err)
@@ -126,7 +131,8 @@ async function fetchObjects(ctx: ClientContext, target: ResourceTarget, namespac
   const withType = (o: KubeObject): KubeObject => ({ ...o, apiVersion: o.apiVersion ?? apiVersionOf(target.info), kind: o.kind ?? target.info.kind })
   if (target.names.length === 0) {
     const res = await ctx.client.request('GET', resourcePath(target.info, namespace), { query })
-    return ((res.json?.items ?? []) as KubeObject[]).map(withType)
+    const items = ((res.json?.items ?? []) as KubeObject[]).map(withType)
+    return target.info.kind === 'Event' ? sortEvents(items) : items
   }
   const out: KubeObject[] = []
   for (const name of target.names) {

@@ -2,6 +2,7 @@
 // with the columns Kubernetes' own printers show for each kind.
 
 import type { KubeObject } from '../api/types.js'
+import { humanAge, humanDuration } from '../lib/human-duration.js'
 import { ANNOTATION_WIREGUARD_ENDPOINT, ANNOTATION_WIREGUARD_PUBLIC_KEY } from '../mesh/wireguard-nodes.js'
 
 export interface ColumnDefinition {
@@ -92,7 +93,7 @@ const COLUMNS: Record<string, Column[]> = {
     age,
   ],
   Event: [
-    { name: 'Last Seen', description: 'Last time seen', cell: (o, now) => humanAge((o.lastTimestamp as string) ?? (o.eventTime as string) ?? o.metadata.creationTimestamp, now) },
+    { name: 'Last Seen', description: 'Last time seen, and how often over how long', cell: (o, now) => eventLastSeen(o, now) },
     { name: 'Type', description: 'Normal or Warning', cell: (o) => o.type ?? '' },
     { name: 'Reason', description: 'Reason', cell: (o) => o.reason ?? '' },
     { name: 'Object', description: 'Involved object', cell: (o) => { const io = o.involvedObject as any; return io ? `${String(io.kind ?? '').toLowerCase()}/${io.name ?? ''}` : '' } },
@@ -263,22 +264,10 @@ function jobStatus(o: KubeObject): string {
 }
 
 /** Ages the way kubectl prints them: `45s`, `3m12s`, `5h`, `12d`. */
-export function humanAge(timestamp: string | undefined, now: number): string {
-  if (!timestamp) return '<unknown>'
-  const ms = now - Date.parse(timestamp)
-  return Number.isNaN(ms) ? '<unknown>' : humanDuration(Math.max(0, ms))
+/** `45s`, or `2m (x5 over 10m)` for an event seen several times, as kubectl prints it. */
+function eventLastSeen(o: KubeObject, now: number): string {
+  const last = humanAge((o.lastTimestamp as string) ?? (o.eventTime as string) ?? o.metadata.creationTimestamp, now)
+  const count = Number(o.count ?? 1)
+  return count > 1 ? `${last} (x${count} over ${humanAge((o.firstTimestamp as string) ?? o.metadata.creationTimestamp, now)})` : last
 }
 
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000)
-  if (s < 120) return `${s}s`
-  const m = Math.floor(s / 60)
-  if (m < 10) return s % 60 ? `${m}m${s % 60}s` : `${m}m`
-  if (m < 180) return `${m}m`
-  const h = Math.floor(m / 60)
-  if (h < 48) return m % 60 && h < 8 ? `${h}h${m % 60}m` : `${h}h`
-  const d = Math.floor(h / 24)
-  if (d < 8) return h % 24 ? `${d}d${h % 24}h` : `${d}d`
-  if (d < 365 * 2) return `${d}d`
-  return `${Math.floor(d / 365)}y`
-}

@@ -50,7 +50,22 @@ t.test('a pod lists its node, status, IP and containers', async (t) => {
 
 t.test('events follow as a table', async (t) => {
   const event = { apiVersion: 'v1', kind: 'Event', metadata: meta('e1'), type: 'Warning', reason: 'FailedScheduling', message: 'no node fits', source: { component: 'scheduler' }, lastTimestamp: '2025-01-01T00:00:01Z' } as KubeObject
-  const text = describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, [event])
-  t.match(text, /^Events:\n {2}Type +Reason +Time +From +Message\n {2}-{4} +-{6}/m)
-  t.match(text, /^ {2}Warning +FailedScheduling +2025-01-01T00:00:01Z +scheduler +no node fits$/m)
+  const text = describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, [event], Date.parse('2025-01-01T00:00:46Z'))
+  t.match(text, /^Events:\n {2}Type +Reason +Age +From +Message\n {2}-{4} +-{6}/m)
+  t.match(text, /^ {2}Warning +FailedScheduling +45s +scheduler +no node fits$/m)
+})
+
+t.test('events are listed oldest first by last time seen, a repeated one with its count and span', async (t) => {
+  const event = (name: string, reason: string, first: string, last: string, count: number) =>
+    ({ apiVersion: 'v1', kind: 'Event', metadata: meta(name), type: 'Normal', reason, message: reason, source: { component: 'bramble-agent' }, firstTimestamp: first, lastTimestamp: last, count }) as KubeObject
+  const now = Date.parse('2025-01-01T01:00:00Z')
+  const text = describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, [event('b', 'BackOff', '2025-01-01T00:10:00Z', '2025-01-01T00:58:00Z', 5), event('a', 'Scheduled', '2025-01-01T00:05:00Z', '2025-01-01T00:05:00Z', 1)], now)
+  const lines = text.split('\n').filter((l) => /^ {2}Normal/.test(l))
+  t.equal(lines.length, 2)
+  t.match(lines[0], /^ {2}Normal +Scheduled +55m +bramble-agent +Scheduled$/)
+  t.match(lines[1], /^ {2}Normal +BackOff +2m \(x5 over 50m\) +bramble-agent +BackOff$/)
+})
+
+t.test('an object without events says <none>', async (t) => {
+  t.match(describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, []), /^Events: +<none>$/m)
 })
