@@ -1,11 +1,11 @@
 // Kubernetes-style Events for people (`kubectl describe` shows them). Repeats of the same event
 // on the same object bump its count instead of piling up new objects, as Kubernetes' recorder does.
 
-import { randomBytes } from 'node:crypto'
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
+import { RandomHex } from '../lib/random-hex.js'
 import { rfc3339, type Registry } from './registry.js'
 
 const EVENT_KIND = KINDS.find((k) => k.kind === 'Event')!
@@ -20,6 +20,7 @@ export interface EventSource {
 
 export class EventRecorder {
   private readonly recent = new Map<string, { name: string; namespace: string }>()
+  private readonly suffixes = new RandomHex(8)
 
   constructor(
     private readonly registry: Registry,
@@ -43,7 +44,7 @@ export class EventRecorder {
           return
         }
       }
-      const name = `${object.metadata.name}.${randomBytes(8).toString('hex')}`
+      const name = `${object.metadata.name}.${this.suffixes.next()}`
       // Valid by construction (test/hub/event-recorder.test.ts checks it), so stored without a request's checks.
       await this.registry.createOwn(
         EVENT_KIND,

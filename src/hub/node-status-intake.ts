@@ -9,7 +9,6 @@
 // allocatable, addresses, nodeInfo), a Pod's status only when it differs.
 
 import { isDeepStrictEqual } from 'node:util'
-import { randomBytes } from 'node:crypto'
 import { KINDS } from '../api/kinds.js'
 import { decodeUp } from '../api/protocol-decode.js'
 import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
@@ -18,6 +17,7 @@ import type { KubeObject } from '../api/types.js'
 import { isTerminal } from '../sched/snapshot.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
+import { RandomHex } from '../lib/random-hex.js'
 import type { Heartbeats } from './heartbeats.js'
 import type { Informer } from './informer.js'
 import { mutateObject, WRITE } from './node-gateway-writes.js'
@@ -58,6 +58,7 @@ export class NodeStatusIntake {
   private readonly chains = new Map<string, { tail: Promise<void>; pending: number }>()
   private readonly warnings = new Map<string, { windowStart: number; count: number }>()
   private readonly reported = new Map<string, ReadyCondition>()
+  private readonly eventSuffixes = new RandomHex(8)
 
   constructor(private readonly o: NodeStatusIntakeOptions) {
     this.log = o.logger.child({ component: 'node-intake' })
@@ -222,7 +223,7 @@ export class NodeStatusIntake {
       const event: KubeObject = {
         apiVersion: 'v1',
         kind: 'Event',
-        metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+        metadata: { name: `${name}.${this.eventSuffixes.next()}`, namespace },
         involvedObject: {
           kind,
           apiVersion: 'v1',
