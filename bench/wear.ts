@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { apiRequest } from '../test/helpers/api-client.js'
 import { BUSYBOX_IMAGE } from '../test/helpers/busybox-image.js'
 import { until } from '../test/helpers/e2e.js'
-import { NetnsCluster, type AgentProcess } from '../test/helpers/netns-cluster.js'
+import { NetnsCluster, podReady, type AgentProcess } from '../test/helpers/netns-cluster.js'
 import { netnsUnavailable, type NetnsHost } from '../test/helpers/netns-host.js'
 
 export const HUB_AIM_BYTES_PER_HOUR = 1_000_000
@@ -68,7 +68,7 @@ export interface WearResult {
   agent: ProcessWear
   agentDockerd: ProcessWear
   idleDockerd: ProcessWear
-  /** Pods Running at the end of the window, of all the bench made. */
+  /** Pods Running and Ready at the end of the window, of all the bench made. */
   podsRunning: number
   pods: number
   /** Objects the hub's store holds with a resourceVersion newer than the window's start, by kind. */
@@ -120,8 +120,8 @@ export async function runWearBench(options: WearOptions, progress: (line: string
     const idleHost = await cluster.lab.addHost()
     const pods = await createPods(cluster, agents, options.podsPerAgent)
     await startIdleContainers(idleHost, options.podsPerAgent)
-    await until(`${pods.length} pods Running`, async () => (await runningPods(cluster, pods)) === pods.length, 300_000)
-    progress(`${pods.length} pods Running; settling ${options.settleSeconds} s`)
+    await until(`${pods.length} pods Running and Ready`, async () => (await runningPods(cluster, pods)) === pods.length, 300_000)
+    progress(`${pods.length} pods Running and Ready; settling ${options.settleSeconds} s`)
     await new Promise((r) => setTimeout(r, options.settleSeconds * 1000))
 
     const measured = agents[0]!
@@ -178,7 +178,7 @@ export function formatWear(r: WearResult): string {
   const onBehalf = perHour(r.agentDockerd.writeBytes - r.idleDockerd.writeBytes)
   const written = Object.entries(r.objectsWritten).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'
   return [
-    `idle cluster: hub + ${r.options.agents} agent(s) x ${r.options.podsPerAgent} quiet pods; window ${(r.windowSeconds / 60).toFixed(1)} min after ${r.options.settleSeconds} s settling; ${r.podsRunning}/${r.pods} pods Running at the end`,
+    `idle cluster: hub + ${r.options.agents} agent(s) x ${r.options.podsPerAgent} quiet pods; window ${(r.windowSeconds / 60).toFixed(1)} min after ${r.options.settleSeconds} s settling; ${r.podsRunning}/${r.pods} pods Running and Ready at the end`,
     line(r.hub, ratio(perHour(r.hub.writeBytes), HUB_AIM_BYTES_PER_HOUR, 'aim 1 MB/h')),
     line(r.agent, ratio(perHour(r.agent.writeBytes), AGENT_AIM_BYTES_PER_HOUR, 'aim 100 KB/h')),
     line(r.agentDockerd, ratio(r.agentDockerd.writeBytes, r.idleDockerd.writeBytes, 'idle dockerd')),
@@ -223,7 +223,7 @@ async function startIdleContainers(host: NetnsHost, count: number): Promise<void
 async function runningPods(cluster: NetnsCluster, names: string[]): Promise<number> {
   const list = await cluster.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dwr-quiet')
   const wanted = new Set(names)
-  return (list?.items ?? []).filter((p: any) => wanted.has(p.metadata.name) && p.status?.phase === 'Running').length
+  return (list?.items ?? []).filter((p: any) => wanted.has(p.metadata.name) && podReady(p)).length
 }
 
 async function storeRevision(cluster: NetnsCluster): Promise<number> {
