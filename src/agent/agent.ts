@@ -275,6 +275,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       uplink.event({ involvedObject: { kind: 'Node', name: node }, reason: 'SecretUnreadable', type: 'Warning', message: err.message })
     })
     const { outcome, revision } = await replica.applyDesired(opened)
+    if (outcome === 'applied') replicaWrites.succeeded()
     if (outcome === 'gap') {
       log.info({ have: revision, since: msg.since }, 'missed desired state; asking the hub for what changed since our revision')
       await uplink.publish('sync', { revision })
@@ -303,12 +304,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       const msg = decoded.message as DesiredMessage
       desiredChain = desiredChain
         .then(() => onDesired(msg))
-        .then(
-          () => replicaWrites.succeeded(),
-          (err) =>
-            err instanceof ReplicaWriteError
-              ? replicaWrites.failed(err)
-              : log.error({ err: (err as Error).message, revision: msg.revision }, 'could not apply desired state; the hub will resend it'),
+        .catch((err) =>
+          err instanceof ReplicaWriteError
+            ? replicaWrites.failed(err)
+            : log.error({ err: (err as Error).message, revision: msg.revision }, 'could not apply desired state; the hub will resend it'),
         )
     } else {
       const req = decoded.message as RpcRequest
