@@ -216,7 +216,7 @@ async function run() {
 
   await t.test('the pinned kubectl top works against the hub', async (t) => {
     const kubectl = findKubectl('1.32') ?? pinnedKubectls().at(-1)?.bin
-    if (!kubectl) return void t.skip('no pinned kubectl on this machine')
+    if (!kubectl) return void t.plan(0, 'no pinned kubectl on this machine')
     const home = join(root, 'kubectl-home')
     const nodes = await runKubectl(kubectl, hub.kubeconfigPath, home, ['top', 'nodes'])
     t.equal(nodes.code, 0, nodes.stderr)
