@@ -107,16 +107,28 @@ t.test('an exited container restarts at once, then after a doubling back-off', a
   t.same(kinds(first), ['create app', 'start app'])
   const create = first[0] as Extract<Step, { kind: 'create' }>
   t.equal(create.spec.labels[LABELS.attempt], '4', 'the next attempt: restartCount rises')
-  t.same(create.backoff, { delayMs: 10_000 })
+  t.same(create.backoff, { delayMs: 10_000, restartedAt: NOW })
 
   const backingOff = { ...settled(simple), backoff: { app: { delayMs: 20_000 } } }
   t.same(run([simple], [sandbox, exited], backingOff), [{ kind: 'wait', podUid: 'uid-p', container: 'app', until: NOW + 19_000, reason: 'CrashLoopBackOff' }])
   const later = run([simple], [sandbox, exited], backingOff, NOW + 19_000)
-  t.same((later.find((s) => s.kind === 'create') as any).backoff, { delayMs: 40_000 })
+  t.same((later.find((s) => s.kind === 'create') as any).backoff, { delayMs: 40_000, restartedAt: NOW + 19_000 })
   const capped = run([simple], [sandbox, exited], { ...settled(simple), backoff: { app: { delayMs: 300_000 } } }, NOW + 300_000)
-  t.same((capped.find((s) => s.kind === 'create') as any).backoff, { delayMs: 300_000 }, 'capped at 5 minutes')
+  t.same((capped.find((s) => s.kind === 'create') as any).backoff, { delayMs: 300_000, restartedAt: NOW + 300_000 }, 'capped at 5 minutes')
   const ranLong = container(simple, 'app', 'exited', { exitCode: 1, startedAt: NOW - 20 * 60_000, finishedAt: NOW - 1_000 })
-  t.same((run([simple], [sandbox, ranLong], backingOff).find((s) => s.kind === 'create') as any).backoff, { delayMs: 10_000 }, 'reset after 10 minutes of running')
+  t.same((run([simple], [sandbox, ranLong], backingOff).find((s) => s.kind === 'create') as any).backoff, { delayMs: 10_000, restartedAt: NOW }, 'reset after 10 minutes of running')
+})
+
+t.test("a clock step between the engine's times and the agent's neither stalls a restart for minutes nor skips its back-off", async (t) => {
+  const sandbox = container(simple, 'POD', 'running')
+  // The engine says the container finished 10 minutes in the agent's future (the agent's clock was set back).
+  const fromTheFuture = container(simple, 'app', 'exited', { exitCode: 1, startedAt: NOW + 600_000, finishedAt: NOW + 600_000 })
+  const backingOff = { ...settled(simple), backoff: { app: { delayMs: 20_000, restartedAt: NOW - 1_000 } } }
+  t.same(run([simple], [sandbox, fromTheFuture], backingOff), [{ kind: 'wait', podUid: 'uid-p', container: 'app', until: NOW + 20_000, reason: 'CrashLoopBackOff' }], 'waits its delay from now, not 10 minutes more')
+  // The engine says it finished 10 minutes before the agent last started it (the agent's clock was set forward).
+  const fromThePast = container(simple, 'app', 'exited', { exitCode: 1, startedAt: NOW - 600_000, finishedAt: NOW - 600_000 })
+  const restarted = { ...settled(simple), backoff: { app: { delayMs: 20_000, restartedAt: NOW - 1_000 } } }
+  t.same(run([simple], [sandbox, fromThePast], restarted), [{ kind: 'wait', podUid: 'uid-p', container: 'app', until: NOW + 19_000, reason: 'CrashLoopBackOff' }], 'it cannot have finished before the agent started it: the delay still holds')
 })
 
 t.test('restart policies: OnFailure restarts only failures, Never restarts nothing', async (t) => {
