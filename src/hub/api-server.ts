@@ -154,9 +154,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     }
     const route = parseRoute(path)
     if (route.type === 'resource') return handleResource(req, res, url, user, route)
-    if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', path)
+    // An unknown path is 404 whatever the method, as Kubernetes answers; a known one is read-only.
     const doc = discovery(path, req)
     if (doc === undefined) throw notFoundPath(path)
+    if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '', path)
     sendJson(res, 200, doc)
   }
 
@@ -405,7 +406,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, warnings: 
 function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
   const apiError = err instanceof ApiError ? err : err instanceof StoreFullError ? insufficientStorage(err) : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
   if (apiError.httpStatus >= 500) log.error({ err }, 'request failed')
-  if (res.headersSent || req.socket.destroyed) {
+  if (res.headersSent || !req.socket.writable) {
     res.destroy()
     return
   }
@@ -421,6 +422,8 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log:
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
   const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
   log.debug({ code: err.code }, timedOut ? 'closed a connection whose request did not arrive in time' : 'closed a connection that did not speak HTTP')
+  // Node removed its own error listener before calling this one; a late write must not throw.
+  socket.on('error', () => {})
   const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true
   if (socket.writable && !answered && err.code !== 'ECONNRESET') {
     const status = timedOut ? new ApiError(408, 'Timeout', 'the request did not arrive in time') : badRequest(`the request is not valid HTTP: ${err.code ?? err.message}`)

@@ -27,11 +27,11 @@ export interface ApiServerFixture {
   anonymous: ApiTarget
 }
 
-/** Starts it with the given namespaces (Active) and any further server options (extra routes); `t` tears it down. */
+/** Starts it with the given namespaces (Active) and any further server options (extra routes, timeouts); `t` tears it down. */
 export async function startApiServerFixture(
   t: { teardown(fn: () => unknown): void },
   namespaces: string[] = ['default'],
-  more: Pick<ApiServerOptions, 'extraRoutes'> = {},
+  more: Pick<ApiServerOptions, 'extraRoutes' | 'timeouts'> = {},
 ): Promise<ApiServerFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'bramble-api-'))
   const store = await openLmdbStore({ path: join(dir, 'store') })
