@@ -2,8 +2,8 @@
 // playwright-core) against a real hub process and a real agent on the shared Docker engine. Logging
 // in with the read-only token shows the node as it joins, a pod as it is applied and as it runs
 // (through the API's watches, no reload), the node's CPU and memory charts once a few heartbeats
-// came in, and the pod's Events; a screenshot is saved in the test's temp dir. A wrong token, or
-// none, sees no data.
+// came in, and the pod's Events; a screenshot is saved in the test's temp dir. A hidden tab lets go
+// of its streams and catches up when shown. A wrong token, or none, sees no data.
 //
 // Skipped with a reason when chromium or a Docker engine is missing (CI installs both).
 
@@ -58,15 +58,29 @@ t.test('the dashboard shows a joining node, an applied pod, its history and even
   })
 
   // The hub's CA is its own: a person accepts it (or imports ca.crt); the test browser ignores it.
+  // Other tests add and remove interfaces on this machine (netns, veths); Chromium then aborts
+  // requests in flight with ERR_NETWORK_CHANGED. A person would press reload: so do these, a few times.
   const open = async (): Promise<Page> => {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1000 } })
     const page = await context.newPage()
-    await page.goto(`${hub.server}/dashboard`)
-    return page
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await page.goto(`${hub.server}/dashboard`)
+        return page
+      } catch (err) {
+        if (attempt >= 5 || !/ERR_NETWORK_CHANGED/.test((err as Error).message)) throw err
+      }
+    }
   }
+  /** Submits the token; resolves once the page shows the dashboard or says why not. */
   const logIn = async (page: Page, token: string) => {
-    await page.fill('#token', token)
-    await page.click('#login-form button[type=submit]')
+    for (let attempt = 1; ; attempt++) {
+      await page.fill('#token', token)
+      await page.click('#login-form button[type=submit]')
+      await page.waitForSelector('#dashboard:not([hidden]), #login-error:not([hidden])', { timeout: WAIT_MS })
+      const error = (await page.isVisible('#login-error')) ? await page.textContent('#login-error') : ''
+      if (attempt >= 5 || !/Could not reach the hub/.test(error ?? '')) return
+    }
   }
 
   const page = await open()
@@ -148,6 +162,23 @@ t.test('the dashboard shows a joining node, an applied pod, its history and even
     t.pass('the chip is gone')
   })
 
+  await t.test('a hidden tab lets go of its streams and catches up once shown again', async (t) => {
+    const setHidden = (hidden: boolean) =>
+      page.evaluate((h) => {
+        Object.defineProperty(document, 'hidden', { value: h, configurable: true })
+        document.dispatchEvent(new Event('visibilitychange'))
+      }, hidden)
+    await setHidden(true)
+    t.equal(await page.textContent('#live'), 'paused')
+    // Bound to a node that does not exist: it stays Pending and runs nowhere.
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db-late' }, spec: { nodeName: 'db-absent', containers: [{ name: 'main', image: BUSYBOX_IMAGE }] } }
+    t.equal((await apiRequest({ server: hub.server, ca: hub.ca, token: hub.token }, 'POST', '/api/v1/namespaces/default/pods', pod)).status, 201)
+    await setHidden(false)
+    await page.waitForSelector('#pods tr[data-node="db-absent"] .pod[data-pod="default/db-late"]', { timeout: WAIT_MS })
+    await page.waitForFunction(() => document.querySelector('#live')!.textContent === 'live', undefined, { timeout: WAIT_MS })
+    t.pass('the pod made while the tab was hidden shows, and the page is live again')
+  })
+
   await t.test('a wrong token sees no data, and neither does no token', async (t) => {
     const stranger = await open()
     await logIn(stranger, 'not-a-real-token')
@@ -159,7 +190,17 @@ t.test('the dashboard shows a joining node, an applied pod, its history and even
     t.equal(await stranger.evaluate(() => sessionStorage.length), 0, 'nothing kept in the session')
     const statuses = await stranger.evaluate(async () => {
       const wrong = { Authorization: 'Bearer not-a-real-token' }
-      return Promise.all([fetch('/dashboard/api/node-history', { headers: wrong }), fetch('/dashboard/api/node-history'), fetch('/api/v1/pods', { headers: wrong })].map(async (r) => (await r).status))
+      // A fetch cut by a network change (see open()) is tried again.
+      const status = async (path: string, headers: Record<string, string>) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return (await fetch(path, { headers })).status
+          } catch (err) {
+            if (attempt >= 5) throw err
+          }
+        }
+      }
+      return Promise.all([status('/dashboard/api/node-history', wrong), status('/dashboard/api/node-history', {}), status('/api/v1/pods', wrong)])
     })
     t.same(statuses, [401, 401, 401], 'the history and the API refuse it from the browser too')
     await stranger.context().close()

@@ -15,7 +15,7 @@ export const DASHBOARD_JS = String.raw`
   const SVG = 'http://www.w3.org/2000/svg'
 
   const state = { nodes: new Map(), pods: new Map(), events: new Map(), history: { windowSeconds: 3600, nodes: {} } }
-  let session = null // { token, abort: AbortController }
+  let session = null // { token, abort: AbortController, paused? }: the loops of one login run while it is current
   let renderPending = false
 
   const $ = function (id) { return document.getElementById(id) }
@@ -28,6 +28,16 @@ export const DASHBOARD_JS = String.raw`
       logIn($('token').value.trim())
     })
     $('logout').addEventListener('click', function () { logOut('') })
+    // A hidden tab lets go of its streams: a browser keeps at most six connections to one host, and
+    // each visible tab holds three watches and a poll.
+    document.addEventListener('visibilitychange', function () {
+      if (!session) return
+      if (document.hidden && !session.paused) {
+        session.abort.abort()
+        session = { token: session.token, abort: session.abort, paused: true }
+        setLive(false, 'paused')
+      } else if (!document.hidden && session.paused) startStreams(session.token)
+    })
     let saved = sessionStorage.getItem(TOKEN_KEY)
     if (saved) logIn(saved)
     else showLogin('')
@@ -51,19 +61,24 @@ export const DASHBOARD_JS = String.raw`
       if (!res.ok) return logOut('The hub answered ' + res.status + '.')
       sessionStorage.setItem(TOKEN_KEY, token)
       $('token').value = ''
-      session = { token: token, abort: new AbortController() }
       $('login').hidden = true
       $('login-error').hidden = true
       $('dashboard').hidden = false
       $('logout').hidden = false
       $('live').hidden = false
-      follow('/api/v1/nodes', state.nodes)
-      follow('/api/v1/pods', state.pods)
-      follow('/api/v1/events', state.events)
-      pollHistory(session)
+      startStreams(token)
     }, function (err) {
       showLogin('Could not reach the hub: ' + err.message)
     })
+  }
+
+  function startStreams(token) {
+    if (session) session.abort.abort()
+    session = { token: token, abort: new AbortController() }
+    follow('/api/v1/nodes', state.nodes)
+    follow('/api/v1/pods', state.pods)
+    follow('/api/v1/events', state.events)
+    pollHistory(session)
   }
 
   function logOut(message) {
