@@ -11,4 +11,5 @@ t.test('20 simulated nodes take 200 pods: all bound where they fit, all reported
   t.equal(r.running, 200, 'every pod reported Running')
   t.equal(r.misplaced, 0, 'no pod on a node that breaks its selector, architecture or taints')
   t.ok(r.boundPerSecond > 0 && r.runningPerSecond > 0, 'figures computed')
+  t.ok(Number.isFinite(r.hubCpuMicrosPerBinding) && r.hubCpuMicrosPerBinding > 0, "the hub's CPU per binding measured")
 })
