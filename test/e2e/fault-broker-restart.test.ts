@@ -16,7 +16,9 @@ import { apiRequest, closeApiAgents } from '../helpers/api-client.js'
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { clusterContainers, freePort, runCli, until } from '../helpers/e2e.js'
-import { BRAMBLE_BIN, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process.js'
+import { readInContainer } from '../helpers/container-read.js'
+import { startHubProcess, type HubProcess } from '../helpers/hub-process.js'
 import { mosquittoAvailable } from '../helpers/mosquitto.js'
 
 const docker = dockerClient()
@@ -40,39 +42,11 @@ const latePod = {
   spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'] }] },
 }
 
-function startAgent(dataDir: string, hub: string, node: string, token: string): { child: ChildProcess; output(): string; stop(): Promise<void> } {
-  const child = spawn(process.execPath, [BRAMBLE_BIN, 'agent', '--data-dir', dataDir, '--hub', hub, '--node-name', node, '--token', token, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout!.on('data', (d) => (output = (output + d).slice(-30_000)))
-  child.stderr!.on('data', (d) => (output = (output + d).slice(-30_000)))
-  const exited = new Promise<void>((res) => child.once('exit', () => res()))
-  return {
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      await exited
-    },
-  }
-}
-
-/** What a container reads at a path, through `docker exec`. */
-async function readInContainer(id: string, path: string): Promise<string> {
-  const exec = await docker.getContainer(id).exec({ Cmd: ['cat', path], AttachStdout: true, AttachStderr: true, Tty: true })
-  const stream = await exec.start({ Tty: true })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    stream.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    stream.on('end', () => resolve(out.trim()))
-    stream.on('error', reject)
-  })
-}
-
 interface Scenario {
   hub: () => HubProcess
   clusterId: string
   node: string
-  agent: ReturnType<typeof startAgent>
+  agent: AgentProcess
 }
 
 /** Sets up the ConfigMap and the steady pod and waits until it runs; returns its containers and restartCount. */
@@ -84,7 +58,7 @@ async function steadyBefore(t: Test, s: Scenario) {
     return p?.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.running && p
   }, 120_000)
   const containers = await steadyContainers(s)
-  t.equal(await readInContainer(containers.app, '/cfg/value'), 'one')
+  t.equal(await readInContainer(docker, containers.app, '/cfg/value'), 'one')
   return { containers, restartCount: pod.status.containerStatuses[0].restartCount as number }
 }
 
@@ -105,7 +79,7 @@ async function changeWhileAway(t: Test, hub: HubProcess) {
 
 /** The changes arrive and the steady pod was not touched. */
 async function convergedWithoutRestarts(t: Test, s: Scenario, before: Awaited<ReturnType<typeof steadyBefore>>, since: number) {
-  await until('the new ConfigMap value inside f1-steady', async () => (await readInContainer(before.containers.app, '/cfg/value')) === 'two', 120_000)
+  await until('the new ConfigMap value inside f1-steady', async () => (await readInContainer(docker, before.containers.app, '/cfg/value')) === 'two', 120_000)
   t.comment(`the ConfigMap change reached the pod ${((Date.now() - since) / 1000).toFixed(1)} s after the broker was back`)
   t.pass('the ConfigMap change reached the running pod')
   await until('f1-late Running', async () => (await apiRequest(s.hub(), 'GET', `${PODS}/f1-late`)).json?.status?.phase === 'Running', 120_000)
@@ -130,7 +104,7 @@ async function run() {
     const clusterId = readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()
     const token = await runCli(['token', 'create', '--data-dir', dataDir])
     t.equal(token.code, 0, token.stderr)
-    const agent = startAgent(agentDir, `127.0.0.1:${apiPort}`, 'f1-embedded', token.stdout.trim())
+    const agent = startAgentProcess({ dataDir: agentDir, hub: `127.0.0.1:${apiPort}`, node: 'f1-embedded', token: token.stdout.trim() })
     const s: Scenario = { hub: () => hub, clusterId, node: 'f1-embedded', agent }
     t.teardown(async () => {
       await agent.stop()
@@ -189,7 +163,7 @@ async function run() {
     const clusterId = readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()
     const token = await runCli(['token', 'create', '--data-dir', dataDir])
     t.equal(token.code, 0, token.stderr)
-    const agent = startAgent(join(root, 'agent'), new URL(hub.server).host, 'f1-mosq', token.stdout.trim())
+    const agent = startAgentProcess({ dataDir: join(root, 'agent'), hub: new URL(hub.server).host, node: 'f1-mosq', token: token.stdout.trim() })
     const s: Scenario = { hub: () => hub, clusterId, node: 'f1-mosq', agent }
     t.teardown(async () => {
       await agent.stop()
