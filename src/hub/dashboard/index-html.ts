@@ -36,7 +36,7 @@ export const DASHBOARD_HTML = String.raw`<!doctype html>
   <div id="dashboard" hidden>
     <section>
       <h2>Nodes <span id="node-count" class="count"></span></h2>
-      <p class="hint">CPU, memory and temperature over the last hour, from the nodes' heartbeats.</p>
+      <p class="hint">CPU, memory and temperature from the nodes' heartbeats, up to the last hour (the hub keeps them in memory only).</p>
       <div id="nodes" class="nodes"></div>
     </section>
     <section>
