@@ -262,7 +262,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     clock,
     logger: log,
     followMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,
-    reply: (replyTopic, reply) => (bus ? bus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
+    reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })
 
   // Desired messages are applied one at a time, in arrival order.
@@ -328,6 +328,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   }
 
   let bus: MqttBus | undefined
+  /** The session as the agent publishes through it: counted for /metrics when that is on. */
+  let upBus: Bus | undefined
   let closed = false
   let lastCertificateFailure: TlsFailureKind | undefined
   const connectLoop = async (): Promise<void> => {
@@ -354,9 +356,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           return
         }
         bus = b
-        uplink.attach(metrics ? meterBus(b, metrics.mqttMessage) : b)
-        b.onConnectionChange((up) => up && onSession(b))
-        onSession(b)
+        const counted = metrics ? meterBus(b, metrics.mqttMessage) : b
+        upBus = counted
+        uplink.attach(counted)
+        b.onConnectionChange((up) => up && onSession(counted))
+        onSession(counted)
         return
       } catch (err) {
         if (closed) return
