@@ -60,7 +60,7 @@ export function mutate(obj: KubeObject, mutations: Mutation[]): unknown {
   return root
 }
 
-const interesting = fc.constantFrom('', '0', '-1', '25%', '0%', 'Always', 'Never', 'TCP', 'None', '1.5', '128Mi', 'a=b', '@hourly', '* * * * *', 'x'.repeat(300), '..', 'kubernetes.io/x')
+const interesting = fc.constantFrom('', '0', '-1', '25%', '0%', 'Always', 'Never', 'TCP', 'None', '1.5', '128Mi', 'a=b', '@hourly', '* * * * *', 'x'.repeat(300), '..', 'kubernetes.io/x', 'delete', 'replace', '\u0000', '😀', '1e400')
 const values = fc.oneof(
   interesting,
   fc.string({ maxLength: 20 }),
@@ -74,6 +74,28 @@ const values = fc.oneof(
 export const mutation = fc.record({
   pick: fc.nat(),
   op: fc.constantFrom('set' as const, 'delete' as const, 'add' as const),
-  key: fc.oneof(fc.constantFrom('name', 'image', 'port', 'replicas', 'spec', 'status', 'metadata', '__proto__', 'constructor'), fc.string({ maxLength: 8 })),
+  key: fc.oneof(fc.constantFrom('name', 'image', 'port', 'replicas', 'spec', 'status', 'metadata', '__proto__', 'constructor', '$patch', '$retainKeys', '$setElementOrder/containers', '$deleteFromPrimitiveList/args'), fc.string({ maxLength: 8 })),
   value: values,
 })
+
+/** One RFC 6902 operation, its paths picked among the target object's own (or a raw, odd one). */
+export type JsonPatchOp = { op: string; pick: number; from: number; rawPath: string | null; value: unknown }
+
+export const jsonPatchOp = fc.record({
+  op: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test', 'bogus'),
+  pick: fc.nat(),
+  from: fc.nat(),
+  rawPath: fc.option(fc.constantFrom('', '/', '/-', '/__proto__/polluted', '/constructor/prototype/x', '/metadata/~2', '/spec/containers/99', 'no-slash', '/metadata/labels/a~1b'), { freq: 4 }),
+  value: values,
+})
+
+const pointer = (path: Path) => path.map((p) => `/${String(p).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('')
+
+/** The operations as a JSON patch body for `target`. */
+export function jsonPatchOf(target: KubeObject, ops: JsonPatchOp[]): unknown[] {
+  const paths = pathsOf(target)
+  return ops.map((o) => {
+    const path = o.rawPath ?? pointer(paths[o.pick % paths.length])
+    return { op: o.op, path, ...(o.op === 'move' || o.op === 'copy' ? { from: pointer(paths[o.from % paths.length]) } : {}), ...(o.op === 'remove' ? {} : { value: o.value }) }
+  })
+}
