@@ -130,6 +130,27 @@ t.test('install.sh in a fresh Debian root', { skip: missing }, async (t) => {
   const install = (args: string[]) => inRoot(root, ['bash', '/root/bramble/deploy/pi/install.sh', ...args])
   const file = (path: string) => join(root, path)
 
+  await t.test("a release for another arch and an unbuilt checkout are refused before anything is installed", async (t) => {
+    const other = process.arch === 'arm64' ? 'x64' : 'arm64'
+    const fake = file('root/other-release')
+    mkdirSync(join(fake, 'bramble', 'dist', 'src'), { recursive: true })
+    mkdirSync(join(fake, 'bramble', 'bin'))
+    for (const name of ['package.json', 'package-lock.json']) cpSync(join(REPO_ROOT, name), join(fake, 'bramble', name))
+    writeFileSync(join(fake, 'bramble', 'bin', 'bramble'), '')
+    writeFileSync(join(fake, 'bramble', 'RELEASE-ARCH'), `${other}\n`)
+    const unbuilt = await install(['--role', 'hub', '--source', '/root/other-release/bramble'])
+    t.equal(unbuilt.code, 1)
+    t.match(unbuilt.stderr, /\/root\/other-release\/bramble has no dist\/src\/main\.js: run `npm run build` there first/)
+    writeFileSync(join(fake, 'bramble', 'dist', 'src', 'main.js'), '')
+    await execFileP('tar', ['-czf', join(fake, 'other.tar.gz'), '-C', fake, 'bramble'])
+    const foreign = await install(['--role', 'hub', '--source', '/root/other-release/other.tar.gz'])
+    t.equal(foreign.code, 1)
+    t.match(foreign.stderr, new RegExp(`--source is a release for ${other}; this machine needs the \\S+ one \\(scripts/pack-release\\.sh`))
+    for (const path of ['opt/bramble', 'etc/bramble', 'usr/local/bin/bramble']) t.notOk(existsSync(file(path)), `no ${path}`)
+    t.equal((await inRoot(root, ['dpkg', '-s', 'ca-certificates'])).code, 0)
+    t.not((await inRoot(root, ['dpkg', '-s', 'wireguard-tools'])).code, 0, 'no package installed')
+  })
+
   await t.test('--dry-run prints the steps and changes nothing', async (t) => {
     const r = await install([...agentArgs, '--dry-run'])
     t.equal(r.code, 0, 'exit 0') || t.comment(r.stderr)
