@@ -174,7 +174,7 @@ export function formatWear(r: WearResult): string {
   const size = (bytes: number) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} KB`)
   const line = (w: ProcessWear, ratio: string) =>
     `${w.label.padEnd(58)} ${`${size(perHour(w.writeBytes))}/h`.padStart(12)} to disk   ${ratio}   (wchar ${size(perHour(w.wchar))}/h, rchar ${size(perHour(w.rchar))}/h, ${w.processes} process(es))`
-  const ratio = (value: number, base: number, name: string) => `ratio to ${name} ${base > 0 ? (value / base).toFixed(3) : 'n/a'}`
+  const ratio = (value: number, base: number, name: string) => `ratio to ${name} ${base > 0 ? (value / base).toFixed(3) : value === 0 ? '- (both 0)' : `- (${name} wrote 0)`}`
   const onBehalf = perHour(r.agentDockerd.writeBytes - r.idleDockerd.writeBytes)
   const written = Object.entries(r.objectsWritten).map(([kind, n]) => `${kind} ${n}`).join(', ') || 'none'
   return [
