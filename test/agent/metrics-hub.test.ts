@@ -6,7 +6,8 @@
 
 import t from 'tap'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request as httpRequest } from 'node:http'
@@ -23,6 +24,7 @@ import { silentLogger } from '../../src/lib/logger.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
+import { BRAMBLE_BIN } from '../helpers/hub-process.js'
 import { findKubectl, pinnedKubectls, runKubectl } from '../helpers/kubectl.js'
 import { sampleValue } from '../helpers/prometheus-text.js'
 
@@ -167,10 +169,11 @@ async function run() {
     t.ok(sampleValue(agentText, 'process_resident_memory_bytes')! > 0, "the agent's own memory")
     t.ok(sampleValue(agentText, 'bramble_node_memory_bytes')! > 0, "the node's memory")
 
-    const metrics = await until('pod metrics with usage', async () => {
+    // The shell fills its variable right after it starts: wait for a report made after that.
+    const metrics = await until('pod metrics with the CPU used and the 4 MB held', async () => {
       const r = await apiRequest(viewer, 'GET', '/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/mt-busy')
       const c = r.json?.containers?.[0]
-      return r.status === 200 && c && Number.parseInt(c.usage.cpu) > 0 && Number.parseInt(c.usage.memory) > 0 && r.json
+      return r.status === 200 && c && Number.parseInt(c.usage.cpu) > 0 && Number.parseInt(c.usage.memory) * 1024 > 4_000_000 && r.json
     })
     t.equal(metrics.kind, 'PodMetrics')
     t.equal(metrics.containers[0].name, 'work')
@@ -212,6 +215,20 @@ async function run() {
     } finally {
       ctx.client.close()
     }
+  })
+
+  await t.test('the bramble binary prints the same through its top command', async (t) => {
+    if (!existsSync(BRAMBLE_BIN)) return void t.plan(0, 'dist/ is not built (npm test builds it)')
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [BRAMBLE_BIN, '--kubeconfig', hub.kubeconfigPath, ...args], { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as any).code ?? 1) : 0, stdout, stderr })),
+      )
+    const pods = await run(['top', 'pods', '-l', 'app=mt-busy'])
+    t.equal(pods.code, 0, pods.stderr)
+    t.match(pods.stdout, /^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)\nmt-busy\s+\d+m\s+\d+Mi\n$/)
+    const missing = await run(['top', 'pods', 'mt-nothing'])
+    t.equal(missing.code, 1)
+    t.match(missing.stderr, /metrics not available for pod default\/mt-nothing/)
   })
 
   await t.test('the pinned kubectl top works against the hub', async (t) => {
