@@ -25,7 +25,7 @@ import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-clien
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN } from '../helpers/hub-process.js'
-import { findKubectl, pinnedKubectls, runKubectl } from '../helpers/kubectl.js'
+import { pinnedKubectls, runKubectl } from '../helpers/kubectl.js'
 import { sampleValue } from '../helpers/prometheus-text.js'
 
 const docker = dockerClient()
@@ -231,15 +231,17 @@ async function run() {
     t.match(missing.stderr, /metrics not available for pod default\/mt-nothing/)
   })
 
-  await t.test('the pinned kubectl top works against the hub', async (t) => {
-    const kubectl = findKubectl('1.32') ?? pinnedKubectls().at(-1)?.bin
-    if (!kubectl) return void t.plan(0, 'no pinned kubectl on this machine')
+  await t.test('every pinned kubectl top works against the hub', async (t) => {
+    const kubectls = pinnedKubectls()
+    if (kubectls.length === 0) return void t.plan(0, 'no pinned kubectl on this machine')
     const home = join(root, 'kubectl-home')
-    const nodes = await runKubectl(kubectl, hub.kubeconfigPath, home, ['top', 'nodes'])
-    t.equal(nodes.code, 0, nodes.stderr)
-    t.match(nodes.stdout, /mt-pi\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%/)
-    const pods = await runKubectl(kubectl, hub.kubeconfigPath, home, ['top', 'pods'])
-    t.equal(pods.code, 0, pods.stderr)
-    t.match(pods.stdout, /mt-busy\s+\d+m\s+\d+Mi/)
+    for (const { version, bin } of kubectls) {
+      const nodes = await runKubectl(bin, hub.kubeconfigPath, home, ['top', 'nodes'])
+      t.equal(nodes.code, 0, `kubectl ${version} top nodes: ${nodes.stderr}`)
+      t.match(nodes.stdout, /mt-pi\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%/, `kubectl ${version} top nodes`)
+      const pods = await runKubectl(bin, hub.kubeconfigPath, home, ['top', 'pods', '--containers'])
+      t.equal(pods.code, 0, `kubectl ${version} top pods: ${pods.stderr}`)
+      t.match(pods.stdout, /mt-busy\s+work\s+\d+m\s+\d+Mi/, `kubectl ${version} top pods --containers`)
+    }
   })
 }
