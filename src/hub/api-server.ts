@@ -2,7 +2,7 @@
 // Resource rules live in the Registry; this file only speaks HTTP.
 
 import { createServer, type Server } from 'node:https'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { apiVersionOf, type KindInfo } from '../api/kinds.js'
 import { openApiV3Document, openApiV3Root } from '../api/openapi.js'
@@ -416,8 +416,9 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log:
 }
 
 /**
- * A request that never became one: headers or body too slow (408), or not HTTP (400). Answered
- * with a Status when nothing of a response went out yet, then the connection is closed.
+ * A request that never became one: headers or body too slow (408), headers too large (431), or not
+ * HTTP (400). Answered with a Status when nothing of a response went out yet, then the connection
+ * is closed.
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
   const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -426,9 +427,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logg
   socket.on('error', () => {})
   const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true
   if (socket.writable && !answered && err.code !== 'ECONNRESET') {
-    const status = timedOut ? new ApiError(408, 'Timeout', 'the request did not arrive in time') : badRequest(`the request is not valid HTTP: ${err.code ?? err.message}`)
+    const status = timedOut
+      ? new ApiError(408, 'Timeout', 'the request did not arrive in time')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError(431, 'RequestHeaderFieldsTooLarge', 'the request headers are too large')
+        : badRequest(`the request is not valid HTTP: ${err.code ?? err.message}`)
     const body = JSON.stringify(status.toStatus())
-    socket.end(`HTTP/1.1 ${status.httpStatus} ${timedOut ? 'Request Timeout' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    socket.end(`HTTP/1.1 ${status.httpStatus} ${STATUS_CODES[status.httpStatus]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   setTimeout(() => socket.destroy(), 1_000).unref()
 }

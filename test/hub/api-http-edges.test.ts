@@ -10,6 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import fc from 'fast-check'
 import t from 'tap'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { startApiServerFixture } from '../helpers/api-server-fixture.js'
@@ -144,6 +145,38 @@ t.test('malformed JSON and YAML: 400 with the parser\'s message and the line and
   const notObject = await apiRequest(admin, 'POST', CONFIGMAPS, '- a\n- b\n', { 'Content-Type': 'application/yaml' })
   t.equal(notObject.status, 400)
   t.equal(notObject.json.kind, 'Status')
+
+  const yamlCases: Array<[string, string, RegExp]> = [
+    ['an alias bomb', Array.from({ length: 7 }, (_, i) => `${'abcdefg'[i]}: &${'abcdefg'[i]} [${i === 0 ? '"x","x","x","x","x","x","x","x","x"' : Array(9).fill(`*${'abcdefg'[i - 1]}`).join(',')}]`).join('\n'), /resource exhaustion/],
+    ['a duplicate key', 'apiVersion: v1\nkind: ConfigMap\nkind: Secret\nmetadata: {name: dup}\n', /Map keys must be unique at line 3, column 1/],
+    ['two documents', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n---\napiVersion: v1\n', /multiple documents/],
+  ]
+  for (const [what, text, message] of yamlCases) {
+    const res = await apiRequest(admin, 'POST', CONFIGMAPS, text, { 'Content-Type': 'application/yaml' })
+    t.equal(res.status, 400, what)
+    t.match(res.json, { kind: 'Status', reason: 'BadRequest', message }, what)
+  }
+})
+
+t.test('protobuf bodies that are garbage, with or without the k8s magic, are a 400 Status', async (t) => {
+  const seen: Record<number, number> = {}
+  const samples = fc.sample(fc.tuple(fc.boolean(), fc.uint8Array({ maxLength: 300 })), { numRuns: 300, seed: 3 })
+  for (const [magic, bytes] of samples) {
+    const body = Buffer.concat([magic ? Buffer.from('k8s\0') : Buffer.alloc(0), Buffer.from(bytes)])
+    const res = await apiRequest(admin, 'POST', CONFIGMAPS, body, { 'Content-Type': 'application/vnd.kubernetes.protobuf' })
+    seen[res.status] = (seen[res.status] ?? 0) + 1
+    if (res.status !== 400 || res.json?.kind !== 'Status') t.fail(`a ${res.status} for ${body.toString('hex').slice(0, 80)}: ${res.text.slice(0, 200)}`)
+  }
+  t.same(seen, { 400: samples.length }, 'every one a 400')
+})
+
+t.test('request headers beyond the limit: 431 Status, and the connection is closed', async (t) => {
+  const socket = await tlsSocket(admin)
+  const closed = untilClosed(socket)
+  socket.write(`GET /api/v1/namespaces HTTP/1.1\r\nHost: bramble\r\nX-Big: ${'x'.repeat(40_000)}\r\n\r\n`)
+  const text = await closed
+  t.match(text, /^HTTP\/1\.1 431 /)
+  t.match(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), { kind: 'Status', reason: 'RequestHeaderFieldsTooLarge', code: 431 })
 })
 
 t.test('unknown kinds, groups and versions: 404 Status as Kubernetes answers; a body of another kind: 400 naming it', async (t) => {
