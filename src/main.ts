@@ -20,7 +20,7 @@ const EXIT_USAGE = 2
 let serverRan = false
 
 /** `up` takes the hub's flags plus these of the agent's (the rest are shared or implied). */
-const UP_AGENT_FLAGS = { nodeName: AGENT_FLAGS.nodeName, dockerHost: AGENT_FLAGS.dockerHost, reserveCpuMilli: AGENT_FLAGS.reserveCpuMilli, reserveMemoryBytes: AGENT_FLAGS.reserveMemoryBytes, podMtu: AGENT_FLAGS.podMtu, clusterDns: AGENT_FLAGS.clusterDns, metricsAddress: AGENT_FLAGS.metricsAddress }
+const UP_AGENT_FLAGS = { nodeName: AGENT_FLAGS.nodeName, dockerHost: AGENT_FLAGS.dockerHost, reserveCpuMilli: AGENT_FLAGS.reserveCpuMilli, reserveMemoryBytes: AGENT_FLAGS.reserveMemoryBytes, podMtu: AGENT_FLAGS.podMtu, clusterDns: AGENT_FLAGS.clusterDns, metricsAddress: AGENT_FLAGS.metricsAddress, deviceDir: AGENT_FLAGS.deviceDir }
 /** A token `up` makes for its own agent lives only as long as the first join needs. */
 const UP_JOIN_TOKEN_TTL_MS = 10 * 60_000
 
@@ -207,6 +207,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       // Services: the proxy rules and the pods' DNS server (--cluster-dns none: no DNS).
       services: { dnsAddress: flags.clusterDns },
       ...(flags.metricsAddress ? { metrics: flags.metricsAddress } : {}),
+      deviceDir: flags.deviceDir,
     },
     {
       runtime,

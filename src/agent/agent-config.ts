@@ -54,6 +54,8 @@ export interface AgentConfig {
   podNetwork?: { mtu?: number }
   /** Where the agent serves Prometheus /metrics over HTTP (--metrics-address); absent, it serves none. Port 0 picks a free one. */
   metrics?: { host: string; port: number }
+  /** Where the node's devices are looked for and advertised from (--device-dir, default /dev). */
+  deviceDir?: string
 }
 
 export const AGENT_DEFAULTS = {
@@ -66,6 +68,7 @@ export const AGENT_DEFAULTS = {
   reserve: { cpuMillis: 100, memoryBytes: 128 * 1024 * 1024 },
   log: { maxSize: '10m', maxFile: 3 },
   defaultGraceSeconds: 30,
+  deviceDir: '/dev',
 } as const
 
 /** Where secret volumes live unless `pods.secretsDir` says otherwise. */

@@ -21,6 +21,7 @@ import type { ContainerRuntime } from './container-runtime.js'
 import { DockerRuntime } from './docker-runtime.js'
 import { AgentIdentityMissingError, ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
+import { scanDevices } from './host-devices.js'
 import type { HostInfo } from './host-info.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
@@ -181,6 +182,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     // Resolvers ask port 53 only: a server elsewhere (tests) is not given to pods.
     ...(services?.dnsListening && (svc?.dnsPort ?? 53) === 53 ? { clusterDns: { nameserver: dnsAddress!, domain: svc?.clusterDomain ?? CLUSTER_DOMAIN } } : {}),
   }
+  const deviceDir = config.deviceDir ?? AGENT_DEFAULTS.deviceDir
   const reconciler = new PodReconciler({
     runtime: metrics ? meterRuntime(runtime, metrics.containerOperation) : runtime,
     clock,
@@ -195,6 +197,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     },
     onEvent: (e) => uplink.event({ ...e, source: { ...e.source, host: node } }),
     resyncMs: config.resyncMs ?? AGENT_DEFAULTS.resyncMs,
+    deviceDir,
   })
   await reconciler.start()
   log.info({ pods: replica.pods().length, revision: replica.revision() }, 'pod loop started from the replica')
@@ -249,6 +252,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     secretsPublicKey: secretsKey.publicKey,
     podUsage: () => podUsage.read(),
     runtimeDown: () => reconciler.runtimeUnavailable(),
+    devices: () => scanDevices(deviceDir),
   })
   // The engine going away or coming back changes Ready: said at once, not at the next heartbeat.
   reconciler.onRuntimeChange(() => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')))

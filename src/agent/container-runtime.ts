@@ -19,6 +19,8 @@ export const LABELS = {
   attempt: 'io.bramble.container.attempt',
   /** The pod's terminationGracePeriodSeconds, for stopping it once it is no longer desired. */
   grace: 'io.bramble.pod.grace-seconds',
+  /** Host devices the container was given for its devices.bramble.dev limits (device-allocator.ts). */
+  devices: 'io.bramble.container.devices',
   cpuRequest: 'io.bramble.resources.requests.cpu',
   memoryRequest: 'io.bramble.resources.requests.memory',
 } as const
@@ -85,6 +87,27 @@ export interface ContainerSpec {
   dns?: { servers: string[]; search: string[]; options: string[] }
   /** Log rotation, so a chatty pod cannot fill an SD card. */
   log?: { maxSize: string; maxFile: number }
+  /** Every capability and every host device (securityContext.privileged). */
+  privileged?: boolean
+  /** Capabilities added to and dropped from the engine's default set, without `CAP_`: `NET_ADMIN`, `ALL`. */
+  capAdd?: string[]
+  capDrop?: string[]
+  /** `uid`, `uid:gid` or `:gid` (securityContext.runAsUser and runAsGroup). */
+  user?: string
+  /** Extra group ids for the process (supplementalGroups). */
+  groupAdd?: string[]
+  readonlyRootfs?: boolean
+  /** The process and its children can never gain privileges (allowPrivilegeEscalation: false). */
+  noNewPrivileges?: boolean
+  /** Host devices passed in (a CharDevice hostPath, a devices.bramble.dev resource). */
+  devices?: DeviceSpec[]
+}
+
+export interface DeviceSpec {
+  hostPath: string
+  containerPath: string
+  /** Device cgroup access: `rwm` (read, write, mknod), `rm` when mounted read-only. */
+  permissions: 'rwm' | 'rm'
 }
 
 export interface ExecResult {

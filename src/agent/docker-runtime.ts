@@ -44,6 +44,19 @@ export function dockerConnection(host?: string): Docker.DockerOptions & { agent:
   return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http', agent }
 }
 
+/** A spec's securityContext and devices as HostConfig fields; absent ones are left out, so the engine's defaults hold. */
+function securityConfig(spec: ContainerSpec): Docker.HostConfig {
+  return {
+    ...(spec.privileged ? { Privileged: true } : {}),
+    ...(spec.capAdd?.length ? { CapAdd: spec.capAdd } : {}),
+    ...(spec.capDrop?.length ? { CapDrop: spec.capDrop } : {}),
+    ...(spec.groupAdd?.length ? { GroupAdd: spec.groupAdd } : {}),
+    ...(spec.readonlyRootfs ? { ReadonlyRootfs: true } : {}),
+    ...(spec.noNewPrivileges ? { SecurityOpt: ['no-new-privileges'] } : {}),
+    ...(spec.devices?.length ? { Devices: spec.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions })) } : {}),
+  }
+}
+
 export class DockerRuntime implements ContainerRuntime {
   readonly docker: Docker
   /** The same engine and connections, for the requests made without dockerode (exec). */
@@ -153,6 +166,7 @@ export class DockerRuntime implements ContainerRuntime {
         Cmd: spec.cmd,
         Env: spec.env,
         WorkingDir: spec.workingDir,
+        ...(spec.user ? { User: spec.user } : {}),
         Labels: spec.labels,
         Hostname: sharesNetwork ? undefined : spec.hostname,
         ExposedPorts: sharesNetwork ? undefined : exposed,
@@ -169,6 +183,7 @@ export class DockerRuntime implements ContainerRuntime {
             ReadOnly: m.readOnly ?? false,
           })),
           RestartPolicy: { Name: 'no' },
+          ...securityConfig(spec),
           LogConfig: spec.log
             ? { Type: 'json-file', Config: { 'max-size': spec.log.maxSize, 'max-file': String(spec.log.maxFile) } }
             : undefined,

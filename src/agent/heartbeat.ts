@@ -5,6 +5,7 @@
 import type { NodeStatusMessage, PodUsage } from '../api/protocol.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
+import type { HostDevices } from './host-devices.js'
 import type { HostInfo, HostUsage } from './host-info.js'
 import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeStatus, type ResourceReserve } from './node-status.js'
 import type { Uplink } from './agent-uplink.js'
@@ -27,6 +28,8 @@ export interface HeartbeatOptions {
   secretsPublicKey?: string
   /** The running pods' usage, sent with every heartbeat (metrics.k8s.io, `top pods`). */
   podUsage?: () => Promise<PodUsage[]>
+  /** The node's devices, looked at with every node status: a stick plugged in or out is advertised. */
+  devices?: () => Promise<HostDevices>
 }
 
 export class Heartbeat {
@@ -55,16 +58,19 @@ export class Heartbeat {
   /** The node status now; publishes it when it changed, or always with `force` (a new session). */
   async checkNodeStatus(force = false): Promise<NodeStatus> {
     const runtimeDown = this.o.runtimeDown?.()
-    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}) }
+    const devices = await this.o.devices?.().catch((err) => {
+      this.o.logger.warn({ component: 'heartbeat', err: (err as Error).message }, "could not read the node's devices")
+      return undefined
+    })
+    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}), ...(devices ? { devices } : {}) }
     const mesh = this.o.mesh?.(facts.addresses[0])
     const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status
     const fingerprint = statusFingerprint(status) + JSON.stringify(mesh?.wireguard ?? null)
     if (force || fingerprint !== this.published) {
       this.published = fingerprint
-      // `labels` rides along (decoders tolerate extra fields): the hub keeps the Node's
-      // kubernetes.io labels in step with what the host reports.
-      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}), ...(this.o.secretsPublicKey ? { secretsPublicKey: this.o.secretsPublicKey } : {}) } as NodeStatusMessage)
+      // `labels` rides along: the hub keeps the Node's devices.bramble.dev labels in step with them.
+      await this.o.uplink.publish('node-status', { status: status as unknown as Record<string, unknown>, labels: nodeLabels(facts), ...(mesh ? { wireguard: mesh.wireguard } : {}), ...(this.o.secretsPublicKey ? { secretsPublicKey: this.o.secretsPublicKey } : {}) } satisfies NodeStatusMessage)
     }
     return status
   }

@@ -2,6 +2,8 @@
 // publishes the result only when something other than heartbeat times changed, so the hub writes
 // the Node object only then.
 
+import { deviceResource } from '../api/devices.js'
+import type { HostDevices } from './host-devices.js'
 import type { DiskFacts, HostFacts } from './host-info.js'
 
 export interface NodeFacts extends HostFacts {
@@ -11,6 +13,8 @@ export interface NodeFacts extends HostFacts {
   kubeletVersion: string
   /** Why the container runtime cannot run pods now (`container runtime is down: ...`); absent while it can. */
   runtimeDown?: string
+  /** The node's devices by class (host-devices.ts): advertised as devices.bramble.dev/<class> resources and labels. */
+  devices?: HostDevices
 }
 
 /** What the node keeps for itself and the system: allocatable = capacity − reserve. */
@@ -55,12 +59,21 @@ function ki(bytes: number): string {
   return `${Math.max(0, Math.floor(bytes / KiB))}Ki`
 }
 
-export function nodeLabels(facts: Pick<HostFacts, 'architecture' | 'operatingSystem' | 'hostname'>): Record<string, string> {
-  return {
+export function nodeLabels(facts: Pick<HostFacts, 'architecture' | 'operatingSystem' | 'hostname'> & Pick<NodeFacts, 'devices'>): Record<string, string> {
+  const labels: Record<string, string> = {
     'kubernetes.io/arch': facts.architecture,
     'kubernetes.io/os': facts.operatingSystem,
     'kubernetes.io/hostname': facts.hostname.toLowerCase(),
   }
+  for (const [cls, found] of Object.entries(facts.devices ?? {})) if (found.length > 0) labels[deviceResource(cls)] = 'true'
+  return labels
+}
+
+/** `devices.bramble.dev/serial: "2"` per class the node has; a device is whole, so allocatable equals capacity. */
+function deviceCapacity(devices: HostDevices | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const cls of Object.keys(devices ?? {}).sort()) if (devices![cls]!.length > 0) out[deviceResource(cls)] = String(devices![cls]!.length)
+  return out
 }
 
 /**
@@ -104,12 +117,14 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
       memory: ki(facts.memory.totalBytes),
       pods: String(MAX_PODS),
       'ephemeral-storage': ki(facts.disk.totalBytes),
+      ...deviceCapacity(facts.devices),
     },
     allocatable: {
       cpu: `${Math.max(0, cpuMillis - reserve.cpuMillis)}m`,
       memory: ki(facts.memory.totalBytes - reserve.memoryBytes),
       pods: String(MAX_PODS),
       'ephemeral-storage': ki(facts.disk.totalBytes),
+      ...deviceCapacity(facts.devices),
     },
     conditions,
     addresses: [

@@ -5,14 +5,27 @@ import { createHash } from 'node:crypto'
 import { posix } from 'node:path'
 import type { KubeObject } from '../api/types.js'
 import { Quantity } from '../api/quantity.js'
-import { LABELS, type ContainerSpec, type MountSpec, type PortSpec } from './container-runtime.js'
+import { LABELS, type ContainerSpec, type DeviceSpec, type MountSpec, type PortSpec } from './container-runtime.js'
+import { containerGrant, grantLabel, type DeviceGrant } from './device-allocator.js'
+import { checkHostPath, type HostPathKind } from './host-paths.js'
 import { PAUSE_COMMAND } from './pod-pause-image.js'
+import { securityFields } from './pod-security.js'
 
 /** A pod bound to this node with the ConfigMaps and Secrets of its namespace it refers to. */
 export interface DesiredPod {
   pod: KubeObject
   configMaps: Record<string, KubeObject>
   secrets: Record<string, KubeObject>
+  /** What the node has for the pod, read by the agent before planning; absent, hostPaths are not checked and no devices are given. */
+  host?: PodHostView
+}
+
+/** The node as a pod's hostPath volumes and device limits see it. */
+export interface PodHostView {
+  /** What is at each hostPath volume's path (host-paths.ts), and at the parent of a missing one. */
+  paths: Record<string, HostPathKind>
+  /** The node's devices the pod holds for its devices.bramble.dev limits, or why it cannot have them. */
+  devices?: { grant: DeviceGrant } | { problem: string }
 }
 
 export interface PodSettings {
@@ -55,6 +68,8 @@ export interface PodVolumes {
   /** Directories to create. */
   dirs: VolumeDir[]
   files: VolumeFile[]
+  /** Host paths of DirectoryOrCreate and FileOrCreate volumes that are missing: made before the pod starts. */
+  hostPaths: Array<{ path: string; kind: 'directory' | 'file' }>
   hash: string
 }
 
@@ -188,9 +203,14 @@ export function appContainerSpec(
   const pod = d.pod
   const env = resolveEnv(d, container)
   if (env instanceof PodConfigProblem) return env
-  const mounts = resolveMounts(d, container, settings)
-  if (mounts instanceof PodConfigProblem) return mounts
+  const resolved = resolveMounts(d, container, settings)
+  if (resolved instanceof PodConfigProblem) return resolved
+  const { mounts, devices } = resolved
+  const granted = grantedDevices(d, container)
+  if (granted instanceof PodConfigProblem) return granted
+  devices.push(...granted.devices)
   const labels = baseLabels(pod, settings, container.name, role, attempt)
+  if (granted.label) labels[LABELS.devices] = granted.label
   const limits = container.resources?.limits ?? {}
   const requests = container.resources?.requests ?? {}
   if (requests.cpu !== undefined) labels[LABELS.cpuRequest] = String(requests.cpu)
@@ -206,6 +226,8 @@ export function appContainerSpec(
     mounts,
     networkMode: `container:${sandboxName}`,
     log: settings.log,
+    ...securityFields(pod.spec, container),
+    ...(devices.length ? { devices } : {}),
   }
   const cpu = Quantity.tryParse(limits.cpu)
   if (cpu) spec.nanoCpus = Number(cpu.milliValue()) * 1_000_000
@@ -265,14 +287,39 @@ function missingKey(kind: string, name: string, key: string, objectExists: boole
   return objectExists ? `couldn't find key ${key} in ${kind} ${name}` : `${kind} "${name}" not found`
 }
 
-function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): MountSpec[] | PodConfigProblem {
+/** The devices the pod holds for this container's devices.bramble.dev limits, each at /dev/<name> inside. */
+function grantedDevices(d: DesiredPod, container: any): { devices: DeviceSpec[]; label: string } | PodConfigProblem {
+  const held = d.host?.devices
+  if (!held) return { devices: [], label: '' }
+  if ('problem' in held) return new PodConfigProblem(held.problem)
+  const grant = containerGrant(d.pod.spec, container.name, held.grant)
+  const devices = Object.values(grant)
+    .flat()
+    .map((hostPath): DeviceSpec => ({ hostPath, containerPath: posix.join('/dev', posix.basename(hostPath)), permissions: 'rwm' }))
+  return { devices, label: grantLabel(grant) }
+}
+
+/** A hostPath the pod gives as a device: typed CharDevice or BlockDevice, or found to be one on the node. */
+function isDeviceHostPath(d: DesiredPod, hostPath: any): boolean {
+  if (hostPath.type === 'CharDevice' || hostPath.type === 'BlockDevice') return true
+  const kind = d.host?.paths[hostPath.path]
+  return !hostPath.type && (kind === 'char' || kind === 'block')
+}
+
+function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): { mounts: MountSpec[]; devices: DeviceSpec[] } | PodConfigProblem {
   const volumes = new Map<string, any>((d.pod.spec?.volumes ?? []).map((v: any) => [v.name, v]))
   const mounts: MountSpec[] = []
+  const devices: DeviceSpec[] = []
   for (const m of container.volumeMounts ?? []) {
     const v = volumes.get(m.name)
     if (!v) return new PodConfigProblem(`volume "${m.name}" is not defined in the pod`)
     let source: string
     let readOnly = m.readOnly === true
+    // A device bind-mounted would be visible but not usable (the device cgroup refuses it): the engine passes it in.
+    if (v.hostPath && isDeviceHostPath(d, v.hostPath)) {
+      devices.push({ hostPath: v.hostPath.path, containerPath: m.mountPath, permissions: readOnly ? 'rm' : 'rwm' })
+      continue
+    }
     if (v.hostPath) source = v.hostPath.path
     else if (v.secret) source = posix.join(podSecretsDir(settings, podUid(d.pod)), volumeLocation(v).path)
     else if (v.emptyDir || v.configMap) source = posix.join(podDir(settings, podUid(d.pod)), volumeLocation(v).path)
@@ -281,17 +328,22 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): Mo
     if (m.subPath) source = posix.join(source, m.subPath)
     mounts.push({ type: 'bind', source, target: m.mountPath, readOnly })
   }
-  return mounts
+  return { mounts, devices }
 }
 
 /** Directories and files of the pod's emptyDir, configMap and secret volumes. */
 export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
   const dirs: VolumeDir[] = []
   const files: VolumeFile[] = []
+  const hostPaths: PodVolumes['hostPaths'] = []
   for (const v of d.pod.spec?.volumes ?? []) {
     const location = volumeLocation(v)
     const dir = location.path
-    if (v.emptyDir) dirs.push(location)
+    if (v.hostPath && d.host) {
+      const check = checkHostPath(v.hostPath, d.host.paths)
+      if (!check.ok) return new PodConfigProblem(`volume "${v.name}": ${check.problem}`)
+      if (check.create) hostPaths.push({ path: v.hostPath.path, kind: check.create })
+    } else if (v.emptyDir) dirs.push(location)
     else if (v.configMap || v.secret) {
       dirs.push(location)
       const source = v.configMap ?? v.secret
@@ -323,8 +375,8 @@ export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
       }
     }
   }
-  const hash = createHash('sha256').update(stableJson({ dirs, files })).digest('hex').slice(0, 16)
-  return { dirs, files, hash }
+  const hash = createHash('sha256').update(stableJson({ dirs, files, hostPaths })).digest('hex').slice(0, 16)
+  return { dirs, files, hostPaths, hash }
 }
 
 function decodeBase64(v: unknown): string {

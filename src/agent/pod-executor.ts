@@ -55,6 +55,11 @@ export const executors: Executors = {
     // An earlier Bramble wrote secret volumes under the pod directory, on the SD card: they go.
     for (const dir of step.dirs) if (dir.root === 'secrets') await rm(join(ctx.podDir, 'volumes', dir.path), { recursive: true, force: true })
     ctx.state.podDir = true
+    // As the kubelet makes them: directories 0755 with their parents, empty files 0644 in an existing directory.
+    for (const h of step.hostPaths) {
+      if (h.kind === 'directory') await mkdir(h.path, { recursive: true, mode: 0o755 })
+      else await writeFile(h.path, '', { flag: 'a', mode: 0o644 })
+    }
     const wanted = new Set(step.files.map((f) => join(rootDir(f.root), f.path)))
     for (const f of step.files) {
       const path = join(rootDir(f.root), f.path)

@@ -14,6 +14,7 @@ import {
   specHash,
   type DesiredPod,
   type PodSettings,
+  type PodVolumes,
   type VolumeDir,
   type VolumeFile,
 } from './pod-container-spec.js'
@@ -59,7 +60,7 @@ export type StopReason = 'Killing' | 'Unhealthy' | 'SpecChanged' | 'SandboxChang
 export type Step =
   | { kind: 'ensurePauseImage'; podUid: string; image: string }
   | { kind: 'pull'; podUid: string; container: string; image: string; /** Keep going if it fails (policy Always, image present). */ bestEffort: boolean }
-  | { kind: 'writeVolumes'; podUid: string; dirs: VolumeDir[]; files: VolumeFile[]; hash: string }
+  | { kind: 'writeVolumes'; podUid: string; dirs: VolumeDir[]; files: VolumeFile[]; hostPaths: PodVolumes['hostPaths']; hash: string }
   | { kind: 'create'; podUid: string; container: string; role: 'sandbox' | 'init' | 'app'; spec: ContainerSpec; /** Back-off entry to keep once created (a restart). */ backoff?: BackoffEntry; restart: boolean }
   | { kind: 'start'; podUid: string; container: string; /** Container id or name. */ target: string }
   | { kind: 'stop'; podUid: string; container: string; id: string; graceSeconds: number; reason: StopReason }
@@ -142,7 +143,7 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
 
   const volumes = podVolumes(d)
   if (volumes instanceof PodConfigProblem) return steps // reported as CreateContainerConfigError by pod-status
-  if (volumes.hash !== state.volumesHash) steps.push({ kind: 'writeVolumes', podUid: uid, dirs: volumes.dirs, files: volumes.files, hash: volumes.hash })
+  if (volumes.hash !== state.volumesHash) steps.push({ kind: 'writeVolumes', podUid: uid, dirs: volumes.dirs, files: volumes.files, hostPaths: volumes.hostPaths, hash: volumes.hash })
 
   // The sandbox: a new one (with fresh containers) when it is missing, stopped or changed.
   const sandboxes = byName.get('POD') ?? []

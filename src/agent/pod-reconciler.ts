@@ -11,10 +11,13 @@ import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
 import { LABELS, type ContainerInfo, type ContainerRuntime } from './container-runtime.js'
 import { ImagePullError } from './errors.js'
+import { DeviceAllocator, podDeviceWants, wantsDevices } from './device-allocator.js'
+import { scanDevices } from './host-devices.js'
+import { hostPathKinds } from './host-paths.js'
 import { podEvent, type PodEventRecord } from './pod-events.js'
 import { changesState, executeStep, type ExecutorContext } from './pod-executor.js'
 import { podKey, podUid, type DesiredPod } from './pod-container-spec.js'
-import { hubFinishedPhase } from './pod-finished.js'
+import { finishedPhase, hubFinishedPhase } from './pod-finished.js'
 import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from './pod-planner.js'
 import { computePodStatus } from './pod-status.js'
 import { ProbeWorker, type ProbeResults, type ProbeSpec } from './probes.js'
@@ -34,6 +37,8 @@ export interface PodReconcilerOptions {
   resyncMs?: number
   /** Back-off between attempts to watch the engine's events again after it went away. */
   rewatch?: { minMs: number; maxMs: number }
+  /** Where the node's devices are found for devices.bramble.dev limits (default /dev). */
+  deviceDir?: string
 }
 
 const DEFAULT_REWATCH = { minMs: 500, maxMs: 4_000 }
@@ -45,6 +50,7 @@ export class PodReconciler {
   private readonly probeResults = new Map<string, ProbeResults>()
   private readonly lastStatus = new Map<string, string>()
   private readonly previousStatus = new Map<string, any>()
+  private readonly devices = new DeviceAllocator()
   private watch?: { close(): void }
   private resyncTimer?: { cancel(): void }
   private rewatchTimer?: { cancel(): void }
@@ -85,7 +91,10 @@ export class PodReconciler {
   async resync(): Promise<void> {
     const uids = new Set<string>()
     for (const d of await this.o.desired()) uids.add(podUid(d.pod))
-    for (const c of await this.o.runtime.list({ [LABELS.cluster]: this.o.settings.clusterId })) {
+    const containers = await this.o.runtime.list({ [LABELS.cluster]: this.o.settings.clusterId })
+    // Before any pod is reconciled: devices held by running pods stay theirs after an agent restart.
+    this.devices.adopt(containers)
+    for (const c of containers) {
       const uid = c.labels[LABELS.podUid]
       if (uid) uids.add(uid)
     }
@@ -185,8 +194,9 @@ export class PodReconciler {
 
   private async reconcile(uid: string): Promise<void> {
     const { runtime, settings } = this.o
-    const desired = (await this.o.desired()).find((d) => podUid(d.pod) === uid)
+    const found = (await this.o.desired()).find((d) => podUid(d.pod) === uid)
     const containers = await runtime.list({ [LABELS.cluster]: settings.clusterId, [LABELS.podUid]: uid })
+    const desired = found && (await this.withHostView(found, containers))
     const images = await this.presentImages(desired)
     const state = this.states.get(uid) ?? emptyPodState()
     this.states.set(uid, state)
@@ -219,6 +229,18 @@ export class PodReconciler {
       return
     }
     this.reportStatus(desired, containers, images, state)
+  }
+
+  /** The pod with what the node has for it: its hostPaths' kinds, and its devices (a finished pod's are free again). */
+  private async withHostView(d: DesiredPod, containers: ContainerInfo[]): Promise<DesiredPod> {
+    const uid = podUid(d.pod)
+    const paths = await hostPathKinds(d.pod.spec)
+    if (!wantsDevices(d.pod.spec) || finishedPhase(d.pod, containers)) {
+      this.devices.release(uid)
+      return { ...d, host: { paths } }
+    }
+    const devices = this.devices.grant(uid, podDeviceWants(d.pod.spec), await scanDevices(this.o.deviceDir ?? '/dev'))
+    return { ...d, host: { paths, devices } }
   }
 
   private recordPullFailure(state: PodRuntimeState, step: Extract<Step, { kind: 'pull' }>, e: ImagePullError, ctx: ExecutorContext): void {
@@ -256,6 +278,7 @@ export class PodReconciler {
   }
 
   private forget(uid: string): void {
+    this.devices.release(uid)
     this.states.delete(uid)
     this.lastStatus.delete(uid)
     this.previousStatus.delete(uid)

@@ -51,6 +51,10 @@ const record: Check = (v, p) => {
   if (!isRecord(v)) fail(p, `expected an object, got ${describe(v)}`)
 }
 const anything: Check = () => {}
+const stringMap: Check = (v, p) => {
+  record(v, p)
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) str(x, `${p}.${k}`)
+}
 const sealingKey: Check = (v, p) => {
   if (!isSealingKey(v)) fail(p, `expected an X25519 public key (32 bytes in base64), got ${describe(v)}`)
 }
@@ -127,7 +131,7 @@ const UP_SHAPES: Record<UpName, Check> = {
   sync: object({ revision: req(count) }),
   ack: object({ revision: req(count) }),
   heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num), pods: opt(arrayOf(podUsage)) }),
-  'node-status': object({ status: req(record), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
+  'node-status': object({ status: req(record), labels: opt(stringMap), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
   'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record) }),
   events: object({ events: req(arrayOf(record)) }),
   'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool) }),

@@ -163,6 +163,8 @@ export interface NodeStatusMessage {
   wireguard?: { publicKey: string; endpoint?: string }
   /** The node's X25519 public key for Secrets in transit (src/api/sealed-secret.ts); the hub keeps it as a Node annotation. */
   secretsPublicKey?: string
+  /** Labels the node reports of itself; the hub takes only the devices.bramble.dev/<class> ones (src/api/devices.ts). */
+  labels?: Record<string, string>
 }
 
 export interface PodStatusMessage {

@@ -4,6 +4,7 @@
 import { isDNS1123Label, isDNS1123Subdomain, isEnvVarName, isQualifiedName, isValidLabelValue, isValidPortName, isValidPortNum, validateLabels } from './names.js'
 import { Quantity } from './quantity.js'
 import { labelSelectorFromObject } from './selector.js'
+import { isExtendedResourceName, validateContainerSecurityContext, validateExtendedResources, validateHostNetworkPorts, validateHostPathSource, validatePodSecurityContext } from './validate-host-access.js'
 import type { FieldError } from './types.js'
 import { child, duplicate, forbidden, index, invalid, invalidEach, isRecord, notSupported, required } from './validate-errors.js'
 
@@ -60,6 +61,8 @@ export function validatePodSpec(spec: unknown, path: string): FieldError[] {
     errs.push(invalid(child(path, 'activeDeadlineSeconds'), deadline, 'must be between 1 and 2147483647, inclusive'))
   list(s.tolerations).forEach((t, i) => validateToleration(errs, t, index(child(path, 'tolerations'), i)))
   validateAffinity(errs, s.affinity, child(path, 'affinity'))
+  validatePodSecurityContext(errs, s.securityContext, child(path, 'securityContext'))
+  validateHostNetworkPorts(errs, s, path)
   return errs
 }
 
@@ -85,6 +88,7 @@ function validateVolumes(errs: FieldError[], volumes: unknown, path: string): Se
     if (secret && !str(secret.secretName)) errs.push(required(child(child(vp, 'secret'), 'secretName')))
     const hostPath = rec(vol.hostPath)
     if (hostPath && !str(hostPath.path)) errs.push(required(child(child(vp, 'hostPath'), 'path')))
+    validateHostPathSource(errs, hostPath, child(vp, 'hostPath'))
     const emptyDir = rec(vol.emptyDir)
     if (emptyDir && emptyDir.sizeLimit !== undefined && emptyDir.sizeLimit !== null) validateQuantity(errs, emptyDir.sizeLimit, child(child(vp, 'emptyDir'), 'sizeLimit'))
   })
@@ -115,6 +119,7 @@ function validateContainers(errs: FieldError[], containers: unknown[], path: str
     list(ctr.env).forEach((e, j) => validateEnvVar(errs, e, index(child(p, 'env'), j)))
     list(ctr.envFrom).forEach((e, j) => validateEnvFrom(errs, e, index(child(p, 'envFrom'), j)))
     validateResources(errs, ctr.resources, child(p, 'resources'))
+    validateContainerSecurityContext(errs, ctr.securityContext, child(p, 'securityContext'))
     validateVolumeMounts(errs, ctr.volumeMounts, child(p, 'volumeMounts'), volumes)
     for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const)
       if (ctr[probe] !== undefined && ctr[probe] !== null) validateProbe(errs, ctr[probe], child(p, probe), probe !== 'readinessProbe')
@@ -209,9 +214,10 @@ function validateResources(errs: FieldError[], resources: unknown, p: string): v
       if (q) parsed[kind].set(name, q)
     }
   }
+  validateExtendedResources(errs, parsed, p)
   for (const [name, req] of parsed.requests) {
     const limit = parsed.limits.get(name)
-    if (limit && req.cmp(limit) > 0)
+    if (limit && req.cmp(limit) > 0 && !isExtendedResourceName(name))
       errs.push(invalid(child(child(p, 'requests'), name), req.toString(), `must be less than or equal to ${name} limit of ${limit.toString()}`))
   }
 }

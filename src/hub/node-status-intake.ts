@@ -9,6 +9,7 @@
 // allocatable, addresses, nodeInfo), a Pod's status only when it differs.
 
 import { isDeepStrictEqual } from 'node:util'
+import { DEVICE_RESOURCE_PREFIX, deviceClassOfResource } from '../api/devices.js'
 import { KINDS } from '../api/kinds.js'
 import { decodeUp } from '../api/protocol-decode.js'
 import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
@@ -157,6 +158,7 @@ export class NodeStatusIntake {
       this.o.nodes.assume(written)
       this.log.info({ node, resourceVersion: written.metadata.resourceVersion }, 'node status changed')
     }
+    if (message.labels !== undefined) await this.recordDeviceLabels(node, message.labels)
     // The agent's WireGuard public key and endpoint ride along; kept as Node annotations for the mesh.
     if (message.wireguard !== undefined) {
       const { problems } = await recordWireGuardReport(this.o.registry, node, message.wireguard, this.o.nodes.list())
@@ -164,6 +166,23 @@ export class NodeStatusIntake {
     }
     // So does its public key for Secrets in transit (nodes joined before join carried it).
     if (message.secretsPublicKey !== undefined) await this.recordSecretsKey(node, message.secretsPublicKey)
+  }
+
+  /** The node's devices.bramble.dev/<class> labels as it reports them; it may set no other label on itself. */
+  private async recordDeviceLabels(node: string, reported: Record<string, string>): Promise<void> {
+    const wanted = deviceLabels(reported)
+    const same = (labels: Record<string, string> | undefined) => isDeepStrictEqual(deviceLabels(labels ?? {}), wanted)
+    if (same(this.o.nodes.get(node)?.metadata.labels)) return
+    const written = await mutateObject(this.o.registry, NODE, '', node, (current) => {
+      if (same(current.metadata.labels)) return undefined
+      const kept = Object.fromEntries(Object.entries(current.metadata.labels ?? {}).filter(([k]) => !k.startsWith(DEVICE_RESOURCE_PREFIX)))
+      current.metadata.labels = { ...kept, ...wanted }
+      return current
+    })
+    if (written) {
+      this.o.nodes.assume(written)
+      this.log.info({ node, devices: Object.keys(wanted) }, "node's device labels changed")
+    }
   }
 
   private async recordSecretsKey(node: string, publicKey: string): Promise<void> {
@@ -295,4 +314,14 @@ function mergePodStatus(current: Record<string, unknown>, reported: Record<strin
   const kept = conditionsOf(current).filter((c) => !reportedTypes.has(c.type))
   const conditions = [...kept, ...conditionsOf(reported)]
   return conditions.length > 0 ? { ...reported, conditions } : { ...reported }
+}
+
+/** The known devices.bramble.dev/<class> labels among `labels`, each "true". */
+function deviceLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(labels)
+      .filter((k) => deviceClassOfResource(k) !== undefined && labels[k] === 'true')
+      .sort()
+      .map((k) => [k, 'true']),
+  )
 }

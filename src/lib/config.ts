@@ -304,6 +304,8 @@ export interface AgentFlags {
   secretsDir: string
   /** Where the agent serves Prometheus /metrics (HTTP); undefined when turned off (`--metrics-address none`). */
   metricsAddress: { host: string; port: number } | undefined
+  /** Where serial, I2C, video and GPIO devices are looked for and advertised from. */
+  deviceDir: string
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -455,6 +457,17 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     parse: (raw) => parseListenAddress(raw),
     defaultValue: () => ({ host: '127.0.0.1', port: 10255 }),
     defaultText: '127.0.0.1:10255',
+  },
+  deviceDir: {
+    flag: '--device-dir',
+    valueName: 'DIR',
+    description: 'where the node looks for serial (ttyUSB*, ttyACM*), i2c-*, video* and gpiochip* devices, advertised as devices.bramble.dev/<class> resources',
+    parse: (raw) => {
+      if (!raw.startsWith('/')) throw new FlagReason(`must be an absolute directory path, got "${raw}"`)
+      return resolvePath(raw)
+    },
+    defaultValue: () => '/dev',
+    defaultText: '/dev',
   },
 }
 

@@ -3,7 +3,7 @@
 
 import { matchesLabels, type Requirement } from '../api/selector.js'
 import type { KubeObject } from '../api/types.js'
-import { allocatable, podRequests, requestedOn, type NodeSnapshot } from './snapshot.js'
+import { allocatable, allocatableExtended, podExtendedRequests, podRequests, requestedOn, type NodeSnapshot } from './snapshot.js'
 
 export type Filter = (pod: KubeObject, node: NodeSnapshot) => readonly string[]
 
@@ -40,12 +40,27 @@ const resourcesFit: Filter = (pod, n) => {
   const tooMany = pods.length + 1 > cap.pods
   const cpu = want.cpuMilli > 0 && used.cpuMilli + want.cpuMilli > cap.cpuMilli
   const memory = want.memoryBytes > 0 && used.memoryBytes + want.memoryBytes > cap.memoryBytes
-  if (!tooMany && !cpu && !memory) return PASS
+  const extended = insufficientExtended(pod, n)
+  if (!tooMany && !cpu && !memory && extended.length === 0) return PASS
   const reasons: string[] = []
   if (tooMany) reasons.push('Too many pods')
   if (cpu) reasons.push('Insufficient cpu')
   if (memory) reasons.push('Insufficient memory')
+  for (const name of extended) reasons.push(`Insufficient ${name}`)
   return reasons
+}
+
+/** Extended resources (devices.bramble.dev/serial) the pod wants more of than the node has left; a node without one has none. */
+function insufficientExtended(pod: KubeObject, { node, pods }: NodeSnapshot): string[] {
+  const want = podExtendedRequests(pod)
+  if (want.size === 0) return []
+  const short: string[] = []
+  for (const [name, n] of [...want].sort(([a], [b]) => a.localeCompare(b))) {
+    let used = 0
+    for (const p of pods) used += podExtendedRequests(p).get(name) ?? 0
+    if (used + n > allocatableExtended(node, name)) short.push(name)
+  }
+  return short
 }
 
 export const nodeSelector: Filter = (pod, { node }) => {
@@ -103,10 +118,11 @@ export function hasPodAntiAffinity(pod: KubeObject): boolean {
 
 /**
  * True when hostPorts and podAntiAffinity cannot fail for this pod on a node where no pod has
- * anti-affinity (no host port wanted, no anti-affinity of its own): then only resourcesFit decides.
+ * anti-affinity (no host port wanted, no anti-affinity of its own), and the pod asks for no
+ * extended resource: then only cpu, memory and the pod count decide.
  */
 export function onlyResourcesMatter(pod: KubeObject): boolean {
-  return hostPortKeys(pod).length === 0 && !hasPodAntiAffinity(pod)
+  return hostPortKeys(pod).length === 0 && !hasPodAntiAffinity(pod) && podExtendedRequests(pod).size === 0
 }
 
 /**

@@ -1,6 +1,7 @@
 // What the scheduler sees: nodes with the pods bound to them, and what each asks for.
 
 import { Quantity } from '../api/quantity.js'
+import { isExtendedResourceName } from '../api/validate-host-access.js'
 import type { KubeObject } from '../api/types.js'
 
 export interface NodeSnapshot {
@@ -74,6 +75,41 @@ function computePodRequests(pod: KubeObject): Resources {
   const app = ((spec.containers as unknown[]) ?? []).map(containerRequests).reduce(add, ZERO)
   const init = ((spec.initContainers as unknown[]) ?? []).map(containerRequests).reduce(max, ZERO)
   return max(app, init)
+}
+
+/**
+ * Extended resources a pod asks for (fully qualified names outside kubernetes.io, such as
+ * devices.bramble.dev/serial), as counts: the sum over its containers, or its largest init
+ * container's if more. Requests default to limits; Kubernetes has them equal.
+ */
+export function podExtendedRequests(pod: KubeObject): ReadonlyMap<string, number> {
+  let r = extendedOf.get(pod)
+  if (!r) extendedOf.set(pod, (r = computeExtended(pod)))
+  return r
+}
+
+const extendedOf = new WeakMap<KubeObject, ReadonlyMap<string, number>>()
+const NO_EXTENDED: ReadonlyMap<string, number> = new Map()
+
+function computeExtended(pod: KubeObject): ReadonlyMap<string, number> {
+  const of = (c: any): Map<string, number> => {
+    const m = new Map<string, number>()
+    for (const [name, value] of Object.entries({ ...(c?.resources?.limits ?? {}), ...(c?.resources?.requests ?? {}) })) {
+      const n = Number(quantity(value)?.value() ?? 0)
+      if (isExtendedResourceName(name) && n > 0) m.set(name, n)
+    }
+    return m
+  }
+  const total = new Map<string, number>()
+  for (const c of (pod.spec?.containers ?? []) as unknown[]) for (const [k, n] of of(c)) total.set(k, (total.get(k) ?? 0) + n)
+  for (const c of (pod.spec?.initContainers ?? []) as unknown[]) for (const [k, n] of of(c)) total.set(k, Math.max(total.get(k) ?? 0, n))
+  return total.size > 0 ? total : NO_EXTENDED
+}
+
+/** How much of an extended resource the node offers: its allocatable (0 when it has none). */
+export function allocatableExtended(node: KubeObject, name: string): number {
+  const a = node.status?.allocatable ?? node.status?.capacity ?? {}
+  return Number(quantity(a[name])?.value() ?? 0)
 }
 
 /** Requests as the scorers see them: a pod asking for nothing still counts as a small one, as in Kubernetes. */

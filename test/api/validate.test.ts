@@ -94,7 +94,7 @@ t.test('names unknown fields by path', async (t) => {
 t.test('names fields Kubernetes defines but Bramble does not act on, once per path', async (t) => {
   const r = validateObject(
     pod({
-      containers: [c({ securityContext: { privileged: true }, tty: true }), c({ name: 'b', lifecycle: { preStop: { exec: { command: ['x'] } } }, securityContext: {} })],
+      containers: [c({ securityContext: { privileged: true, seccompProfile: { type: 'RuntimeDefault' } }, tty: true }), c({ name: 'b', lifecycle: { preStop: { exec: { command: ['x'] } } }, securityContext: {} })],
       volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'pvc' } }],
       priorityClassName: 'high',
       affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone' }] } },
@@ -102,7 +102,7 @@ t.test('names fields Kubernetes defines but Bramble does not act on, once per pa
   )
   t.same([...r.ignoredFields].sort(), [
     'spec.affinity.podAffinity',
-    'spec.containers[0].securityContext',
+    'spec.containers[0].securityContext.seccompProfile',
     'spec.containers[0].tty',
     'spec.containers[1].lifecycle',
     'spec.priorityClassName',
@@ -158,6 +158,8 @@ t.test('pod spec: resources are quantities, requests within limits', async (t) =
   const r = validateObject(pod({ containers: [c({ resources: { requests: { cpu: 'lots', memory: '2Gi', 'example.com/gpu': '1' }, limits: { memory: '1Gi', cpu: '-1', widgets: '2' } } }), c({ name: 'b', resources: { requests: { cpu: 2, memory: true } } })] }))
   t.same(fields(r.errors), srt([
     ['spec.containers[0].resources.limits.cpu', 'FieldValueInvalid'],
+    // An extended resource cannot be overcommitted: its request needs a limit.
+    ['spec.containers[0].resources.limits.example.com/gpu', 'FieldValueForbidden'],
     ['spec.containers[0].resources.limits.widgets', 'FieldValueInvalid'],
     ['spec.containers[0].resources.requests.cpu', 'FieldValueInvalid'],
     ['spec.containers[0].resources.requests.memory', 'FieldValueInvalid'],

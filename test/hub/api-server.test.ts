@@ -105,11 +105,12 @@ t.test('refuses unknown fields under Strict and warns about them otherwise', asy
 
 t.test('names fields Bramble keeps but does not act on in a Warning header', async (t) => {
   const d = deployment('secure')
-  ;(d.spec.template.spec.containers[0] as any).securityContext = { runAsUser: 1000 }
+  ;(d.spec.template.spec.containers[0] as any).securityContext = { runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } }
   const res = await apiRequest(admin, 'POST', DEPLOYMENTS, d)
   t.equal(res.status, 201)
-  t.match(String(res.headers.warning), /securityContext/)
-  t.same(res.json.spec.template.spec.containers[0].securityContext, { runAsUser: 1000 }, 'the field is kept')
+  t.match(String(res.headers.warning), /securityContext\.seccompProfile/)
+  t.notMatch(String(res.headers.warning), /runAsUser/, 'runAsUser is acted on')
+  t.same(res.json.spec.template.spec.containers[0].securityContext, { runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } }, 'the field is kept')
 })
 
 t.test('refuses a stale resourceVersion with a conflict and changes nothing', async (t) => {

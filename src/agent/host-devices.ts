@@ -1,0 +1,29 @@
+// The node's devices of the classes Bramble advertises (src/api/devices.ts): character devices at
+// the top of the device directory (/dev unless the agent is told otherwise), by class, in a stable
+// order. Read with every node status (a stick plugged in shows up) and before a pod is given some.
+
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { compareDeviceNames, deviceClassOf } from '../api/devices.js'
+
+/** Device paths per class: `{ serial: ['/dev/ttyACM0', '/dev/ttyUSB0'] }`; classes with none are absent. */
+export type HostDevices = Record<string, string[]>
+
+export async function scanDevices(dir: string): Promise<HostDevices> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
+  const found: HostDevices = {}
+  for (const name of names.sort(compareDeviceNames)) {
+    const cls = deviceClassOf(name)
+    if (!cls) continue
+    // A symlink to a device counts once, at the name it has here; a regular file is not a device.
+    const isDevice = await stat(join(dir, name)).then((s) => s.isCharacterDevice(), () => false)
+    if (isDevice) (found[cls] ??= []).push(join(dir, name))
+  }
+  return found
+}
