@@ -24,6 +24,12 @@ export interface WatchRequest {
 /** Watches never outlive this, as the API server's own minimum request timeout. */
 const MAX_WATCH_SECONDS = 1800
 
+/**
+ * A watcher that leaves more than this unread is cut off (it lists and watches again, as after any
+ * ended watch) rather than buffered for without bound, as Kubernetes closes unresponsive watchers.
+ */
+export const MAX_UNREAD_WATCH_BYTES = 8 * 1024 * 1024
+
 export async function serveWatch(registry: Registry, clock: Clock, req: WatchRequest, res: ServerResponse, onClose: (fn: () => void) => void): Promise<void> {
   let fromRevision: number
   const initial: KubeObject[] = []
@@ -41,13 +47,17 @@ export async function serveWatch(registry: Registry, clock: Clock, req: WatchReq
   res.flushHeaders()
   const send = (type: WatchEventType, object: unknown) => {
     const payload = req.asTable && type !== 'ERROR' ? toTable(req.info.kind, [object as KubeObject], (object as KubeObject).metadata.resourceVersion, clock.now(), 'Metadata') : object
+    if (res.destroyed) return
     res.write(`${JSON.stringify({ type, object: payload })}\n`)
+    // Destroyed, the response closes: finish() below stops the watch and its timer.
+    if (res.writableLength > MAX_UNREAD_WATCH_BYTES) res.destroy()
   }
   const selected = new Set<string>()
   for (const object of initial) {
     selected.add(objectId(object))
     send('ADDED', object)
   }
+  if (res.destroyed) return
 
   let watch: { stop(): void } | undefined
   let timer: { cancel(): void } | undefined

@@ -248,6 +248,39 @@ function tlsSocket(target: ApiTarget): Promise<TLSSocket> {
   })
 }
 
+t.test('a watcher that stops reading is cut off instead of buffered for without bound', async (t) => {
+  const socket = await tlsSocket(admin)
+  let received = ''
+  const headersIn = new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  const closed = untilClosed(socket)
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')))
+  socket.write(`GET ${CONFIGMAPS}?watch=true HTTP/1.1\r\nHost: bramble\r\nAuthorization: Bearer ${admin.token}\r\n\r\n`)
+  await headersIn
+  t.match(received, /^HTTP\/1\.1 200 /, 'the watch started')
+  socket.pause()
+
+  // 40 ConfigMaps of 900 KB: 36 MB of events for a client that reads none of them.
+  const pid = hub.child.pid!
+  const before = memoryOf(pid).rss
+  const value = 'v'.repeat(900 * 1024)
+  for (let i = 0; i < 40; i++) {
+    const res = await apiRequest(admin, 'POST', CONFIGMAPS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `big-${i}` }, data: { v: value } })
+    if (res.status !== 201) t.fail(`create big-${i}: ${res.status} ${res.text.slice(0, 200)}`)
+  }
+  t.comment(`hub RSS ${(before / MB).toFixed(0)} MB before the writes, ${(memoryOf(pid).rss / MB).toFixed(0)} MB after`)
+
+  // Reading again, the client finds the stream ended part way.
+  socket.resume()
+  const outcome = await Promise.race([closed, new Promise<'open'>((r) => setTimeout(() => r('open'), 60_000).unref())])
+  socket.destroy()
+  t.not(outcome, 'open', 'the hub closed the watch')
+  const events = (received.match(/"type":"ADDED"/g) ?? []).length
+  t.ok(events < 40, `the watcher got ${events} of the 40 events before it was cut off`)
+  for (let i = 0; i < 40; i++) await apiRequest(admin, 'DELETE', `${CONFIGMAPS}/big-${i}`)
+  const again = await apiRequest(admin, 'GET', `${CONFIGMAPS}?watch=true&timeoutSeconds=1`)
+  t.equal(again.status, 200, 'a new watch is served')
+})
+
 t.test('the hub closes a connection that sends nothing (its default timeouts apply)', async (t) => {
   const url = new URL(hub.server)
   const silentTcp = netConnect({ host: url.hostname, port: Number(url.port) })
