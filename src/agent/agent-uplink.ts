@@ -11,6 +11,7 @@ import type { Logger } from '../lib/logger.js'
 const EVENTS_PER_MESSAGE = 50
 const EVENTS_FLUSH_MS = 1_000
 const EVENTS_KEPT_OFFLINE = 500
+const CLOCK_STAMPED: ReadonlySet<UpName> = new Set<UpName>(['heartbeat', 'pod-status', 'events'])
 
 export class Uplink {
   private bus: Bus | undefined
@@ -77,7 +78,9 @@ export class Uplink {
 
   private send<K extends UpName>(name: K, message: UpMessages[K]): Promise<void> {
     const bus = this.bus!
-    return bus.publish(upTopic(this.node, name), encodeMessage(message), DELIVERY[name]).catch((err) => {
+    // The node's clock as it sends: the hub learns the node's clock offset and corrects the times these carry.
+    const stamped = CLOCK_STAMPED.has(name) ? { ...message, at: this.clock.now() } : message
+    return bus.publish(upTopic(this.node, name), encodeMessage(stamped), DELIVERY[name]).catch((err) => {
       this.log.warn({ component: 'uplink', topic: name, err: (err as Error).message }, 'could not publish to the hub')
     })
   }

@@ -130,10 +130,10 @@ const podUsage: Check = object({
 const UP_SHAPES: Record<UpName, Check> = {
   sync: object({ revision: req(count) }),
   ack: object({ revision: req(count) }),
-  heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num), pods: opt(arrayOf(podUsage)) }),
+  heartbeat: object({ seq: req(count), uptimeMs: req(count), cpu: req(num), memory: req(num), temperature: opt(num), pods: opt(arrayOf(podUsage)), at: opt(count) }),
   'node-status': object({ status: req(record), labels: opt(stringMap), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
-  'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record) }),
-  events: object({ events: req(arrayOf(record)) }),
+  'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record), at: opt(count) }),
+  events: object({ events: req(arrayOf(record)), at: opt(count) }),
   'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool) }),
   presence: object({ online: req(bool), at: req(count) }),
 }

@@ -136,6 +136,8 @@ export interface HeartbeatMessage {
   temperature?: number
   /** The running pods' usage, read from their containers' cgroups (absent from older agents). */
   pods?: PodUsage[]
+  /** The node's wall clock as it sent this, ms since the epoch (also on pod-status and events): the hub learns the node's clock offset from it. */
+  at?: number
 }
 
 /** One pod's usage, as `kubectl top pods` shows it (metrics.k8s.io PodMetrics). */
@@ -172,11 +174,15 @@ export interface PodStatusMessage {
   name: string
   uid: string
   status: Record<string, unknown>
+  /** The node's wall clock as it sent this (see HeartbeatMessage.at). */
+  at?: number
 }
 
 /** Kubernetes Event-shaped records (reason, message, type, involvedObject, ...). */
 export interface EventsMessage {
   events: Array<Record<string, unknown>>
+  /** The node's wall clock as it sent this (see HeartbeatMessage.at). */
+  at?: number
 }
 
 /** One reply, or one chunk of a streamed reply (`chunk` with `done: false` until the last). */

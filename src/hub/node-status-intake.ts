@@ -17,12 +17,14 @@ import { parseTopic, type EventsMessage, type NodeStatusMessage, type PodStatusM
 import type { KubeObject } from '../api/types.js'
 import { isTerminal } from '../sched/snapshot.js'
 import type { Clock } from '../lib/clock.js'
+import { CLOCK_SKEW_TOLERANCE_MS } from '../lib/tls-failure.js'
 import type { Logger } from '../lib/logger.js'
 import { RandomHex } from '../lib/random-hex.js'
 import type { Heartbeats } from './heartbeats.js'
 import type { Informer } from './informer.js'
 import { mutateObject, WRITE } from './node-gateway-writes.js'
 import { recordWireGuardReport } from './mesh-publisher.js'
+import { describeSkew, NodeClocks, shiftNodeTimes } from './node-clocks.js'
 import type { ReadyCondition } from './node-lifecycle.js'
 import { rfc3339, type Registry } from './registry.js'
 
@@ -59,6 +61,8 @@ export class NodeStatusIntake {
   private readonly chains = new Map<string, { tail: Promise<void>; pending: number }>()
   private readonly warnings = new Map<string, { windowStart: number; count: number }>()
   private readonly reported = new Map<string, ReadyCondition>()
+  /** Each node's clock against the hub's: the times it reports are moved by it. */
+  private readonly clocks = new NodeClocks()
   private readonly eventSuffixes = new RandomHex(8)
 
   constructor(private readonly o: NodeStatusIntakeOptions) {
@@ -84,6 +88,7 @@ export class NodeStatusIntake {
   forget(node: string): void {
     this.reported.delete(node)
     this.warnings.delete(node)
+    this.clocks.forget(node)
   }
 
   /** Resolves once every accepted write has been made (for tests and shutdown). */
@@ -93,6 +98,9 @@ export class NodeStatusIntake {
 
   private dispatch(node: string, name: UpName, message: unknown): void {
     const now = this.o.clock.monotonic()
+    // A message held back by a lost link reads as a larger offset: its times then map to when it arrived, never later.
+    const sentAt = (message as { at?: unknown }).at
+    if (name !== 'presence' && typeof sentAt === 'number') this.observeClock(node, sentAt)
     if (name !== 'presence') {
       this.o.heartbeats.seen(node, now)
       this.o.onAlive(node)
@@ -210,7 +218,7 @@ export class NodeStatusIntake {
         if (current.spec?.nodeName !== node || current.metadata.uid !== message.uid) return undefined
         // As the Kubernetes API refuses it: a pod never leaves Succeeded or Failed.
         if (isTerminal(current) && message.status.phase !== current.status?.phase) return undefined
-        const next = mergePodStatus((current.status ?? {}) as Record<string, unknown>, message.status)
+        const next = mergePodStatus((current.status ?? {}) as Record<string, unknown>, shiftNodeTimes(message.status, this.clocks.offsetMs(node)))
         if (isDeepStrictEqual(next, current.status)) return undefined
         current.status = next
         return current
@@ -222,7 +230,9 @@ export class NodeStatusIntake {
   private async events(node: string, message: EventsMessage): Promise<void> {
     if (message.events.length > MAX_EVENTS_PER_MESSAGE) this.refuse(node, { events: message.events.length, kept: MAX_EVENTS_PER_MESSAGE }, 'dropped events beyond the per-message limit')
     const nowIso = rfc3339(this.o.clock.now())
-    for (const e of message.events.slice(0, MAX_EVENTS_PER_MESSAGE)) {
+    const offsetMs = this.clocks.offsetMs(node)
+    for (const raw of message.events.slice(0, MAX_EVENTS_PER_MESSAGE)) {
+      const e = shiftNodeTimes(raw, offsetMs)
       const involved = (typeof e.involvedObject === 'object' && e.involvedObject !== null ? e.involvedObject : {}) as Record<string, unknown>
       const kind = involved.kind
       const name = typeof involved.name === 'string' ? involved.name : ''
@@ -269,6 +279,15 @@ export class NodeStatusIntake {
     }
   }
 
+  /** A heartbeat's time against the hub's clock; a node minutes off is named in the log, once per change. */
+  private observeClock(node: string, nodeNowMs: number): void {
+    const offset = this.clocks.observe(node, nodeNowMs, this.o.clock.now())
+    if (offset === undefined) return
+    if (Math.abs(offset) >= CLOCK_SKEW_TOLERANCE_MS) {
+      this.log.warn({ node, offsetMs: offset }, `the clock of node ${node} is ${describeSkew(offset)} the hub's; the times it reports are corrected by that, and liveness never depends on it; set its time (enable NTP)`)
+    } else this.log.info({ node, offsetMs: offset }, 'node clock offset from the hub')
+  }
+
   /** One log line per refusal, at most a few per node per minute at warn level. */
   private refuse(node: string | undefined, fields: Record<string, unknown>, message: string): void {
     const key = node ?? ''
@@ -302,7 +321,8 @@ function mergeNodeStatus(before: Record<string, unknown>, reported: Record<strin
     return {
       ...c,
       lastHeartbeatTime: nowIso,
-      lastTransitionTime: prev && prev.status === c.status ? (prev.lastTransitionTime ?? nowIso) : (c.lastTransitionTime ?? nowIso),
+      // A transition is dated by the hub, which writes it as it learns of it: a node's clock may be off.
+      lastTransitionTime: prev && prev.status === c.status ? (prev.lastTransitionTime ?? nowIso) : nowIso,
     }
   })
   return { ...reported, conditions }
