@@ -13,6 +13,8 @@ import { ApiError, badRequest } from './api-errors.js'
 import type { PodLogOptions, PodLogs } from './api-server.js'
 
 export const DEFAULT_RPC_TIMEOUT_MS = 10_000
+/** Log text a client may leave unread before its stream is cut off. */
+export const MAX_UNREAD_LOG_BYTES = 8 * 1024 * 1024
 
 export interface PodLogsOptions {
   bus: Bus
@@ -57,6 +59,8 @@ export class PodLogsRpc {
     this.begin(call)
     const text = reply.chunk ?? (typeof reply.result === 'string' ? reply.result : undefined)
     if (text) call.res.write(text)
+    // A client that stops reading a followed log is cut off (the close cancels it on the node), not buffered for.
+    if (call.res.writableLength > MAX_UNREAD_LOG_BYTES) return void call.res.destroy()
     if (reply.done !== false) return call.finish()
     this.armTimer(reply.id, call)
   }

@@ -3,19 +3,20 @@
 // protocol: random bytes, truncated and wrong-typed messages, oversized ones, unknown topic
 // names. Each is dropped with one log line (warnings rate-limited per node, the rest at debug),
 // nothing of it is written, and meanwhile another node's heartbeats and pod statuses keep being
-// applied and its sync answered.
+// applied and its sync answered. Also: a followed pod log whose client stops reading is cut off.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import fc from 'fast-check'
 import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
 import { JOIN_PATH } from '../../src/api/join.js'
 import { KINDS } from '../../src/api/kinds.js'
 import { decodeUp } from '../../src/api/protocol-decode.js'
-import { encodeMessage, MAX_PAYLOAD_BYTES, nodeDownFilter, UP_NAMES, upTopic, type DesiredMessage, type UpName } from '../../src/api/protocol.js'
+import { encodeMessage, MAX_PAYLOAD_BYTES, nodeDownFilter, UP_NAMES, upTopic, type DesiredMessage, type RpcRequest, type UpName } from '../../src/api/protocol.js'
 import { generateSealingKeyPair } from '../../src/api/sealed-secret.js'
 import { startApiServer, type RunningApiServer } from '../../src/hub/api-server.js'
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/hub/broker.js'
@@ -231,4 +232,48 @@ t.test('a node flooding garbage on every up topic is dropped line by line, and a
   const writes = (await store.revision()) - revisionBefore
   t.ok(writes <= seq + 2, `the store saw only the quiet node's writes (${writes} revisions for ${seq} statuses)`)
   t.notOk(noisy.disconnected, 'the noisy node itself is still connected: refusing its messages is not a punishment')
+})
+
+t.test('a followed log whose client stops reading is cut off, and the node is told to stop sending', async (t) => {
+  const node = await joinAndConnect('chatty')
+  t.teardown(() => node.endAsync().catch(() => {}))
+  await registry.create(POD, 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'chatty-pod' }, spec: { nodeName: 'chatty', containers: [{ name: 'main', image: 'busybox' }] } }, { dryRun: false, fieldValidation: 'Ignore' })
+  await eventually('the pod in the gateway\'s cache', () => gateway.pods.get('default/chatty-pod'))
+  const requests: RpcRequest[] = []
+  let published = 0
+  node.on('message', async (topic, payload) => {
+    if (!topic.endsWith('/down/rpc')) return
+    const req = JSON.parse(payload.toString()) as RpcRequest
+    requests.push(req)
+    if (req.params.cancel) return
+    // 100 chunks of 200 KB: 20 MB of log for a client that reads none of it.
+    const chunk = `${'l'.repeat(199 * 1024)}\n`
+    for (let i = 0; i < 100 && !requests.some((r) => r.params.cancel === req.id); i++) {
+      await node.publishAsync(req.replyTopic, encodeMessage({ id: req.id, ok: true, chunk, done: false }), { qos: 1 })
+      published++
+    }
+  })
+  await node.subscribeAsync(nodeDownFilter('chatty'), { qos: 1 })
+
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port: server.port, ca: tls.ca }, () => resolve(s))
+    s.once('error', reject)
+  })
+  let received = 0
+  socket.on('data', (d: Buffer) => (received += d.length))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const firstData = new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  socket.write(`GET /api/v1/namespaces/default/pods/chatty-pod/log?follow=true HTTP/1.1\r\nHost: bramble\r\nAuthorization: Bearer ${tokens.issueUserToken('admin', 'admin')}\r\n\r\n`)
+  await firstData
+  socket.pause()
+
+  const first = await eventually('the log request on the node', () => requests.find((r) => !r.params.cancel))
+  const cancel = await eventually('a cancel sent to the node', () => requests.find((r) => r.params.cancel === first.id))
+  t.equal(cancel.method, 'logs', 'the hub cancelled the follow on the node')
+  socket.resume()
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 30_000).unref())])
+  socket.destroy()
+  t.ok(received < 20 * 1024 * 1024, `the client got ${(received / 1024 / 1024).toFixed(1)} MB of the 20 MB before its stream was cut`)
+  t.comment(`the node had sent ${published} chunks when it was told to stop`)
 })
