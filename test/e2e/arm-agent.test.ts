@@ -159,6 +159,14 @@ async function armAgent(t: Test, target: ArmTarget, prefix: string[], hub: HubPr
     t.equal(nodeObject.metadata.labels['kubernetes.io/os'], 'linux')
   })
 
+  await t.test(`bramble check on ${target.name} names the architecture and reads the joined node's certificates`, async (t) => {
+    const [file, args] = command([join(app, 'dist', 'src', 'main.js'), 'check', '--data-dir', agentDirs[agentDirs.length - 1]])
+    const r = await run(file, args, { cwd: app, env: { ...process.env, PREBUILDS_ONLY: '1' }, timeout: 180_000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }))
+    t.match(r.stdout, new RegExp(`^ok +arch +${target.name === 'arm64' ? 'arm64' : 'armv7'}$`, 'm'))
+    t.match(r.stdout, /^ok +certificate agent\/identity\.json \(the CA this node pinned\) +expires/m)
+    t.match(r.stdout, /^(ok|warn) +time sync /m)
+  })
+
   await t.test(`an ${target.name} hub starts (store, CA, broker) and serves its API`, async (t) => {
     const hubDir = mkdtempSync(join(tmpdir(), `bramble-${target.name}-hub-`))
     agentDirs.push(hubDir)
