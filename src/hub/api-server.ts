@@ -405,7 +405,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, warnings: 
 
 function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
   const apiError = err instanceof ApiError ? err : err instanceof StoreFullError ? insufficientStorage(err) : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
-  if (apiError.httpStatus >= 500) log.error({ err }, 'request failed')
+  // A full store says so itself, once; not once per refused request.
+  if (apiError.httpStatus >= 500 && !(err instanceof StoreFullError)) log.error({ err }, 'request failed')
   if (res.headersSent || !req.socket.writable) {
     res.destroy()
     return

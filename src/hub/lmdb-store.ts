@@ -88,6 +88,8 @@ class LmdbStore implements Store {
   private compacted: number
   private readonly path: string
   private full = false
+  /** A write failed for want of disk space and none has succeeded since: said once per streak. */
+  private outOfDisk = false
   private compacting = false
   private closed = false
 
@@ -275,6 +277,8 @@ class LmdbStore implements Store {
     if ('error' in outcome) throw outcome.error
     // Not when a pump already passed it (a later write of the same commit got there first).
     if (this.watchers.size > 0 && outcome.revision > this.durable) this.writtenKeys.set(outcome.revision, key)
+    if (this.outOfDisk) this.logger.info('writes succeed again: the disk has room')
+    this.outOfDisk = false
     this.afterWrite(outcome.revision)
     return outcome.ok
   }
@@ -367,7 +371,8 @@ class LmdbStore implements Store {
   private async translate(error: unknown): Promise<Error> {
     const failure = await explainCommitFailure(error, this.path)
     if (!failure.noSpace) return failure.cause
-    this.logger.error({ err: failure.cause.message, freeBytes: failure.freeBytes }, 'a write failed: no room left')
+    if (!this.outOfDisk) this.logger.error({ err: failure.cause.message, freeBytes: failure.freeBytes }, 'writes fail: the disk is full; reads go on; free space on it')
+    this.outOfDisk = true
     return new StoreFullError(this.path, { cause: failure.cause, ...(failure.freeBytes !== undefined ? { freeBytes: failure.freeBytes } : {}) })
   }
 }
