@@ -27,8 +27,12 @@ import { rfc3339, type Registry } from './registry.js'
 
 const POD = KINDS.find((k) => k.kind === 'Pod')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const, warnings: false }
-/** Pods being bound at once: their writes share commits. */
-const BINDINGS_IN_FLIGHT = 256
+/**
+ * Pods being bound at once: their writes share commits. bench/sched (1,000 nodes, 10,000 pods)
+ * measured about a third less hub CPU per binding at 1,024 than at 256 (fewer, larger commits
+ * and the work each sets off).
+ */
+const BINDINGS_IN_FLIGHT = 1024
 const NOTHING: Resources = { cpuMilli: 0, memoryBytes: 0 }
 
 export interface SchedulerControllerOptions {
