@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --dry-run) dry_run=yes; shift ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
 done
@@ -80,13 +80,13 @@ run() {
   if [ "$dry_run" = yes ]; then printf '+ %s\n' "$*"; else "$@"; fi
 }
 
-# The machine: Debian's arch name, and Node's for the tarballs. A Pi Zero or Pi 1 (ARMv6) says
-# armhf too, but Node 20 has no build for it.
+# The machine: Debian's arch name, Node's for the tarballs, and pack-release.sh's. A Pi Zero or
+# Pi 1 (ARMv6) says armhf too, but Node 20 has no build for it.
 deb_arch=$(dpkg --print-architecture)
 case $deb_arch in
-  arm64) node_arch=arm64 ;;
-  armhf) node_arch=armv7l ;;
-  amd64) node_arch=x64 ;;
+  arm64) node_arch=arm64 pack_arch=arm64 ;;
+  armhf) node_arch=armv7l pack_arch=armv7 ;;
+  amd64) node_arch=x64 pack_arch=x64 ;;
   *) die "no Node.js 20 build for $deb_arch: Bramble installs on arm64, armhf (ARMv7) and amd64" ;;
 esac
 [ "$(uname -m)" != armv6l ] || die "this is an ARMv6 board (Pi Zero, Pi 1): Node.js 20 needs ARMv7 or newer"
@@ -126,13 +126,18 @@ fi
 [ -f "$src/bin/bramble" ] && [ -f "$src/package-lock.json" ] || die "$src is not a Bramble checkout or release (bin/bramble, package-lock.json)"
 version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$src/package.json" | head -n 1)
 release_arch=$(cat "$src/RELEASE-ARCH" 2>/dev/null || true)
-[ -z "$release_arch" ] || [ "$release_arch" = "$node_arch" ] || die "--source is a release for $release_arch; this machine needs the $node_arch one (scripts/pack-release.sh $node_arch)"
+[ -z "$release_arch" ] || [ "$release_arch" = "$node_arch" ] || die "--source is a release for $release_arch; this machine needs the $node_arch one (scripts/pack-release.sh $pack_arch)"
 
-# --- Packages: Docker runs the pods; WireGuard carries the overlay between nodes. ---
+# --- Packages: Docker runs the pods; WireGuard carries the overlay between nodes. A command that
+# is already there is kept however it came (Docker's own docker-ce conflicts with docker.io). ---
 packages=(ca-certificates)
-[ "$role" = hub ] || packages+=(docker.io iptables wireguard-tools)
+if [ "$role" = agent ]; then
+  command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
+  command -v iptables >/dev/null 2>&1 || packages+=(iptables)
+  command -v wg >/dev/null 2>&1 || packages+=(wireguard-tools)
+fi
 apt_install "${packages[@]}"
-if [ "$role" = agent ] && ! kernel_has_wireguard; then
+if [ "$role" = agent ] && ! kernel_has_wireguard && ! command -v wireguard-go >/dev/null 2>&1; then
   if apt-cache show wireguard-go >/dev/null 2>&1; then apt_install wireguard-go
   else say "warning: this kernel has no WireGuard and apt has no wireguard-go: pods here cannot reach other nodes until one of them is installed"; fi
 fi
