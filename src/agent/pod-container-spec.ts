@@ -139,7 +139,8 @@ export function specHash(spec: ContainerSpec): string {
 export function sandboxSpec(d: DesiredPod, settings: PodSettings, attempt: number): ContainerSpec {
   const pod = d.pod
   const ports: PortSpec[] = []
-  for (const c of pod.spec?.containers ?? []) {
+  // On the node's network there is nothing to publish: the ports are the node's already.
+  for (const c of pod.spec?.hostNetwork ? [] : (pod.spec?.containers ?? [])) {
     for (const p of c.ports ?? []) {
       ports.push({
         containerPort: p.containerPort,

@@ -59,10 +59,15 @@ export function defaultPodSpec(spec: Obj): void {
   fill(spec, 'dnsPolicy', 'ClusterFirst')
   fill(spec, 'terminationGracePeriodSeconds', DEFAULT_TERMINATION_GRACE_SECONDS)
   fill(spec, 'schedulerName', DEFAULT_SCHEDULER_NAME)
-  for (const c of [...objectsIn(spec.containers), ...objectsIn(spec.initContainers)]) defaultContainer(c)
+  for (const c of [...objectsIn(spec.containers), ...objectsIn(spec.initContainers)]) {
+    defaultContainer(c)
+    // On the node's network a container's port is the node's: the scheduler then keeps two such pods apart.
+    if (spec.hostNetwork === true) for (const p of objectsIn(c.ports)) if (!p.hostPort) p.hostPort = p.containerPort
+  }
   for (const v of objectsIn(spec.volumes)) {
     if (isObj(v.configMap)) fill(v.configMap, 'defaultMode', 0o644)
     if (isObj(v.secret)) fill(v.secret, 'defaultMode', 0o644)
+    if (isObj(v.hostPath)) fill(v.hostPath, 'type', '')
   }
 }
 

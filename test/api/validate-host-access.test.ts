@@ -2,7 +2,10 @@
 // extended resources, each bad value named by its field path.
 
 import t from 'tap'
+import { applyDefaults } from '../../src/api/defaults.js'
+import type { KubeObject } from '../../src/api/types.js'
 import { validateObject } from '../../src/api/validate.js'
+import { schedule } from '../../src/sched/scheduler.js'
 
 const pod = (spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' }, spec })
 const c = (extra: Record<string, unknown> = {}) => ({ name: 'app', image: 'busybox', ...extra })
@@ -65,4 +68,15 @@ t.test('extended resources are whole and cannot be overcommitted', async (t) => 
   t.same(errors(res({ requests: { 'devices.bramble.dev/serial': 1 }, limits: { 'devices.bramble.dev/serial': 2 } })), ['spec.containers[0].resources.requests.devices.bramble.dev/serial: Invalid value: "1": must be equal to devices.bramble.dev/serial limit of 2'])
   t.same(errors(res({ requests: { 'devices.bramble.dev/serial': 2 }, limits: { 'devices.bramble.dev/serial': 2 } })), [])
   t.same(errors(res({ requests: { cpu: '100m' }, limits: { cpu: '200m' } })), [], 'cpu may be overcommitted as before')
+})
+
+t.test('defaults: a hostNetwork pod publishes its container ports on the node; hostPath type is ""', async (t) => {
+  const p = applyDefaults(pod({ hostNetwork: true, volumes: [{ name: 'v', hostPath: { path: '/srv' } }], containers: [c({ ports: [{ containerPort: 8123 }, { containerPort: 53, hostPort: 53, protocol: 'UDP' }] })] }) as KubeObject)
+  t.same(p.spec.containers[0].ports, [{ containerPort: 8123, hostPort: 8123, protocol: 'TCP' }, { containerPort: 53, hostPort: 53, protocol: 'UDP' }])
+  t.equal(p.spec.volumes[0].hostPath.type, '')
+  const own = applyDefaults(pod({ containers: [c({ ports: [{ containerPort: 80 }] })] }) as KubeObject)
+  t.same(own.spec.containers[0].ports, [{ containerPort: 80, protocol: 'TCP' }], 'a pod of its own network: no host port')
+  // So two of them never share a node, as with Kubernetes.
+  const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n' }, status: { allocatable: { cpu: '4', memory: '4Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] } }
+  t.match(schedule(p, { nodes: [{ node, pods: [p] }] }), { kind: 'unschedulable', reasons: { "node(s) didn't have free ports for the requested pod ports": 1 } })
 })
