@@ -3,6 +3,7 @@
 // test/contract/container-runtime.ts.
 
 import type { Readable } from 'node:stream'
+import type { RegistryAuth } from './registry-auth.js'
 
 /** Labels every Bramble container carries; the cluster id keeps clusters on one engine apart. */
 export const LABELS = {
@@ -142,8 +143,8 @@ export interface ContainerRuntime {
   inspect(id: string): Promise<ContainerInfo>
   /** The image's id if the image is present locally. */
   imageId(ref: string): Promise<string | undefined>
-  /** Resolves when the pull is done; throws ImagePullError. */
-  pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void>
+  /** Resolves when the pull is done, with the registry's credentials when given; throws ImagePullError. */
+  pullImage(ref: string, onProgress?: (p: PullProgress) => void, auth?: RegistryAuth): Promise<void>
   /** Imports a root filesystem tarball as image `ref` (how images are made without a registry). */
   importImage(rootfsTar: Readable, ref: string): Promise<void>
   /** Creates a container with restart policy "no": the agent restarts containers, not the engine. */

@@ -17,6 +17,7 @@ import type {
   RuntimeEvent,
 } from './container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError } from './errors.js'
+import type { RegistryAuth } from './registry-auth.js'
 
 export interface DockerRuntimeOptions {
   /** `unix:///var/run/docker.sock` (default), `tcp://host:2375`, or a socket path. */
@@ -120,9 +121,9 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async pullImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+  async pullImage(ref: string, onProgress?: (p: PullProgress) => void, auth?: RegistryAuth): Promise<void> {
     try {
-      const stream = await this.docker.pull(ref)
+      const stream = await this.docker.pull(ref, auth ? { authconfig: auth } : {})
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(
           stream,

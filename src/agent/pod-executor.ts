@@ -4,12 +4,16 @@ import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
-import type { ContainerRuntime } from './container-runtime.js'
+import type { ContainerRuntime, PullProgress } from './container-runtime.js'
 import { ImagePullError } from './errors.js'
 import { ensureBusyboxImage } from './pod-pause-image.js'
 import type { VolumeRoot } from './pod-container-spec.js'
 import type { PodRuntimeState, Step } from './pod-planner.js'
 import type { ProbeSpec } from './probes.js'
+import { PullProgressTracker } from './pull-progress.js'
+
+/** A pull under way says how far it got at most this often. */
+const PULL_PROGRESS_INTERVAL_MS = 2_000
 
 export interface ExecutorContext {
   runtime: ContainerRuntime
@@ -23,6 +27,8 @@ export interface ExecutorContext {
   now(): number
   event(reason: string, message: string, options?: { type?: 'Normal' | 'Warning'; container?: string }): void
   startProbes(id: string, container: string, probes: ProbeSpec): Promise<void>
+  /** How far the pull of `image` got (undefined: it ended), for the pod's status. */
+  pullProgress(image: string, text: string | undefined): void
   stopProbes(id: string): void
   log: Logger
 }
@@ -36,14 +42,24 @@ export const executors: Executors = {
 
   async pull(step, ctx) {
     ctx.event('Pulling', `Pulling image "${step.image}"`, { container: step.container })
+    const tracker = new PullProgressTracker(PULL_PROGRESS_INTERVAL_MS)
+    const startedAt = ctx.now()
+    const onProgress = (p: PullProgress) => {
+      const line = tracker.update(p, ctx.now())
+      if (line) ctx.pullProgress(step.image, `Pulling image "${step.image}": ${line}`)
+    }
     try {
-      await ctx.runtime.pullImage(step.image)
+      await ctx.runtime.pullImage(step.image, onProgress, step.auth)
     } catch (e) {
       if (step.bestEffort && e instanceof ImagePullError) return // offline: the local image will do
       throw e
+    } finally {
+      ctx.pullProgress(step.image, undefined)
     }
     delete ctx.state.pullFailures[step.image]
-    ctx.event('Pulled', `Successfully pulled image "${step.image}"`, { container: step.container })
+    const seconds = ((ctx.now() - startedAt) / 1000).toFixed(1)
+    const size = tracker.text()
+    ctx.event('Pulled', `Successfully pulled image "${step.image}" in ${seconds}s${size ? ` (${size})` : ''}`, { container: step.container })
   },
 
   async writeVolumes(step, ctx) {
@@ -131,6 +147,8 @@ export const executors: Executors = {
     if (step.reason === 'CrashLoopBackOff') {
       ctx.event('BackOff', `Back-off restarting failed container ${step.container}`, { type: 'Warning', container: step.container })
     } else {
+      const failure = step.image ? ctx.state.pullFailures[step.image] : undefined
+      if (failure) failure.backingOff = true
       ctx.event('BackOff', `Back-off pulling image`, { type: 'Warning', container: step.container })
     }
   },

@@ -20,6 +20,7 @@ import {
 } from './pod-container-spec.js'
 import { finishedPhase, hasEnded, restartsAfter } from './pod-finished.js'
 import type { ProbeSpec } from './probes.js'
+import { registryAuthFor, type RegistryAuth } from './registry-auth.js'
 
 export interface PlanSettings extends PodSettings {
   backoff: BackoffSettings
@@ -34,7 +35,9 @@ export interface PodRuntimeState {
   /** Crash-loop back-off per container name. */
   backoff: Record<string, BackoffEntry>
   /** Failed pulls per image: when, and how long to wait before the next try. */
-  pullFailures: Record<string, { at: number; delayMs: number; message: string }>
+  pullFailures: Record<string, { at: number; delayMs: number; message: string; /** The pod waits out the back-off (ImagePullBackOff); before that it shows ErrImagePull. */ backingOff?: boolean }>
+  /** Pulls under way per image: how far they got, as a person reads it. */
+  pulling?: Record<string, string>
   /** Ids of containers whose liveness or startup probe failed past its threshold. */
   unhealthy: string[]
   /** Ids of containers whose probes run. */
@@ -59,7 +62,7 @@ export type StopReason = 'Killing' | 'Unhealthy' | 'SpecChanged' | 'SandboxChang
 
 export type Step =
   | { kind: 'ensurePauseImage'; podUid: string; image: string }
-  | { kind: 'pull'; podUid: string; container: string; image: string; /** Keep going if it fails (policy Always, image present). */ bestEffort: boolean }
+  | { kind: 'pull'; podUid: string; container: string; image: string; /** Keep going if it fails (policy Always, image present). */ bestEffort: boolean; /** From the pod's imagePullSecrets. */ auth?: RegistryAuth }
   | { kind: 'writeVolumes'; podUid: string; dirs: VolumeDir[]; files: VolumeFile[]; hostPaths: PodVolumes['hostPaths']; hash: string }
   | { kind: 'create'; podUid: string; container: string; role: 'sandbox' | 'init' | 'app'; spec: ContainerSpec; /** Back-off entry to keep once created (a restart). */ backoff?: BackoffEntry; restart: boolean }
   | { kind: 'start'; podUid: string; container: string; /** Container id or name. */ target: string }
@@ -69,7 +72,7 @@ export type Step =
   | { kind: 'stopProbes'; podUid: string; id: string }
   | { kind: 'removePodDir'; podUid: string }
   /** Nothing to do for this container until `until` (ms since the epoch): look again then. */
-  | { kind: 'wait'; podUid: string; container: string; until: number; reason: 'CrashLoopBackOff' | 'ImagePullBackOff' }
+  | { kind: 'wait'; podUid: string; container: string; until: number; reason: 'CrashLoopBackOff' | 'ImagePullBackOff'; /** The image whose pull failed (ImagePullBackOff). */ image?: string }
 
 /** Plans every pod uid found in desired or actual. `states` has one entry per uid it knows. */
 export function plan(
@@ -268,10 +271,11 @@ function startNew(ctx: ContainerContext, spec: any, role: 'init' | 'app', attemp
   if (!present || policy === 'Always') {
     const failure = ctx.state.pullFailures[image]
     if (!present && failure && ctx.now < failure.at + failure.delayMs) {
-      ctx.steps.push({ kind: 'wait', podUid: ctx.uid, container: spec.name, until: failure.at + failure.delayMs, reason: 'ImagePullBackOff' })
+      ctx.steps.push({ kind: 'wait', podUid: ctx.uid, container: spec.name, until: failure.at + failure.delayMs, reason: 'ImagePullBackOff', image })
       return
     }
-    ctx.steps.push({ kind: 'pull', podUid: ctx.uid, container: spec.name, image, bestEffort: present })
+    const auth = registryAuthFor(image, ctx.d.pod, ctx.d.secrets)
+    ctx.steps.push({ kind: 'pull', podUid: ctx.uid, container: spec.name, image, bestEffort: present, ...(auth ? { auth } : {}) })
   }
   ctx.steps.push({ kind: 'create', podUid: ctx.uid, container: spec.name, role, spec: want, backoff, restart })
   ctx.steps.push({ kind: 'start', podUid: ctx.uid, container: spec.name, target: want.name })

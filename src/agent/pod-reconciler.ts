@@ -205,7 +205,7 @@ export class PodReconciler {
     const now = this.o.clock.now()
     const steps = plan(desired ? [desired] : [], { containers, images }, new Map([[uid, state]]), now, settings)
 
-    const ctx = this.executorContext(uid, desired, state)
+    const ctx = this.executorContext(uid, desired, state, containers, images)
     let changed = false
     for (const step of steps) {
       try {
@@ -293,7 +293,7 @@ export class PodReconciler {
     return present
   }
 
-  private executorContext(uid: string, desired: DesiredPod | undefined, state: PodRuntimeState): ExecutorContext {
+  private executorContext(uid: string, desired: DesiredPod | undefined, state: PodRuntimeState, containers: ContainerInfo[], images: ReadonlySet<string>): ExecutorContext {
     const { runtime, clock } = this.o
     return {
       runtime,
@@ -307,6 +307,13 @@ export class PodReconciler {
         this.o.onEvent(podEvent(desired.pod, reason, message, { ...options, now: clock.now() }))
       },
       startProbes: (id, container, probes) => this.startProbes(uid, desired, id, container, probes, state),
+      pullProgress: (image, text) => {
+        const pulling = (state.pulling ??= {})
+        if (text) pulling[image] = text
+        else delete pulling[image]
+        // The pass is busy with the pull: its status says how far it got meanwhile.
+        if (desired && text) this.reportStatus(desired, containers, images, state)
+      },
       stopProbes: (id) => {
         this.probeWorkers.get(id)?.stop()
         this.probeWorkers.delete(id)

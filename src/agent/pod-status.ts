@@ -143,12 +143,14 @@ function waitingBeforeCreate(input: PodStatusInput, spec: any, role: 'init' | 'a
   }
   const failure = input.state.pullFailures[spec.image]
   if (!present && failure) {
-    const inBackoff = input.now < failure.at + failure.delayMs
+    // Right after the failed pull the pod shows ErrImagePull; once it waits, ImagePullBackOff (as the kubelet says them).
+    const inBackoff = failure.backingOff === true && input.now < failure.at + failure.delayMs
     return inBackoff
       ? { reason: 'ImagePullBackOff', message: `Back-off pulling image "${spec.image}"` }
       : { reason: 'ErrImagePull', message: failure.message }
   }
-  return { reason: 'ContainerCreating' }
+  const pulling = input.state.pulling?.[spec.image]
+  return pulling ? { reason: 'ContainerCreating', message: pulling } : { reason: 'ContainerCreating' }
 }
 
 function terminatedOf(c: ContainerInfo): any {

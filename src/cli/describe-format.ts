@@ -128,6 +128,7 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
       if (cs) {
         const [state, detail] = Object.entries(cs.state ?? {})[0] ?? ['Waiting', {}]
         w.field(2, 'State', state.charAt(0).toUpperCase() + state.slice(1) + ((detail as any)?.reason ? ` (${(detail as any).reason})` : ''))
+        if ((detail as any)?.message) w.field(3, 'Message', (detail as any).message)
         w.field(2, 'Ready', cs.ready ?? false)
         w.field(2, 'Restart Count', cs.restartCount ?? 0)
       }

@@ -84,7 +84,7 @@ function parseKey(key: DesiredKey): ObjectRef {
   return { kind, namespace, name }
 }
 
-/** ConfigMaps and Secrets a pod uses: volumes (also projected), env valueFrom and envFrom. */
+/** ConfigMaps and Secrets a pod uses: volumes (also projected), env valueFrom and envFrom, imagePullSecrets. */
 export function referencedObjects(pod: KubeObject): DesiredKey[] {
   const ns = pod.metadata.namespace ?? 'default'
   const out = new Set<DesiredKey>()
@@ -100,6 +100,7 @@ export function referencedObjects(pod: KubeObject): DesiredKey[] {
       add('Secret', s?.secret?.name)
     }
   }
+  for (const r of asArray(spec.imagePullSecrets)) add('Secret', r?.name)
   for (const c of [...asArray(spec.initContainers), ...asArray(spec.containers)]) {
     for (const e of asArray(c?.env)) {
       add('ConfigMap', e?.valueFrom?.configMapKeyRef?.name)

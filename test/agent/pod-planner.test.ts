@@ -83,7 +83,7 @@ t.test('a failed pull waits out its back-off', async (t) => {
   const d = pod({ containers: [{ name: 'app', image: 'remote:2' }] })
   const state = { ...settled(d), pullFailures: { 'remote:2': { at: NOW - 1_000, delayMs: 10_000, message: 'nope' } } }
   const steps = run([d], [container(d, 'POD', 'running')], state)
-  t.same(steps, [{ kind: 'wait', podUid: 'uid-p', container: 'app', until: NOW + 9_000, reason: 'ImagePullBackOff' }])
+  t.same(steps, [{ kind: 'wait', podUid: 'uid-p', container: 'app', until: NOW + 9_000, reason: 'ImagePullBackOff', image: 'remote:2' }])
   t.same(kinds(run([d], [container(d, 'POD', 'running')], state, NOW + 9_000)), ['pull app', 'create app', 'start app'])
 })
 

@@ -75,7 +75,9 @@ t.test('phases Succeeded and Failed when containers finish and are not restarted
 
 t.test('pull failures show ErrImagePull, then ImagePullBackOff while backing off', async (t) => {
   const noImage = new Set(['pause:1'])
-  const state = { ...emptyPodState(), pullFailures: { 'app:1': { at: NOW - 1000, delayMs: 10_000, message: 'manifest unknown' } } }
+  const failed = { ...emptyPodState(), pullFailures: { 'app:1': { at: NOW - 1000, delayMs: 10_000, message: 'manifest unknown' } } }
+  t.same(status([c('POD', 'running')], { images: noImage, state: failed }).containerStatuses[0].state.waiting, { reason: 'ErrImagePull', message: 'manifest unknown' }, 'right after the failed pull')
+  const state = { ...emptyPodState(), pullFailures: { 'app:1': { at: NOW - 1000, delayMs: 10_000, message: 'manifest unknown', backingOff: true } } }
   t.equal(status([c('POD', 'running')], { images: noImage, state }).containerStatuses[0].state.waiting.reason, 'ImagePullBackOff')
   t.equal(status([c('POD', 'running')], { images: noImage, state, now: NOW + 20_000 }).containerStatuses[0].state.waiting.reason, 'ErrImagePull')
 })

@@ -69,3 +69,16 @@ t.test('events are listed oldest first by last time seen, a repeated one with it
 t.test('an object without events says <none>', async (t) => {
   t.match(describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, []), /^Events: +<none>$/m)
 })
+
+t.test("a waiting container's message is shown under its state: how far its image pull got", async (t) => {
+  const message = 'Pulling image "127.0.0.1:5000/app:1": 1 of 3 layers, 2.0 MB of 9.5 MB'
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: meta('app'),
+    spec: { containers: [{ name: 'app', image: '127.0.0.1:5000/app:1' }] },
+    status: { phase: 'Pending', containerStatuses: [{ name: 'app', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating', message } } }] },
+  } as KubeObject
+  const text = describeObject(pod, [])
+  t.match(text, /^ {4}State:\s+Waiting \(ContainerCreating\)\n {6}Message:\s+Pulling image "127\.0\.0\.1:5000\/app:1": 1 of 3 layers, 2\.0 MB of 9\.5 MB$/m)
+})

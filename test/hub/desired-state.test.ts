@@ -47,3 +47,8 @@ t.test('volumes, projected sources, env valueFrom and envFrom of every container
     'Secret/shop/sec-vol',
   ], 'each once, in the pod\'s namespace')
 })
+
+t.test("a pod's imagePullSecrets go to its node, so the agent can pull with them", async (t) => {
+  const refs = referencedObjects(pod({ imagePullSecrets: [{ name: 'regcred' }, { name: '' }, {}], containers: [{ name: 'a', image: '127.0.0.1:5000/app:1' }] }))
+  t.same(refs, ['Secret/shop/regcred'])
+})
