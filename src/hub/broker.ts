@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from '../lib/logger.js'
 import { clientIdAllowed, describePrincipal, mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './broker-acl.js'
+import { limitPacketSize } from './mqtt-packet-limit.js'
 import type { NodeCredentials } from './node-credentials.js'
 
 export interface EmbeddedBrokerOptions {
@@ -40,6 +41,12 @@ export class BrokerStartError extends Error {
 const IDENTIFIER_REJECTED = 2
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
+
+/**
+ * Largest MQTT packet a node (or an unauthenticated client) may send: four times the largest
+ * message of the protocol (256 KiB), far below MQTT's own 256 MB.
+ */
+export const MAX_CLIENT_PACKET_BYTES = 1024 * 1024
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -126,7 +133,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     client.close()
   })
 
-  const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, broker.handle)
+  const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert, minVersion: 'TLSv1.2' }, (socket) => {
+    const client = broker.handle(socket)
+    // The hub's own connection is trusted with its larger messages; everyone else is held to the limit.
+    const limit = () => (principals.get(client)?.kind === 'hub' ? Number.POSITIVE_INFINITY : MAX_CLIENT_PACKET_BYTES)
+    limitPacketSize(socket, limit, (reason) => {
+      const principal = principals.get(client)
+      refusals.refuse({ who: principal ? describePrincipal(principal) : 'unauthenticated', remote: socket.remoteAddress, reason, action: 'packet' }, 'closed an MQTT connection that sent an oversized or malformed packet')
+    })
+  })
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake with an MQTT client failed'))
   const host = opts.host ?? '0.0.0.0'
   try {

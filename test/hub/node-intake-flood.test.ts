@@ -277,3 +277,56 @@ t.test('a followed log whose client stops reading is cut off, and the node is to
   t.ok(received < 20 * 1024 * 1024, `the client got ${(received / 1024 / 1024).toFixed(1)} MB of the 20 MB before its stream was cut`)
   t.comment(`the node had sent ${published} chunks when it was told to stop`)
 })
+
+/** MQTT's variable-length encoding of a packet's remaining length. */
+function remainingLength(n: number): Buffer {
+  const bytes: number[] = []
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    bytes.push(byte)
+  } while (n > 0)
+  return Buffer.from(bytes)
+}
+
+t.test('a node that streams a 200 MB MQTT packet is disconnected once its header is read; the broker buffers none of it', async (t) => {
+  const huge = await joinAndConnect('huge')
+  const other = await joinAndConnect('bystander')
+  t.teardown(async () => {
+    huge.end(true)
+    await other.endAsync().catch(() => {})
+  })
+  const socket = (huge as unknown as { stream: TLSSocket }).stream
+  const topic = Buffer.from(upTopic('huge', 'events'))
+  const total = 200 * 1024 * 1024
+  const before = process.memoryUsage()
+  let highest = before.arrayBuffers
+  const sampler = setInterval(() => (highest = Math.max(highest, process.memoryUsage().arrayBuffers)), 20)
+  t.teardown(() => clearInterval(sampler))
+
+  // A PUBLISH (QoS 0) whose header announces 200 MB, then filler written as fast as the socket takes it.
+  let sent = 0
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.on('error', () => {})
+  socket.write(Buffer.concat([Buffer.from([0x30]), remainingLength(2 + topic.length + total), Buffer.from([topic.length >> 8, topic.length & 0xff]), topic]))
+  const filler = Buffer.alloc(64 * 1024, '{')
+  let open = true
+  void closed.then(() => (open = false))
+  while (open && sent < total) {
+    sent += filler.length
+    if (!socket.write(filler)) await Promise.race([new Promise((r) => socket.once('drain', r)), closed])
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 30_000).unref())])
+  clearInterval(sampler)
+  t.notOk(open, 'the broker closed the connection')
+  t.ok(sent < total / 2, `after ${(sent / 1024 / 1024).toFixed(1)} MB of the 200 MB`)
+  t.comment(`test process arrayBuffers ${(before.arrayBuffers / 1024 / 1024).toFixed(0)} MB before, highest ${(highest / 1024 / 1024).toFixed(0)} MB`)
+  t.ok(highest - before.arrayBuffers < 64 * 1024 * 1024, 'no buffer of the packet grew in the process that holds the broker')
+  await eventually('the refusal in the log', () => lines.find((l) => l.component === 'mqtt-broker' && l.msg === 'closed an MQTT connection that sent an oversized or malformed packet' && /exceeds the limit/.test(l.reason)))
+
+  // Everyone else is still served: another node's heartbeat is recorded.
+  await other.publishAsync(upTopic('bystander', 'heartbeat'), encodeMessage({ seq: 42, uptimeMs: 1, cpu: 0, memory: 1 }), { qos: 1 })
+  await eventually('the bystander\'s heartbeat', () => gateway.heartbeats.get('bystander')?.heartbeat?.seq === 42)
+  t.pass('another node\'s heartbeat was recorded')
+})
