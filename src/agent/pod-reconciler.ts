@@ -51,6 +51,7 @@ export class PodReconciler {
   private readonly lastStatus = new Map<string, string>()
   private readonly previousStatus = new Map<string, any>()
   private readonly devices = new DeviceAllocator()
+  private devicesAdopted = false
   private watch?: { close(): void }
   private resyncTimer?: { cancel(): void }
   private rewatchTimer?: { cancel(): void }
@@ -92,8 +93,10 @@ export class PodReconciler {
     const uids = new Set<string>()
     for (const d of await this.o.desired()) uids.add(podUid(d.pod))
     const containers = await this.o.runtime.list({ [LABELS.cluster]: this.o.settings.clusterId })
-    // Before any pod is reconciled: devices held by running pods stay theirs after an agent restart.
-    this.devices.adopt(containers)
+    // Once, before pods are reconciled: devices its pods' containers hold stay theirs across an agent
+    // restart. Later the allocator knows better (a finished pod's exited containers hold nothing).
+    if (!this.devicesAdopted) this.devices.adopt(containers)
+    this.devicesAdopted = true
     for (const c of containers) {
       const uid = c.labels[LABELS.podUid]
       if (uid) uids.add(uid)

@@ -68,7 +68,7 @@ async function run(): Promise<void> {
   }
   let desired: DesiredPod[] = []
   const statuses = new Map<string, any>()
-  const reconciler = new PodReconciler({
+  const makeReconciler = () => new PodReconciler({
     runtime,
     clock: systemClock,
     logger: silentLogger(),
@@ -80,6 +80,7 @@ async function run(): Promise<void> {
     resyncMs: 1_000,
     deviceDir: devDir,
   })
+  let reconciler = makeReconciler()
   t.teardown(async () => {
     await reconciler.stop()
     await removeClusterContainers(docker, clusterId)
@@ -191,6 +192,17 @@ async function run(): Promise<void> {
     t.equal((await sh(c3, 'ls /dev | grep ttyUSB')).output.trim(), 'ttyUSB0', 'the device serial-1 let go')
     const again = await app(s2)
     t.equal(again.id, c2.id, 'serial-2 kept its container and its device')
+
+    // A restarted agent adopts what its pods' containers hold, whatever order it looks at them in.
+    await reconciler.stop()
+    desired = [s2, s3]
+    reconciler = makeReconciler()
+    await reconciler.start()
+    await reconciler.idle()
+    await new Promise((r) => setTimeout(r, 1_500)) // a resync pass too
+    await reconciler.idle()
+    t.equal((await app(s2)).id, c2.id, 'after an agent restart serial-2 runs on, untouched')
+    t.equal((await app(s3)).id, c3.id, 'and so does serial-3')
   })
 
   await t.test("a hostNetwork pod is on the node's network: its interfaces, and the node's IP as its podIP", async (t) => {
