@@ -7,6 +7,7 @@
 import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { createServer, type Server } from 'node:tls'
 import type { AddressInfo } from 'node:net'
+import { MAX_PAYLOAD_BYTES, UP_NAMES } from '../api/protocol.js'
 import type { Logger } from '../lib/logger.js'
 import { clientIdAllowed, describePrincipal, mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './broker-acl.js'
 import { limitPacketSize } from './mqtt-packet-limit.js'
@@ -44,9 +45,10 @@ const NOT_AUTHORIZED = 5
 
 /**
  * Largest MQTT packet a node (or an unauthenticated client) may send: four times the largest
- * message of the protocol (256 KiB), far below MQTT's own 256 MB.
+ * message a node may send (so the intake, not the broker, refuses a message just over its kind's
+ * limit, with a reason), far below MQTT's own 256 MB.
  */
-export const MAX_CLIENT_PACKET_BYTES = 1024 * 1024
+export const MAX_CLIENT_PACKET_BYTES = 4 * Math.max(...UP_NAMES.map((name) => MAX_PAYLOAD_BYTES[name]))
 
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
