@@ -1,8 +1,9 @@
 // Devices and the host network through the real binaries: a hub, an agent in a network namespace
 // with a dockerd of its own whose device dir holds two serial devices (mknod, the null device's
 // numbers), and a second agent on this machine's engine with none. The stick's node advertises
-// devices.bramble.dev/serial (capacity and label, one more when plugged in), a pod asking for a
-// serial device is scheduled there and sees it, one asking for more than any node has stays
+// devices.bramble.dev/serial (capacity and label, one more when plugged in), a CharDevice hostPath
+// is the device inside its pod (a path that is not one holds the pod, saying why), a pod asking for
+// a serial device is scheduled there and sees it, one asking for more than any node has stays
 // Pending with Kubernetes' reason, and a hostNetwork pod lists the namespace's interfaces with the
 // node's address as its podIP.
 
@@ -83,6 +84,30 @@ async function run(): Promise<void> {
     const other = await node(PLAIN)
     t.equal(other.status.capacity[SERIAL], undefined)
     t.equal(other.metadata.labels[SERIAL], undefined)
+    const described = await runCli(['describe', 'node', STICK], { kubeconfig: hub!.kubeconfig })
+    t.match(described.stdout, /Capacity:[\s\S]*devices\.bramble\.dev\/serial:\s+2/, '`bramble describe node` shows them')
+  })
+
+  await t.test('a CharDevice hostPath is the device inside the pod; a path that is not one holds the pod with the reason', async (t) => {
+    const pod = (name: string, path: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: {
+        nodeName: STICK,
+        terminationGracePeriodSeconds: 1,
+        volumes: [{ name: 'stick', hostPath: { path, type: 'CharDevice' } }],
+        containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', `test -c /dev/zigbee && echo char-device; ${SLEEP}`], volumeMounts: [{ name: 'stick', mountPath: '/dev/zigbee' }] }],
+      },
+    })
+    t.equal((await api('POST', '/api/v1/namespaces/default/pods', pod('by-path', join(devDir, 'ttyUSB0')))).status, 201)
+    t.equal((await api('POST', '/api/v1/namespaces/default/pods', pod('not-a-device', root))).status, 201)
+    await until('by-path sees its device', async () => (await logs('by-path')).includes('char-device'))
+    const waiting = await until('not-a-device held', async () => (await getPod('not-a-device'))?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' && getPod('not-a-device'))
+    t.equal(waiting.status.containerStatuses[0].state.waiting.message, `volume "stick": hostPath type check failed: ${root} is not a character device`)
+    const listed = await runCli(['get', 'pods'], { kubeconfig: hub!.kubeconfig })
+    t.match(listed.stdout, /not-a-device\s+0\/1\s+CreateContainerConfigError/, '`bramble get pods` says why')
+    for (const name of ['by-path', 'not-a-device']) await api('DELETE', `/api/v1/namespaces/default/pods/${name}`)
   })
 
   await t.test('a pod asking for a serial device lands on the node that has it and sees its device', async (t) => {
