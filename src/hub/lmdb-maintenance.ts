@@ -5,6 +5,7 @@
 import { open } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
+import { LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
 import type { LogEntry } from './lmdb-watchers.js'
 import { scopeRange } from './lmdb-store.js'
 import type { ObjectKey } from './store.js'
@@ -25,7 +26,7 @@ export async function assertStoreClosedElsewhere(path: string): Promise<void> {
  * file with a compacted copy. Returns how many values it rewrote.
  */
 export async function rewriteStoredResource(path: string, resource: string, rewrite: (key: ObjectKey, stored: KubeObject) => KubeObject): Promise<number> {
-  const env = open({ path, overlappingSync: false, noSync: false, noMetaSync: false, maxDbs: 4 })
+  const env = open({ path, overlappingSync: false, noSync: false, noMetaSync: false, maxDbs: 4, ...LMDB_WRITE_OPTIONS })
   let count = 0
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
@@ -34,12 +35,12 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
     await env.transaction(() => {
       for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
         const [, namespace = '', name = ''] = k.split('\0')
-        objects.put(k, rewrite({ resource, namespace, name }, value))
+        objects.putSync(k, rewrite({ resource, namespace, name }, value))
         count++
       }
       for (const { key: rev, value } of log.getRange()) {
         if (value.key.resource !== resource) continue
-        log.put(rev, { ...value, object: rewrite(value.key, value.object) })
+        log.putSync(rev, { ...value, object: rewrite(value.key, value.object) })
         count++
       }
     })
