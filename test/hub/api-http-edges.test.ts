@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import fc from 'fast-check'
 import t from 'tap'
+import { JOIN_PATH, JOIN_TOKENS_PATH } from '../../src/api/join.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { startApiServerFixture } from '../helpers/api-server-fixture.js'
 import { startHubProcess, type HubProcess } from '../helpers/hub-process.js'
@@ -168,6 +169,29 @@ t.test('protobuf bodies that are garbage, with or without the k8s magic, are a 4
     if (res.status !== 400 || res.json?.kind !== 'Status') t.fail(`a ${res.status} for ${body.toString('hex').slice(0, 80)}: ${res.text.slice(0, 200)}`)
   }
   t.same(seen, { 400: samples.length }, 'every one a 400')
+})
+
+t.test('the public join endpoint and the token endpoint answer garbage with a 4xx Status, never a 5xx', async (t) => {
+  const valid = { token: 'K10abc::bramble.xyz', nodeName: 'pi-1', arch: 'arm64', os: 'linux' }
+  const bodies = fc.sample(
+    fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 80 }),
+      fc.record({ key: fc.constantFrom('token', 'nodeName', 'arch', 'os', 'secretsPublicKey', 'version', '__proto__'), value: fc.jsonValue({ maxDepth: 2 }) }).map(({ key, value }) => JSON.stringify({ ...valid, [key]: value })),
+    ),
+    { numRuns: 300, seed: 11 },
+  )
+  const seen: Record<number, number> = {}
+  for (const body of bodies) {
+    for (const [path, target] of [[JOIN_PATH, { server: admin.server, ca: admin.ca }], [JOIN_TOKENS_PATH, admin]] as const) {
+      const res = await apiRequest(target, 'POST', path, body)
+      seen[res.status] = (seen[res.status] ?? 0) + 1
+      if (res.status >= 500 || res.status < 400 ? !(path === JOIN_TOKENS_PATH && res.status < 300) : res.json?.kind !== 'Status') t.fail(`${path}: ${res.status} for ${body.slice(0, 120)}: ${res.text.slice(0, 200)}`)
+    }
+  }
+  t.comment(`answers by status: ${JSON.stringify(seen)}`)
+  t.ok(Object.keys(seen).every((s) => Number(s) < 500), 'no 5xx')
+  t.equal(hub.child.exitCode, null, 'the hub is running')
 })
 
 t.test('request headers beyond the limit: 431 Status, and the connection is closed', async (t) => {
