@@ -102,6 +102,9 @@ export interface ContainerSpec {
   noNewPrivileges?: boolean
   /** Host devices passed in (a CharDevice hostPath, a devices.bramble.dev resource). */
   devices?: DeviceSpec[]
+  /** `host`: the node's process ids (hostPID) and System V IPC (hostIPC). */
+  pidMode?: 'host'
+  ipcMode?: 'host'
 }
 
 export interface DeviceSpec {

@@ -54,6 +54,8 @@ function securityConfig(spec: ContainerSpec): Docker.HostConfig {
     ...(spec.groupAdd?.length ? { GroupAdd: spec.groupAdd } : {}),
     ...(spec.readonlyRootfs ? { ReadonlyRootfs: true } : {}),
     ...(spec.noNewPrivileges ? { SecurityOpt: ['no-new-privileges'] } : {}),
+    ...(spec.pidMode ? { PidMode: spec.pidMode } : {}),
+    ...(spec.ipcMode ? { IpcMode: spec.ipcMode } : {}),
     ...(spec.devices?.length ? { Devices: spec.devices.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: d.permissions })) } : {}),
   }
 }

@@ -229,6 +229,8 @@ export function appContainerSpec(
     log: settings.log,
     ...securityFields(pod.spec, container),
     ...(devices.length ? { devices } : {}),
+    ...(pod.spec?.hostPID === true ? { pidMode: 'host' as const } : {}),
+    ...(pod.spec?.hostIPC === true ? { ipcMode: 'host' as const } : {}),
   }
   const cpu = Quantity.tryParse(limits.cpu)
   if (cpu) spec.nanoCpus = Number(cpu.milliValue()) * 1_000_000

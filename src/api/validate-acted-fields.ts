@@ -40,6 +40,8 @@ const POD_SPEC = [
   'tolerations',
   'restartPolicy',
   'hostNetwork',
+  'hostPID',
+  'hostIPC',
   'securityContext.runAsUser',
   'securityContext.runAsGroup',
   'securityContext.supplementalGroups',

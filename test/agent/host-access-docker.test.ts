@@ -1,10 +1,10 @@
 // Hardware and host access on a real dockerd, through the pod loop: securityContext as the process
 // sees it (/proc/self/status, id), device hostPaths and devices.bramble.dev limits with character
-// devices made by mknod under a temp dir, hostPath type checks, and a hostNetwork pod on the
-// node's own interfaces.
+// devices made by mknod under a temp dir, hostPath type checks, a hostNetwork pod on the node's
+// own interfaces, and hostPID/hostIPC pods in the node's namespaces.
 
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -132,6 +132,7 @@ async function run(): Promise<void> {
   const [s1, s2, s3] = [serial('serial-1'), serial('serial-2'), serial('serial-3')]
   const hostNet = pod('host-net', { hostNetwork: true, containers: [{ name: 'app', image, command: SLEEP }] })
   const ownNet = pod('own-net', { containers: [{ name: 'app', image, command: SLEEP }] })
+  const hostPid = pod('host-pid', { hostPID: true, hostIPC: true, containers: [{ name: 'app', image, command: SLEEP }] })
 
   await t.test('securityContext: user and groups, capabilities, read-only root, no-new-privileges, privileged', async (t) => {
     await apply(secure)
@@ -219,5 +220,15 @@ async function run(): Promise<void> {
     const s = await until('host-net Running', () => statuses.get('default/host-net')?.phase === 'Running' && statuses.get('default/host-net'))
     t.equal(s.podIP, hostIP, "its podIP is the node's")
     t.not(statuses.get('default/own-net')?.podIP, hostIP)
+  })
+
+  await t.test("hostPID and hostIPC: the node's process ids and IPC namespace; without them, the pod's own", async (t) => {
+    await apply(hostPid, ownNet)
+    const c = await app(hostPid)
+    const ns = async (c: ContainerInfo, which: string) => (await sh(c, `readlink /proc/self/ns/${which}`)).output.trim()
+    for (const which of ['pid', 'ipc']) {
+      t.equal(await ns(c, which), readlinkSync(`/proc/self/ns/${which}`), `hostPID/hostIPC: the node's ${which} namespace`)
+      t.not(await ns(await app(ownNet), which), readlinkSync(`/proc/self/ns/${which}`), `a pod without them has its own ${which} namespace`)
+    }
   })
 }

@@ -15,6 +15,8 @@ t.test('a pod using all of it, as Home Assistant next to a Zigbee stick would, i
   const r = validateObject(
     pod({
       hostNetwork: true,
+      hostPID: true,
+      hostIPC: true,
       securityContext: { runAsUser: 1000, runAsGroup: 1000, supplementalGroups: [20] },
       volumes: [{ name: 'zigbee', hostPath: { path: '/dev/ttyUSB0', type: 'CharDevice' } }, { name: 'config', hostPath: { path: '/srv/ha', type: 'DirectoryOrCreate' } }],
       containers: [
