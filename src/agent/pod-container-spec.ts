@@ -334,7 +334,10 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): { 
   return { mounts, devices }
 }
 
-/** Directories and files of the pod's emptyDir, configMap and secret volumes. */
+/**
+ * Directories and files of the pod's emptyDir, configMap and secret volumes, and its hostPath
+ * volumes checked against their type (when the node's view is given) with those to create.
+ */
 export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
   const dirs: VolumeDir[] = []
   const files: VolumeFile[] = []
