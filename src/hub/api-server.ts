@@ -91,8 +91,8 @@ export interface RunningApiServer {
 
 /** A client sends its request headers within this (TLS handshake included), as Go's ReadHeaderTimeout in the Kubernetes API server. */
 export const HEADERS_TIMEOUT_MS = 30_000
-/** ... and its whole request, body included (3 MB at 100 KB/s fits). */
-export const REQUEST_TIMEOUT_MS = 60_000
+/** ... and its whole request, body included: Node's default, so a 4 MiB image chunk over a 16 KB/s link fits. */
+export const REQUEST_TIMEOUT_MS = 300_000
 
 /** Paths anyone may read, as Kubernetes' system:public-info-viewer role allows. */
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
