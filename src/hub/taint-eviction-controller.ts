@@ -14,7 +14,10 @@
 //   more likely failed than theirs. Kubernetes stops there too for clusters of up to 50 nodes;
 // - otherwise at most --node-eviction-rate nodes per second start having their pods evicted.
 // Nodes that are autonomous or labelled node.kubernetes.io/exclude-disruption are not counted.
-// Deadlines are timers on the injected Clock (the work queue's delayed adds), never polling.
+// Deadlines are timers on the injected Clock (the work queue's delayed adds), never polling. A
+// deadline only says "look again": reconcile judges the node's taints as the informer holds them
+// then, so a taint removed before its deadline evicts nothing. The informer cannot lag a write
+// that was acknowledged: the store hands every watch its events before a write resolves.
 
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
@@ -138,7 +141,10 @@ export class TaintEvictionController {
       if (type === 'DELETED') {
         this.admitted.delete(name)
         this.firstSeen.delete(name)
-      } else this.queue.add(name)
+      } else {
+        this.forgetRemovedTaints(name, node)
+        this.queue.add(name)
+      }
       if (this.started) this.judgeZone()
     })
     o.pods.onChange((type, pod) => {
@@ -200,6 +206,19 @@ export class TaintEvictionController {
     for (const node of nodes) if (noExecuteTaints(node).length > 0) this.queue.add(node.metadata.name!)
   }
 
+  /**
+   * A taint without timeAdded counts from when it was first seen; once gone it is forgotten here,
+   * on every change the informer delivers, so one removed and added back (even between two runs
+   * of reconcile) counts from its return, not from its first appearance.
+   */
+  private forgetRemovedTaints(name: string, node: KubeObject): void {
+    const seen = this.firstSeen.get(name)
+    if (!seen) return
+    const present = new Set(noExecuteTaints(node).map((t) => t.key))
+    for (const key of seen.keys()) if (!present.has(key)) seen.delete(key)
+    if (seen.size === 0) this.firstSeen.delete(name)
+  }
+
   private taintAddedMs(node: string, taint: Taint): number {
     const stamped = taint.timeAdded ? Date.parse(taint.timeAdded) : NaN
     if (Number.isFinite(stamped)) return stamped
@@ -215,7 +234,6 @@ export class TaintEvictionController {
     const taints = noExecuteTaints(node)
     if (taints.length === 0) {
       this.admitted.delete(name)
-      this.firstSeen.delete(name)
       return
     }
     const monotonic = this.o.clock.monotonic()
