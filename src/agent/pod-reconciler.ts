@@ -16,7 +16,7 @@ import { scanDevices } from './host-devices.js'
 import { hostPathKinds } from './host-paths.js'
 import { podEvent, type PodEventRecord } from './pod-events.js'
 import { changesState, executeStep, type ExecutorContext } from './pod-executor.js'
-import { podKey, podUid, type DesiredPod } from './pod-container-spec.js'
+import { PodConfigProblem, podKey, podUid, podVolumes, type DesiredPod } from './pod-container-spec.js'
 import { finishedPhase, hubFinishedPhase } from './pod-finished.js'
 import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from './pod-planner.js'
 import { computePodStatus } from './pod-status.js'
@@ -52,6 +52,8 @@ export class PodReconciler {
   private readonly previousStatus = new Map<string, any>()
   private readonly devices = new DeviceAllocator()
   private devicesAdopted = false
+  /** The hostPath problem last said of each pod, so it is said once. */
+  private readonly mountProblems = new Map<string, string>()
   private watch?: { close(): void }
   private resyncTimer?: { cancel(): void }
   private rewatchTimer?: { cancel(): void }
@@ -209,6 +211,7 @@ export class PodReconciler {
     const steps = plan(desired ? [desired] : [], { containers, images }, new Map([[uid, state]]), now, settings)
 
     const ctx = this.executorContext(uid, desired, state, containers, images)
+    if (desired) this.reportMountProblem(uid, desired, ctx)
     let changed = false
     for (const step of steps) {
       try {
@@ -232,6 +235,19 @@ export class PodReconciler {
       return
     }
     this.reportStatus(desired, containers, images, state)
+  }
+
+  /** A hostPath failing its type check is said once, as the kubelet's FailedMount Warning (the pod's status says it too). */
+  private reportMountProblem(uid: string, desired: DesiredPod, ctx: ExecutorContext): void {
+    const volumes = podVolumes(desired)
+    const problem = volumes instanceof PodConfigProblem && volumes.message.startsWith('volume "') ? volumes.message : undefined
+    if (problem === this.mountProblems.get(uid)) return
+    if (!problem) {
+      this.mountProblems.delete(uid)
+      return
+    }
+    this.mountProblems.set(uid, problem)
+    ctx.event('FailedMount', `MountVolume.SetUp failed for ${problem}`, { type: 'Warning' })
   }
 
   /** The pod with what the node has for it: its hostPaths' kinds, and its devices (a finished pod's are free again). */
@@ -282,6 +298,7 @@ export class PodReconciler {
 
   private forget(uid: string): void {
     this.devices.release(uid)
+    this.mountProblems.delete(uid)
     this.states.delete(uid)
     this.lastStatus.delete(uid)
     this.previousStatus.delete(uid)

@@ -12,6 +12,7 @@ import { LABELS, type ContainerInfo } from '../../src/agent/container-runtime.js
 import { DockerRuntime } from '../../src/agent/docker-runtime.js'
 import type { DesiredPod } from '../../src/agent/pod-container-spec.js'
 import { DEFAULT_PAUSE_IMAGE } from '../../src/agent/pod-pause-image.js'
+import type { PodEventRecord } from '../../src/agent/pod-events.js'
 import type { PlanSettings } from '../../src/agent/pod-planner.js'
 import { PodReconciler } from '../../src/agent/pod-reconciler.js'
 import { systemClock } from '../../src/lib/clock.js'
@@ -68,6 +69,7 @@ async function run(): Promise<void> {
   }
   let desired: DesiredPod[] = []
   const statuses = new Map<string, any>()
+  const events: PodEventRecord[] = []
   const makeReconciler = () => new PodReconciler({
     runtime,
     clock: systemClock,
@@ -76,7 +78,7 @@ async function run(): Promise<void> {
     hostIP,
     desired: () => desired,
     onPodStatus: (key, _uid, status) => statuses.set(key, status),
-    onEvent: () => {},
+    onEvent: (e) => events.push(e),
     resyncMs: 1_000,
     deviceDir: devDir,
   })
@@ -174,6 +176,10 @@ async function run(): Promise<void> {
     t.equal(s.phase, 'Pending')
     t.same(s.containerStatuses[0].state.waiting, { reason: 'CreateContainerConfigError', message: `volume "stick": hostPath type check failed: ${join(root, 'ha')} is not a character device` })
     t.same(await runtime.list({ [LABELS.cluster]: clusterId, [LABELS.podUid]: String(wrongType.pod.metadata.uid) }), [], 'not even a sandbox')
+    await reconciler.resync()
+    await reconciler.idle()
+    const said = events.filter((e) => e.involvedObject.name === 'wrong-type' && e.reason === 'FailedMount')
+    t.same(said.map((e) => [e.type, e.message]), [['Warning', `MountVolume.SetUp failed for volume "stick": hostPath type check failed: ${join(root, 'ha')} is not a character device`]], 'a FailedMount Warning, said once')
   })
 
   await t.test('devices.bramble.dev/serial: each pod gets its own device, stably; one too many waits with the reason', async (t) => {
