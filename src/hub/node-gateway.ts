@@ -91,6 +91,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   const configMaps = new Informer(o.registry, kind('ConfigMap'))
   const secrets = new Informer(o.registry, kind('Secret'))
   const nodes = new Informer(o.registry, kind('Node'))
+  const persistentVolumes = new Informer(o.registry, kind('PersistentVolume'))
   const history = new NodeHistory()
   const heartbeats = new Heartbeats(history)
 
@@ -107,7 +108,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close: () => bus!.close(),
   }
 
-  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
+  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, persistentVolumes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
   let intake: NodeStatusIntake
   const lifecycle = new NodeLifecycle({
@@ -145,7 +146,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     )
   })
 
-  for (const informer of [nodes, pods, configMaps, secrets]) await informer.start()
+  for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) await informer.start()
   desired.start()
   lifecycle.start()
 
@@ -167,7 +168,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     if (count) bus = meterBus(bus, count)
   } catch (err) {
     await Promise.all([desired.stop(), lifecycle.stop()])
-    for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
+    for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) informer.stop()
     throw err
   }
   // The mesh goes out on the hub's own connection, once it exists and the Nodes are synced.
@@ -200,7 +201,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
         logs.close()
         await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
-        for (const informer of [nodes, pods, configMaps, secrets, services, endpoints]) informer.stop()
+        for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
         await bus?.close()
       })()
       return closing
