@@ -106,7 +106,7 @@ export interface DesiredMessage {
   deletes: ObjectRef[]
 }
 
-export const RPC_METHODS = ['logs'] as const
+export const RPC_METHODS = ['logs', 'image-load', 'image-save'] as const
 export type RpcMethod = (typeof RPC_METHODS)[number]
 
 /** A request to the node; the reply goes to `replyTopic` (an `up/rpc-reply` topic of the node). */
