@@ -23,13 +23,11 @@ import { AgentIdentityMissingError, ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { scanDevices } from './host-devices.js'
 import type { HostInfo } from './host-info.js'
-import { pruneVolumeDirs } from './volume-dirs.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
 import { LogsRpc } from './logs-rpc.js'
-import { ImageRpc } from './image-rpc.js'
-import { imageEngine } from './image-engine.js'
+import { PodStreamsRpc } from './pod-streams-rpc.js'
 import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
 import { nodeResolvers, type NodeAddresses } from './dns-server.js'
@@ -181,7 +179,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(config.pods?.network || initialNetwork ? { network: config.pods?.network ?? initialNetwork } : {}),
     log: config.pods?.log ?? AGENT_DEFAULTS.log,
     defaultGraceSeconds: config.pods?.defaultGraceSeconds ?? AGENT_DEFAULTS.defaultGraceSeconds,
-    dataDir: agentDir(config.dataDir),
     backoff: config.pods?.backoff ?? DEFAULT_BACKOFF,
     // Resolvers ask port 53 only: a server elsewhere (tests) is not given to pods.
     ...(services?.dnsListening && (svc?.dnsPort ?? 53) === 53 ? { clusterDns: { nameserver: dnsAddress!, domain: svc?.clusterDomain ?? CLUSTER_DOMAIN } } : {}),
@@ -272,21 +269,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     followMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })
-
-  // Directories of volumes the hub deleted go, data and all; never before a desired state was received.
-  const removeDeletedVolumes = async (): Promise<void> => {
-    if (replica.revision() === 0) return
-    try {
-      const removed = await pruneVolumeDirs(agentDir(config.dataDir), replica.persistentVolumes())
-      if (removed.length > 0) log.info({ volumes: removed }, 'removed the directories of deleted volumes')
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not remove the directories of deleted volumes; will retry')
-    }
-  }
-  await removeDeletedVolumes()
-  const imageRpc = new ImageRpc({
-    images: imageEngine(deps.runtime),
-    hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
+  const streams = new PodStreamsRpc({
+    runtime,
+    ...(runtime instanceof DockerRuntime ? { docker: runtime.docker } : {}),
+    clusterId: identity.clusterId,
     logger: log,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })
@@ -312,7 +298,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     if (outcome === 'applied') {
       await refreshPodNetwork()
       await reconciler.resync()
-      await removeDeletedVolumes()
     }
   }
 
@@ -342,8 +327,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         log.warn({ topic, replyTopic: req.replyTopic }, 'dropped an rpc request whose reply topic is not this node\'s')
         return
       }
-      if (req.method === 'image-load' || req.method === 'image-save') void imageRpc.handle(req)
-      else void logs.handle(req)
+      void (req.method === 'logs' ? logs.handle(req) : streams.handle(req))
     }
   }
 
@@ -430,6 +414,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await metricsListener?.close()
       mesh?.stop()
       logs.closeAll()
+      streams.closeAll()
       uplink.flushEvents()
       await desiredChain
       await mesh?.idle()

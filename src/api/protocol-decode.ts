@@ -92,10 +92,10 @@ function object(shape: Shape): Check {
 const req = (check: Check) => ({ check })
 const opt = (check: Check) => ({ check, optional: true })
 
-const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret', 'Node', 'PersistentVolume'] as const
+const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret', 'Node'] as const
 
-/** The node's own Node and its PersistentVolumes are cluster-scoped: their namespace is '' (or absent); every other kind needs one. */
-const namespaceOf = (kind: unknown) => (kind === 'Node' || kind === 'PersistentVolume' ? opt(str) : req(nonEmptyStr))
+/** The node's own Node is cluster-scoped: its namespace is '' (or absent); every other kind needs one. */
+const namespaceOf = (kind: unknown) => (kind === 'Node' ? opt(str) : req(nonEmptyStr))
 
 const desiredObject: Check = (v, p) => {
   object({
@@ -134,8 +134,8 @@ const UP_SHAPES: Record<UpName, Check> = {
   'node-status': object({ status: req(record), labels: opt(stringMap), wireguard: opt(object({ publicKey: req(nonEmptyStr), endpoint: opt(str) })), secretsPublicKey: opt(sealingKey) }),
   'pod-status': object({ namespace: req(nonEmptyStr), name: req(nonEmptyStr), uid: req(nonEmptyStr), status: req(record), at: opt(count) }),
   events: object({ events: req(arrayOf(record)), at: opt(count) }),
-  'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool) }),
-  presence: object({ online: req(bool), at: req(count) }),
+  'rpc-reply': object({ id: req(nonEmptyStr), ok: req(bool), result: opt(anything), error: opt(str), chunk: opt(str), done: opt(bool), seq: opt(count), channel: opt(count), ack: opt(count) }),
+  presence: object({ online: req(bool), at: req(count), agentStopped: opt(bool) }),
 }
 
 const DOWN_SHAPES: Record<DownName, Check> = {

@@ -92,7 +92,7 @@ export interface ObjectRef {
  * Read it with `replica.node()`. Other nodes' subnets travel on the cluster mesh topic.
  * A Secret travels sealed to the node (src/api/sealed-secret.ts): only its identity in the clear.
  */
-export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' | 'PersistentVolume' }
+export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' }
 
 /**
  * Desired state at `revision`. `full` replaces the node's replica wholesale; otherwise the
@@ -106,7 +106,13 @@ export interface DesiredMessage {
   deletes: ObjectRef[]
 }
 
-export const RPC_METHODS = ['logs', 'image-load', 'image-save'] as const
+/**
+ * `exec` and `port-forward` open a stream session (id = the session); `stream` carries the hub's
+ * side of one: `{session, seq, channel, data}` (base64), `{session, seq, eof}`, `{session, seq,
+ * resize: {width, height}}`, `{session, ack}` (bytes of the node's output passed on) or
+ * `{session, close: true}`. See src/lib/stream-window.ts for ordering and the window.
+ */
+export const RPC_METHODS = ['logs', 'exec', 'port-forward', 'stream', 'image-load', 'image-save'] as const
 export type RpcMethod = (typeof RPC_METHODS)[number]
 
 /** A request to the node; the reply goes to `replyTopic` (an `up/rpc-reply` topic of the node). */
@@ -185,7 +191,11 @@ export interface EventsMessage {
   at?: number
 }
 
-/** One reply, or one chunk of a streamed reply (`chunk` with `done: false` until the last). */
+/**
+ * One reply, or one chunk of a streamed reply (`chunk` with `done: false` until the last). In a
+ * stream session (exec, port-forward) `chunk` is base64 on `channel` (1 stdout, 2 stderr), every
+ * message but an acknowledgement carries `seq`, and `ack` counts the hub's bytes passed on.
+ */
 export interface RpcReply {
   id: string
   ok: boolean
@@ -193,6 +203,9 @@ export interface RpcReply {
   error?: string
   chunk?: string
   done?: boolean
+  seq?: number
+  channel?: number
+  ack?: number
 }
 
 /** Retained; also the node's Last Will with `online: false`. `at` is ms since the epoch. */

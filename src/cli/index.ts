@@ -8,8 +8,9 @@ import { withClient, type GlobalClientOptions } from './client-context.js'
 import { runDelete } from './delete-command.js'
 import { runDescribe } from './describe-command.js'
 import { runLogs } from './logs-command.js'
+import { runExec } from './exec-command.js'
+import { runPortForward } from './port-forward-command.js'
 import { runBackup } from './backup-command.js'
-import { loadTargets, runImageCopy, runImageLoad } from './image-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
 import { parseResourceArgs } from './resource-paths.js'
 import { replicasOf, runScale } from './scale-command.js'
@@ -98,6 +99,39 @@ export function registerClientCommands(program: Command): void {
     })
 
   program
+  program
+    .command('exec')
+    .description("run a command in a pod's container (through the hub and the pod's node); exits with the command's exit code")
+    .argument('<POD>', 'the pod, NAME or pod/NAME')
+    .argument('<COMMAND...>', 'the command and its arguments, after --')
+    .option('-c, --container <NAME>', 'the container (default: the first)')
+    .option('-i, --stdin', "pass this process's stdin to the command")
+    .option('-t, --tty', 'give the command a terminal (with -i)')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .action(async (pod: string, args: string[], _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      process.exitCode = await withClient(o, (ctx) => runExec(ctx, pod, args, { container: o.container, stdin: o.stdin, tty: o.tty }, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }))
+    })
+
+  program
+    .command('port-forward')
+    .description("forward local ports to a pod's ports (through the hub and the pod's node) until interrupted")
+    .argument('<POD>', 'the pod, NAME or pod/NAME')
+    .argument('<PORTS...>', 'LOCAL:REMOTE, REMOTE (the same local port) or :REMOTE (a free local port)')
+    .option('--address <ADDR>', 'the local address to listen on', '127.0.0.1')
+    .option('-n, --namespace <NS>', 'the namespace')
+    .action(async (pod: string, ports: string[], _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      await withClient(o, async (ctx) => {
+        const running = await runPortForward(ctx, pod, ports, { address: o.address })
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve)
+          process.once('SIGTERM', resolve)
+        })
+        await running.close()
+      })
+    })
+
     .command('scale')
     .description('set the replica count of a deployment or replica set')
     .argument('<TYPE...>', 'TYPE/NAME or TYPE NAME')
@@ -120,32 +154,6 @@ export function registerClientCommands(program: Command): void {
   registerRolloutCommands(program)
   registerNodeCommands(program)
   registerTopCommands(program)
-  registerImageCommands(program)
-}
-
-function registerImageCommands(program: Command): void {
-  const image = program.command('image').description('images for nodes without a registry, through the hub')
-  image
-    .command('load')
-    .description('ship a `docker save` archive to nodes through the hub; each node loads it into its engine')
-    .argument('<FILE>', 'the archive (docker save -o FILE IMAGE...)')
-    .option('--node <NAME>', 'a node to load it on (repeatable)', collect)
-    .option('--all', 'every Ready node')
-    .action(async (file: string, _opts: unknown, command: Command) => {
-      const o = optionsOf(command)
-      loadTargets({ node: o.node, all: o.all })
-      await withClient(o, (ctx) => runImageLoad(ctx, file, { node: o.node, all: o.all }))
-    })
-  image
-    .command('copy')
-    .description('copy an image from a node that has it to nodes that lack it, through the hub')
-    .argument('<IMAGE>', 'the image, e.g. app:1')
-    .requiredOption('--from <NODE>', 'a node that has the image')
-    .requiredOption('--to <NODE>', 'a node to copy it to (repeatable)', collect)
-    .action(async (name: string, _opts: unknown, command: Command) => {
-      const o = optionsOf(command)
-      await withClient(o, (ctx) => runImageCopy(ctx, name, { from: o.from, to: o.to }))
-    })
 }
 
 function registerTopCommands(program: Command): void {

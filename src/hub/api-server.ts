@@ -44,6 +44,8 @@ export interface ApiServerOptions {
   extraRoutes?: ExtraRoute[]
   /** Streams a pod's container log (`GET .../pods/NAME/log`); absent, the subresource is 404. */
   podLogs?: PodLogs
+  /** Serves `pods/NAME/exec` and `pods/NAME/portforward` upgrades (authenticated, allowed to create, the pod read); absent, they are 404. */
+  podStreams?: PodStreamUpgrade
   /** Seconds of the not-ready and unreachable tolerations new pods get (--default-toleration-seconds). */
   defaultTolerationSeconds?: number
   /** The range Services' cluster IPs come from (default 10.43.0.0/16). */
@@ -78,6 +80,8 @@ export interface PodLogOptions {
   tailLines?: number
   timestamps: boolean
 }
+
+export type PodStreamUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, subresource: 'exec' | 'portforward', query: URLSearchParams) => void
 
 export type PodLogs = (pod: KubeObject, options: PodLogOptions, res: ServerResponse, onClose: (fn: () => void) => void) => Promise<void>
 
@@ -118,6 +122,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     handle(req, res).catch((err) => sendError(req, res, err, log))
   })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, log))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {})
+    handleUpgrade(req, socket, head).catch((err) => refuseUpgrade(socket, err, log))
+  })
   const sockets = new Set<import('node:net').Socket>()
   server.on('secureConnection', (s) => {
     sockets.add(s)
@@ -161,6 +169,22 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     sendJson(res, 200, doc)
   }
 
+  /** exec and port-forward: a WebSocket upgrade on a pod, a write ("create" on pods/exec, pods/portforward) as in Kubernetes. */
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://bramble')
+    const route = parseRoute(url.pathname.length > 1 ? url.pathname.replace(/\/$/, '') : url.pathname)
+    const user = await authenticateRequest(req)
+    if (route.type !== 'resource' || route.info.kind !== 'Pod' || !route.name || !route.namespace || (route.subresource !== 'exec' && route.subresource !== 'portforward') || !options.podStreams) {
+      throw badRequest(`only pods/exec and pods/portforward take an upgrade; ${url.pathname} does not`)
+    }
+    if (!mayPerform(user, 'create')) {
+      log.warn({ user: user.name, verb: 'create', resource: `pods/${route.subresource}`, namespace: route.namespace, name: route.name }, 'refused an API request: verb not allowed for this user')
+      throw forbidden(`pods "${route.name}" is forbidden: User "${user.name}" cannot create resource "pods/${route.subresource}" in API group "" in the namespace "${route.namespace}"`)
+    }
+    const pod = await registry.get(route.info, route.namespace, route.name)
+    options.podStreams(req, socket, head, pod, route.subresource, url.searchParams)
+  }
+
   async function authenticateRequest(req: IncomingMessage): Promise<UserInfo> {
     const header = req.headers.authorization ?? ''
     const match = /^Bearer\s+(\S+)$/i.exec(header)
@@ -195,6 +219,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
     const namespace = route.namespace ?? ''
     const q = url.searchParams
     const method = req.method ?? 'GET'
+    if (subresource === 'exec' || subresource === 'portforward') throw badRequest(`Upgrade request required: ${subresource} is served over WebSocket`)
     const verb = verbOf(method, name, subresource, q)
     if (!verb) throw methodNotAllowed(method, url.pathname)
     if (!mayPerform(user, verb)) {
@@ -415,6 +440,15 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log:
   if (closesConnection(req)) res.setHeader('Connection', 'close')
   sendJson(res, apiError.httpStatus, apiError.toStatus())
 }
+/** An upgrade refused before it happened: a Status answer, then the connection is closed. */
+function refuseUpgrade(socket: Duplex, err: unknown, log: Logger): void {
+  const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
+  if (apiError.httpStatus >= 500) log.error({ err }, 'exec or port-forward request failed')
+  if (!socket.writable) return void socket.destroy()
+  const body = JSON.stringify(apiError.toStatus())
+  socket.end(`HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
 
 /**
  * A request that never became one: headers or body too slow (408), headers too large (431), or not

@@ -10,7 +10,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { countedHandler, meterBus, type BusCounter } from '../lib/metered-bus.js'
 import { connectMqttBus, type MqttBusOptions } from '../lib/mqtt-bus.js'
-import type { ExtraRoute, PodLogs } from './api-server.js'
+import type { ExtraRoute, PodLogs, PodStreamUpgrade } from './api-server.js'
 import { DesiredState } from './desired-state.js'
 import { Heartbeats } from './heartbeats.js'
 import { NodeHistory } from './node-history.js'
@@ -22,7 +22,8 @@ import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
 import { NodeStatusIntake } from './node-status-intake.js'
 import { PodLogsRpc } from './pod-logs.js'
-import { ImageTransfers } from './image-transfers.js'
+import { PodStreams } from './pod-streams.js'
+import { PodStreamWebSockets } from './pod-stream-websocket.js'
 import type { Registry } from './registry.js'
 import type { TokenStore } from './tokens.js'
 
@@ -61,8 +62,6 @@ export interface NodeGatewayOptions {
   countMessage?: BusCounter
   /** Bramble's version: a joining agent must be of its minor version or the one before. */
   hubVersion?: string
-  /** Where image archives wait for nodes to load them (`bramble image load`); absent, those routes are not served. */
-  imagesDir?: string
 }
 
 export interface NodeGateway {
@@ -70,6 +69,8 @@ export interface NodeGateway {
   extraRoutes: ExtraRoute[]
   /** For startApiServer: pod logs through the node. */
   podLogs: PodLogs
+  /** For startApiServer: exec and port-forward through the node. */
+  podStreams: PodStreamUpgrade
   heartbeats: Heartbeats
   /** The gateway's caches of Nodes and Pods (read by /metrics and metrics.k8s.io). */
   nodes: Informer
@@ -94,7 +95,6 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   const configMaps = new Informer(o.registry, kind('ConfigMap'))
   const secrets = new Informer(o.registry, kind('Secret'))
   const nodes = new Informer(o.registry, kind('Node'))
-  const persistentVolumes = new Informer(o.registry, kind('PersistentVolume'))
   const history = new NodeHistory()
   const heartbeats = new Heartbeats(history)
 
@@ -111,9 +111,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close: () => bus!.close(),
   }
 
-  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, persistentVolumes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
+  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
-  const images = o.imagesDir ? new ImageTransfers({ dir: o.imagesDir, bus: lazyBus, nodes, credentials: o.credentials, clock: o.clock, logger: o.logger }) : undefined
+  const streams = new PodStreams({ bus: lazyBus, clock: o.clock, logger: o.logger, openTimeoutMs: o.rpcTimeoutMs })
+  const streamSockets = new PodStreamWebSockets(streams, o.logger)
   let intake: NodeStatusIntake
   const lifecycle = new NodeLifecycle({
     registry: o.registry,
@@ -133,7 +134,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     logger: o.logger,
     onSync: (node, revision) => desired.onSync(node, revision),
     onAck: (node, revision) => desired.onAck(node, revision),
-    onRpcReply: (node, reply) => images?.onReply(node, reply) || logs.onReply(node, reply),
+    onRpcReply: (node, reply) => (streams.owns(reply.id) ? streams.onReply(node, reply) : logs.onReply(node, reply)),
     onAlive: (node) => lifecycle.onMessage(node),
     onOffline: (node) => lifecycle.onOffline(node),
   })
@@ -150,7 +151,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     )
   })
 
-  for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) await informer.start()
+  for (const informer of [nodes, pods, configMaps, secrets]) await informer.start()
   desired.start()
   lifecycle.start()
 
@@ -172,7 +173,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     if (count) bus = meterBus(bus, count)
   } catch (err) {
     await Promise.all([desired.stop(), lifecycle.stop()])
-    for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) informer.stop()
+    for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
     throw err
   }
   // The mesh goes out on the hub's own connection, once it exists and the Nodes are synced.
@@ -188,11 +189,9 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   let closing: Promise<void> | undefined
   return {
-    extraRoutes: [
-      ...joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
-      ...(images?.routes() ?? []),
-    ],
+    extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
     podLogs: logs.podLogs,
+    podStreams: (req, socket, head, pod, subresource, query) => streamSockets.upgrade(req, socket, head, pod, subresource, query),
     heartbeats,
     nodes,
     pods,
@@ -206,10 +205,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close() {
       closing ??= (async () => {
         logs.close()
-        images?.close()
+        streams.close()
         await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
-        for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
+        for (const informer of [nodes, pods, configMaps, secrets, services, endpoints]) informer.stop()
         await bus?.close()
       })()
       return closing
