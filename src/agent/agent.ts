@@ -27,6 +27,8 @@ import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './j
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
 import { LogsRpc } from './logs-rpc.js'
+import { ImageRpc } from './image-rpc.js'
+import { imageEngine } from './image-engine.js'
 import { PodStreamsRpc } from './pod-streams-rpc.js'
 import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
@@ -276,6 +278,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     logger: log,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })
+  const imageRpc = new ImageRpc({
+    images: imageEngine(deps.runtime),
+    hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
+    logger: log,
+    reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
+  })
 
   // Desired messages are applied one at a time, in arrival order.
   let desiredChain: Promise<void> = Promise.resolve()
@@ -327,7 +335,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         log.warn({ topic, replyTopic: req.replyTopic }, 'dropped an rpc request whose reply topic is not this node\'s')
         return
       }
-      void (req.method === 'logs' ? logs.handle(req) : streams.handle(req))
+      if (req.method === 'image-load' || req.method === 'image-save') void imageRpc.handle(req)
+      else void (req.method === 'logs' ? logs.handle(req) : streams.handle(req))
     }
   }
 

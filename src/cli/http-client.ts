@@ -10,6 +10,7 @@ import { ConnectionError, ServerError } from './errors.js'
 import type { ClientConfig } from './kubeconfig.js'
 
 export interface RequestOptions {
+  /** JSON-encoded, unless a string or a Buffer (sent as it is). */
   body?: unknown
   contentType?: string
   accept?: string
@@ -101,7 +102,7 @@ export class HubClient {
   private send(method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
     const url = new URL(path, this.config.server + '/')
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
-    const payload = options.body === undefined ? undefined : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body))
+    const payload = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body))
     const headers: Record<string, string | number> = { Accept: options.accept ?? 'application/json', 'User-Agent': 'bramble' }
     if (this.config.token) headers.Authorization = `Bearer ${this.config.token}`
     if (payload) {

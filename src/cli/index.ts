@@ -11,6 +11,7 @@ import { runLogs } from './logs-command.js'
 import { runExec } from './exec-command.js'
 import { runPortForward } from './port-forward-command.js'
 import { runBackup } from './backup-command.js'
+import { loadTargets, runImageCopy, runImageLoad } from './image-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
 import { parseResourceArgs } from './resource-paths.js'
 import { replicasOf, runScale } from './scale-command.js'
@@ -154,6 +155,32 @@ export function registerClientCommands(program: Command): void {
   registerRolloutCommands(program)
   registerNodeCommands(program)
   registerTopCommands(program)
+  registerImageCommands(program)
+}
+
+function registerImageCommands(program: Command): void {
+  const image = program.command('image').description('images for nodes without a registry, through the hub')
+  image
+    .command('load')
+    .description('ship a `docker save` archive to nodes through the hub; each node loads it into its engine')
+    .argument('<FILE>', 'the archive (docker save -o FILE IMAGE...)')
+    .option('--node <NAME>', 'a node to load it on (repeatable)', collect)
+    .option('--all', 'every Ready node')
+    .action(async (file: string, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      loadTargets({ node: o.node, all: o.all })
+      await withClient(o, (ctx) => runImageLoad(ctx, file, { node: o.node, all: o.all }))
+    })
+  image
+    .command('copy')
+    .description('copy an image from a node that has it to nodes that lack it, through the hub')
+    .argument('<IMAGE>', 'the image, e.g. app:1')
+    .requiredOption('--from <NODE>', 'a node that has the image')
+    .requiredOption('--to <NODE>', 'a node to copy it to (repeatable)', collect)
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const o = optionsOf(command)
+      await withClient(o, (ctx) => runImageCopy(ctx, name, { from: o.from, to: o.to }))
+    })
 }
 
 function registerTopCommands(program: Command): void {

@@ -139,6 +139,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       nodeGracePeriodMs: config.nodeGracePeriodMs,
       countMessage: metrics.mqttMessage,
+      imagesDir: join(config.dataDir, 'images'),
     })
     stops.push(() => gateway.close())
     const { nodes, pods, heartbeats } = gateway

@@ -22,6 +22,7 @@ import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
 import { NodeStatusIntake } from './node-status-intake.js'
 import { PodLogsRpc } from './pod-logs.js'
+import { ImageTransfers } from './image-transfers.js'
 import { PodStreams } from './pod-streams.js'
 import { PodStreamWebSockets } from './pod-stream-websocket.js'
 import type { Registry } from './registry.js'
@@ -62,6 +63,8 @@ export interface NodeGatewayOptions {
   countMessage?: BusCounter
   /** Bramble's version: a joining agent must be of its minor version or the one before. */
   hubVersion?: string
+  /** Where image archives wait for nodes to load them (`bramble image load`); absent, those routes are not served. */
+  imagesDir?: string
 }
 
 export interface NodeGateway {
@@ -113,6 +116,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
+  const images = o.imagesDir ? new ImageTransfers({ dir: o.imagesDir, bus: lazyBus, nodes, credentials: o.credentials, clock: o.clock, logger: o.logger }) : undefined
   const streams = new PodStreams({ bus: lazyBus, clock: o.clock, logger: o.logger, openTimeoutMs: o.rpcTimeoutMs })
   const streamSockets = new PodStreamWebSockets(streams, o.logger)
   let intake: NodeStatusIntake
@@ -134,7 +138,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     logger: o.logger,
     onSync: (node, revision) => desired.onSync(node, revision),
     onAck: (node, revision) => desired.onAck(node, revision),
-    onRpcReply: (node, reply) => (streams.owns(reply.id) ? streams.onReply(node, reply) : logs.onReply(node, reply)),
+    onRpcReply: (node, reply) => (streams.owns(reply.id) ? streams.onReply(node, reply) : images?.onReply(node, reply) || logs.onReply(node, reply)),
     onAlive: (node) => lifecycle.onMessage(node),
     onOffline: (node) => lifecycle.onOffline(node),
   })
@@ -189,7 +193,10 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   let closing: Promise<void> | undefined
   return {
-    extraRoutes: joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
+    extraRoutes: [
+      ...joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
+      ...(images?.routes() ?? []),
+    ],
     podLogs: logs.podLogs,
     podStreams: (req, socket, head, pod, subresource, query) => streamSockets.upgrade(req, socket, head, pod, subresource, query),
     heartbeats,
@@ -205,6 +212,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close() {
       closing ??= (async () => {
         logs.close()
+        images?.close()
         streams.close()
         await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()

@@ -88,7 +88,8 @@ export async function startLocalRegistry(username = 'img-user', password = 'img-
 export async function pushImage(docker: Docker, registry: LocalRegistry, source: string, target: string): Promise<void> {
   const colon = target.lastIndexOf(':')
   await docker.getImage(source).tag({ repo: target.slice(0, colon), tag: target.slice(colon + 1) })
-  const stream = await docker.getImage(target).push({ authconfig: { username: registry.username, password: registry.password, serveraddress: registry.address } } as any)
+  const image: any = docker.getImage(target) // the typings lack push's authconfig option
+  const stream: NodeJS.ReadableStream = await image.push({ authconfig: { username: registry.username, password: registry.password, serveraddress: registry.address } })
   await new Promise<void>((resolve, reject) => {
     let failure: string | undefined
     docker.modem.followProgress(

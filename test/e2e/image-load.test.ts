@@ -1,0 +1,103 @@
+// Images at a site without a registry, through the real binaries: a hub and two agents in network
+// namespaces, each on a dockerd of its own that never reached a registry and lacks the image. A
+// pod with imagePullPolicy Never waits with ErrImageNeverPull; `bramble image load` ships a
+// `docker save` archive through the hub to one node, which loads it, and the pod runs there.
+// `bramble image copy` then gets the image from that node to the other, where a pod runs too.
+
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { dockerClient } from '../helpers/docker.js'
+import { runCli, until } from '../helpers/e2e.js'
+import { NetnsCluster } from '../helpers/netns-cluster.js'
+import { netnsUnavailable } from '../helpers/netns-host.js'
+import { importUniqueImage } from '../helpers/unique-image.js'
+
+const EDGE = 'img-edge'
+const OTHER = 'img-other'
+
+const unavailable = await netnsUnavailable()
+if (unavailable) t.plan(0, unavailable)
+else await run()
+
+function pod(name: string, node: string, image: string): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image, imagePullPolicy: 'Never', command: ['sh', '-c', 'cat /unique.bin | wc -c; trap "exit 0" TERM; while :; do sleep 1; done'] }],
+    },
+  }
+}
+
+async function run(): Promise<void> {
+  const cluster = await NetnsCluster.start({ prefix: 'im' })
+  t.teardown(() => cluster.cleanup())
+  const docker = dockerClient()
+  const image = `img-test/site-app:${randomBytes(3).toString('hex')}`
+  await importUniqueImage(docker, image)
+  t.teardown(() => docker.getImage(image).remove({ force: true }).catch(() => {}))
+  const archive = join(cluster.lab.dir, 'site-app.tar')
+  await pipeline((await docker.getImage(image).get()) as unknown as NodeJS.ReadableStream, createWriteStream(archive))
+
+  await cluster.addNode(EDGE)
+  await cluster.addNode(OTHER)
+  const edgeDocker = cluster.agent(EDGE).host.docker
+  const otherDocker = cluster.agent(OTHER).host.docker
+  const hasImage = (d: typeof docker) => d.getImage(image).inspect().then(() => true, () => false)
+  const apply = (body: unknown) => runCli(['apply', '-f', '-'], { kubeconfig: cluster.hub.kubeconfig, stdin: JSON.stringify(body) })
+  const podOf = (name: string) => cluster.get(`/api/v1/namespaces/default/pods/${name}`)
+
+  await t.test('a pod with pull policy Never waits on a node that lacks the image', async (t) => {
+    t.notOk(await hasImage(edgeDocker), 'the edge dockerd does not have the image')
+    const created = await apply(pod('site-app', EDGE, image))
+    t.equal(created.code, 0, created.stderr)
+    const waiting = await until('ErrImageNeverPull', async () => {
+      const w = (await podOf('site-app'))?.status?.containerStatuses?.[0]?.state?.waiting
+      return w?.reason === 'ErrImageNeverPull' ? w : undefined
+    })
+    t.match(waiting.message, image)
+  })
+
+  await t.test('image load to an unknown node is refused naming it, before anything is loaded', async (t) => {
+    const r = await runCli(['image', 'load', archive, '--node', 'img-nowhere'], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(r.code, 1)
+    t.match(r.stderr, /no such node: img-nowhere/)
+    const usage = await runCli(['image', 'load', archive], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(usage.code, 2, 'no target is a usage error')
+    t.match(usage.stderr, /--node NAME .* or --all/)
+  })
+
+  await t.test('image load ships the archive through the hub; the node loads it and the pod runs', async (t) => {
+    const r = await runCli(['image', 'load', archive, '--node', EDGE], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, `${EDGE}: loaded ${image}\n`)
+    t.ok(await hasImage(edgeDocker), 'the edge dockerd has the image now')
+    t.notOk(await hasImage(otherDocker), 'the other node was not asked')
+    const running = await until('pod Running', async () => {
+      const p = await podOf('site-app')
+      return p?.status?.phase === 'Running' ? p : undefined
+    }, 120_000)
+    t.equal(running.spec.nodeName, EDGE)
+    const log = await until('the pod read its file', async () => (await cluster.bramble('logs', 'site-app')).trim())
+    t.equal(log, '2000000', "the image's own 2 MB file is there")
+  })
+
+  await t.test('image copy gets the image from the node that has it to one that lacks it', async (t) => {
+    const created = await apply(pod('site-app-2', OTHER, image))
+    t.equal(created.code, 0, created.stderr)
+    const r = await runCli(['image', 'copy', image, '--from', EDGE, '--to', OTHER], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, `${OTHER}: has ${image}\n`)
+    t.ok(await hasImage(otherDocker), 'the other dockerd has the image now')
+    await until('second pod Running', async () => (await podOf('site-app-2'))?.status?.phase === 'Running', 120_000)
+    const missing = await runCli(['image', 'copy', 'img-test/none:1', '--from', EDGE, '--to', OTHER], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(missing.code, 1)
+    t.match(missing.stdout, new RegExp(`${EDGE}: failed: could not save img-test/none:1: .*No such image`, 'i'))
+  })
+}
