@@ -430,7 +430,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await services?.stop()
       if (bus) {
         if (bus.connected) {
-          await withTimeout(bus.publish(upTopic(node, 'presence'), encodeMessage({ online: false, at: clock.now() }), { qos: 1, retain: true }), 5_000).catch(() => {})
+          // Not the Last Will: the hub leaves the node be until it has been silent for its grace period.
+          await withTimeout(bus.publish(upTopic(node, 'presence'), encodeMessage({ online: false, at: clock.now(), agentStopped: true }), { qos: 1, retain: true }), 5_000).catch(() => {})
         }
         // A clean end waits for every queued QoS 1 message to be acknowledged: never while the
         // broker is away. Those messages are lost either way; the next session's sync recovers.

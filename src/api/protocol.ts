@@ -208,10 +208,15 @@ export interface RpcReply {
   ack?: number
 }
 
-/** Retained; also the node's Last Will with `online: false`. `at` is ms since the epoch. */
+/**
+ * Retained; also the node's Last Will with `online: false`. `at` is ms since the epoch.
+ * `agentStopped` marks the `online: false` an agent sends as it stops cleanly (a restart, an
+ * upgrade): its pods keep running, so the hub does not take it for the node failing.
+ */
 export interface PresenceMessage {
   online: boolean
   at: number
+  agentStopped?: boolean
 }
 
 export interface UpMessages {

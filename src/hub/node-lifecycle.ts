@@ -12,6 +12,16 @@
 // each gets a fresh grace period from the moment the hub first sees its Node, and a node already
 // marked unreachable stays so until it proves itself alive: a hub restart never flips a node.
 //
+// The node's Last Will (its MQTT session lost without a goodbye: the agent crashed or was killed,
+// the node lost power or its link) marks it unreachable at once (onOffline). An agent that stops
+// cleanly says so (presence online:false with agentStopped) and that changes nothing here: as
+// Kubernetes' kubelet, whose restart leaves its Node alone, a clean stop of the agent process (a
+// restart, an upgrade, systemctl stop) leaves the node and its containers running, and the next
+// agent adopts them. Taking it for a failure would start the eviction countdown at once and evict
+// healthy pods whenever the restart outlasts their toleration. So the node is judged by its
+// silence: unreachable once silent for the grace period, its pods evicted their toleration later.
+// A node that is shut down for good costs one grace period more before its pods move.
+//
 // Nothing here deletes a pod: taint-eviction-controller.ts evicts pods from nodes with the
 // NoExecute taint, level-triggered from the Node objects this writes.
 

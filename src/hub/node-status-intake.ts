@@ -13,7 +13,7 @@ import { DEVICE_RESOURCE_PREFIX, deviceClassOfResource } from '../api/devices.js
 import { KINDS } from '../api/kinds.js'
 import { decodeUp } from '../api/protocol-decode.js'
 import { ANNOTATION_SECRETS_PUBLIC_KEY } from '../api/sealed-secret.js'
-import { parseTopic, type EventsMessage, type NodeStatusMessage, type PodStatusMessage, type RpcReply, type UpName } from '../api/protocol.js'
+import { parseTopic, type EventsMessage, type NodeStatusMessage, type PodStatusMessage, type PresenceMessage, type RpcReply, type UpName } from '../api/protocol.js'
 import type { KubeObject } from '../api/types.js'
 import { isTerminal } from '../sched/snapshot.js'
 import type { Clock } from '../lib/clock.js'
@@ -51,7 +51,7 @@ export interface NodeStatusIntakeOptions {
   onRpcReply(node: string, reply: RpcReply): void
   /** Any valid message from the node (presence online:true included). */
   onAlive(node: string): void
-  /** The node's Last Will: presence online:false. */
+  /** The node's Last Will: presence online:false (not an agent's clean goodbye, agentStopped). */
   onOffline(node: string): void
 }
 
@@ -115,9 +115,15 @@ export class NodeStatusIntake {
       case 'rpc-reply':
         return this.o.onRpcReply(node, message as RpcReply)
       case 'presence': {
-        const { online } = message as { online: boolean }
-        this.log.info({ node, online }, online ? 'node is online' : 'node went offline (Last Will or clean goodbye)')
-        return online ? this.o.onAlive(node) : this.o.onOffline(node)
+        const { online, agentStopped } = message as PresenceMessage
+        if (online) {
+          this.log.info({ node, online }, 'node is online')
+          return this.o.onAlive(node)
+        }
+        // A clean stop of the agent is not the node failing (see node-lifecycle.ts): its silence decides.
+        if (agentStopped) return void this.log.info({ node, online }, "node's agent stopped cleanly; its pods keep running and the node is judged by its silence")
+        this.log.info({ node, online }, 'node went offline (Last Will)')
+        return this.o.onOffline(node)
       }
       case 'node-status':
         return this.enqueue(node, () => this.nodeStatus(node, message as NodeStatusMessage))

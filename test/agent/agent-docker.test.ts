@@ -236,10 +236,11 @@ async function run() {
     t.same(agent.replica.pods(), [])
   })
 
-  await t.test('a clean close says the node is offline', async (t) => {
+  await t.test('a clean close says the node is offline because its agent stopped, unlike the Last Will', async (t) => {
     const mark = ups.length
     await agent.close()
     const presence = await upAfter(mark, 'presence', (m) => m.online === false)
     t.equal(presence.online, false)
+    t.equal(presence.agentStopped, true, 'the hub then judges the node by its silence')
   })
 }

@@ -53,7 +53,7 @@ t.test('decodeUp accepts well-formed messages of every kind', async (t) => {
     'rpc-reply': { id: 'r1', ok: true, chunk: 'line\n', done: false },
     presence: { online: true, at: 1700000000000 },
   }
-  for (const [name, message] of Object.entries(good)) {
+  for (const [name, message] of [...Object.entries(good), ['presence', { online: false, at: 1700000000000, agentStopped: true }] as const]) {
     const r = decodeUp(name, json(message))
     t.ok(r.ok, name)
     if (r.ok) t.same(r.message, message)
@@ -76,6 +76,7 @@ t.test('decodeUp refuses garbage, truncated JSON, wrong types and missing fields
     ['events', json({ events: [{}, 3] }), /events\[1\]: expected an object/],
     ['rpc-reply', json({ id: 'x', ok: 'yes' }), /ok: expected a boolean/],
     ['presence', json({ online: true }), /at: required field is missing/],
+    ['presence', json({ online: false, at: 1, agentStopped: 'yes' }), /agentStopped: expected a boolean/],
     ['nonsense', json({}), /unknown upward message "nonsense"/],
   ]
   for (const [name, payload, reason] of cases) {

@@ -1,8 +1,11 @@
-// A NoExecute taint that goes away before a pod's toleration runs out never evicts the pod, on a
-// real LMDB store, Registry and Informers with a fake clock: the deadline timer set when the taint
-// appeared only says "look again", and the controller looks at the node as it is now. That holds
-// when the removal is acknowledged in the same tick as the deadline, and a taint removed and added
-// again counts from its new timeAdded (or, without one, from when it was seen again).
+// Nodes that recover keep their pods, on a real LMDB store, Registry, Informers, node lifecycle and
+// status intake with a fake clock. A NoExecute taint that goes away before a pod's toleration runs
+// out never evicts the pod: the deadline timer set when the taint appeared only says "look again",
+// and the controller looks at the node as it is now. That holds when the removal is acknowledged
+// in the same tick as the deadline, and a taint removed and added again counts from its new
+// timeAdded (or, without one, from when it was seen again). An agent that stops cleanly (presence
+// offline with agentStopped) starts no countdown: its node is judged by its silence, unlike one
+// whose Last Will arrives.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,6 +18,8 @@ import { Heartbeats } from '../../src/hub/heartbeats.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { NodeLifecycle, UNREACHABLE_TAINT_KEY } from '../../src/hub/node-lifecycle.js'
+import { NodeStatusIntake } from '../../src/hub/node-status-intake.js'
+import { encodeMessage, upTopic, type PresenceMessage } from '../../src/api/protocol.js'
 import { rfc3339, Registry } from '../../src/hub/registry.js'
 import type { Store } from '../../src/hub/store.js'
 import { TaintEvictionController, type Taint } from '../../src/hub/taint-eviction-controller.js'
@@ -51,6 +56,20 @@ async function setup(t: Test, pods: Array<{ name: string; tolerations: unknown[]
   // eviction controller's informer only through the store's watch.
   const lifecycleNodes = new Informer(registry, NODE)
   const lifecycle = new NodeLifecycle({ registry, nodes: lifecycleNodes, heartbeats, clock, logger, gracePeriodMs: GRACE_MS })
+  // What the node gateway wires: the messages nodes send up, as the broker hands them over.
+  const intake = new NodeStatusIntake({
+    registry,
+    pods: podInformer,
+    nodes: lifecycleNodes,
+    heartbeats,
+    clock,
+    logger,
+    onSync: () => {},
+    onAck: () => {},
+    onRpcReply: () => {},
+    onAlive: (node) => lifecycle.onMessage(node),
+    onOffline: (node) => lifecycle.onOffline(node),
+  })
   const eviction = new TaintEvictionController({
     registry,
     pods: podInformer,
@@ -101,11 +120,22 @@ async function setup(t: Test, pods: Array<{ name: string; tolerations: unknown[]
     const node = await registry.get(NODE, '', 'n1')
     await registry.update(NODE, '', 'n1', { ...node, spec: { ...node.spec, taints } }, WRITE)
   }
+  /** n1's agent says it is online (or stopping, or its Last Will) and where its replica is. */
+  const presence = async (message: PresenceMessage) => {
+    intake.handle(upTopic('n1', 'presence'), encodeMessage(message))
+    if (message.online) intake.handle(upTopic('n1', 'sync'), encodeMessage({ revision: 0 }))
+    await settle()
+  }
+  /** When n1 was tainted unreachable, if it is. */
+  const unreachableSince = async () => {
+    const taint = ((await registry.get(NODE, '', 'n1')).spec?.taints ?? []).find((x: Taint) => x.key === UNREACHABLE_TAINT_KEY)
+    return taint ? Date.parse(taint.timeAdded) : undefined
+  }
   const podNames = async () => (await registry.list(POD, 'default')).items.map((p: KubeObject) => p.metadata.name!).sort()
   const evictions = async () => (await registry.list(EVENT, 'default')).items.filter((e: any) => e.reason === 'TaintManagerEviction').length
   // Past the start-up hold, every node alive and untainted.
   await advance(GRACE_MS + 1000)
-  return { registry, clock, heartbeats, lifecycle, advance, settle, setTaints, podNames, evictions }
+  return { registry, clock, advance, settle, setTaints, presence, unreachableSince, podNames, evictions }
 }
 
 t.test('a taint removed before the toleration runs out evicts nothing, then or ever', async (t) => {
@@ -188,4 +218,37 @@ t.test('a node back before its unreachable toleration runs out keeps its pod', a
   await s.advance(60_000)
   t.same(await s.podNames(), ['p'], 'the pod stays')
   t.equal(await s.evictions(), 0, 'no TaintManagerEviction event')
+})
+
+t.test("an agent's clean goodbye starts no countdown: back within the grace period, its node is never tainted and its pod stays", async (t) => {
+  const s = await setup(t, [{ name: 'p', tolerations: [tolerating(UNREACHABLE_TAINT_KEY, 2)] }])
+  await s.presence({ online: false, at: s.clock.now(), agentStopped: true })
+  t.equal(await s.unreachableSince(), undefined, 'not tainted at the goodbye')
+  await s.advance(GRACE_MS - 5000, ['n2', 'n3'])
+  t.equal(await s.unreachableSince(), undefined, 'nor while silent within the grace period')
+  await s.presence({ online: true, at: s.clock.now() })
+  await s.advance(60_000)
+  t.equal(await s.unreachableSince(), undefined, 'nor after it is back')
+  t.same(await s.podNames(), ['p'], 'the pod, tolerating unreachable for 2 s, stays')
+  t.equal(await s.evictions(), 0, 'no TaintManagerEviction event')
+})
+
+t.test('an agent that says goodbye and stays away: unreachable once silent for the grace period, its pod evicted its toleration later', async (t) => {
+  const s = await setup(t, [{ name: 'p', tolerations: [tolerating(UNREACHABLE_TAINT_KEY, 2)] }])
+  const lastHeard = s.clock.now() - 1000 // advance() let n1 speak at the start of its last second
+  await s.presence({ online: false, at: s.clock.now(), agentStopped: true })
+  await s.advance(GRACE_MS + 2000, ['n2', 'n3'])
+  const since = await s.unreachableSince()
+  t.ok(since !== undefined && since >= lastHeard + GRACE_MS, 'tainted unreachable once the grace period after its last message had passed')
+  await s.advance(since! + 3000 - s.clock.now(), ['n2', 'n3'])
+  t.same(await s.podNames(), [], 'the pod evicted after its 2 s toleration')
+})
+
+t.test("a Last Will (the agent's session lost without a goodbye) marks the node unreachable at once", async (t) => {
+  const s = await setup(t, [{ name: 'p', tolerations: [tolerating(UNREACHABLE_TAINT_KEY, 2)] }])
+  const willAt = s.clock.now()
+  await s.presence({ online: false, at: willAt })
+  t.equal(await s.unreachableSince(), willAt, 'tainted at once')
+  await s.advance(3000, ['n2', 'n3'])
+  t.same(await s.podNames(), [], 'the pod evicted 2 s later')
 })
