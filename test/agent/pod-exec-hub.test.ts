@@ -13,6 +13,8 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
+import { once } from 'node:events'
+import WebSocket from 'ws'
 import { parse as parseYaml } from 'yaml'
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js'
 import { DockerRuntime } from '../../src/agent/docker-runtime.js'
@@ -196,6 +198,37 @@ async function run() {
     const count = execStreams(big)
     t.equal(await runExec(ctx(capture().io), 'ex-shell', ['wc', '-c'], { stdin: true }, count), 0)
     t.equal(count.stdoutText().trim(), String(big.length), 'more than a window of input arrives whole')
+  })
+
+  await t.test('bramble exec -t gives the command a terminal', async (t) => {
+    // stdin stays open: the command ends by itself, as an interactive one would.
+    const io = execStreams()
+    t.equal(await runExec(ctx(capture().io), 'ex-shell', ['sh', '-c', 'test -t 0 && test -t 1 && echo on-a-tty'], { stdin: true, tty: true }, io), 0)
+    t.equal(io.stdoutText().trim(), 'on-a-tty')
+  })
+
+  await t.test('a client that stops reading holds the command, not the hub or the node: output waits within the window', async (t) => {
+    const total = 24 * 1024 * 1024
+    const query = new URLSearchParams({ container: 'app', stdout: 'true', stderr: 'true' })
+    for (const c of ['sh', '-c', `head -c ${total} /dev/zero; touch /tmp/ex-done`]) query.append('command', c)
+    const ws = new WebSocket(`${server.replace(/^https/, 'wss')}/api/v1/namespaces/default/pods/ex-shell/exec?${query}`, ['v5.channel.k8s.io'], { ca, headers: { Authorization: `Bearer ${admin.token}` } })
+    let received = 0
+    let status = ''
+    ws.on('message', (d: Buffer) => {
+      if (d[0] === 1) received += d.length - 1
+      else if (d[0] === 3) status = d.subarray(1).toString()
+    })
+    await once(ws, 'open')
+    await until('the first output', () => received > 0, 60_000)
+    ws.pause()
+    await new Promise((r) => setTimeout(r, 4_000))
+    const check = execStreams()
+    await runExec(ctx(capture().io), 'ex-shell', ['sh', '-c', 'test -e /tmp/ex-done && echo finished || echo blocked'], { container: 'app' }, check)
+    t.equal(check.stdoutText(), 'blocked\n', 'the command is held while its output is not read')
+    ws.resume()
+    await once(ws, 'close')
+    t.equal(received, total, 'every byte arrives once the client reads again')
+    t.match(status, /"Success"/)
   })
 
   await t.test('bad exec requests are refused naming what is wrong', async (t) => {
