@@ -135,7 +135,7 @@ async function run(): Promise<void> {
     const before = await restarts('crasher')
     agent = host!.startAgent({ node: NODE, hub: hubAddress, dataDir: agentDir, clockOffset: `-${SKEW_MS / 1000}s` })
     await until('the hub names the new skew', () => /clock of node f2-skew is 10m behind the hub's/.test(hubLog))
-    // Its restart was a short absence (a clean goodbye marks the node unreachable at once): it comes back untainted.
+    // Its restart is a short absence (a clean goodbye leaves the node be until its grace period is up): it stays untainted.
     await until('Node Ready and untainted', async () => {
       const n = await getNode()
       return n?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') && (n.spec?.taints ?? []).length === 0
