@@ -1,6 +1,6 @@
 // Reading and decoding request bodies: JSON, YAML and Kubernetes protobuf.
 
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parse as parseYaml } from 'yaml'
 import { checkNesting, parseJsonText } from '../api/json-text.js'
 import { decodeK8sProtobuf } from '../api/protobuf.js'
@@ -13,8 +13,8 @@ export const PATCH_TYPES = new Set(['application/merge-patch+json', 'application
 
 /**
  * Reads a whole body of at most `limitBytes`. A larger one is refused as soon as it is known (the
- * declared Content-Length, or the bytes so far): reading stops there, nothing more is buffered, and
- * the 413 goes out with `Connection: close` (see closesConnection) instead of draining the rest.
+ * declared Content-Length, or the bytes so far): reading stops there and nothing more is buffered
+ * or drained; the connection is closed after the answer (see closeAfterAnswer).
  */
 export function readBody(req: IncomingMessage, limitBytes = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
@@ -53,9 +53,22 @@ function refuse(req: IncomingMessage, limitBytes: number) {
   return tooLarge(limitBytes)
 }
 
-/** True while a request's body is not all read: the answer must close the connection, not drain it. */
-export function closesConnection(req: IncomingMessage): boolean {
-  return !req.complete
+/** How long a connection whose request body was left unread stays open once answered. */
+export const LINGER_MS = 2_000
+
+/**
+ * Answers with `Connection: close` when the request's body was left unread (too large, or refused
+ * before it was read), and closes the connection a while after the answer rather than at once:
+ * closed with unread data, a socket sends a reset that can reach a client still sending before it
+ * has read the answer (the lingering close of Go's server). Meanwhile nothing more is buffered.
+ */
+export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return
+  const socket = req.socket
+  res.setHeader('Connection', 'close')
+  // Node ends such a connection with destroySoon() once the answer is out: end our side only.
+  socket.destroySoon = () => socket.end()
+  res.once('finish', () => setTimeout(() => socket.destroy(), LINGER_MS).unref())
 }
 
 export function mediaType(req: IncomingMessage): string {

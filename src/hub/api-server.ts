@@ -11,7 +11,7 @@ import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { Duplex } from 'node:stream'
-import { closesConnection, decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
+import { closeAfterAnswer, decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
 import { ApiError, badRequest, forbidden, insufficientStorage, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
 import { StoreFullError } from './errors.js'
@@ -436,8 +436,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log:
     res.destroy()
     return
   }
-  // A body left unread (too large, or refused before it was read) is not drained: the connection closes.
-  if (closesConnection(req)) res.setHeader('Connection', 'close')
+  closeAfterAnswer(req, res)
   sendJson(res, apiError.httpStatus, apiError.toStatus())
 }
 /** An upgrade refused before it happened: a Status answer, then the connection is closed. */
