@@ -208,6 +208,7 @@ async function startAgentProcess(flags: AgentFlags, logger: import('./lib/logger
       services: { dnsAddress: flags.clusterDns },
       ...(flags.metricsAddress ? { metrics: flags.metricsAddress } : {}),
       deviceDir: flags.deviceDir,
+      imageGc: { highPercent: flags.imageGcHighPercent, lowPercent: flags.imageGcLowPercent },
     },
     {
       runtime,

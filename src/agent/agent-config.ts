@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { Quantity } from '../api/quantity.js'
 import type { BackoffSettings } from './backoff.js'
 import type { ResourceReserve } from './node-status.js'
+import type { ImageGcThresholds } from './image-gc-planner.js'
 
 export interface AgentConfig {
   /** Holds `agent/identity.json`, `agent/replica/` and `agent/pods/`. */
@@ -56,6 +57,8 @@ export interface AgentConfig {
   metrics?: { host: string; port: number }
   /** Where the node's devices are looked for and advertised from (--device-dir, default /dev). */
   deviceDir?: string
+  /** Image garbage collection (--image-gc-high-threshold, --image-gc-low-threshold; default 85% and 80%) and how often it looks. */
+  imageGc?: ImageGcThresholds & { periodMs?: number }
 }
 
 export const AGENT_DEFAULTS = {

@@ -29,6 +29,8 @@ import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
 import { LogsRpc } from './logs-rpc.js'
 import { ImageRpc } from './image-rpc.js'
 import { imageEngine } from './image-engine.js'
+import { ImageGc, imagesInUse } from './image-gc.js'
+import { DEFAULT_IMAGE_GC } from './image-gc-planner.js'
 import { PodStreamsRpc } from './pod-streams-rpc.js'
 import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
@@ -243,6 +245,21 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       : undefined
 
   const podUsage = new CgroupPodUsage({ runtime, clusterId: identity.clusterId, clock })
+  // Unused images go when the engine's filesystem fills (kubelet-style thresholds); only on Docker.
+  const images = imageEngine(deps.runtime)
+  const imageGc =
+    deps.runtime instanceof DockerRuntime
+      ? new ImageGc({
+          images,
+          thresholds: config.imageGc ?? DEFAULT_IMAGE_GC,
+          keep: async () => imagesInUse(settings.pauseImage, await replica.desiredPods()),
+          event: (reason, message, type) => uplink.event({ involvedObject: { kind: 'Node', name: node }, reason, type, message }),
+          onProblemChange: () => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')),
+          clock,
+          logger: log,
+          ...(config.imageGc?.periodMs ? { periodMs: config.imageGc.periodMs } : {}),
+        })
+      : undefined
   const heartbeat = new Heartbeat({
     hostInfo,
     uplink,
@@ -255,12 +272,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     secretsPublicKey: secretsKey.publicKey,
     podUsage: () => podUsage.read(),
     runtimeDown: () => reconciler.runtimeUnavailable(),
+    imageGcProblem: () => imageGc?.problem(),
     devices: () => scanDevices(deviceDir),
   })
   // The engine going away or coming back changes Ready: said at once, not at the next heartbeat.
   reconciler.onRuntimeChange(() => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')))
   await heartbeat.checkNodeStatus(true)
   heartbeat.start()
+  imageGc?.start()
   await mesh?.start()
 
   const logs = new LogsRpc({
@@ -279,7 +298,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })
   const imageRpc = new ImageRpc({
-    images: imageEngine(deps.runtime),
+    images,
     hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
     logger: log,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
@@ -420,6 +439,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       podNetworkTimer?.cancel()
       replicaWrites.stop()
       heartbeat.stop()
+      await imageGc?.stop()
       await metricsListener?.close()
       mesh?.stop()
       logs.closeAll()

@@ -22,6 +22,8 @@ export interface HeartbeatOptions {
   extraFacts: Pick<NodeFacts, 'containerRuntimeVersion' | 'kubeletVersion'>
   /** Why the container runtime cannot run pods now; undefined while it can. */
   runtimeDown?: () => string | undefined
+  /** Why image garbage collection cannot make room (DiskPressure); undefined while it can. */
+  imageGcProblem?: () => string | undefined
   /** The overlay's condition and public WireGuard facts, when the node runs the mesh; given the node's InternalIP now. */
   mesh?: (internalIP: string | undefined) => MeshReport
   /** The node's public key for Secrets in transit: with every node status, so a node joined before it existed reports it too. */
@@ -62,7 +64,8 @@ export class Heartbeat {
       this.o.logger.warn({ component: 'heartbeat', err: (err as Error).message }, "could not read the node's devices")
       return undefined
     })
-    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}), ...(devices ? { devices } : {}) }
+    const imageGcProblem = this.o.imageGcProblem?.()
+    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}), ...(devices ? { devices } : {}), ...(imageGcProblem ? { imageGcProblem } : {}) }
     const mesh = this.o.mesh?.(facts.addresses[0])
     const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status

@@ -15,6 +15,8 @@ export interface NodeFacts extends HostFacts {
   runtimeDown?: string
   /** The node's devices by class (host-devices.ts): advertised as devices.bramble.dev/<class> resources and labels. */
   devices?: HostDevices
+  /** Image garbage collection could not bring the image filesystem below its high threshold (image-gc.ts): DiskPressure. */
+  imageGcProblem?: string
 }
 
 /** What the node keeps for itself and the system: allocatable = capacity − reserve. */
@@ -99,8 +101,8 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
     memoryLow
       ? condition('MemoryPressure', 'True', 'KubeletHasInsufficientMemory', `less than ${MEMORY_PRESSURE_BELOW * 100}% of memory is available`)
       : condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'node has sufficient memory available'),
-    lowDisks.length > 0
-      ? condition('DiskPressure', 'True', 'KubeletHasDiskPressure', diskPressureMessage(lowDisks))
+    lowDisks.length > 0 || facts.imageGcProblem
+      ? condition('DiskPressure', 'True', 'KubeletHasDiskPressure', [...(lowDisks.length > 0 ? [diskPressureMessage(lowDisks)] : []), ...(facts.imageGcProblem ? [facts.imageGcProblem] : [])].join('; '))
       : condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'node has no disk pressure'),
     facts.throttling
       ? throttled

@@ -306,6 +306,10 @@ export interface AgentFlags {
   metricsAddress: { host: string; port: number } | undefined
   /** Where serial, I2C, video and GPIO devices are looked for and advertised from. */
   deviceDir: string
+  /** Percent of the image filesystem in use at which unused images are removed (kubelet's image-gc-high-threshold). */
+  imageGcHighPercent: number
+  /** Percent of the image filesystem in use that image garbage collection brings it down to. */
+  imageGcLowPercent: number
 }
 
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
@@ -469,6 +473,22 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     defaultValue: () => '/dev',
     defaultText: '/dev',
   },
+  imageGcHighPercent: {
+    flag: '--image-gc-high-threshold',
+    valueName: 'PERCENT',
+    description: "when the engine's image filesystem is this full, unused images are removed, least recently used first (never one a pod uses)",
+    parse: (raw) => parseInteger(raw, 1, 100, 'a whole percent from 1 to 100'),
+    defaultValue: () => 85,
+    defaultText: '85',
+  },
+  imageGcLowPercent: {
+    flag: '--image-gc-low-threshold',
+    valueName: 'PERCENT',
+    description: 'image garbage collection removes images until the filesystem is no fuller than this (below --image-gc-high-threshold)',
+    parse: (raw) => parseInteger(raw, 0, 99, 'a whole percent from 0 to 99'),
+    defaultValue: () => 80,
+    defaultText: '80',
+  },
 }
 
 /** `HOST:PORT` (`[::1]:PORT` for IPv6) with an IP address, or `none`: undefined. */
@@ -482,7 +502,11 @@ function parseListenAddress(raw: string): { host: string; port: number } | undef
 }
 
 export function resolveAgentFlags(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): AgentFlags {
-  return resolveFlags(AGENT_FLAGS, raw, env)
+  const flags = resolveFlags(AGENT_FLAGS, raw, env)
+  if (flags.imageGcLowPercent >= flags.imageGcHighPercent) {
+    throw new ConfigError(AGENT_FLAGS.imageGcLowPercent.flag, `must be below --image-gc-high-threshold (${flags.imageGcHighPercent}), got ${flags.imageGcLowPercent}`)
+  }
+  return flags
 }
 
 export interface TokenCreateConfig {

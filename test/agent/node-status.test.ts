@@ -87,3 +87,11 @@ t.test("DiskPressure names each filesystem short of room, the data dir's or the 
   t.equal(cond(roomy, 'DiskPressure').reason, 'KubeletHasNoDiskPressure')
   t.equal(cond(roomy, 'DiskPressure').lastTransitionTime, '2024-05-01T10:00:01Z')
 })
+
+t.test("image garbage collection that cannot make room is DiskPressure, with its reason, whatever the 10% rule says", async (t) => {
+  const problem = 'the image filesystem /var/lib/docker stays 91.0% full (high threshold 85%): ...'
+  const s = nodeStatus(facts({ imageGcProblem: problem }), reserve, T0)
+  t.same(cond(s, 'DiskPressure'), { type: 'DiskPressure', status: 'True', reason: 'KubeletHasDiskPressure', message: problem, lastHeartbeatTime: '2024-05-01T10:00:00Z', lastTransitionTime: '2024-05-01T10:00:00Z' })
+  const both = nodeStatus(facts({ imageGcProblem: problem, disk: { totalBytes: 100, freeBytes: 5, path: '/var/lib/bramble' } }), reserve, T0)
+  t.match(cond(both, 'DiskPressure').message, /^\/var\/lib\/bramble has 5 bytes free of 100 .*; the image filesystem/)
+})
