@@ -5,7 +5,8 @@
 // (`{"Width":W,"Height":H}`), and in v5 `[255, 0]` closes stdin. portforward,
 // `v4.channel.k8s.io`: channel 2i carries the data of the i-th port and 2i+1 its errors, each
 // first sent the port (uint16, little endian); `[255, 2i]` half-closes the connection (as v5).
-// kubectl's port-forward tunnels SPDY inside the WebSocket instead (spdy-portforward.ts).
+// kubectl's port-forward speaks SPDY instead, tunneled in the WebSocket or (before 1.31) on the
+// upgraded connection itself (spdy-portforward.ts).
 // Each exec or forwarded port is one session relayed through the pod's node (pod-streams.ts).
 
 import type { IncomingMessage } from 'node:http'
@@ -15,7 +16,7 @@ import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
 import { badRequest } from './api-errors.js'
 import type { PodStreams, StreamHandlers, StreamSession } from './pod-streams.js'
-import { serveSpdyPortForward, SPDY_TUNNEL_PROTOCOL } from './spdy-portforward.js'
+import { serveSpdyPortForward, socketTransport, SPDY_TUNNEL_PROTOCOL, webSocketTransport } from './spdy-portforward.js'
 import { InputQueue } from './websocket-input.js'
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const
@@ -75,6 +76,7 @@ export class PodStreamWebSockets {
 
   /** Checks the request, then upgrades it; throws an ApiError (not yet upgraded) when it cannot be served. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, subresource: 'exec' | 'portforward', q: URLSearchParams): void {
+    if (subresource === 'portforward' && String(req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1') return this.spdyPortForward(req, socket, head, pod)
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean)
     const supported: readonly string[] = subresource === 'exec' ? EXEC_PROTOCOLS : PORT_FORWARD_PROTOCOLS
     const protocol = supported.find((p) => offered.includes(p))
@@ -91,10 +93,19 @@ export class PodStreamWebSockets {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.exec(ws, protocol, pod, options))
     } else {
       // Tunneled SPDY names its ports in each stream's headers; the channel protocol in the query.
-      if (protocol === SPDY_TUNNEL_PROTOCOL) return void this.wss.handleUpgrade(req, socket, head, (ws) => serveSpdyPortForward(ws, pod, this.streams, this.log))
+      if (protocol === SPDY_TUNNEL_PROTOCOL) return void this.wss.handleUpgrade(req, socket, head, (ws) => serveSpdyPortForward(webSocketTransport(ws, this.log), pod, this.streams, this.log))
       const ports = parsePorts(q)
       this.wss.handleUpgrade(req, socket, head, (ws) => this.portForward(ws, pod, ports))
     }
+  }
+
+  /** kubectl 1.30 and before: the HTTP connection itself becomes the SPDY connection. */
+  private spdyPortForward(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject): void {
+    const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
+    if (!versions.includes('portforward.k8s.io')) throw badRequest(`portforward over SPDY needs X-Stream-Protocol-Version portforward.k8s.io; the request offered ${versions.filter(Boolean).join(', ') || 'none'}`)
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n')
+    if (head.length > 0) socket.unshift(head)
+    serveSpdyPortForward(socketTransport(socket, this.log), pod, this.streams, this.log)
   }
 
   private exec(ws: WebSocket, protocol: string, pod: KubeObject, options: ExecOptions): void {

@@ -1,6 +1,6 @@
-// kubectl port-forward (1.31 and later) over WebSocket: the subprotocol
-// `SPDY/3.1+portforward.k8s.io` carries a SPDY/3.1 connection as the bytes of binary messages, as
-// the Kubernetes API server relays it to a kubelet. Per forwarded connection kubectl opens two
+// kubectl port-forward over SPDY/3.1: since kubectl 1.31 tunneled in a WebSocket (the subprotocol
+// `SPDY/3.1+portforward.k8s.io` carries the connection's bytes as binary messages), before that
+// (and in 1.30 by default) on the HTTP connection itself upgraded to `SPDY/3.1`. Per forwarded connection kubectl opens two
 // streams with the headers `streamtype` (error or data), `port` and `requestid`; the data stream
 // is the connection, the error stream carries a failure's text. The subset served here: SYN_STREAM
 // (answered with SYN_REPLY), DATA (with FIN), RST_STREAM, PING (echoed), GOAWAY; header blocks are
@@ -8,6 +8,7 @@
 // Flow control is the relay's window (pod-streams.ts) and the WebSocket's own back-pressure.
 
 import { constants, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib'
+import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
@@ -116,6 +117,40 @@ function u32(n: number): Buffer {
   return b
 }
 
+/** The bytes of one SPDY connection, whatever carries them. */
+export interface SpdyTransport {
+  write(data: Buffer, done?: () => void): void
+  close(reason: string): void
+  pause(): void
+  resume(): void
+  onData(fn: (data: Buffer) => void): void
+  onClose(fn: () => void): void
+}
+
+export function webSocketTransport(ws: WebSocket, log: Logger): SpdyTransport {
+  ws.on('error', (err) => log.debug({ err: err.message }, 'port-forward websocket failed'))
+  return {
+    write: (data, done) => (ws.readyState === ws.OPEN ? ws.send(data, { binary: true }, () => done?.()) : done?.()),
+    close: (reason) => ws.close(1002, reason.slice(0, 120)),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+    onData: (fn) => ws.on('message', fn),
+    onClose: (fn) => ws.on('close', fn),
+  }
+}
+
+export function socketTransport(socket: Duplex, log: Logger): SpdyTransport {
+  socket.on('error', (err) => log.debug({ err: err.message }, 'port-forward connection failed'))
+  return {
+    write: (data, done) => (socket.writable ? void socket.write(data, () => done?.()) : done?.()),
+    close: () => socket.destroy(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    onData: (fn) => socket.on('data', fn),
+    onClose: (fn) => socket.on('close', fn),
+  }
+}
+
 interface Forward {
   port: number
   dataStream?: number
@@ -125,10 +160,10 @@ interface Forward {
 }
 
 /** Serves one tunneled SPDY connection: each request id's stream pair is one connection to the pod's port. */
-export function serveSpdyPortForward(ws: WebSocket, pod: KubeObject, streams: PodStreams, log: Logger): void {
+export function serveSpdyPortForward(connection: SpdyTransport, pod: KubeObject, streams: PodStreams, log: Logger): void {
   const inflater = new HeaderCodec(createInflate({ dictionary: SPDY_DICTIONARY }))
   const deflater = new HeaderCodec(createDeflate({ dictionary: SPDY_DICTIONARY }))
-  const input = new InputQueue(ws)
+  const input = new InputQueue(connection)
   const forwards = new Map<string, Forward>()
   const byStream = new Map<number, { forward: Forward; type: string }>()
   let pending = Buffer.alloc(0) as Buffer
@@ -136,15 +171,12 @@ export function serveSpdyPortForward(ws: WebSocket, pod: KubeObject, streams: Po
   let frames: Promise<void> = Promise.resolve()
   let closed = false
 
-  const send = (frame: Buffer, done?: () => void) => {
-    if (ws.readyState !== ws.OPEN) return void done?.()
-    ws.send(frame, { binary: true }, () => done?.())
-  }
+  const send = (frame: Buffer, done?: () => void) => connection.write(frame, done)
   const fail = (reason: string) => {
     if (closed) return
     closed = true
     log.info({ pod: pod.metadata.name, reason }, 'closed a kubectl port-forward connection')
-    ws.close(1002, reason.slice(0, 120))
+    connection.close(reason)
   }
 
   const finish = (forward: Forward, error?: string) => {
@@ -218,7 +250,7 @@ export function serveSpdyPortForward(ws: WebSocket, pod: KubeObject, streams: Po
     if (frame[4] & FLAG_FIN) input.push(async () => session.endInput())
   }
 
-  ws.on('message', (data: Buffer) => {
+  connection.onData((data: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, data]) : data
     while (pending.length >= 8) {
       const length = pending.readUInt32BE(4) & 0xffffff
@@ -228,9 +260,8 @@ export function serveSpdyPortForward(ws: WebSocket, pod: KubeObject, streams: Po
       frames = frames.then(() => handleFrame(frame)).catch((err) => fail(`a malformed SPDY frame: ${(err as Error).message}`))
     }
   })
-  ws.on('close', () => {
+  connection.onClose(() => {
     closed = true
     for (const forward of forwards.values()) if (forward.session) streams.cancel(forward.session)
   })
-  ws.on('error', (err) => log.debug({ err: err.message }, 'port-forward websocket failed'))
 }

@@ -4,7 +4,7 @@
 // MQTT → node, and the same through the pinned kubectl (exec over v5.channel.k8s.io, port-forward
 // over SPDY tunneled in a WebSocket); skipped cleanly where kubectl is missing.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
@@ -29,7 +29,7 @@ import { silentLogger } from '../../src/lib/logger.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
-import { findKubectl } from '../helpers/kubectl.js'
+import { findKubectl, pinnedKubectls } from '../helpers/kubectl.js'
 
 const docker = dockerClient()
 const unavailable = await dockerUnavailable(docker)
@@ -268,27 +268,47 @@ async function run() {
   })
 
   const kubectl = findKubectl('1.32') ?? findKubectl('1.33') ?? findKubectl('1.31')
-  await t.test('kubectl exec and port-forward against the hub', { skip: kubectl ? false : 'no pinned kubectl 1.31+ on this machine' }, async (t) => {
-    const home = join(root, 'kubectl-home')
-    const base = ['--kubeconfig', hub.kubeconfigPath, '--cache-dir', join(home, 'cache')]
-    const echo = await runWithInput(kubectl!, [...base, 'exec', 'ex-shell', '-c', 'app', '--', 'echo', 'hi', 'kubectl'], home)
-    t.equal(echo.code, 0, echo.stderr)
-    t.equal(echo.stdout, 'hi kubectl\n')
-    const failing = await runWithInput(kubectl!, [...base, 'exec', 'ex-shell', '-c', 'app', '--', 'sh', '-c', 'exit 3'], home)
-    t.equal(failing.code, 3, 'the exit code of the command')
-    t.match(failing.stderr, /exit code 3/)
-    const piped = await runWithInput(kubectl!, [...base, 'exec', '-i', 'ex-shell', '-c', 'app', '--', 'cat'], home, 'through kubectl\n')
-    t.equal(piped.code, 0, piped.stderr)
-    t.equal(piped.stdout, 'through kubectl\n')
+  const kubectlHome = join(root, 'kubectl-home')
+  const kubectlArgs = (bin: string) => ['--kubeconfig', hub.kubeconfigPath, '--cache-dir', join(kubectlHome, `cache-${bin.split('.').slice(-2).join('.')}`)]
 
-    const child = spawn(kubectl!, [...base, 'port-forward', 'pod/ex-web', ':8080'], { env: { PATH: process.env.PATH, HOME: home } })
+  /** Runs `kubectl port-forward pod/ex-web :8080` until it says where it listens; the caller stops it. */
+  async function kubectlForward(t: Test, bin: string): Promise<{ port: number; stderr: () => string }> {
+    const child = spawn(bin, [...kubectlArgs(bin), 'port-forward', 'pod/ex-web', ':8080'], { env: { PATH: process.env.PATH, HOME: kubectlHome } })
     t.teardown(() => void child.kill())
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (err += d))
     const port = await until('kubectl port-forward listening', () => Number(/127\.0\.0\.1:(\d+) -> 8080/.exec(out)?.[1]) || (child.exitCode !== null && Promise.reject(new Error(`kubectl port-forward exited: ${err}`))), 60_000)
-    t.equal(await fetchText(port), 'hello-from-httpd\n', err)
-    t.equal(await fetchText(port), 'hello-from-httpd\n', 'a second connection through the same kubectl')
+    return { port, stderr: () => err }
+  }
+
+  await t.test('kubectl exec and port-forward against the hub', { skip: kubectl ? false : 'no pinned kubectl 1.31+ on this machine' }, async (t) => {
+    const base = kubectlArgs(kubectl!)
+    const echo = await runWithInput(kubectl!, [...base, 'exec', 'ex-shell', '-c', 'app', '--', 'echo', 'hi', 'kubectl'], kubectlHome)
+    t.equal(echo.code, 0, echo.stderr)
+    t.equal(echo.stdout, 'hi kubectl\n')
+    const failing = await runWithInput(kubectl!, [...base, 'exec', 'ex-shell', '-c', 'app', '--', 'sh', '-c', 'exit 3'], kubectlHome)
+    t.equal(failing.code, 3, 'the exit code of the command')
+    t.match(failing.stderr, /exit code 3/)
+    const piped = await runWithInput(kubectl!, [...base, 'exec', '-i', 'ex-shell', '-c', 'app', '--', 'cat'], kubectlHome, 'through kubectl\n')
+    t.equal(piped.code, 0, piped.stderr)
+    t.equal(piped.stdout, 'through kubectl\n')
+
+    const forward = await kubectlForward(t, kubectl!)
+    t.equal(await fetchText(forward.port), 'hello-from-httpd\n', forward.stderr())
+    t.equal(await fetchText(forward.port), 'hello-from-httpd\n', 'a second connection through the same kubectl')
+  })
+
+  // exec speaks WebSocket from 1.30 on; port-forward SPDY on the connection until 1.30, tunneled in a WebSocket after.
+  const pinned = pinnedKubectls()
+  await t.test('every pinned kubectl: port-forward works, exec works from 1.30 and is refused by name before', { skip: pinned.length ? false : 'no pinned kubectl on this machine' }, async (t) => {
+    for (const { version, bin } of pinned) {
+      const forward = await kubectlForward(t, bin)
+      t.equal(await fetchText(forward.port), 'hello-from-httpd\n', `kubectl ${version} port-forward`)
+      const exec = await runWithInput(bin, [...kubectlArgs(bin), 'exec', 'ex-shell', '-c', 'app', '--', 'echo', version], kubectlHome)
+      if (Number(version.split('.')[1]) >= 30) t.equal(exec.stdout, `${version}\n`, `kubectl ${version} exec: ${exec.stderr}`)
+      else t.match(exec.stderr, /served over WebSocket only \(kubectl 1\.30 or later/, `kubectl ${version} exec is told what to use`)
+    }
   })
 }
