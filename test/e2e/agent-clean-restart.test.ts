@@ -64,18 +64,21 @@ async function run() {
   await ensureBusyboxImage(docker)
   const hubDir = mkdtempSync(join(tmpdir(), 'ev-restart-hub-'))
   const agentDir = mkdtempSync(join(tmpdir(), 'ev-restart-agent-'))
-  const hubStartedAt = Date.now()
-  const hub = await startHubProcess({ dataDir: hubDir, args: ['--node-grace-period', `${GRACE_S}s`, '--default-toleration-seconds', String(TOLERATION_S), '--heartbeat-interval', '1s'] })
-  const clusterId = readFileSync(join(hub.dataDir, 'cluster-id'), 'utf8').trim()
+  let hub: HubProcess | undefined
   let agent: AgentProcess | undefined
+  let clusterId: string | undefined
+  // One teardown, registered before anything starts: processes first, then containers, then dirs.
   t.teardown(async () => {
     await agent?.stop()
-    await hub.stop()
+    await hub?.stop()
     closeApiAgents()
-    await removeClusterContainers(docker, clusterId)
+    if (clusterId) await removeClusterContainers(docker, clusterId)
     rmSync(agentDir, { recursive: true, force: true })
-    await hub.cleanup()
+    rmSync(hubDir, { recursive: true, force: true })
   })
+  const hubStartedAt = Date.now()
+  hub = await startHubProcess({ dataDir: hubDir, args: ['--node-grace-period', `${GRACE_S}s`, '--default-toleration-seconds', String(TOLERATION_S), '--heartbeat-interval', '1s'] })
+  clusterId = readFileSync(join(hub.dataDir, 'cluster-id'), 'utf8').trim()
   const token = await runCli(['token', 'create', '--data-dir', hub.dataDir])
   if (token.code !== 0) throw new Error(`token create: ${token.stderr}`)
   const startAgent = (withToken: boolean) =>
