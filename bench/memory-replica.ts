@@ -74,6 +74,10 @@ class MemoryReplica implements Replica {
     return undefined
   }
 
+  persistentVolumes(): KubeObject[] {
+    return [...this.held.objects.values()].filter((o) => o.kind === 'PersistentVolume')
+  }
+
   async close(): Promise<void> {
     this.closed = true
   }
@@ -87,7 +91,7 @@ class MemoryReplica implements Replica {
       const o = this.held.objects.get(key)!
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
-      else if (o.kind !== 'Node') {
+      else if (o.kind !== 'Node' && o.kind !== 'PersistentVolume') {
         const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
         byNs.set(ns, { ...byNs.get(ns), [String(o.metadata.name)]: o })
       }

@@ -23,6 +23,10 @@ const KIND_MODELS = {
   'apps/v1/DaemonSet': 'V1DaemonSet',
   'batch/v1/Job': 'V1Job',
   'batch/v1/CronJob': 'V1CronJob',
+  'apps/v1/StatefulSet': 'V1StatefulSet',
+  'v1/PersistentVolumeClaim': 'V1PersistentVolumeClaim',
+  'v1/PersistentVolume': 'V1PersistentVolume',
+  'storage.k8s.io/v1/StorageClass': 'V1StorageClass',
 }
 
 // V1MicroTime is client-node's alias for a Date with microseconds (no model class).

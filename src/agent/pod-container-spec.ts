@@ -16,6 +16,8 @@ export interface DesiredPod {
   pod: KubeObject
   configMaps: Record<string, KubeObject>
   secrets: Record<string, KubeObject>
+  /** The PersistentVolumes on this node bound to claims of the pod's namespace, by claim name. */
+  claims?: Record<string, KubeObject>
   /** What the node has for the pod, read by the agent before planning; absent, hostPaths are not checked and no devices are given. */
   host?: PodHostView
 }
@@ -41,6 +43,8 @@ export interface PodSettings {
   defaultGraceSeconds: number
   /** The node's cluster DNS server and domain; absent, pods use the node's resolvers. */
   clusterDns?: { nameserver: string; domain: string }
+  /** The agent's data dir: a PersistentVolume's relative hostPath (`volumes/<pv>`) lies under it. */
+  dataDir?: string
 }
 
 export type ContainerRole = 'sandbox' | 'init' | 'app'
@@ -68,8 +72,8 @@ export interface PodVolumes {
   /** Directories to create. */
   dirs: VolumeDir[]
   files: VolumeFile[]
-  /** Host paths of DirectoryOrCreate and FileOrCreate volumes that are missing: made before the pod starts. */
-  hostPaths: Array<{ path: string; kind: 'directory' | 'file' }>
+  /** Host paths of DirectoryOrCreate and FileOrCreate volumes that are missing, and PersistentVolume directories: made before the pod starts (with `mode` when given). */
+  hostPaths: Array<{ path: string; kind: 'directory' | 'file'; mode?: number }>
   hash: string
 }
 
@@ -324,7 +328,11 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): { 
       continue
     }
     if (v.hostPath) source = v.hostPath.path
-    else if (v.secret) source = posix.join(podSecretsDir(settings, podUid(d.pod)), volumeLocation(v).path)
+    else if (v.persistentVolumeClaim) {
+      const claimed = claimPath(d, v, settings)
+      if (claimed instanceof PodConfigProblem) return claimed
+      source = claimed
+    } else if (v.secret) source = posix.join(podSecretsDir(settings, podUid(d.pod)), volumeLocation(v).path)
     else if (v.emptyDir || v.configMap) source = posix.join(podDir(settings, podUid(d.pod)), volumeLocation(v).path)
     else return new PodConfigProblem(`volume "${v.name}" has a type Bramble does not support`)
     if (v.configMap || v.secret) readOnly = true
@@ -338,7 +346,22 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): { 
  * Directories and files of the pod's emptyDir, configMap and secret volumes, and its hostPath
  * volumes checked against their type (when the node's view is given) with those to create.
  */
-export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
+/** PersistentVolume directories are open to every container user, as local-path makes them. */
+export const CLAIM_DIR_MODE = 0o777
+
+/** The host directory of a claim's volume: its PV's hostPath, a relative one under the agent's data dir. */
+function claimPath(d: DesiredPod, v: any, settings: Pick<PodSettings, 'dataDir'>): string | PodConfigProblem {
+  const name = String(v.persistentVolumeClaim.claimName)
+  const pv = d.claims?.[name]
+  if (!pv) return new PodConfigProblem(`persistentvolumeclaim "${name}" is not bound to a volume on this node yet`)
+  const path = pv.spec?.hostPath?.path ?? pv.spec?.local?.path
+  if (typeof path !== 'string' || path === '') return new PodConfigProblem(`volume ${pv.metadata.name} of persistentvolumeclaim "${name}" has no hostPath`)
+  if (posix.isAbsolute(path)) return path
+  if (!settings.dataDir) return new PodConfigProblem(`volume ${pv.metadata.name} has a relative path and this agent has no data dir`)
+  return posix.join(settings.dataDir, path)
+}
+
+export function podVolumes(d: DesiredPod, settings: Pick<PodSettings, 'dataDir'> = {}): PodVolumes | PodConfigProblem {
   const dirs: VolumeDir[] = []
   const files: VolumeFile[] = []
   const hostPaths: PodVolumes['hostPaths'] = []
@@ -349,6 +372,10 @@ export function podVolumes(d: DesiredPod): PodVolumes | PodConfigProblem {
       const check = checkHostPath(v.hostPath, d.host.paths)
       if (!check.ok) return new PodConfigProblem(`volume "${v.name}": ${check.problem}`)
       if (check.create) hostPaths.push({ path: v.hostPath.path, kind: check.create })
+    } else if (v.persistentVolumeClaim) {
+      const path = claimPath(d, v, settings)
+      if (path instanceof PodConfigProblem) return path
+      hostPaths.push({ path, kind: 'directory', mode: CLAIM_DIR_MODE })
     } else if (v.emptyDir) dirs.push(location)
     else if (v.configMap || v.secret) {
       dirs.push(location)

@@ -73,8 +73,11 @@ export const executors: Executors = {
     ctx.state.podDir = true
     // As the kubelet makes them: directories 0755 with their parents, empty files 0644 in an existing directory.
     for (const h of step.hostPaths) {
-      if (h.kind === 'directory') await mkdir(h.path, { recursive: true, mode: 0o755 })
-      else await writeFile(h.path, '', { flag: 'a', mode: 0o644 })
+      if (h.kind === 'directory') {
+        await mkdir(h.path, { recursive: true, mode: 0o755 })
+        // A PersistentVolume's directory: open to the container's user whoever it is (mkdir's mode passes the umask).
+        if (h.mode !== undefined) await chmod(h.path, h.mode)
+      } else await writeFile(h.path, '', { flag: 'a', mode: 0o644 })
     }
     const wanted = new Set(step.files.map((f) => join(rootDir(f.root), f.path)))
     for (const f of step.files) {

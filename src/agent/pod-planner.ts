@@ -144,7 +144,7 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
 
   if (finishedPhase(d.pod, containers)) return [...steps, ...planFinished(uid, containers, grace)]
 
-  const volumes = podVolumes(d)
+  const volumes = podVolumes(d, settings)
   if (volumes instanceof PodConfigProblem) return steps // reported as CreateContainerConfigError by pod-status
   if (volumes.hash !== state.volumesHash) steps.push({ kind: 'writeVolumes', podUid: uid, dirs: volumes.dirs, files: volumes.files, hostPaths: volumes.hostPaths, hash: volumes.hash })
 

@@ -32,7 +32,7 @@ export function computePodStatus(input: PodStatusInput): any {
   const sandboxRunning = sandbox !== undefined && isRunning(sandbox)
   const policy: string = pod.spec?.restartPolicy ?? 'Always'
   const finished = finishedPhase(pod, containers)
-  const volumeProblem = podVolumes(desired)
+  const volumeProblem = podVolumes(desired, input.settings)
   const configProblem = volumeProblem instanceof PodConfigProblem ? volumeProblem.message : undefined
 
   const statusOf = (spec: any, role: 'init' | 'app') => containerStatus(input, spec, role, byName.get(spec.name) ?? [], finished ? 'Never' : policy, configProblem, sandbox)

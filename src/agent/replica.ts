@@ -34,6 +34,8 @@ export interface Replica {
   desiredPods(): DesiredPod[]
   /** This node's own Node as the hub sent it (name, uid, spec with its pod subnet); undefined until then. */
   node(): KubeObject | undefined
+  /** The PersistentVolumes pinned to this node (their directories live here). */
+  persistentVolumes(): KubeObject[]
   close(): Promise<void>
 }
 
@@ -42,6 +44,7 @@ interface ReplicaView {
   pods: KubeObject[]
   desired: DesiredPod[]
   node?: KubeObject
+  volumes: KubeObject[]
   revision: number
 }
 const REVISION_KEY = 'revision'
@@ -161,6 +164,10 @@ export class LmdbReplica implements Replica {
     return this.view().node
   }
 
+  persistentVolumes(): KubeObject[] {
+    return this.view().volumes
+  }
+
   async close(): Promise<void> {
     await this.db.close()
   }
@@ -174,6 +181,7 @@ export class LmdbReplica implements Replica {
     if (this.cache) return this.cache
     const pods: KubeObject[] = []
     let node: KubeObject | undefined
+    const volumes: KubeObject[] = []
     const configMaps = new Map<string, Record<string, KubeObject>>()
     const secrets = new Map<string, Record<string, KubeObject>>()
     for (const { key, value } of this.db.getRange({ start: OBJECT_PREFIX, end: 'obj\x01' })) {
@@ -181,6 +189,7 @@ export class LmdbReplica implements Replica {
       const ns = String(o.metadata.namespace)
       if (o.kind === 'Pod') pods.push(o)
       else if (o.kind === 'Node') node = o
+      else if (o.kind === 'PersistentVolume') volumes.push(o)
       else {
         const byNs = o.kind === 'ConfigMap' ? configMaps : secrets
         const entry = byNs.get(ns) ?? {}
@@ -190,10 +199,11 @@ export class LmdbReplica implements Replica {
     }
     const desired = pods.map((pod) => {
       const ns = String(pod.metadata.namespace)
-      return { pod, configMaps: configMaps.get(ns) ?? {}, secrets: secrets.get(ns) ?? {} }
+      const claims = Object.fromEntries(volumes.filter((v) => v.spec?.claimRef?.namespace === ns).map((v) => [String(v.spec.claimRef.name), v]))
+      return { pod, configMaps: configMaps.get(ns) ?? {}, secrets: secrets.get(ns) ?? {}, claims }
     })
     const revision = (this.db.get(REVISION_KEY) as number | undefined) ?? 0
-    this.cache = { pods, desired, revision, ...(node ? { node } : {}) }
+    this.cache = { pods, desired, revision, volumes, ...(node ? { node } : {}) }
     return this.cache
   }
 

@@ -134,6 +134,50 @@ const BY_KIND: Record<string, (o: Obj) => void> = {
     fill(spec, 'revisionHistoryLimit', 10)
     defaultTemplate(spec)
   },
+  StatefulSet(o) {
+    const spec = objAt(o, 'spec')
+    if (!spec) return
+    fill(spec, 'replicas', 1)
+    fill(spec, 'podManagementPolicy', 'OrderedReady')
+    const strategy = objAt(spec, 'updateStrategy')
+    if (strategy) {
+      fill(strategy, 'type', 'RollingUpdate')
+      if (strategy.type === 'RollingUpdate') {
+        const ru = objAt(strategy, 'rollingUpdate')
+        if (ru) fill(ru, 'partition', 0)
+      }
+    }
+    fill(spec, 'revisionHistoryLimit', 10)
+    const retention = objAt(spec, 'persistentVolumeClaimRetentionPolicy')
+    if (retention) {
+      fill(retention, 'whenDeleted', 'Retain')
+      fill(retention, 'whenScaled', 'Retain')
+    }
+    for (const t of objectsIn(spec.volumeClaimTemplates)) {
+      const claimSpec = objAt(t, 'spec')
+      if (claimSpec) fill(claimSpec, 'volumeMode', 'Filesystem')
+    }
+    defaultTemplate(spec)
+  },
+  PersistentVolumeClaim(o) {
+    const spec = objAt(o, 'spec')
+    if (spec) fill(spec, 'volumeMode', 'Filesystem')
+    const status = objAt(o, 'status')
+    if (status) fill(status, 'phase', 'Pending')
+  },
+  PersistentVolume(o) {
+    const spec = objAt(o, 'spec')
+    if (!spec) return
+    // Kubernetes' default for a volume made by hand; provisioned ones take their class's policy.
+    fill(spec, 'persistentVolumeReclaimPolicy', 'Retain')
+    fill(spec, 'volumeMode', 'Filesystem')
+    const status = objAt(o, 'status')
+    if (status) fill(status, 'phase', 'Pending')
+  },
+  StorageClass(o) {
+    fill(o, 'reclaimPolicy', 'Delete')
+    fill(o, 'volumeBindingMode', 'Immediate')
+  },
   Job(o) {
     const spec = objAt(o, 'spec')
     if (spec) defaultJobSpec(spec)

@@ -10,7 +10,8 @@ export type Schema = Record<string, unknown>
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1'
 const META_TYPES = new Set(['ObjectMeta', 'LabelSelector', 'LabelSelectorRequirement', 'OwnerReference', 'ManagedFieldsEntry', 'Condition', 'ListMeta', 'Status', 'StatusDetails', 'StatusCause', 'Time', 'MicroTime', 'FieldsV1', 'Patch', 'WatchEvent', 'DeleteOptions', 'Preconditions'])
-const APPS_PREFIXES = ['Deployment', 'ReplicaSet', 'DaemonSet', 'RollingUpdateDeployment', 'RollingUpdateDaemonSet']
+const APPS_PREFIXES = ['Deployment', 'ReplicaSet', 'DaemonSet', 'StatefulSet', 'RollingUpdateDeployment', 'RollingUpdateDaemonSet', 'RollingUpdateStatefulSetStrategy']
+const STORAGE_PREFIXES = ['StorageClass']
 const BATCH_PREFIXES = ['Job', 'CronJob', 'PodFailurePolicy', 'SuccessPolicy', 'UncountedTerminatedPods']
 /** client-node names whose group is not the one their prefix suggests. */
 const EXPLICIT: Record<string, string> = {
@@ -33,6 +34,7 @@ export function definitionName(modelName: string): string {
   if (META_TYPES.has(base)) return `${META}.${base}`
   if (APPS_PREFIXES.some((p) => base.startsWith(p))) return `io.k8s.api.apps.v1.${base}`
   if (BATCH_PREFIXES.some((p) => base.startsWith(p))) return `io.k8s.api.batch.v1.${base}`
+  if (STORAGE_PREFIXES.some((p) => base.startsWith(p))) return `io.k8s.api.storage.v1.${base}`
   return `io.k8s.api.core.v1.${base}`
 }
 
@@ -40,7 +42,7 @@ export function definitionName(modelName: string): string {
 const QUANTITY_FIELDS = new Set([
   'V1ResourceRequirements.limits', 'V1ResourceRequirements.requests', 'V1VolumeResourceRequirements.limits', 'V1VolumeResourceRequirements.requests',
   'V1EmptyDirVolumeSource.sizeLimit', 'V1PodSpec.overhead', 'V1NodeStatus.capacity', 'V1NodeStatus.allocatable', 'V1ContainerStatus.allocatedResources',
-  'V1ResourceFieldSelector.divisor',
+  'V1ResourceFieldSelector.divisor', 'V1PersistentVolumeSpec.capacity', 'V1PersistentVolumeClaimStatus.capacity',
 ])
 
 export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })

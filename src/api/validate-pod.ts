@@ -89,6 +89,8 @@ function validateVolumes(errs: FieldError[], volumes: unknown, path: string): Se
     const hostPath = rec(vol.hostPath)
     if (hostPath && !str(hostPath.path)) errs.push(required(child(child(vp, 'hostPath'), 'path')))
     validateHostPathSource(errs, hostPath, child(vp, 'hostPath'))
+    const claim = rec(vol.persistentVolumeClaim)
+    if (claim && !str(claim.claimName)) errs.push(required(child(child(vp, 'persistentVolumeClaim'), 'claimName')))
     const emptyDir = rec(vol.emptyDir)
     if (emptyDir && emptyDir.sizeLimit !== undefined && emptyDir.sizeLimit !== null) validateQuantity(errs, emptyDir.sizeLimit, child(child(vp, 'emptyDir'), 'sizeLimit'))
   })
@@ -178,7 +180,7 @@ function validateEnvFrom(errs: FieldError[], envFrom: unknown, p: string): void 
   }
 }
 
-function validateQuantity(errs: FieldError[], value: unknown, p: string): Quantity | undefined {
+export function validateQuantity(errs: FieldError[], value: unknown, p: string): Quantity | undefined {
   const q = Quantity.tryParse(value)
   if (!q) {
     if (typeof value === 'string' || typeof value === 'number') errs.push(invalid(p, value, `quantities must match the regular expression '${QUANTITY_FMT}'`))

@@ -6,6 +6,7 @@ import type { FieldError } from './types.js'
 import { cronScheduleError, cronTimeZoneError } from './validate-cron.js'
 import { child, forbidden, invalid, isRecord, notSupported, required } from './validate-errors.js'
 import { nonNegative, validatePodSpec } from './validate-pod.js'
+import { validateClaimTemplates } from './validate-storage.js'
 
 const rec = (v: unknown): Record<string, unknown> | undefined => (isRecord(v) ? v : undefined)
 const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : undefined)
@@ -128,6 +129,42 @@ export function validateDaemonSetSpec(spec: unknown, path: string): FieldError[]
   validateStrategy(errs, s.updateStrategy, child(path, 'updateStrategy'), ['RollingUpdate', 'OnDelete'], 'RollingUpdate', { maxSurge: 0, maxUnavailable: 1 })
   nonNegative(errs, s.revisionHistoryLimit, child(path, 'revisionHistoryLimit'))
   nonNegative(errs, s.minReadySeconds, child(path, 'minReadySeconds'))
+  return errs
+}
+
+export function validateStatefulSetSpec(spec: unknown, path: string): FieldError[] {
+  const errs: FieldError[] = []
+  const s = rec(spec)
+  if (!s) return spec === undefined || spec === null ? [required(child(path, 'selector')), required(child(path, 'template'))] : []
+  nonNegative(errs, s.replicas, child(path, 'replicas'))
+  nonNegative(errs, s.revisionHistoryLimit, child(path, 'revisionHistoryLimit'))
+  nonNegative(errs, s.minReadySeconds, child(path, 'minReadySeconds'))
+  // The claim templates are volumes of every pod: its mounts may name them.
+  const claimVolumes = (Array.isArray(s.volumeClaimTemplates) ? s.volumeClaimTemplates : [])
+    .map((t) => rec(rec(t)?.metadata)?.name)
+    .filter((n): n is string => typeof n === 'string')
+    .map((name) => ({ name, persistentVolumeClaim: { claimName: name } }))
+  const template = rec(s.template)
+  const podSpec = rec(template?.spec)
+  const withClaims = template && podSpec && claimVolumes.length > 0 ? { ...template, spec: { ...podSpec, volumes: [...(Array.isArray(podSpec.volumes) ? podSpec.volumes : []), ...claimVolumes] } } : s.template
+  const labels = validateTemplate(errs, withClaims, child(path, 'template'), ['Always'])
+  validateSelector(errs, s, path, labels, 'statefulset')
+  if (typeof s.podManagementPolicy === 'string' && !['OrderedReady', 'Parallel'].includes(s.podManagementPolicy))
+    errs.push(notSupported(child(path, 'podManagementPolicy'), s.podManagementPolicy, ['OrderedReady', 'Parallel']))
+  const strategy = rec(s.updateStrategy)
+  const up = child(path, 'updateStrategy')
+  if (strategy) {
+    if (typeof strategy.type === 'string' && !['RollingUpdate', 'OnDelete'].includes(strategy.type)) errs.push(notSupported(child(up, 'type'), strategy.type, ['RollingUpdate', 'OnDelete']))
+    const ru = rec(strategy.rollingUpdate)
+    if (ru && strategy.type === 'OnDelete') errs.push(forbidden(child(up, 'rollingUpdate'), "only allowed for updateStrategy 'RollingUpdate'"))
+    else if (ru) nonNegative(errs, ru.partition, child(child(up, 'rollingUpdate'), 'partition'))
+  }
+  const retention = rec(s.persistentVolumeClaimRetentionPolicy)
+  for (const f of ['whenDeleted', 'whenScaled']) {
+    const v = retention?.[f]
+    if (typeof v === 'string' && !['Retain', 'Delete'].includes(v)) errs.push(notSupported(child(child(path, 'persistentVolumeClaimRetentionPolicy'), f), v, ['Retain', 'Delete']))
+  }
+  validateClaimTemplates(errs, s.volumeClaimTemplates, child(path, 'volumeClaimTemplates'))
   return errs
 }
 

@@ -12,7 +12,8 @@ import { invalid, isRecord, notSupported, required, typeInvalid } from './valida
 import { validatePodSpec } from './validate-pod.js'
 import { walkSchema } from './validate-schema.js'
 import { validateEndpoints, validateServiceSpec } from './validate-service.js'
-import { validateCronJobSpec, validateDaemonSetSpec, validateDeploymentSpec, validateJobSpec, validateReplicaSetSpec } from './validate-workloads.js'
+import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from './validate-storage.js'
+import { validateCronJobSpec, validateDaemonSetSpec, validateDeploymentSpec, validateJobSpec, validateReplicaSetSpec, validateStatefulSetSpec } from './validate-workloads.js'
 
 export { validateUpdate } from './validate-update.js'
 
@@ -43,6 +44,10 @@ const KIND_RULES: Record<string, KindRule> = {
   Deployment: (o) => validateDeploymentSpec(o.spec, 'spec'),
   ReplicaSet: (o) => validateReplicaSetSpec(o.spec, 'spec'),
   DaemonSet: (o) => validateDaemonSetSpec(o.spec, 'spec'),
+  StatefulSet: (o) => validateStatefulSetSpec(o.spec, 'spec'),
+  PersistentVolumeClaim: validatePersistentVolumeClaim,
+  PersistentVolume: validatePersistentVolume,
+  StorageClass: validateStorageClass,
   Job: (o) => validateJobSpec(o.spec, 'spec'),
   CronJob: (o) => validateCronJobSpec(o.spec, 'spec'),
   Service: (o) => validateServiceSpec(o.spec, 'spec'),

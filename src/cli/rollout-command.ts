@@ -11,7 +11,7 @@ import { ServerError, UsageError, WaitTimeoutError } from './errors.js'
 import { kindOf, parseResourceArgs, qualifiedName, resourcePath } from './resource-paths.js'
 import { timeoutMsOf } from './timeout-flag.js'
 import { historyTable, revisionTemplate, revisionsOf, rollbackOf, rollbackRevision, type Revision } from './rollout-history.js'
-import { daemonSetRolloutState, deploymentRolloutState, type RolloutState } from './rollout-status.js'
+import { daemonSetRolloutState, statefulSetRolloutState, deploymentRolloutState, type RolloutState } from './rollout-status.js'
 
 export interface RolloutStatusOptions {
   /** `0`, `0s` or absent: wait as long as it takes. */
@@ -32,10 +32,10 @@ export function rolloutTarget(args: readonly string[], verb: 'status' | 'history
   const names = targets.flatMap((t) => t.names.map((name) => ({ info: t.info, name })))
   if (names.length !== 1) throw new UsageError(`rollout ${verb} takes exactly one resource, e.g. deployment/web`)
   const { info } = names[0]
-  const supported = verb === 'status' ? ['Deployment', 'DaemonSet'] : ['Deployment']
+  const supported = verb === 'status' ? ['Deployment', 'DaemonSet', 'StatefulSet'] : ['Deployment']
   if (!supported.includes(info.kind)) {
-    const extra = info.kind === 'DaemonSet' ? ' (Bramble keeps no revision history for daemon sets)' : ''
-    throw new UsageError(`rollout ${verb} works on ${verb === 'status' ? 'deployments and daemonsets' : 'deployments'}, not ${info.plural}${extra}`)
+    const extra = info.kind === 'DaemonSet' || info.kind === 'StatefulSet' ? ` (Bramble keeps no revision history for ${info.plural})` : ''
+    throw new UsageError(`rollout ${verb} works on ${verb === 'status' ? 'deployments, daemonsets and statefulsets' : 'deployments'}, not ${info.plural}${extra}`)
   }
   return names[0]
 }
@@ -58,7 +58,8 @@ export async function runRolloutStatus(ctx: ClientContext, args: string[], optio
   const timeoutMs = timeoutMsOf(options.timeout)
   const watch = watchFlag(options.watch)
   const revision = revisionOf(options.revision, '--revision')
-  const stateOf = (o: KubeObject): RolloutState => (info.kind === 'DaemonSet' ? daemonSetRolloutState(o) : deploymentRolloutState(o, revision))
+  const stateOf = (o: KubeObject): RolloutState =>
+    info.kind === 'DaemonSet' ? daemonSetRolloutState(o) : info.kind === 'StatefulSet' ? statefulSetRolloutState(o) : deploymentRolloutState(o, revision)
   const path = resourcePath(info, ctx.namespace)
   const query = { fieldSelector: `metadata.name=${name}` }
 

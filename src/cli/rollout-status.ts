@@ -1,4 +1,4 @@
-// What `rollout status` says about a Deployment or DaemonSet, with kubectl's messages and rules:
+// What `rollout status` says about a Deployment, DaemonSet or StatefulSet, with kubectl's messages and rules:
 // a rollout counts only once the controller has observed the latest generation.
 
 import type { KubeObject } from '../api/types.js'
@@ -57,6 +57,31 @@ export function daemonSetRolloutState(ds: KubeObject): RolloutState {
   const available = status.numberAvailable ?? 0
   if (available < desired) return waiting(`Waiting for daemon set "${name}" rollout to finish: ${available} of ${desired} updated pods are available...\n`, available, desired, 'updated pods available')
   return { message: `daemon set "${name}" successfully rolled out\n`, done: true }
+}
+
+/** kubectl's StatefulSetStatusViewer. */
+export function statefulSetRolloutState(sts: KubeObject): RolloutState {
+  const name = sts.metadata.name
+  const strategy = sts.spec?.updateStrategy?.type ?? 'RollingUpdate'
+  if (strategy !== 'RollingUpdate') throw new CommandError(`rollout status is only available for RollingUpdate strategy type; statefulset "${name}" uses ${strategy}`)
+  const status = sts.status ?? {}
+  if ((status.observedGeneration ?? 0) === 0 || (sts.metadata.generation ?? 0) > status.observedGeneration) return waiting('Waiting for statefulset spec update to be observed...\n')
+  const replicas = sts.spec?.replicas ?? 1
+  const ready = status.readyReplicas ?? 0
+  if (ready < replicas) return waiting(`Waiting for ${replicas - ready} pods to be ready...\n`, ready, replicas, 'pods ready')
+  const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0
+  if (partition > 0) {
+    const updated = status.updatedReplicas ?? 0
+    if (updated < replicas - partition) {
+      return waiting(`Waiting for partitioned roll out to finish: ${updated} out of ${replicas - partition} new pods have been updated...\n`, updated, replicas - partition, 'new pods updated')
+    }
+    return { message: `partitioned roll out complete: ${updated} new pods have been updated...\n`, done: true }
+  }
+  if (status.updateRevision !== status.currentRevision) {
+    const updated = status.updatedReplicas ?? 0
+    return waiting(`waiting for statefulset rolling update to complete ${updated} pods at revision ${status.updateRevision}...\n`, updated, replicas, 'pods updated')
+  }
+  return { message: `statefulset rolling update complete ${status.currentReplicas ?? 0} pods at revision ${status.currentRevision}...\n`, done: true }
 }
 
 function waiting(message: string, done?: number, total?: number, label = ''): RolloutState {

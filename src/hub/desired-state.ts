@@ -1,4 +1,5 @@
 // Desired state for each node: the Pods bound to it and the ConfigMaps and Secrets those pods use,
+// and the PersistentVolumes pinned to it (the agent makes and removes their directories),
 // sent down `down/desired` with the revision it was read at. Finished pods (Succeeded, Failed) stay
 // until they are deleted, as in Kubernetes: the node keeps their exited containers for logs and
 // learns from the phase that they must never run again.
@@ -35,6 +36,7 @@ import { ANNOTATION_CLUSTER_CIDR } from '../mesh/pod-network.js'
 import { isTerminal } from '../sched/snapshot.js'
 import { ANNOTATION_SECRETS_PUBLIC_KEY, isSealingKey, sealSecret } from '../api/sealed-secret.js'
 import { objectKey, type Informer } from './informer.js'
+import { volumeNode } from './volume-binder.js'
 
 export const DEFAULT_COALESCE_MS = 50
 /** Unacknowledged snapshots kept per node; an agent further behind than this gets a full set. */
@@ -53,6 +55,8 @@ export interface DesiredStateOptions {
   secrets: Informer
   /** When given, each node's own Node (name, uid and spec: its pod subnet) goes down with its pods. */
   nodes?: Informer
+  /** When given, the PersistentVolumes whose node affinity names a node go down to it. */
+  persistentVolumes?: Informer
   clock: Clock
   logger: Logger
   /** Delay before a changed node is looked at, so bursts go out as one message. */
@@ -159,6 +163,10 @@ export class DesiredState {
       for (const node of this.users.get(desiredKey(kind, obj.metadata.namespace ?? '', obj.metadata.name!)) ?? []) this.markDirty(node)
     }
     o.configMaps.onChange(onConfig('ConfigMap'))
+    o.persistentVolumes?.onChange((_type, pv, previous) => {
+      this.observe(pv)
+      for (const node of new Set([volumeNode(pv), previous && volumeNode(previous)])) if (node) this.markDirty(node)
+    })
     o.secrets.onChange(onConfig('Secret'))
     // Status comes from the node itself; only what ownNode() sends (a pod subnet leased) concerns it.
     // So does its public key for Secrets: with a new one, every Secret goes down again sealed to it.
@@ -258,6 +266,7 @@ export class DesiredState {
       if (kind === 'Secret' && !sealTo) withheld.push(`${namespace}/${name}`)
       else objects.set(ref, obj as DesiredObject)
     }
+    for (const pv of this.o.persistentVolumes?.list() ?? []) if (volumeNode(pv) === node) objects.set(desiredKey('PersistentVolume', '', pv.metadata.name!), pv as DesiredObject)
     for (const [key, pod] of pods.sort(([a], [b]) => (a < b ? -1 : 1))) objects.set(key, pod)
     if (self) objects.set(desiredKey('Node', '', node), ownNode(self))
     return { objects, refs, sealTo, withheld }

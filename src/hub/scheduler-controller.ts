@@ -19,6 +19,7 @@ import { WorkQueue } from '../lib/work-queue.js'
 import { hasPodAntiAffinity } from '../sched/filters.js'
 import { schedule } from '../sched/scheduler.js'
 import type { Strategy } from '../sched/scores.js'
+import { volumePlacement, type VolumeView } from '../sched/volume-binding.js'
 import { addResources, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
 import type { EventRecorder } from './event-recorder.js'
 import { objectKey, type Informer } from './informer.js'
@@ -45,6 +46,8 @@ export interface SchedulerControllerOptions {
   strategy: Strategy
   /** Told of every attempt: its result and the seconds from decision to binding (or status) written. */
   onAttempt?: (result: 'scheduled' | 'unschedulable' | 'error', seconds: number) => void
+  /** PersistentVolumeClaims, PersistentVolumes and StorageClasses: a pod using a claim goes where its volume is. */
+  storage?: { claims: Informer; volumes: Informer; storageClasses: Informer }
 }
 
 /** One node as the scheduler sees it; `node` is undefined while only pods name it. */
@@ -98,6 +101,16 @@ export class SchedulerController {
       entry.node = current
       this.retryUnschedulable()
     })
+    // A claim made or bound, a volume made: pods waiting for them may fit now.
+    for (const informer of o.storage ? [o.storage.claims, o.storage.volumes, o.storage.storageClasses] : []) informer.onChange(() => this.retryUnschedulable())
+  }
+
+  private volumeView(storage: NonNullable<SchedulerControllerOptions['storage']>): VolumeView {
+    return {
+      claim: (namespace, name) => storage.claims.get(`${namespace}/${name}`),
+      volume: (name) => storage.volumes.get(name),
+      storageClasses: () => storage.storageClasses.list(),
+    }
   }
 
   start(): void {
@@ -165,7 +178,8 @@ export class SchedulerController {
     const attempted = (result: 'scheduled' | 'unschedulable' | 'error') => this.o.onAttempt?.(result, (this.o.clock.monotonic() - started) / 1000)
     // Decided and assumed before the first await: the next decision already counts this one.
     const nodes = this.snapshot()
-    const decision = schedule(pod, { nodes }, { strategy: this.o.strategy, startIndex: this.nextStart })
+    const volumes = this.o.storage ? volumePlacement(pod, this.volumeView(this.o.storage)) : undefined
+    const decision = schedule(pod, { nodes }, { strategy: this.o.strategy, startIndex: this.nextStart, volumes })
     this.nextStart = nodes.length > 0 ? (this.nextStart + decision.visited) % nodes.length : 0
     const namespace = pod.metadata.namespace!
     const name = pod.metadata.name!

@@ -123,6 +123,43 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Node Selector', description: 'Node selector', cell: (o) => Object.entries(o.spec?.template?.spec?.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>' },
     age, containers, images, selector,
   ],
+  StatefulSet: [
+    name,
+    { name: 'Ready', description: 'Ready replicas', cell: (o) => `${num(o.status?.readyReplicas)}/${num(o.spec?.replicas)}` },
+    age, containers, images,
+  ],
+  PersistentVolumeClaim: [
+    name,
+    { name: 'Status', description: 'Phase', cell: (o) => o.status?.phase ?? 'Pending' },
+    { name: 'Volume', description: 'Bound volume', cell: (o) => o.spec?.volumeName ?? '' },
+    { name: 'Capacity', description: 'Capacity of the bound volume', cell: (o) => o.status?.capacity?.storage ?? '' },
+    { name: 'Access Modes', description: 'Access modes', cell: (o) => accessModes(o.status?.accessModes ?? []) },
+    { name: 'StorageClass', description: 'Storage class', cell: (o) => o.spec?.storageClassName ?? '<unset>' },
+    { name: 'VolumeAttributesClass', description: 'Volume attributes class', cell: () => '<unset>' },
+    age,
+    { name: 'VolumeMode', wide: true, description: 'Volume mode', cell: (o) => o.spec?.volumeMode ?? 'Filesystem' },
+  ],
+  PersistentVolume: [
+    name,
+    { name: 'Capacity', description: 'Capacity', cell: (o) => o.spec?.capacity?.storage ?? '' },
+    { name: 'Access Modes', description: 'Access modes', cell: (o) => accessModes(o.spec?.accessModes ?? []) },
+    { name: 'Reclaim Policy', description: 'Reclaim policy', cell: (o) => o.spec?.persistentVolumeReclaimPolicy ?? '' },
+    { name: 'Status', description: 'Phase', cell: (o) => o.status?.phase ?? '' },
+    { name: 'Claim', description: 'Bound claim', cell: (o) => (o.spec?.claimRef ? `${o.spec.claimRef.namespace}/${o.spec.claimRef.name}` : '') },
+    { name: 'StorageClass', description: 'Storage class', cell: (o) => o.spec?.storageClassName ?? '' },
+    { name: 'VolumeAttributesClass', description: 'Volume attributes class', cell: () => '<unset>' },
+    { name: 'Reason', description: 'Reason', cell: (o) => o.status?.reason ?? '' },
+    age,
+    { name: 'VolumeMode', wide: true, description: 'Volume mode', cell: (o) => o.spec?.volumeMode ?? 'Filesystem' },
+  ],
+  StorageClass: [
+    { ...name, cell: (o) => (o.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true' ? `${o.metadata.name} (default)` : o.metadata.name) },
+    { name: 'Provisioner', description: 'Provisioner', cell: (o) => o.provisioner ?? '' },
+    { name: 'ReclaimPolicy', description: 'Reclaim policy', cell: (o) => o.reclaimPolicy ?? 'Delete' },
+    { name: 'VolumeBindingMode', description: 'Volume binding mode', cell: (o) => o.volumeBindingMode ?? 'Immediate' },
+    { name: 'AllowVolumeExpansion', description: 'Allow volume expansion', cell: (o) => Boolean(o.allowVolumeExpansion) },
+    age,
+  ],
   Job: [
     name,
     { name: 'Status', description: 'Job status', cell: jobStatus },
@@ -139,6 +176,12 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Last Schedule', description: 'Last scheduled', cell: (o, now) => (o.status?.lastScheduleTime ? humanAge(o.status.lastScheduleTime, now) : '<none>') },
     age, containers, images, selector,
   ],
+}
+
+/** kubectl's short access modes: RWO, ROX, RWX, RWOP. */
+function accessModes(modes: string[]): string {
+  const short: Record<string, string> = { ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' }
+  return modes.map((m) => short[m] ?? m).join(',')
 }
 
 export function columnDefinitions(kind: string): ColumnDefinition[] {

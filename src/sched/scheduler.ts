@@ -5,6 +5,7 @@ import type { KubeObject } from '../api/types.js'
 import { antiAffinityPodsOn, NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
 import { scoreInput, scorers, type Strategy } from './scores.js'
 import { nodeFacts, podRequests, requestedOn, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
+import { VOLUME_NODE_CONFLICT, volumesFit, type VolumePlacement } from './volume-binding.js'
 
 export type Decision =
   | { kind: 'bind'; node: string; score: number }
@@ -18,7 +19,11 @@ export interface ScheduleOptions {
    * stops early, every node gets its turn.
    */
   startIndex?: number
+  /** Where the pod's PersistentVolumeClaims let it go (volume-binding.ts); absent, anywhere. */
+  volumes?: VolumePlacement
 }
+
+const VOLUME_REASONS: readonly string[] = Object.freeze([VOLUME_NODE_CONFLICT])
 
 /**
  * Kubernetes' adaptive percentageOfNodesToScore: below 100 nodes every node is considered; above,
@@ -32,9 +37,11 @@ export function feasibleNodesToFind(nodeCount: number): number {
 }
 
 export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleOptions = { strategy: 'spread' }): Decision & { visited: number } {
+  const nodes = snapshot.nodes
+  const volumes = options.volumes
+  if (volumes?.kind === 'unschedulable') return { kind: 'unschedulable', reasons: {}, message: `0/${nodes.length} nodes are available: ${volumes.message}.`, visited: 0 }
   const feasible: NodeSnapshot[] = []
   const feasibleFacts: NodeFacts[] = []
-  const nodes = snapshot.nodes
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
@@ -53,6 +60,8 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
       known.pods[i] = facts.allocatable.pods
     }
     let failed = known.failed[i]!
+    // Outside the memo: two pods of one shape may use different claims.
+    if (failed.length === 0 && volumes && !volumesFit(volumes, n.node)) failed = VOLUME_REASONS
     if (failed.length === 0) {
       // resourcesFit's arithmetic inline, on allocatable kept side by side (a decision reads it for
       // hundreds of nodes); the filters themselves run, and name reasons, only when it may fail.
@@ -72,7 +81,8 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     // Every node was looked at and failed: ask again (the answers are remembered) to count why.
     const reasons: Record<string, number> = {}
     for (let i = 0; i < nodes.length; i++) {
-      const failed = known.failed[i]!.length > 0 ? known.failed[i]! : firstFailure(POD_FILTERS, pod, nodes[i]!)
+      const failed =
+        known.failed[i]!.length > 0 ? known.failed[i]! : volumes && !volumesFit(volumes, nodes[i]!.node) ? VOLUME_REASONS : firstFailure(POD_FILTERS, pod, nodes[i]!)
       for (const r of failed) reasons[r] = (reasons[r] ?? 0) + 1
     }
     return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }

@@ -159,6 +159,7 @@ async function run() {
       await exited
     }
     await startMosquitto()
+    t.teardown(() => stopMosquitto())
     const hub = await startHubProcess({ dataDir, args: ['--mqtt-url', `mqtt://127.0.0.1:${port}`, '--mosquitto-pid-file', pidFile] })
     const clusterId = readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim()
     const token = await runCli(['token', 'create', '--data-dir', dataDir])
@@ -168,7 +169,6 @@ async function run() {
     t.teardown(async () => {
       await agent.stop()
       await hub.stop()
-      await stopMosquitto()
       closeApiAgents()
       await removeClusterContainers(docker, clusterId)
       rmSync(root, { recursive: true, force: true })
