@@ -294,6 +294,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     runtime,
     ...(runtime instanceof DockerRuntime ? { docker: runtime.docker } : {}),
     clusterId: identity.clusterId,
+    clock,
     logger: log,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
   })

@@ -7,8 +7,9 @@
 
 import type Docker from 'dockerode'
 import type { RpcReply, RpcRequest } from '../api/protocol.js'
+import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { AckCounter, InOrder, SendWindow } from '../lib/stream-window.js'
+import { AckCounter, InOrder, SendWindow, SILENCE_LIMIT_MS } from '../lib/stream-window.js'
 import { LABELS, type ContainerInfo, type ContainerRuntime } from './container-runtime.js'
 import { openExec, openPortForward, type StreamTarget, type TargetEvents } from './pod-stream-targets.js'
 import { attemptOf } from './pod-planner.js'
@@ -22,7 +23,10 @@ export interface PodStreamsRpcOptions {
   /** The engine itself, for exec's hijacked stream; absent, exec is refused (port-forward still works). */
   docker?: Docker
   clusterId: string
+  clock: Clock
   logger: Logger
+  /** A session the hub has not spoken to for this long ends (default SILENCE_LIMIT_MS: the hub pings every KEEPALIVE_MS). */
+  silenceLimitMs?: number
   reply: (replyTopic: string, reply: RpcReply) => Promise<void>
 }
 
@@ -34,6 +38,7 @@ interface StreamParams {
   eof?: unknown
   resize?: { width?: unknown; height?: unknown }
   ack?: unknown
+  ping?: unknown
   close?: unknown
 }
 
@@ -49,6 +54,8 @@ interface Session {
   early: StreamParams[]
   paused: boolean
   ended: boolean
+  /** Ends the session when the hub stops speaking to it (restarted, cut off); re-armed by every message. */
+  silence?: { cancel(): void }
 }
 
 export class PodStreamsRpc {
@@ -79,6 +86,7 @@ export class PodStreamsRpc {
       ended: false,
     }
     this.sessions.set(req.id, session)
+    this.armSilence(session)
     const events: TargetEvents = {
       output: (channel, data) => this.output(session, channel, data),
       end: (result) => this.finish(session, result),
@@ -95,7 +103,10 @@ export class PodStreamsRpc {
 
   /** Ends every session (the agent is closing). */
   closeAll(): void {
-    for (const s of this.sessions.values()) s.target?.close()
+    for (const s of this.sessions.values()) {
+      s.silence?.cancel()
+      s.target?.close()
+    }
     this.sessions.clear()
   }
 
@@ -123,12 +134,15 @@ export class PodStreamsRpc {
   private input(p: StreamParams): void {
     const session = typeof p.session === 'string' ? this.sessions.get(p.session) : undefined
     if (!session) return
+    this.armSilence(session)
     if (p.close === true) {
       session.ended = true
+      session.silence?.cancel()
       this.sessions.delete(session.id)
       session.target?.close()
       return
     }
+    if (p.ping === true) return this.sendAck(session, session.acks.total)
     if (typeof p.ack === 'number') {
       session.window.acknowledged(p.ack)
       if (session.paused && session.window.open) {
@@ -168,12 +182,19 @@ export class PodStreamsRpc {
   private finish(session: Session, result: { exitCode?: number; error?: string }): void {
     if (!this.sessions.has(session.id)) return
     session.ended = true
+    session.silence?.cancel()
     this.sessions.delete(session.id)
     if (result.error) {
       this.log.info({ session: session.id, err: result.error }, 'exec or port-forward session failed')
       this.send(session, { ok: false, error: result.error })
     } else this.send(session, { ok: true, done: true, result: result.exitCode === undefined ? {} : { exitCode: result.exitCode } })
     session.target?.close()
+  }
+
+  private armSilence(session: Session): void {
+    session.silence?.cancel()
+    const limit = this.o.silenceLimitMs ?? SILENCE_LIMIT_MS
+    session.silence = this.o.clock.setTimeout(() => this.finish(session, { error: `the hub has not spoken to this session for ${limit / 1000}s` }), limit)
   }
 
   private send(session: Session, reply: Omit<RpcReply, 'id' | 'seq'>): void {

@@ -10,7 +10,7 @@ import type { KubeObject } from '../api/types.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import { AckCounter, InOrder, SendWindow } from '../lib/stream-window.js'
+import { AckCounter, InOrder, KEEPALIVE_MS, SendWindow, SILENCE_LIMIT_MS } from '../lib/stream-window.js'
 import { ApiError, badRequest } from './api-errors.js'
 
 /** Input bytes per message: about 11 KiB once base64, inside the 16 KiB limit of `down/rpc`. */
@@ -32,6 +32,8 @@ export interface PodStreamsOptions {
   logger: Logger
   /** How long the node has to start the process or make the connection. */
   openTimeoutMs?: number
+  /** How often an open session is pinged (default KEEPALIVE_MS); one silent for three times that ends. */
+  keepaliveMs?: number
 }
 
 export class StreamSession {
@@ -74,6 +76,10 @@ export class StreamSession {
   ack(total: number): void {
     if (!this.ended) this.publish({ ack: total })
   }
+
+  ping(): void {
+    if (!this.ended) this.publish({ ping: true })
+  }
 }
 
 interface Pending {
@@ -82,6 +88,9 @@ interface Pending {
   inbox: InOrder<RpcReply>
   opened: boolean
   timer?: { cancel(): void }
+  keepalive?: { cancel(): void }
+  /** When the node last said anything about this session (monotonic ms). */
+  heard: number
   cancel(): void
 }
 
@@ -118,9 +127,11 @@ export class PodStreams {
       handlers,
       inbox: new InOrder((reply) => this.deliver(entry, reply)),
       opened: false,
+      heard: this.o.clock.monotonic(),
       cancel: () => {
         if (!this.pending.delete(id)) return
         entry.timer?.cancel()
+        entry.keepalive?.cancel()
         session.ended = true
         void publishRpc({ id: randomUUID(), replyTopic, method: 'stream', params: { session: id, close: true } })
       },
@@ -129,6 +140,7 @@ export class PodStreams {
     const timeoutMs = this.o.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS
     entry.timer = this.o.clock.setTimeout(() => this.finish(id, { error: `node ${node} did not answer within ${timeoutMs / 1000}s; it may be offline` }), timeoutMs)
     void publishRpc({ id, replyTopic, method, params: { namespace: pod.metadata.namespace, name, uid: pod.metadata.uid, ...params } })
+    this.keepAlive(entry)
     return session
   }
 
@@ -142,6 +154,7 @@ export class PodStreams {
     const entry = this.pending.get(reply.id)
     if (!entry) return
     if (entry.session.node !== node) return void this.log.warn({ node, expected: entry.session.node }, 'refused a stream reply from a node the session was not opened on')
+    entry.heard = this.o.clock.monotonic()
     if (typeof reply.ack === 'number') return entry.session.acknowledged(reply.ack)
     if (typeof reply.seq !== 'number' || !entry.inbox.push(reply.seq, reply)) this.finish(reply.id, { error: `the stream from node ${node} lost messages` })
   }
@@ -149,6 +162,18 @@ export class PodStreams {
   /** Ends every session (the hub is stopping). */
   close(): void {
     for (const id of [...this.pending.keys()]) this.finish(id, { error: 'the hub is shutting down' })
+  }
+
+  /** Pings the node while the session is open; a node silent past the limit (restarted, cut off) ends it. */
+  private keepAlive(entry: Pending): void {
+    const every = this.o.keepaliveMs ?? KEEPALIVE_MS
+    const limit = this.o.keepaliveMs ? 3 * this.o.keepaliveMs : SILENCE_LIMIT_MS
+    entry.keepalive = this.o.clock.setTimeout(() => {
+      if (!this.pending.has(entry.session.id)) return
+      if (this.o.clock.monotonic() - entry.heard > limit) return this.finish(entry.session.id, { error: `node ${entry.session.node} stopped answering for this session; it may have restarted or lost its link` })
+      entry.session.ping()
+      this.keepAlive(entry)
+    }, every)
   }
 
   private deliver(entry: Pending, reply: RpcReply): void {
@@ -177,6 +202,7 @@ export class PodStreams {
     if (!entry) return
     this.pending.delete(id)
     entry.timer?.cancel()
+    entry.keepalive?.cancel()
     entry.session.ended = true
     entry.handlers.end(result)
   }

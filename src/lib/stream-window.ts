@@ -9,6 +9,9 @@
 export const WINDOW_BYTES = 256 * 1024
 /** The receiver acknowledges after this many bytes passed on, or when its sink has caught up. */
 export const ACK_EVERY_BYTES = 32 * 1024
+/** The hub pings each session this often, the node answers; either side ends a session silent for SILENCE_LIMIT_MS (the other end restarted or lost the link). */
+export const KEEPALIVE_MS = 30_000
+export const SILENCE_LIMIT_MS = 3 * KEEPALIVE_MS
 /** Messages that may arrive ahead of a missing one before the stream counts as broken. */
 const MAX_EARLY = 256
 
@@ -71,6 +74,11 @@ export class SendWindow {
 export class AckCounter {
   private passed = 0
   private told = 0
+
+  /** Every byte passed on so far (what a keepalive answer acknowledges). */
+  get total(): number {
+    return this.passed
+  }
 
   /** `bytes` were passed on; returns the total to acknowledge now, or undefined to wait for more. */
   passedOn(bytes: number, sinkIdle: boolean): number | undefined {
