@@ -255,6 +255,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
           keep: async () => imagesInUse(settings.pauseImage, await replica.desiredPods()),
           event: (reason, message, type) => uplink.event({ involvedObject: { kind: 'Node', name: node }, reason, type, message }),
           onProblemChange: () => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')),
+          onImagesChange: () => void heartbeat.checkNodeStatus().catch((err) => log.warn({ err: (err as Error).message }, 'could not read node status')),
           clock,
           logger: log,
           ...(config.imageGc?.periodMs ? { periodMs: config.imageGc.periodMs } : {}),
@@ -273,6 +274,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     podUsage: () => podUsage.read(),
     runtimeDown: () => reconciler.runtimeUnavailable(),
     imageGcProblem: () => imageGc?.problem(),
+    images: () => imageGc?.images(),
     devices: () => scanDevices(deviceDir),
   })
   // The engine going away or coming back changes Ready: said at once, not at the next heartbeat.
@@ -303,6 +305,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
     logger: log,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
+    onLoaded: () => {
+      void reconciler.resync().catch((err) => log.warn({ err: (err as Error).message }, 'resync after an image load failed'))
+      void imageGc?.runOnce().catch((err) => log.warn({ err: (err as Error).message }, 'could not list images after a load'))
+    },
   })
 
   // Desired messages are applied one at a time, in arrival order.

@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { HostDevices } from './host-devices.js'
 import type { HostInfo, HostUsage } from './host-info.js'
-import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeStatus, type ResourceReserve } from './node-status.js'
+import { nodeLabels, nodeStatus, statusFingerprint, type NodeFacts, type NodeImage, type NodeStatus, type ResourceReserve } from './node-status.js'
 import type { Uplink } from './agent-uplink.js'
 import type { MeshReport } from './mesh-agent.js'
 
@@ -24,6 +24,8 @@ export interface HeartbeatOptions {
   runtimeDown?: () => string | undefined
   /** Why image garbage collection cannot make room (DiskPressure); undefined while it can. */
   imageGcProblem?: () => string | undefined
+  /** The engine's images as last listed (status.images); undefined before the first list. */
+  images?: () => NodeImage[] | undefined
   /** The overlay's condition and public WireGuard facts, when the node runs the mesh; given the node's InternalIP now. */
   mesh?: (internalIP: string | undefined) => MeshReport
   /** The node's public key for Secrets in transit: with every node status, so a node joined before it existed reports it too. */
@@ -65,7 +67,8 @@ export class Heartbeat {
       return undefined
     })
     const imageGcProblem = this.o.imageGcProblem?.()
-    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}), ...(devices ? { devices } : {}), ...(imageGcProblem ? { imageGcProblem } : {}) }
+    const images = this.o.images?.()
+    const facts: NodeFacts = { ...(await this.o.hostInfo.facts()), ...this.o.extraFacts, ...(runtimeDown ? { runtimeDown } : {}), ...(devices ? { devices } : {}), ...(imageGcProblem ? { imageGcProblem } : {}), ...(images ? { images } : {}) }
     const mesh = this.o.mesh?.(facts.addresses[0])
     const status = nodeStatus(facts, this.o.reserve, this.o.clock.now(), this.last, mesh ? [mesh.condition] : [])
     this.last = status

@@ -5,6 +5,7 @@
 
 import type { Clock } from '../lib/clock.js'
 import type { DesiredPod } from './pod-container-spec.js'
+import { MAX_REPORTED_IMAGES, type NodeImage } from './node-status.js'
 import type { Logger } from '../lib/logger.js'
 import type { ImageEngine, ImageInfo } from './image-engine.js'
 import { planImageGc, type ImageGcThresholds } from './image-gc-planner.js'
@@ -20,6 +21,8 @@ export interface ImageGcOptions {
   event: (reason: string, message: string, type: 'Normal' | 'Warning') => void
   /** The disk stays full (a message) or has room again (undefined). */
   onProblemChange?: (problem: string | undefined) => void
+  /** The engine's images are not what the last pass listed (status.images changes). */
+  onImagesChange?: () => void
   clock: Clock
   logger: Logger
   periodMs?: number
@@ -34,6 +37,7 @@ export class ImageGc {
   /** Image id → when it was last seen in use by a container. */
   private readonly lastUsedAt = new Map<string, number>()
   private problemText: string | undefined
+  private listed: NodeImage[] | undefined
   private timer?: { cancel(): void }
   private running: Promise<unknown> = Promise.resolve()
   private stopped = false
@@ -43,14 +47,22 @@ export class ImageGc {
     this.log = o.logger.child({ component: 'image-gc' })
   }
 
+  /** A first pass at once (status.images), then one every period. */
   start(): void {
-    this.schedule()
+    void this.runOnce()
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'image garbage collection failed; will retry'))
+      .finally(() => this.schedule())
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     this.timer?.cancel()
     await this.running.catch(() => {})
+  }
+
+  /** The engine's images as the last pass left them, largest first, for status.images; undefined before the first pass. */
+  images(): NodeImage[] | undefined {
+    return this.listed
   }
 
   /** Why the image filesystem stays full after the last pass; undefined while it has room. */
@@ -85,6 +97,7 @@ export class ImageGc {
     const [list, fs, keep] = await Promise.all([images.list(), images.filesystem(), this.o.keep()])
     const plan = planImageGc({ images: list, uses, keep, lastUsedAt: this.lastUsedAt, filesystem: fs, thresholds: this.o.thresholds })
     if (!plan.pressure) {
+      this.setImages(list)
       this.setProblem(undefined)
       return { removed: [], problem: undefined }
     }
@@ -105,6 +118,8 @@ export class ImageGc {
       const names = removed.map((i) => i.tags.join(', ') || i.id.slice(0, 19))
       this.o.event('ImageGCRemoved', `removed ${removed.length} unused image${removed.length === 1 ? '' : 's'}, least recently used first (${mb(freed)}): ${names.join('; ')}`, 'Normal')
     }
+    const gone = new Set(removed.map((i) => i.id))
+    this.setImages(list.filter((i) => !gone.has(i.id)))
     const after = await images.filesystem()
     const usedAfter = after.totalBytes > 0 ? (100 * (after.totalBytes - after.freeBytes)) / after.totalBytes : 0
     if (usedAfter >= this.o.thresholds.highPercent) {
@@ -115,6 +130,17 @@ export class ImageGc {
       this.setProblem(undefined)
     }
     return { removed, problem: this.problemText }
+  }
+
+  private setImages(list: ImageInfo[]): void {
+    const images = list
+      .filter((i) => i.tags.length > 0)
+      .sort((a, b) => b.sizeBytes - a.sizeBytes || a.id.localeCompare(b.id))
+      .slice(0, MAX_REPORTED_IMAGES)
+      .map((i) => ({ names: [...i.tags].sort(), sizeBytes: i.sizeBytes }))
+    if (JSON.stringify(images) === JSON.stringify(this.listed)) return
+    this.listed = images
+    this.o.onImagesChange?.()
   }
 
   private setProblem(problem: string | undefined): void {

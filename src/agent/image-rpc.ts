@@ -25,6 +25,8 @@ export interface ImageRpcOptions {
   hub: () => HubEndpoint
   logger: Logger
   reply: (replyTopic: string, reply: RpcReply) => Promise<void>
+  /** Images were loaded: pods waiting for them look again, the node status lists them. */
+  onLoaded?: () => void
 }
 
 export class ImageRpc {
@@ -43,6 +45,7 @@ export class ImageRpc {
       if (req.method === 'image-load') {
         const images = await this.load(archive)
         this.log.info({ archive, images }, 'loaded an image archive from the hub')
+        this.o.onLoaded?.()
         await send({ ok: true, result: { images } })
       } else if (req.method === 'image-save') {
         const image = req.params.image

@@ -17,7 +17,16 @@ export interface NodeFacts extends HostFacts {
   devices?: HostDevices
   /** Image garbage collection could not bring the image filesystem below its high threshold (image-gc.ts): DiskPressure. */
   imageGcProblem?: string
+  /** The engine's images, largest first, at most MAX_REPORTED_IMAGES (the kubelet's nodeStatusMaxImages). */
+  images?: NodeImage[]
 }
+
+export interface NodeImage {
+  names: string[]
+  sizeBytes: number
+}
+
+export const MAX_REPORTED_IMAGES = 50
 
 /** What the node keeps for itself and the system: allocatable = capacity − reserve. */
 export interface ResourceReserve {
@@ -39,6 +48,8 @@ export interface NodeStatus {
   allocatable: Record<string, string>
   conditions: NodeCondition[]
   addresses: Array<{ type: 'InternalIP' | 'Hostname'; address: string }>
+  /** What `image copy` and the hub's image sharing read to find a node that has an image. */
+  images?: NodeImage[]
   nodeInfo: {
     architecture: string
     operatingSystem: string
@@ -129,6 +140,7 @@ export function nodeStatus(facts: NodeFacts, reserve: ResourceReserve, now: numb
       ...deviceCapacity(facts.devices),
     },
     conditions,
+    ...(facts.images ? { images: facts.images } : {}),
     addresses: [
       ...(facts.addresses[0] ? [{ type: 'InternalIP' as const, address: facts.addresses[0] }] : []),
       { type: 'Hostname' as const, address: facts.hostname.toLowerCase() },

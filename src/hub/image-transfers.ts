@@ -173,16 +173,22 @@ export class ImageTransfers {
     const [from] = this.targets(typeof body.from === 'string' ? [body.from] : body.from, false, 'from')
     const targets = this.targets(body.to, false, 'to')
     if (targets.includes(from)) throw badRequest(`to: node ${from} is the source; it already has the image`)
+    sendJson(res, 200, { results: await this.copyImage(body.image, from, targets) } satisfies ImageLoadResponse)
+  }
+
+  /**
+   * `image` from node `from` (docker save, uploaded to the hub) loaded on each target; the source's
+   * failure comes first in the results, each target then saying it was not loaded.
+   */
+  async copyImage(image: string, from: string, targets: string[]): Promise<ImageNodeResult[]> {
     const archive = randomBytes(16).toString('hex')
     this.writers.set(archive, from)
     try {
-      const saved = await this.call(from, 'image-save', { image: body.image, archive })
+      const saved = await this.call(from, 'image-save', { image, archive })
       if (!saved.ok) {
-        sendJson(res, 200, { results: [{ node: from, ok: false, error: `could not save ${body.image}: ${saved.error ?? 'unknown error'}` }, ...targets.map((node) => ({ node, ok: false, error: `not loaded: the source node ${from} did not save the image` }))] })
-        return
+        return [{ node: from, ok: false, error: `could not save ${image}: ${saved.error ?? 'unknown error'}` }, ...targets.map((node) => ({ node, ok: false, error: `not loaded: the source node ${from} did not save the image` }))]
       }
-      const results = await Promise.all(targets.map((node) => this.loadOn(node, archive)))
-      sendJson(res, 200, { results } satisfies ImageLoadResponse)
+      return await Promise.all(targets.map((node) => this.loadOn(node, archive)))
     } finally {
       this.writers.delete(archive)
       await rm(this.archivePath(archive), { force: true })

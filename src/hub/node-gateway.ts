@@ -23,6 +23,8 @@ import { NodeLifecycle } from './node-lifecycle.js'
 import { NodeStatusIntake } from './node-status-intake.js'
 import { PodLogsRpc } from './pod-logs.js'
 import { ImageTransfers } from './image-transfers.js'
+import { ImageSharing } from './image-sharing.js'
+import { EventRecorder } from './event-recorder.js'
 import { PodStreams } from './pod-streams.js'
 import { PodStreamWebSockets } from './pod-stream-websocket.js'
 import type { Registry } from './registry.js'
@@ -117,6 +119,11 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
   const images = o.imagesDir ? new ImageTransfers({ dir: o.imagesDir, bus: lazyBus, nodes, credentials: o.credentials, clock: o.clock, logger: o.logger }) : undefined
+  // A pod waiting for an image another node has gets it copied through the hub.
+  if (images) {
+    const events = new EventRecorder(o.registry, o.clock, o.logger, { component: 'image-sharing' })
+    new ImageSharing({ pods, nodes, copy: (image, from, to) => images.copyImage(image, from, to), events, clock: o.clock, logger: o.logger }).start()
+  }
   const streams = new PodStreams({ bus: lazyBus, clock: o.clock, logger: o.logger, openTimeoutMs: o.rpcTimeoutMs })
   const streamSockets = new PodStreamWebSockets(streams, o.logger)
   let intake: NodeStatusIntake

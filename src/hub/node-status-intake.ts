@@ -316,7 +316,7 @@ export function nodeStatusMeaning(status: Record<string, unknown>): unknown {
   const conditions = conditionsOf(status)
     .map((c) => ({ type: c.type, status: c.status, reason: c.reason }))
     .sort((a, b) => String(a.type).localeCompare(String(b.type)))
-  return { conditions, capacity: status.capacity, allocatable: status.allocatable, addresses: status.addresses, nodeInfo: status.nodeInfo }
+  return { conditions, capacity: status.capacity, allocatable: status.allocatable, addresses: status.addresses, nodeInfo: status.nodeInfo, images: status.images }
 }
 
 /** The node's report, with each condition's lastTransitionTime kept while its status holds. */

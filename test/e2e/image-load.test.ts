@@ -3,6 +3,8 @@
 // pod with imagePullPolicy Never waits with ErrImageNeverPull; `bramble image load` ships a
 // `docker save` archive through the hub to one node, which loads it, and the pod runs there.
 // `bramble image copy` then gets the image from that node to the other, where a pod runs too.
+// Last, with no command at all: a pod waiting for an image another node reports in status.images
+// gets it copied there by the hub.
 
 import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
@@ -99,5 +101,25 @@ async function run(): Promise<void> {
     const missing = await runCli(['image', 'copy', 'img-test/none:1', '--from', EDGE, '--to', OTHER], { kubeconfig: cluster.hub.kubeconfig })
     t.equal(missing.code, 1)
     t.match(missing.stdout, new RegExp(`${EDGE}: failed: could not save img-test/none:1: .*No such image`, 'i'))
+  })
+
+  await t.test('a pod waiting for an image another node has gets it copied there by the hub', async (t) => {
+    const second = `img-test/site-tool:${randomBytes(3).toString('hex')}`
+    await importUniqueImage(docker, second)
+    t.teardown(() => docker.getImage(second).remove({ force: true }).catch(() => {}))
+    const tar = join(cluster.lab.dir, 'site-tool.tar')
+    await pipeline((await docker.getImage(second).get()) as unknown as NodeJS.ReadableStream, createWriteStream(tar))
+    t.equal((await runCli(['image', 'load', tar, '--node', EDGE], { kubeconfig: cluster.hub.kubeconfig })).code, 0)
+    const listed = await until('the edge node lists the image in status.images', async () => {
+      const images: any[] = (await cluster.get(`/api/v1/nodes/${EDGE}`))?.status?.images ?? []
+      return images.find((i) => i.names.includes(second))
+    })
+    t.ok(listed.sizeBytes > 2_000_000, 'with its size')
+    const created = await apply(pod('site-tool', OTHER, second))
+    t.equal(created.code, 0, created.stderr)
+    await until('the pod runs on the node that lacked the image', async () => (await podOf('site-tool'))?.status?.phase === 'Running', 180_000)
+    t.ok(await hasImage(otherDocker), 'the image was copied to it')
+    const events = (await cluster.get('/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dsite-tool'))?.items ?? []
+    t.ok(events.some((e: any) => e.reason === 'ImageCopied' && e.message === `image "${second}" copied from node ${EDGE} to node ${OTHER}`), 'an ImageCopied event says from where')
   })
 }
