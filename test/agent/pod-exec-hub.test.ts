@@ -30,6 +30,8 @@ import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-clien
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { findKubectl, pinnedKubectls } from '../helpers/kubectl.js'
+import { BRAMBLE_BIN } from '../helpers/hub-process.js'
+import { existsSync } from 'node:fs'
 
 const docker = dockerClient()
 const unavailable = await dockerUnavailable(docker)
@@ -265,6 +267,31 @@ async function run() {
     t.teardown(() => forward.close())
     t.equal(await echoThrough(forward.ports[0].local, 'x'), '')
     await until('the error printed', () => /could not reach port 9999/.test(c.err()))
+  })
+
+  await t.test('the built bramble binary: exec exits with the exit code, -i pipes stdin, port-forward serves until interrupted', { skip: existsSync(BRAMBLE_BIN) ? false : 'run npm run build first' }, async (t) => {
+    const home = join(root, 'bramble-home')
+    const bramble = (args: string[], input?: string) => runWithInput(process.execPath, [BRAMBLE_BIN, '--kubeconfig', hub.kubeconfigPath, ...args], home, input)
+    const five = await bramble(['exec', 'ex-shell', '--', 'sh', '-c', 'echo out; echo err >&2; exit 5'])
+    t.equal(five.code, 5, five.stderr)
+    t.equal(five.stdout, 'out\n')
+    t.equal(five.stderr, 'err\n')
+    const piped = await bramble(['exec', '-i', 'pod/ex-shell', '-c', 'side', '--', 'tr', 'a-z', 'A-Z'], 'shout\n')
+    t.equal(piped.code, 0, piped.stderr)
+    t.equal(piped.stdout, 'SHOUT\n')
+    const usage = await bramble(['exec', 'ex-shell'])
+    t.equal(usage.code, 2, 'no command is a usage error')
+
+    const child = spawn(process.execPath, [BRAMBLE_BIN, '--kubeconfig', hub.kubeconfigPath, 'port-forward', 'ex-web', ':8080'], { env: { PATH: process.env.PATH, HOME: home } })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    const exited = once(child, 'exit')
+    t.teardown(() => void child.kill())
+    const port = await until('bramble port-forward listening', () => Number(/127\.0\.0\.1:(\d+) -> 8080/.exec(out)?.[1]), 60_000)
+    t.equal(await fetchText(port), 'hello-from-httpd\n')
+    child.kill('SIGINT')
+    const [code] = await exited
+    t.equal(code, 0, 'an interrupt ends it cleanly')
   })
 
   const kubectl = findKubectl('1.32') ?? findKubectl('1.33') ?? findKubectl('1.31')
