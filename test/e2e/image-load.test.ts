@@ -6,11 +6,13 @@
 // Last, with no command at all: a pod waiting for an image another node reports in status.images
 // gets it copied there by the hub.
 
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
+import { identityPath } from '../../src/agent/join-client.js'
+import { apiRequest } from '../helpers/api-client.js'
 import { dockerClient } from '../helpers/docker.js'
 import { runCli, until } from '../helpers/e2e.js'
 import { NetnsCluster } from '../helpers/netns-cluster.js'
@@ -73,6 +75,17 @@ async function run(): Promise<void> {
     const usage = await runCli(['image', 'load', archive], { kubeconfig: cluster.hub.kubeconfig })
     t.equal(usage.code, 2, 'no target is a usage error')
     t.match(usage.stderr, /--node NAME .* or --all/)
+    // Archives go to nodes only, each with its own credentials, and only for a load it was asked to do.
+    const path = `/bramble/v1/node-image-archives?id=${'0'.repeat(32)}`
+    t.equal((await apiRequest({ server: cluster.hub.server, ca: cluster.hub.ca }, 'GET', path)).status, 401, 'no credentials: 401')
+    t.equal((await apiRequest(cluster.hub, 'GET', path)).status, 401, "the admin token is not a node's credentials")
+    const wrong = `Basic ${Buffer.from(`${EDGE}:not-its-password`).toString('base64')}`
+    t.equal((await apiRequest({ server: cluster.hub.server, ca: cluster.hub.ca }, 'GET', path, undefined, { Authorization: wrong })).status, 401, 'a wrong password: 401')
+    const identity = JSON.parse(readFileSync(identityPath(join(cluster.agent(EDGE).host.dir, 'agent')), 'utf8'))
+    const own = `Basic ${Buffer.from(`${identity.mqtt.username}:${identity.mqtt.password}`).toString('base64')}`
+    const notAsked = await apiRequest({ server: cluster.hub.server, ca: cluster.hub.ca }, 'GET', path, undefined, { Authorization: own })
+    t.equal(notAsked.status, 403, 'the right credentials, but no load asked of the node: 403')
+    t.match(notAsked.json?.message, `node ${EDGE} was not asked to load image archive`)
   })
 
   await t.test('image load ships the archive through the hub; the node loads it and the pod runs', async (t) => {
