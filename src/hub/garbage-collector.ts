@@ -87,10 +87,14 @@ export class GarbageCollector {
   }
 
   private observe(info: KindInfo, type: string, object: KubeObject, previous: KubeObject | undefined): void {
+    const uid = object.metadata.uid!
+    const owned = Boolean(object.metadata.ownerReferences?.length || previous?.metadata.ownerReferences?.length)
+    // Most changes are new versions of an object already known, and most objects own nothing and
+    // are owned by nothing (bench/sched's pods): their keys are not built again for every change.
+    if (type !== 'DELETED' && !owned && this.byUid.has(uid) && !object.metadata.deletionTimestamp) return
     const dependentKey = this.key('dependent', info, object)
     const ownerKey = this.key('owner', info, object)
     for (const ref of previous?.metadata.ownerReferences ?? []) this.dependents.get(ref.uid)?.delete(dependentKey)
-    const uid = object.metadata.uid!
     if (type === 'DELETED') {
       this.byUid.delete(uid)
       this.refs.delete(ownerKey)

@@ -68,6 +68,15 @@ function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
+/**
+ * The object as the store writes and returns it: its own top level and metadata, which the store
+ * stamps (the caller's object is left as it was), sharing the rest with the caller's object. No
+ * deep copy: what is stored is its encoding, and every read or watch decodes a fresh object.
+ */
+function stamped(object: KubeObject): KubeObject {
+  return { ...object, metadata: { ...object.metadata } }
+}
+
 type Outcome<T> = { ok: T; revision: number } | { error: Error }
 
 class LmdbStore implements Store {
@@ -118,12 +127,11 @@ class LmdbStore implements Store {
 
   async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
     this.assertWritable(true)
-    const next = structuredClone(object)
+    const next = stamped(object)
     return this.write(key, (revision) => {
       const k = encodeKey(key)
       if (this.objects.get(k) !== undefined) return { error: new StoreExistsError(key) }
       const rev = revision()
-      next.metadata ??= {}
       next.metadata.uid ??= randomUUID()
       next.metadata.creationTimestamp ??= timestamp(this.clock.now())
       next.metadata.resourceVersion = String(rev)
@@ -151,7 +159,7 @@ class LmdbStore implements Store {
 
   async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}): Promise<KubeObject> {
     this.assertWritable(true)
-    const next = structuredClone(object)
+    const next = stamped(object)
     return this.write(key, (revision) => {
       const k = encodeKey(key)
       const old = this.objects.get(k)
@@ -159,7 +167,6 @@ class LmdbStore implements Store {
       const conflict = this.conflict(key, old, options)
       if (conflict) return { error: conflict }
       const rev = revision()
-      next.metadata ??= {}
       // uid and creationTimestamp are set once, at create, as Kubernetes does.
       next.metadata.uid = old.metadata.uid
       next.metadata.creationTimestamp = old.metadata.creationTimestamp

@@ -17,6 +17,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
 import { hasPodAntiAffinity } from '../sched/filters.js'
+import { nodeUsage, writeUsage, type NodeUsage } from '../sched/node-usage.js'
 import { schedule } from '../sched/scheduler.js'
 import type { Strategy } from '../sched/scores.js'
 import { volumePlacement, type VolumeView } from '../sched/volume-binding.js'
@@ -56,6 +57,8 @@ interface NodeEntry extends Omit<NodeSnapshot, 'node'> {
   requested: Resources
   nonZeroRequested: Resources
   antiAffinityPods: number
+  /** Its position in `listed` (and `usage`) while listed. */
+  slot: number
 }
 
 /** A pod as counted on its node. */
@@ -77,6 +80,8 @@ export class SchedulerController {
   private readonly placed = new Map<string, Placed>()
   /** The entries with a Node, as schedule() takes them; rebuilt when nodes come or go. */
   private listed: NodeSnapshot[] | undefined
+  /** The listed nodes' hot numbers, kept up to date with the entries (see node-usage.ts). */
+  private usage: NodeUsage | undefined
   /** Where the next decision starts looking (see ScheduleOptions.startIndex). */
   private nextStart = 0
   /** Scheduled events being written (not waited for by the binding; stop() waits for them). */
@@ -128,7 +133,7 @@ export class SchedulerController {
 
   private entry(node: string): NodeEntry {
     let e = this.entries.get(node)
-    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING, antiAffinityPods: 0 }))
+    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING, antiAffinityPods: 0, slot: -1 }))
     return e
   }
 
@@ -138,6 +143,13 @@ export class SchedulerController {
     const node = pod && pod.spec?.nodeName && !isTerminal(pod) ? (pod.spec.nodeName as string) : undefined
     const before = this.placed.get(key)
     if (before?.pod === pod && before?.node === node) return
+    if (before && pod && before.node === node && before.pod.metadata.uid === pod.metadata.uid) {
+      // A new version of a pod on the same node (bound, then its status reports): the sums stay.
+      const e = this.entry(node)
+      e.pods = e.pods.map((p) => (p === before.pod ? pod : p))
+      this.placed.set(key, { ...before, pod })
+      return
+    }
     if (before) {
       const e = this.entry(before.node)
       // A new array each time: a snapshot handed out is never changed under its reader.
@@ -146,6 +158,7 @@ export class SchedulerController {
       e.nonZeroRequested = subtractResources(e.nonZeroRequested, before.nonZero)
       if (before.antiAffinity) e.antiAffinityPods--
       this.placed.delete(key)
+      this.counted(e)
     }
     if (pod && node) {
       const e = this.entry(node)
@@ -160,12 +173,24 @@ export class SchedulerController {
       e.nonZeroRequested = addResources(e.nonZeroRequested, placed.nonZero)
       if (placed.antiAffinity) e.antiAffinityPods++
       this.placed.set(key, placed)
+      this.counted(e)
     }
   }
 
-  private snapshot(): NodeSnapshot[] {
-    this.listed ??= [...this.entries.values()].filter((e): e is NodeEntry & { node: KubeObject } => e.node !== undefined)
-    return this.listed
+  /** Copies an entry's new sums into the usage table, when it is listed there. */
+  private counted(e: NodeEntry): void {
+    if (this.listed && this.usage && e.slot >= 0) writeUsage(this.usage, e.slot, e as NodeSnapshot)
+  }
+
+  private snapshot(): { nodes: NodeSnapshot[]; usage: NodeUsage } {
+    if (!this.listed || !this.usage) {
+      const listed = [...this.entries.values()].filter((e): e is NodeEntry & { node: KubeObject } => e.node !== undefined)
+      for (const e of this.entries.values()) e.slot = -1
+      listed.forEach((e, i) => (e.slot = i))
+      this.listed = listed
+      this.usage = nodeUsage(listed)
+    }
+    return { nodes: this.listed, usage: this.usage }
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -177,9 +202,10 @@ export class SchedulerController {
     const started = this.o.clock.monotonic()
     const attempted = (result: 'scheduled' | 'unschedulable' | 'error') => this.o.onAttempt?.(result, (this.o.clock.monotonic() - started) / 1000)
     // Decided and assumed before the first await: the next decision already counts this one.
-    const nodes = this.snapshot()
+    const snapshot = this.snapshot()
+    const nodes = snapshot.nodes
     const volumes = this.o.storage ? volumePlacement(pod, this.volumeView(this.o.storage)) : undefined
-    const decision = schedule(pod, { nodes }, { strategy: this.o.strategy, startIndex: this.nextStart, volumes })
+    const decision = schedule(pod, snapshot, { strategy: this.o.strategy, startIndex: this.nextStart, volumes })
     this.nextStart = nodes.length > 0 ? (this.nextStart + decision.visited) % nodes.length : 0
     const namespace = pod.metadata.namespace!
     const name = pod.metadata.name!

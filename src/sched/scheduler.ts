@@ -2,9 +2,10 @@
 // no I/O; the hub feeds it a snapshot and writes the binding.
 
 import type { KubeObject } from '../api/types.js'
-import { antiAffinityPodsOn, NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
-import { scoreInput, scorers, type Strategy } from './scores.js'
-import { nodeFacts, podRequests, requestedOn, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
+import { NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
+import { nodeUsage } from './node-usage.js'
+import { scorers, share, untoleratedSoftTaints, type ScoreInput, type Strategy } from './scores.js'
+import { nodeFacts, nonZeroRequests, podRequests, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
 import { VOLUME_NODE_CONFLICT, volumesFit, type VolumePlacement } from './volume-binding.js'
 
 export type Decision =
@@ -45,8 +46,12 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
+  const usage = snapshot.usage ?? nodeUsage(nodes)
   const want = podRequests(pod)
+  const wantScored = nonZeroRequests(pod)
   const simple = onlyResourcesMatter(pod)
+  // What the scorers read of each feasible node, written as it is found (see ScoreInput).
+  const scratch = scoreScratch(enough)
   let visited = 0
   for (; visited < nodes.length && feasible.length < enough; visited++) {
     const i = (start + visited) % nodes.length
@@ -58,6 +63,7 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
       known.cpu[i] = facts.allocatable.cpuMilli
       known.memory[i] = facts.allocatable.memoryBytes
       known.pods[i] = facts.allocatable.pods
+      known.softTaints[i] = untoleratedSoftTaints(pod, facts)
     }
     let failed = known.failed[i]!
     // Outside the memo: two pods of one shape may use different claims.
@@ -65,14 +71,17 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     if (failed.length === 0) {
       // resourcesFit's arithmetic inline, on allocatable kept side by side (a decision reads it for
       // hundreds of nodes); the filters themselves run, and name reasons, only when it may fail.
-      const used = requestedOn(n)
       const fits =
-        n.pods.length + 1 <= known.pods[i]! &&
-        (want.cpuMilli <= 0 || used.cpuMilli + want.cpuMilli <= known.cpu[i]!) &&
-        (want.memoryBytes <= 0 || used.memoryBytes + want.memoryBytes <= known.memory[i]!)
-      if (!fits || !simple || antiAffinityPodsOn(n) > 0) failed = firstFailure(POD_FILTERS, pod, n)
+        usage.pods[i]! + 1 <= known.pods[i]! &&
+        (want.cpuMilli <= 0 || usage.cpuMilli[i]! + want.cpuMilli <= known.cpu[i]!) &&
+        (want.memoryBytes <= 0 || usage.memoryBytes[i]! + want.memoryBytes <= known.memory[i]!)
+      if (!fits || !simple || usage.antiAffinityPods[i]! > 0) failed = firstFailure(POD_FILTERS, pod, n)
     }
     if (failed.length === 0) {
+      const f = feasible.length
+      scratch.cpu[f] = share(usage.nonZeroCpuMilli[i]!, wantScored.cpuMilli, known.cpu[i]!)
+      scratch.memory[f] = share(usage.nonZeroMemoryBytes[i]!, wantScored.memoryBytes, known.memory[i]!)
+      scratch.softTaints[f] = known.softTaints[i]!
       feasible.push(n)
       feasibleFacts.push(known.facts[i]!)
     }
@@ -88,8 +97,16 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
   }
 
-  const totals = new Array<number>(feasible.length).fill(0)
-  const input = scoreInput(pod, feasible, feasibleFacts)
+  const count = feasible.length
+  const totals = scratch.totals.subarray(0, count).fill(0)
+  const input: ScoreInput = {
+    pod,
+    nodes: feasible,
+    facts: feasibleFacts,
+    cpu: scratch.cpu.subarray(0, count),
+    memory: scratch.memory.subarray(0, count),
+    untoleratedSoftTaints: scratch.softTaints.subarray(0, count),
+  }
   for (const s of scorers(options.strategy)) s.score(input, totals, s.weight)
   // Highest score wins; ties go to the first name, so a decision is repeatable.
   let best = 0
@@ -125,6 +142,8 @@ interface NodeFilterMemo {
   cpu: Float64Array
   memory: Float64Array
   pods: Float64Array
+  /** PreferNoSchedule taints of each node the pod shape does not tolerate. */
+  softTaints: Float64Array
 }
 
 const memos = new WeakMap<readonly NodeSnapshot[], Map<string, NodeFilterMemo>>()
@@ -138,9 +157,33 @@ function nodeFilterMemo(nodes: readonly NodeSnapshot[], pod: KubeObject): NodeFi
   let memo = byShape.get(key)
   if (!memo) {
     if (byShape.size >= SHAPES_REMEMBERED) byShape.delete(byShape.keys().next().value!)
-    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length), facts: new Array(nodes.length), cpu: new Float64Array(nodes.length), memory: new Float64Array(nodes.length), pods: new Float64Array(nodes.length) }))
+    byShape.set(key, (memo = { node: new Array(nodes.length), failed: new Array(nodes.length), facts: new Array(nodes.length), cpu: new Float64Array(nodes.length), memory: new Float64Array(nodes.length), pods: new Float64Array(nodes.length), softTaints: new Float64Array(nodes.length) }))
   }
   return memo
+}
+
+/**
+ * Buffers a decision fills for its scorers, reused from one decision to the next (a decision runs
+ * to its end before another starts, and none keeps them): a thousand-node cluster would otherwise
+ * make four arrays of hundreds of numbers per pod for the collector.
+ */
+interface ScoreScratch {
+  cpu: Float64Array
+  memory: Float64Array
+  softTaints: Float64Array
+  totals: Float64Array
+}
+
+let scratchInUse: ScoreScratch = makeScratch(128)
+
+function makeScratch(size: number): ScoreScratch {
+  return { cpu: new Float64Array(size), memory: new Float64Array(size), softTaints: new Float64Array(size), totals: new Float64Array(size) }
+}
+
+/** Buffers for at least `size` feasible nodes. */
+function scoreScratch(size: number): ScoreScratch {
+  if (scratchInUse.cpu.length < size) scratchInUse = makeScratch(size)
+  return scratchInUse
 }
 
 /** `0/5 nodes are available: 3 Insufficient memory, 2 node(s) didn't match node selector.` */

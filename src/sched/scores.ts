@@ -2,18 +2,20 @@
 
 import type { KubeObject } from '../api/types.js'
 import { nodeMatchesTerm, tolerates } from './filters.js'
-import { nodeFacts, nonZeroRequestedOn, nonZeroRequests, type NodeFacts, type NodeSnapshot } from './snapshot.js'
+import type { NodeFacts, NodeSnapshot } from './snapshot.js'
 
 export type Strategy = 'spread' | 'binpack'
 
-/** What several scorers need, worked out once per decision. */
+/** What several scorers need, worked out once per decision (the scheduler fills it as it filters). */
 export interface ScoreInput {
   pod: KubeObject
   nodes: readonly NodeSnapshot[]
   facts: readonly NodeFacts[]
-  /** Per node, the share of its allocatable CPU and memory taken once the pod is there (0..1). */
-  cpu: number[]
-  memory: number[]
+  /** Per node, the share of its allocatable CPU and memory taken once the pod is there (0..1; see share). */
+  cpu: Float64Array
+  memory: Float64Array
+  /** Per node, how many of its PreferNoSchedule taints the pod does not tolerate. */
+  untoleratedSoftTaints: Float64Array
 }
 
 /**
@@ -21,34 +23,32 @@ export interface ScoreInput {
  * (0 to 100) times `weight` to each node's total. Adding in place, rather than handing back an
  * array per scorer, keeps a decision over hundreds of nodes from making garbage at every step.
  */
-export type Scorer = (input: ScoreInput, totals: number[], weight: number) => void
+export type Scorer = (input: ScoreInput, totals: Float64Array, weight: number) => void
 
-/** `facts` may be given when the caller already holds them (the scheduler keeps them per node). */
-export function scoreInput(pod: KubeObject, nodes: readonly NodeSnapshot[], facts: readonly NodeFacts[] = nodes.map((n) => nodeFacts(n.node))): ScoreInput {
-  const want = nonZeroRequests(pod)
-  const cpu = new Array<number>(nodes.length)
-  const memory = new Array<number>(nodes.length)
-  for (let i = 0; i < nodes.length; i++) {
-    const used = nonZeroRequestedOn(nodes[i]!)
-    const cap = facts[i]!.allocatable
-    cpu[i] = cap.cpuMilli <= 0 ? 1 : Math.min(1, (used.cpuMilli + want.cpuMilli) / cap.cpuMilli)
-    memory[i] = cap.memoryBytes <= 0 ? 1 : Math.min(1, (used.memoryBytes + want.memoryBytes) / cap.memoryBytes)
-  }
-  return { pod, nodes, facts, cpu, memory }
+/** The share of `allocatable` taken by `used` plus the pod's `wanted` (nonZeroRequests), capped at 1; 1 when nothing is allocatable. */
+export function share(used: number, wanted: number, allocatable: number): number {
+  return allocatable <= 0 ? 1 : Math.min(1, (used + wanted) / allocatable)
+}
+
+/** How many of `node`'s PreferNoSchedule taints `pod` does not tolerate. */
+export function untoleratedSoftTaints(pod: KubeObject, node: NodeFacts): number {
+  let untolerated = 0
+  for (const t of node.softTaints) if (!tolerates(pod, t)) untolerated++
+  return untolerated
 }
 
 /** The same score for every node: nothing about this pod tells them apart. */
-function addToAll(totals: number[], score: number, weight: number): void {
+function addToAll(totals: Float64Array, score: number, weight: number): void {
   for (let i = 0; i < totals.length; i++) totals[i]! += score * weight
 }
 
 /** Scores `raw / best * 100` (0 when no node has any), for scorers that rate nodes against the best of them. */
-function addRelative(totals: number[], raw: readonly number[], weight: number, best: number, whenNone: number): void {
+function addRelative(totals: Float64Array, raw: readonly number[], weight: number, best: number, whenNone: number): void {
   for (let i = 0; i < totals.length; i++) totals[i]! += (best === 0 ? whenNone : (raw[i]! / best) * 100) * weight
 }
 
 /** Scores `(1 - raw / most) * 100` (100 when no node has any): fewer is better. */
-function addInverse(totals: number[], raw: readonly number[], weight: number, most: number): void {
+function addInverse(totals: Float64Array, raw: ArrayLike<number>, weight: number, most: number): void {
   for (let i = 0; i < totals.length; i++) totals[i]! += (most === 0 ? 100 : (1 - raw[i]! / most) * 100) * weight
 }
 
@@ -79,14 +79,10 @@ const preferredNodeAffinity: Scorer = ({ pod, nodes }, totals, weight) => {
   addRelative(totals, raw, weight, Math.max(0, ...raw), 0)
 }
 
-const preferNoScheduleTaints: Scorer = ({ pod, facts }, totals, weight) => {
-  if (facts.every((f) => f.softTaints.length === 0)) return addToAll(totals, 100, weight)
-  const counts = facts.map((f) => {
-    let untolerated = 0
-    for (const t of f.softTaints) if (!tolerates(pod, t)) untolerated++
-    return untolerated
-  })
-  addInverse(totals, counts, weight, Math.max(0, ...counts))
+const preferNoScheduleTaints: Scorer = ({ untoleratedSoftTaints: counts }, totals, weight) => {
+  let most = 0
+  for (let i = 0; i < counts.length; i++) if (counts[i]! > most) most = counts[i]!
+  addInverse(totals, counts, weight, most)
 }
 
 const notThrottled: Scorer = ({ facts }, totals, weight) => {

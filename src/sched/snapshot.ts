@@ -3,6 +3,7 @@
 import { Quantity } from '../api/quantity.js'
 import { isExtendedResourceName } from '../api/validate-host-access.js'
 import type { KubeObject } from '../api/types.js'
+import type { NodeUsage } from './node-usage.js'
 
 export interface NodeSnapshot {
   node: KubeObject
@@ -20,6 +21,11 @@ export interface NodeSnapshot {
 
 export interface Snapshot {
   nodes: NodeSnapshot[]
+  /**
+   * The nodes' hot numbers by position in `nodes` (node-usage.ts), when the caller keeps them up
+   * to date itself (the hub does); built per decision when absent.
+   */
+  usage?: NodeUsage
 }
 
 /**
