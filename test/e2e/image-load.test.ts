@@ -75,6 +75,16 @@ async function run(): Promise<void> {
     const usage = await runCli(['image', 'load', archive], { kubeconfig: cluster.hub.kubeconfig })
     t.equal(usage.code, 2, 'no target is a usage error')
     t.match(usage.stderr, /--node NAME .* or --all/)
+    // Uploads go in order and whole: each refusal names what to fix.
+    const put = (query: string, body: Buffer) => apiRequest(cluster.hub, 'PUT', `/bramble/v1/image-archives?${query}`, body, { 'Content-Type': 'application/x-tar' })
+    t.match((await put('id=nope&offset=0', Buffer.from('x'))).json, { code: 400, message: /^id: must be 16 to 64 lowercase hex digits/ })
+    const id = randomBytes(16).toString('hex')
+    t.match((await put(`id=${id}&offset=-1`, Buffer.from('x'))).json, { code: 400, message: /^offset: / })
+    t.match((await put(`id=${id}&offset=0`, Buffer.from('abc'))).json, { archive: id, size: 3 })
+    t.match((await put(`id=${id}&offset=10`, Buffer.from('d'))).json, { code: 409, message: `image archive ${id} holds 3 bytes, not 10; send from offset 3` })
+    const early = await apiRequest(cluster.hub, 'POST', '/bramble/v1/image-loads', { archive: id, size: 4, nodes: [EDGE] })
+    t.match(early.json, { code: 409, message: `image archive ${id} holds 3 bytes, not 4: finish the upload first` })
+    t.match((await apiRequest(cluster.hub, 'POST', '/bramble/v1/image-loads', { archive: id, size: 3 })).json, { code: 400, message: 'nodes: must name at least one node' })
     // Archives go to nodes only, each with its own credentials, and only for a load it was asked to do.
     const path = `/bramble/v1/node-image-archives?id=${'0'.repeat(32)}`
     t.equal((await apiRequest({ server: cluster.hub.server, ca: cluster.hub.ca }, 'GET', path)).status, 401, 'no credentials: 401')
