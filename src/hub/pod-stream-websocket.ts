@@ -6,7 +6,7 @@
 // `v4.channel.k8s.io`: channel 2i carries the data of the i-th port and 2i+1 its errors, each
 // first sent the port (uint16, little endian); `[255, 2i]` half-closes the connection (as v5).
 // kubectl's port-forward speaks SPDY instead, tunneled in the WebSocket or (before 1.31) on the
-// upgraded connection itself (spdy-portforward.ts).
+// upgraded connection itself (spdy-portforward.ts); kubectl before 1.30 execs over SPDY (spdy-exec.ts).
 // Each exec or forwarded port is one session relayed through the pod's node (pod-streams.ts).
 
 import type { IncomingMessage } from 'node:http'
@@ -15,8 +15,11 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
 import { badRequest } from './api-errors.js'
+import { execStatus, parseExecQuery, parsePorts, type ExecOptions } from './pod-stream-requests.js'
 import type { PodStreams, StreamHandlers, StreamSession } from './pod-streams.js'
-import { serveSpdyPortForward, socketTransport, SPDY_TUNNEL_PROTOCOL, webSocketTransport } from './spdy-portforward.js'
+import { socketTransport, webSocketTransport } from './spdy-connection.js'
+import { serveSpdyExec } from './spdy-exec.js'
+import { serveSpdyPortForward, SPDY_TUNNEL_PROTOCOL } from './spdy-portforward.js'
 import { InputQueue } from './websocket-input.js'
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const
@@ -25,44 +28,6 @@ const STDIN = 0
 const ERROR = 3
 const RESIZE = 4
 const CLOSE = 255
-
-export interface ExecOptions {
-  container: string
-  command: string[]
-  stdin: boolean
-  stdout: boolean
-  stderr: boolean
-  tty: boolean
-}
-
-/** The exec query (`command` repeated, `container`, `stdin`, `stdout`, `stderr`, `tty`), checked against the pod; errors name the parameter. */
-export function parseExecQuery(q: URLSearchParams, pod: KubeObject): ExecOptions {
-  const command = q.getAll('command')
-  if (command.length === 0) throw badRequest('command: Required value: you must specify at least 1 command')
-  const containers = ((pod.spec?.containers ?? []) as Array<{ name: string }>).map((c) => c.name)
-  const container = q.get('container') || containers[0]
-  if (!containers.includes(container)) throw badRequest(`container: Invalid value: "${container}": container ${container} is not valid for pod ${pod.metadata.name}; choose one of: [${containers.join(' ')}]`)
-  const flag = (name: string) => {
-    const v = q.get(name)
-    if (v === null || v === '' || v === 'false' || v === '0') return false
-    if (v === 'true' || v === '1') return true
-    throw badRequest(`${name}: Invalid value: "${v}": must be true or false`)
-  }
-  const options = { container, command, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') }
-  if (!options.stdin && !options.stdout && !options.stderr) throw badRequest('stdin, stdout, stderr: Required value: you must specify at least one of stdin, stdout, stderr')
-  return options
-}
-
-/** The `ports` query (repeated or comma-separated), each 1-65535. */
-export function parsePorts(q: URLSearchParams): number[] {
-  const raw = q.getAll('ports').flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean)
-  if (raw.length === 0) throw badRequest('ports: Required value: at least one port to forward')
-  return raw.map((p) => {
-    const port = Number(p)
-    if (!/^\d+$/.test(p) || port < 1 || port > 65535) throw badRequest(`ports: Invalid value: "${p}": must be a port number from 1 to 65535`)
-    return port
-  })
-}
 
 export class PodStreamWebSockets {
   /** The subprotocol chosen for each request, answered by handleProtocols. */
@@ -76,12 +41,12 @@ export class PodStreamWebSockets {
 
   /** Checks the request, then upgrades it; throws an ApiError (not yet upgraded) when it cannot be served. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, subresource: 'exec' | 'portforward', q: URLSearchParams): void {
-    if (subresource === 'portforward' && String(req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1') return this.spdyPortForward(req, socket, head, pod)
+    if (String(req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1') return this.spdy(req, socket, head, pod, subresource, q)
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean)
     const supported: readonly string[] = subresource === 'exec' ? EXEC_PROTOCOLS : PORT_FORWARD_PROTOCOLS
     const protocol = supported.find((p) => offered.includes(p))
     if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      throw badRequest(`${subresource} is served over WebSocket only (kubectl 1.30 or later, or bramble ${subresource === 'exec' ? 'exec' : 'port-forward'}); this request asked for "${req.headers.upgrade ?? 'no upgrade'}"`)
+      throw badRequest(`${subresource} takes a WebSocket or SPDY/3.1 upgrade (kubectl, or bramble ${subresource === 'exec' ? 'exec' : 'port-forward'}); this request asked for "${req.headers.upgrade ?? 'no upgrade'}"`)
     }
     if (!protocol) throw badRequest(`${subresource} needs one of the WebSocket subprotocols ${supported.join(', ')}; the request offered ${offered.length ? offered.join(', ') : 'none'}`)
     // `ws` refuses a subprotocol with a `/` (not an RFC 6455 token), as kubectl's SPDY tunnel has:
@@ -99,13 +64,17 @@ export class PodStreamWebSockets {
     }
   }
 
-  /** kubectl 1.30 and before: the HTTP connection itself becomes the SPDY connection. */
-  private spdyPortForward(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject): void {
-    const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
-    if (!versions.includes('portforward.k8s.io')) throw badRequest(`portforward over SPDY needs X-Stream-Protocol-Version portforward.k8s.io; the request offered ${versions.filter(Boolean).join(', ') || 'none'}`)
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n')
+  /** kubectl before 1.31 (port-forward) and 1.30 (exec): the HTTP connection itself becomes a SPDY connection. */
+  private spdy(req: IncomingMessage, socket: Duplex, head: Buffer, pod: KubeObject, subresource: 'exec' | 'portforward', q: URLSearchParams): void {
+    const version = subresource === 'exec' ? 'v4.channel.k8s.io' : 'portforward.k8s.io'
+    const offered = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
+    if (!offered.includes(version)) throw badRequest(`${subresource} over SPDY needs X-Stream-Protocol-Version ${version}; the request offered ${offered.filter(Boolean).join(', ') || 'none'}`)
+    const options = subresource === 'exec' ? parseExecQuery(q, pod) : undefined
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${version}\r\n\r\n`)
     if (head.length > 0) socket.unshift(head)
-    serveSpdyPortForward(socketTransport(socket, this.log), pod, this.streams, this.log)
+    const transport = socketTransport(socket, this.log)
+    if (options) serveSpdyExec(transport, pod, options, this.streams, this.log)
+    else serveSpdyPortForward(transport, pod, this.streams, this.log)
   }
 
   private exec(ws: WebSocket, protocol: string, pod: KubeObject, options: ExecOptions): void {
@@ -115,19 +84,7 @@ export class PodStreamWebSockets {
       opened: () => {},
       output: (channel, data, passedOn) => sendChannel(ws, channel, data, passedOn),
       end: (result) => {
-        const status =
-          result.error !== undefined
-            ? { metadata: {}, status: 'Failure', message: result.error, reason: 'InternalError', code: 500 }
-            : result.exitCode
-              ? {
-                  metadata: {},
-                  status: 'Failure',
-                  message: `command terminated with non-zero exit code: error executing command [${options.command.join(' ')}], exit code ${result.exitCode}`,
-                  reason: 'NonZeroExitCode',
-                  details: { causes: [{ reason: 'ExitCode', message: String(result.exitCode) }] },
-                }
-              : { metadata: {}, status: 'Success' }
-        sendChannel(ws, ERROR, Buffer.from(JSON.stringify(status)), () => ws.close(1000))
+        sendChannel(ws, ERROR, execStatus(result, options.command), () => ws.close(1000))
       },
     }
     try {

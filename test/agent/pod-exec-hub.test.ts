@@ -327,15 +327,15 @@ async function run() {
     t.equal(await fetchText(forward.port), 'hello-from-httpd\n', 'a second connection through the same kubectl')
   })
 
-  // exec speaks WebSocket from 1.30 on; port-forward SPDY on the connection until 1.30, tunneled in a WebSocket after.
+  // exec speaks WebSocket from 1.30 on and SPDY before; port-forward SPDY on the connection until 1.30, tunneled in a WebSocket after.
   const pinned = pinnedKubectls()
-  await t.test('every pinned kubectl: port-forward works, exec works from 1.30 and is refused by name before', { skip: pinned.length ? false : 'no pinned kubectl on this machine' }, async (t) => {
+  await t.test('every pinned kubectl: port-forward, and exec with stdin and the exit code', { skip: pinned.length ? false : 'no pinned kubectl on this machine' }, async (t) => {
     for (const { version, bin } of pinned) {
       const forward = await kubectlForward(t, bin)
       t.equal(await fetchText(forward.port), 'hello-from-httpd\n', `kubectl ${version} port-forward`)
-      const exec = await runWithInput(bin, [...kubectlArgs(bin), 'exec', 'ex-shell', '-c', 'app', '--', 'echo', version], kubectlHome)
-      if (Number(version.split('.')[1]) >= 30) t.equal(exec.stdout, `${version}\n`, `kubectl ${version} exec: ${exec.stderr}`)
-      else t.match(exec.stderr, /served over WebSocket only \(kubectl 1\.30 or later/, `kubectl ${version} exec is told what to use`)
+      const exec = await runWithInput(bin, [...kubectlArgs(bin), 'exec', '-i', 'ex-shell', '-c', 'app', '--', 'sh', '-c', 'cat; exit 4'], kubectlHome, `${version}\n`)
+      t.equal(exec.stdout, `${version}\n`, `kubectl ${version} exec -i: ${exec.stderr}`)
+      t.equal(exec.code, 4, `kubectl ${version} exec exits with the command's code`)
     }
   })
 }

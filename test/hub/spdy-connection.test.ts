@@ -4,7 +4,7 @@
 
 import t from 'tap'
 import { constants, deflateSync, inflateSync } from 'node:zlib'
-import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, SPDY_DICTIONARY } from '../../src/hub/spdy-portforward.js'
+import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, SPDY_DICTIONARY } from '../../src/hub/spdy-connection.js'
 
 t.test('the SPDY/3 dictionary is the one of the spec', async (t) => {
   t.equal(SPDY_DICTIONARY.length, 1423)
