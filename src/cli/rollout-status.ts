@@ -69,10 +69,12 @@ export function statefulSetRolloutState(sts: KubeObject): RolloutState {
   const replicas = sts.spec?.replicas ?? 1
   const ready = status.readyReplicas ?? 0
   if (ready < replicas) return waiting(`Waiting for ${replicas - ready} pods to be ready...\n`, ready, replicas, 'pods ready')
-  const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0
-  if (partition > 0) {
+  // As kubectl: a rollingUpdate block (partition defaults to 0, so there always is one) makes it a partitioned roll out.
+  const rolling = sts.spec?.updateStrategy?.rollingUpdate
+  if (rolling) {
     const updated = status.updatedReplicas ?? 0
-    if (updated < replicas - partition) {
+    const partition = typeof rolling.partition === 'number' ? rolling.partition : undefined
+    if (partition !== undefined && updated < replicas - partition) {
       return waiting(`Waiting for partitioned roll out to finish: ${updated} out of ${replicas - partition} new pods have been updated...\n`, updated, replicas - partition, 'new pods updated')
     }
     return { message: `partitioned roll out complete: ${updated} new pods have been updated...\n`, done: true }

@@ -266,7 +266,9 @@ export class DesiredState {
       if (kind === 'Secret' && !sealTo) withheld.push(`${namespace}/${name}`)
       else objects.set(ref, obj as DesiredObject)
     }
-    for (const pv of this.o.persistentVolumes?.list() ?? []) if (volumeNode(pv) === node) objects.set(desiredKey('PersistentVolume', '', pv.metadata.name!), pv as DesiredObject)
+    // Cluster-scoped, like the Node: namespace '' names it in the node's replica and in deletes.
+    for (const pv of this.o.persistentVolumes?.list() ?? [])
+      if (volumeNode(pv) === node) objects.set(desiredKey('PersistentVolume', '', pv.metadata.name!), { ...pv, metadata: { ...pv.metadata, namespace: '' } } as DesiredObject)
     for (const [key, pod] of pods.sort(([a], [b]) => (a < b ? -1 : 1))) objects.set(key, pod)
     if (self) objects.set(desiredKey('Node', '', node), ownNode(self))
     return { objects, refs, sealTo, withheld }

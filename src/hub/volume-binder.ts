@@ -48,9 +48,14 @@ export function claimsOfPod(pod: KubeObject): string[] {
   return ((pod.spec?.volumes ?? []) as any[]).map((v) => v?.persistentVolumeClaim?.claimName).filter((n): n is string => typeof n === 'string' && n !== '')
 }
 
-/** The node a volume is pinned to by a required `kubernetes.io/hostname In [node]` term, if any. */
+/**
+ * The node a volume is pinned to by a required `metadata.name In [node]` field term (what the hub
+ * writes: a node's kubernetes.io/hostname label is its host's name, which need not be the node's),
+ * or a `kubernetes.io/hostname In [node]` one (volumes made by hand), if any.
+ */
 export function volumeNode(pv: KubeObject): string | undefined {
   for (const term of pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []) {
+    for (const e of term?.matchFields ?? []) if (e?.key === 'metadata.name' && e.operator === 'In' && e.values?.length === 1) return String(e.values[0])
     for (const e of term?.matchExpressions ?? []) if (e?.key === HOSTNAME_LABEL && e.operator === 'In' && e.values?.length === 1) return String(e.values[0])
   }
   return undefined
@@ -163,7 +168,7 @@ export class VolumeBinder {
         capacity: { storage: claim.spec?.resources?.requests?.storage },
         accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'],
         hostPath: { path: `${LOCAL_VOLUMES_DIR}/${name}`, type: 'DirectoryOrCreate' },
-        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: HOSTNAME_LABEL, operator: 'In', values: [node] }] }] } },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: [node] }] }] } },
         persistentVolumeReclaimPolicy: sc.reclaimPolicy ?? 'Delete',
         storageClassName: sc.metadata.name,
         volumeMode: claim.spec?.volumeMode ?? 'Filesystem',

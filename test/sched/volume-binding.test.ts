@@ -85,3 +85,10 @@ t.test('a volume without node affinity lets the pod go anywhere', async (t) => {
   const placement = volumePlacement(podUsing('c'), view({ c: { spec: { volumeName: 'pv-c' } } }, { 'pv-c': { spec: {} } }))
   t.same(placement, { kind: 'anywhere' })
 })
+
+t.test("a volume pinned by the node's name goes to that node even when its hostname label differs", async (t) => {
+  const byName = { spec: { nodeAffinity: { required: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['c'] }] }] } } } }
+  const renamed = { nodes: nodes.nodes.map((n) => ({ node: { ...n.node, metadata: { ...n.node.metadata, labels: { 'kubernetes.io/hostname': 'raspberrypi' } } }, pods: [] })) }
+  const placement = volumePlacement(podUsing('d'), view({ d: { spec: { volumeName: 'pv-d' } } }, { 'pv-d': byName }))
+  t.match(schedule(podUsing('d'), renamed, { strategy: 'spread', volumes: placement }), { kind: 'bind', node: 'c' })
+})
