@@ -145,4 +145,16 @@ async function run(): Promise<void> {
     const events = (await cluster.get('/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dsite-tool'))?.items ?? []
     t.ok(events.some((e: any) => e.reason === 'ImageCopied' && e.message === `image "${second}" copied from node ${EDGE} to node ${OTHER}`), 'an ImageCopied event says from where')
   })
+
+  await t.test('image load --all loads on every Ready node', async (t) => {
+    const third = `img-test/site-all:${randomBytes(3).toString('hex')}`
+    await importUniqueImage(docker, third, 10_000)
+    t.teardown(() => docker.getImage(third).remove({ force: true }).catch(() => {}))
+    const tar = join(cluster.lab.dir, 'site-all.tar')
+    await pipeline((await docker.getImage(third).get()) as unknown as NodeJS.ReadableStream, createWriteStream(tar))
+    const r = await runCli(['image', 'load', tar, '--all'], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(r.code, 0, r.stderr)
+    t.same(r.stdout.trim().split('\n').sort(), [`${EDGE}: loaded ${third}`, `${OTHER}: loaded ${third}`])
+    for (const d of [edgeDocker, otherDocker]) t.ok(await d.getImage(third).inspect().then(() => true, () => false), 'on each engine')
+  })
 }
