@@ -35,7 +35,7 @@ function view(claims: Record<string, any>, volumes: Record<string, any> = {}): V
   return {
     claim: (ns, name) => (ns === 'default' && claims[name] ? ({ metadata: { name, namespace: ns }, ...claims[name] } as KubeObject) : undefined),
     volume: (name) => (volumes[name] ? ({ metadata: { name }, ...volumes[name] } as KubeObject) : undefined),
-    storageClasses: () => [localPath, immediate] as KubeObject[],
+    storageClasses: () => [localPath, immediate] as unknown as KubeObject[],
   }
 }
 
