@@ -244,6 +244,10 @@ async function run() {
     const viewerCtx = openClientContext({ kubeconfig: hub.kubeconfigPath }, {}, capture().io)
     ;(viewerCtx.client.config as any).token = viewer
     await t.rejects(runExec(viewerCtx, 'ex-shell', ['true'], {}, execStreams()), /cannot create resource "pods\/exec"/)
+    const anonymousCtx = openClientContext({ kubeconfig: hub.kubeconfigPath }, {}, capture().io)
+    ;(anonymousCtx.client.config as any).token = 'not-a-token'
+    await t.rejects(runExec(anonymousCtx, 'ex-shell', ['true'], {}, execStreams()), /Unauthorized/, 'an unknown token is refused before any upgrade')
+    await t.rejects(runExec(ctx(capture().io), 'ex-shell', ['true'], { container: '' }, { ...execStreams() }).then(() => runExec(ctx(capture().io), 'ex-shell', [], {}, execStreams())), /needs a command/)
     const plain = await apiRequest(admin, 'GET', '/api/v1/namespaces/default/pods/ex-shell/exec?command=true&stdout=true')
     t.equal(plain.status, 400)
     t.match(plain.json.message, /Upgrade request required/)
