@@ -95,7 +95,7 @@ t.test('names fields Kubernetes defines but Bramble does not act on, once per pa
   const r = validateObject(
     pod({
       containers: [c({ securityContext: { privileged: true, seccompProfile: { type: 'RuntimeDefault' } }, tty: true }), c({ name: 'b', lifecycle: { preStop: { exec: { command: ['x'] } } }, securityContext: {} })],
-      volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'pvc' } }],
+      volumes: [{ name: 'd', nfs: { server: 'nas', path: '/share' } }],
       priorityClassName: 'high',
       affinity: { podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone' }] } },
     }),
@@ -106,7 +106,7 @@ t.test('names fields Kubernetes defines but Bramble does not act on, once per pa
     'spec.containers[0].tty',
     'spec.containers[1].lifecycle',
     'spec.priorityClassName',
-    'spec.volumes[0].persistentVolumeClaim',
+    'spec.volumes[0].nfs',
   ])
   t.same(r.errors, [])
   const status = validateObject({ ...pod({ containers: [c()] }), status: { phase: 'Running', hostIP: '10.0.0.1' } })
