@@ -227,9 +227,11 @@ export class ImageTransfers {
     }
   }
 
-  /** One request to a node and its single reply; a node that does not answer in time is a failed reply. */
+  /** One request to a node and its single reply; a node that is not Ready, or does not answer in time, is a failed reply. */
   private call(node: string, method: 'image-load' | 'image-save', params: Record<string, unknown>): Promise<RpcReply> {
     const id = randomUUID()
+    const current = this.o.nodes.get(node)
+    if (!current || !isReady(current)) return Promise.resolve({ id, ok: false, error: `node ${node} is not Ready, so it cannot take the image now; try again once it is` })
     const request: RpcRequest = { id, replyTopic: upTopic(node, 'rpc-reply'), method, params }
     return new Promise<RpcReply>((resolve) => {
       const timer = this.o.clock.setTimeout(() => {

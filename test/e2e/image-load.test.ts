@@ -75,6 +75,14 @@ async function run(): Promise<void> {
     const usage = await runCli(['image', 'load', archive], { kubeconfig: cluster.hub.kubeconfig })
     t.equal(usage.code, 2, 'no target is a usage error')
     t.match(usage.stderr, /--node NAME .* or --all/)
+    // A node that is not Ready fails at once, not after the hub's wait for an answer.
+    const ghost = await apiRequest(cluster.hub, 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'img-ghost' } })
+    t.equal(ghost.status, 201, ghost.text)
+    const notReady = await runCli(['image', 'load', archive, '--node', 'img-ghost'], { kubeconfig: cluster.hub.kubeconfig })
+    t.equal(notReady.code, 1)
+    t.equal(notReady.stdout, 'img-ghost: failed: node img-ghost is not Ready, so it cannot take the image now; try again once it is\n')
+    t.match(notReady.stderr, /1 of 1 nodes did not get the image: img-ghost/)
+    await apiRequest(cluster.hub, 'DELETE', '/api/v1/nodes/img-ghost')
     // Uploads go in order and whole: each refusal names what to fix.
     const put = (query: string, body: Buffer) => apiRequest(cluster.hub, 'PUT', `/bramble/v1/image-archives?${query}`, body, { 'Content-Type': 'application/x-tar' })
     t.match((await put('id=nope&offset=0', Buffer.from('x'))).json, { code: 400, message: /^id: must be 16 to 64 lowercase hex digits/ })
