@@ -15,7 +15,7 @@ export async function runScale(ctx: ClientContext, args: string[], options: { re
   const replicas = replicasOf(options.replicas)
   const targets = parseResourceArgs(args)
   for (const target of targets) {
-    if (!target.info.subresources.includes('scale')) throw new UsageError(`${target.info.plural} cannot be scaled; scale deployments or replicasets`)
+    if (!target.info.subresources.includes('scale')) throw new UsageError(`${target.info.plural} cannot be scaled; scale deployments, replicasets or statefulsets`)
     if (target.names.length === 0) throw new UsageError(`name the ${target.info.singular} to scale, e.g. ${target.info.singular}/NAME`)
   }
   for (const target of targets) {

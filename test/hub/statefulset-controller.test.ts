@@ -13,6 +13,7 @@ import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { Registry } from '../../src/hub/registry.js'
 import { controllerOf } from '../../src/hub/replicaset-controller.js'
+import { getScale, updateScale } from '../../src/hub/scale.js'
 import { REVISION_LABEL, StatefulSetController } from '../../src/hub/statefulset-controller.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { silentLogger } from '../../src/lib/logger.js'
@@ -147,7 +148,11 @@ t.test('Parallel scale-down removes every ordinal past replicas at once, keeping
   await registry.create(STS, 'default', statefulSet('db', 3, { podManagementPolicy: 'Parallel' }), WRITE)
   await until('3 pods', async () => (await podNames('db')).length === 3)
   for (const n of ['db-0', 'db-1', 'db-2']) await markReady(n)
-  await changeSpec('db', (spec) => (spec.replicas = 1))
+  // Through the scale subresource, as `kubectl scale sts/db --replicas=1` does.
+  t.match(getScale(STS, await registry.get(STS, 'default', 'db')), { kind: 'Scale', spec: { replicas: 3 }, status: { replicas: 3, selector: 'app=db' } })
+  const scale = () => updateScale(registry, STS, 'default', 'db', { kind: 'patch', patch: Buffer.from('{"spec":{"replicas":1}}'), contentType: 'application/merge-patch+json' }, WRITE)
+  // The controller's status writes may come between the read and the write: try again, as a client does on 409.
+  await until('scaled to 1', () => scale().then(() => true, (err) => (err.httpStatus === 409 ? false : Promise.reject(err))))
   await until('only db-0 is left', async () => (await podNames('db')).join() === 'db-0')
   t.same(await claimNames(), ['data-db-0', 'data-db-1', 'data-db-2'], 'claims stay (whenScaled: Retain)')
 })
