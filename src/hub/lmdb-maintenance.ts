@@ -6,7 +6,8 @@ import { open } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
 import { LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
-import { logObject, scopeRange, type StoredLogEntry } from './lmdb-store.js'
+import type { LogEntry } from './lmdb-watchers.js'
+import { scopeRange } from './lmdb-store.js'
 import type { ObjectKey } from './store.js'
 
 /** Throws when another process has the store at `path` open (a running hub), before anything is changed. */
@@ -30,7 +31,7 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
     const objects = env.openDB<KubeObject, string>({ name: 'objects' })
-    const log = env.openDB<StoredLogEntry, number>({ name: 'log' })
+    const log = env.openDB<LogEntry, number>({ name: 'log' })
     await env.transaction(() => {
       for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
         const [, namespace = '', name = ''] = k.split('\0')
@@ -39,8 +40,7 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
       }
       for (const { key: rev, value } of log.getRange()) {
         if (value.key.resource !== resource) continue
-        // Written back as the object itself, a form the store reads as well as its bytes.
-        log.putSync(rev, { ...value, object: rewrite(value.key, logObject(objects, value)) })
+        log.putSync(rev, { ...value, object: rewrite(value.key, value.object) })
         count++
       }
     })

@@ -1,8 +1,6 @@
 // The Store port on LMDB (lmdb-js). One environment, three sub-databases:
 //   objects  `resource\0namespace\0name` → the object
-//   log      revision (number)           → { type, key, object }: the change log watches replay;
-//            a create or update stores `object` as the very bytes of its objects entry (encoded
-//            once for both), older entries and deletes as the object itself (see StoredLogEntry)
+//   log      revision (number)           → { type, key, object }: the change log watches replay
 //   meta     'revision' | 'compacted'    → numbers
 // Every write runs as an lmdb-js async transaction callback: the check (exists? expected
 // resourceVersion?) and the write happen inside one write transaction, so concurrent callers can
@@ -10,7 +8,7 @@
 // commit). A write resolves only after LMDB reports the commit flushed to disk (`env.flushed`).
 
 import { randomUUID } from 'node:crypto'
-import { asBinary, open, type Database, type RootDatabase } from 'lmdb'
+import { open, type Database, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { explainCommitFailure, LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
@@ -79,28 +77,11 @@ function stamped(object: KubeObject): KubeObject {
   return { ...object, metadata: { ...object.metadata } }
 }
 
-/**
- * A change-log entry as stored: `object` is either the object or the bytes the objects database
- * holds for it (a msgpack message of its own, decoded by that database's decoder).
- */
-export type StoredLogEntry = Omit<LogEntry, 'object'> & { object: KubeObject | Uint8Array }
-
-/** The msgpack encoder and decoder lmdb-js gives a database (not in its typings). */
-interface Codec {
-  encoder: { encode(value: unknown): Uint8Array }
-  decoder: { decode(bytes: Uint8Array): unknown }
-}
-
-/** The object of a stored log entry, decoded with the objects database's decoder when stored as bytes. */
-export function logObject(objects: Database<KubeObject, string>, stored: StoredLogEntry): KubeObject {
-  return stored.object instanceof Uint8Array ? ((objects as unknown as Codec).decoder.decode(stored.object) as KubeObject) : stored.object
-}
-
 type Outcome<T> = { ok: T; revision: number } | { error: Error }
 
 class LmdbStore implements Store {
   private readonly objects: Database<KubeObject, string>
-  private readonly log: Database<StoredLogEntry, number>
+  private readonly log: Database<LogEntry, number>
   private readonly meta: Database<number, string>
   private readonly logger: Logger
   private readonly clock: Clock
@@ -127,7 +108,7 @@ class LmdbStore implements Store {
   ) {
     this.path = options.path
     this.objects = env.openDB<KubeObject, string>({ name: 'objects' })
-    this.log = env.openDB<StoredLogEntry, number>({ name: 'log' })
+    this.log = env.openDB<LogEntry, number>({ name: 'log' })
     this.meta = env.openDB<number, string>({ name: 'meta' })
     this.logger = (options.logger ?? silentLogger()).child({ component: 'lmdb-store' })
     this.clock = options.clock ?? systemClock
@@ -154,7 +135,8 @@ class LmdbStore implements Store {
       next.metadata.uid ??= randomUUID()
       next.metadata.creationTimestamp ??= timestamp(this.clock.now())
       next.metadata.resourceVersion = String(rev)
-      this.putObject(k, rev, 'ADDED', key, next)
+      this.objects.putSync(k, next)
+      this.log.putSync(rev, { type: 'ADDED', key: { ...key }, object: next })
       return { ok: next, revision: rev }
     })
   }
@@ -189,7 +171,8 @@ class LmdbStore implements Store {
       next.metadata.uid = old.metadata.uid
       next.metadata.creationTimestamp = old.metadata.creationTimestamp
       next.metadata.resourceVersion = String(rev)
-      this.putObject(k, rev, 'MODIFIED', key, next)
+      this.objects.putSync(k, next)
+      this.log.putSync(rev, { type: 'MODIFIED', key: { ...key }, object: next })
       return { ok: next, revision: rev }
     })
   }
@@ -277,17 +260,6 @@ class LmdbStore implements Store {
   }
 
   /**
-   * Writes the object and its log entry, encoding it once: the objects database takes the bytes
-   * as they are (asBinary: the same bytes lmdb-js would have made), the log entry carries a copy.
-   * The bytes are the encoder's own buffer, valid until its next encode, and both puts copy them.
-   */
-  private putObject(k: string, revision: number, type: 'ADDED' | 'MODIFIED', key: ObjectKey, object: KubeObject): void {
-    const bytes = (this.objects as unknown as Codec).encoder.encode(object)
-    this.objects.putSync(k, asBinary(bytes) as unknown as KubeObject)
-    this.log.putSync(revision, { type, key: { ...key }, object: bytes })
-  }
-
-  /**
    * Runs `body` inside a write transaction. `body` must decide before writing anything: it
    * returns an error (nothing written) or its result with the revision it took.
    */
@@ -347,8 +319,8 @@ class LmdbStore implements Store {
         this.writtenKeys.delete(revision)
         if (!wanted(key)) continue
       }
-      const stored = this.log.get(revision)
-      if (stored !== undefined) yield { revision, entry: { type: stored.type, key: stored.key, object: logObject(this.objects, stored) } }
+      const entry = this.log.get(revision)
+      if (entry !== undefined) yield { revision, entry }
     }
   }
 
