@@ -20,7 +20,7 @@ import type { PodStreams, StreamHandlers, StreamSession } from './pod-streams.js
 import { socketTransport, webSocketTransport } from './spdy-connection.js'
 import { serveSpdyExec } from './spdy-exec.js'
 import { serveSpdyPortForward, SPDY_TUNNEL_PROTOCOL } from './spdy-portforward.js'
-import { InputQueue } from './websocket-input.js'
+import { InputQueue } from './client-input.js'
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const
 export const PORT_FORWARD_PROTOCOLS = [SPDY_TUNNEL_PROTOCOL, 'v4.channel.k8s.io'] as const
@@ -81,7 +81,6 @@ export class PodStreamWebSockets {
     const input = new InputQueue(ws)
     let session: StreamSession | undefined
     const handlers: StreamHandlers = {
-      opened: () => {},
       output: (channel, data, passedOn) => sendChannel(ws, channel, data, passedOn),
       end: (result) => {
         sendChannel(ws, ERROR, execStatus(result, options.command), () => ws.close(1000))
@@ -119,7 +118,6 @@ export class PodStreamWebSockets {
       sendChannel(ws, 2 * i, prefix)
       sendChannel(ws, 2 * i + 1, prefix)
       const handlers: StreamHandlers = {
-        opened: () => {},
         output: (_channel, data, passedOn) => sendChannel(ws, 2 * i, data, passedOn),
         end: (result) => {
           if (result.error) sendChannel(ws, 2 * i + 1, Buffer.from(result.error), closeOne)

@@ -18,8 +18,6 @@ const CHUNK_BYTES = 8 * 1024
 export const DEFAULT_OPEN_TIMEOUT_MS = 10_000
 
 export interface StreamHandlers {
-  /** The process runs, or the connection to the pod's port is made. */
-  opened(): void
   /** Output on `channel` (1 stdout, 2 stderr); call `passedOn` once it is written to the client. */
   output(channel: number, data: Buffer, passedOn: () => void): void
   /** Once: the process exited (exitCode), the connection closed, or the session failed (error). */
@@ -183,10 +181,10 @@ export class PodStreams {
       const exitCode = (reply.result as { exitCode?: unknown } | undefined)?.exitCode
       return this.finish(id, typeof exitCode === 'number' ? { exitCode } : {})
     }
+    // The first message but the end says the process runs or the connection is made.
     if (!entry.opened) {
       entry.opened = true
       entry.timer?.cancel()
-      entry.handlers.opened()
     }
     if (reply.chunk === undefined) return
     const data = Buffer.from(reply.chunk, 'base64')

@@ -9,7 +9,7 @@ import { constants, createDeflate, createInflate, type Deflate, type Inflate } f
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import type { Logger } from '../lib/logger.js'
-import { InputQueue } from './websocket-input.js'
+import { InputQueue } from './client-input.js'
 
 const SYN_STREAM = 1
 const SYN_REPLY = 2

@@ -36,7 +36,6 @@ export function serveSpdyExec(transport: SpdyTransport, pod: KubeObject, options
     if (session || ended || !expected.every((type) => ids.has(type))) return
     try {
       session = streams.open(pod, 'exec', { container: options.container, command: options.command, stdin: options.stdin, tty: options.tty }, {
-        opened: () => {},
         output: (channel, data, passedOn) => {
           const id = ids.get(channel === 2 ? 'stderr' : 'stdout')
           if (id === undefined) return passedOn()

@@ -40,7 +40,6 @@ export function serveSpdyPortForward(transport: SpdyTransport, pod: KubeObject, 
     const dataStream = forward.dataStream
     try {
       forward.session = streams.open(pod, 'port-forward', { port: forward.port }, {
-        opened: () => {},
         output: (_channel, data, passedOn) => connection.write(dataStream, data, passedOn),
         end: (result) => finish(forward, result.error),
       })

@@ -69,7 +69,6 @@ function openSession() {
   const output: string[] = []
   let ended: { exitCode?: number; error?: string } | undefined
   const session = streams.open(pod, 'port-forward', { port: 8080 }, {
-    opened: () => {},
     output: (_channel, data, passedOn) => {
       output.push(data.toString())
       passedOn()
@@ -142,7 +141,7 @@ t.test('a reply from another node is refused', async (t) => {
 
 t.test('a pod not on a node is refused at once', async (t) => {
   const pending = { ...pod, spec: {} } as KubeObject
-  t.throws(() => streams.open(pending, 'exec', { command: ['true'] }, { opened() {}, output() {}, end() {} }), /not bound to a node yet/)
+  t.throws(() => streams.open(pending, 'exec', { command: ['true'] }, { output() {}, end() {} }), /not bound to a node yet/)
   const done = { ...pod, status: { phase: 'Succeeded' } } as KubeObject
-  t.throws(() => streams.open(done, 'exec', { command: ['true'] }, { opened() {}, output() {}, end() {} }), /completed pod; current phase is Succeeded/)
+  t.throws(() => streams.open(done, 'exec', { command: ['true'] }, { output() {}, end() {} }), /completed pod; current phase is Succeeded/)
 })
