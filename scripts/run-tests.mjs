@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// Runs the whole suite with tap and ends with the plain summary line `N passed, N failed`
-// (CI reads it). Exits non-zero when anything failed or tap itself failed.
-import { spawn } from 'node:child_process'
+// Builds, then runs the whole suite with tap, and ends with the plain summary line
+// `N passed, N failed` (CI reads it), also when the build fails (then it is the one failure).
+// Exits non-zero when anything failed or tap itself failed.
+import { spawn, spawnSync } from 'node:child_process'
+
+const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' })
+if (build.status !== 0) {
+  console.log('0 passed, 1 failed (the build failed: npm run build)')
+  process.exit(1)
+}
 
 const child = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] })
 let tail = ''
