@@ -73,7 +73,7 @@ export interface PodVolumes {
   dirs: VolumeDir[]
   files: VolumeFile[]
   /** Host paths of DirectoryOrCreate and FileOrCreate volumes that are missing, and PersistentVolume directories: made before the pod starts (with `mode` when given). */
-  hostPaths: Array<{ path: string; kind: 'directory' | 'file'; mode?: number }>
+  hostPaths: Array<{ path: string; kind: 'directory' | 'file'; mode?: number; group?: number }>
   hash: string
 }
 
@@ -346,8 +346,10 @@ function resolveMounts(d: DesiredPod, container: any, settings: PodSettings): { 
  * Directories and files of the pod's emptyDir, configMap and secret volumes, and its hostPath
  * volumes checked against their type (when the node's view is given) with those to create.
  */
-/** PersistentVolume directories are open to every container user, as local-path makes them. */
+/** PersistentVolume directories are open to every container user, as local-path makes them... */
 export const CLAIM_DIR_MODE = 0o777
+/** ...or, with a pod fsGroup, group-owned by it, group-writable and setgid so new files keep the group (as the kubelet does). */
+export const CLAIM_DIR_FSGROUP_MODE = 0o2775
 
 /** The host directory of a claim's volume: its PV's hostPath, a relative one under the agent's data dir. */
 function claimPath(d: DesiredPod, v: any, settings: Pick<PodSettings, 'dataDir'>): string | PodConfigProblem {
@@ -375,7 +377,9 @@ export function podVolumes(d: DesiredPod, settings: Pick<PodSettings, 'dataDir'>
     } else if (v.persistentVolumeClaim) {
       const path = claimPath(d, v, settings)
       if (path instanceof PodConfigProblem) return path
-      hostPaths.push({ path, kind: 'directory', mode: CLAIM_DIR_MODE })
+      const fsGroup = d.pod.spec?.securityContext?.fsGroup
+      if (Number.isInteger(fsGroup) && fsGroup >= 0) hostPaths.push({ path, kind: 'directory', mode: CLAIM_DIR_FSGROUP_MODE, group: fsGroup })
+      else hostPaths.push({ path, kind: 'directory', mode: CLAIM_DIR_MODE })
     } else if (v.emptyDir) dirs.push(location)
     else if (v.configMap || v.secret) {
       dirs.push(location)

@@ -1,6 +1,6 @@
 // Runs the planner's steps against the ContainerRuntime (STYLE.md §2): one executor per Step kind.
 
-import { mkdir, readdir, rm, writeFile, rename, chmod } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile, rename, chmod, chown } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import type { KubeObject } from '../api/types.js'
 import type { Logger } from '../lib/logger.js'
@@ -75,7 +75,8 @@ export const executors: Executors = {
     for (const h of step.hostPaths) {
       if (h.kind === 'directory') {
         await mkdir(h.path, { recursive: true, mode: 0o755 })
-        // A PersistentVolume's directory: open to the container's user whoever it is (mkdir's mode passes the umask).
+        // A PersistentVolume's directory: owned by the pod's fsGroup, or open to the container's user whoever it is (mkdir's mode passes the umask).
+        if (h.group !== undefined) await chown(h.path, 0, h.group)
         if (h.mode !== undefined) await chmod(h.path, h.mode)
       } else await writeFile(h.path, '', { flag: 'a', mode: 0o644 })
     }

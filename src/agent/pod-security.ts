@@ -1,7 +1,7 @@
 // A container's effective securityContext, merged from the pod's and its own as Kubernetes merges
 // them (the container's runAsUser and runAsGroup win over the pod's; privileged, capabilities,
 // readOnlyRootFilesystem and allowPrivilegeEscalation exist only on the container;
-// supplementalGroups only on the pod), turned into the engine's terms. Pure.
+// supplementalGroups and fsGroup only on the pod), turned into the engine's terms. Pure.
 
 import type { ContainerSpec } from './container-runtime.js'
 
@@ -27,7 +27,8 @@ export function securityFields(podSpec: any, container: any): SecurityFields {
   const gid = isId(own.runAsGroup) ? own.runAsGroup : isId(pod.runAsGroup) ? pod.runAsGroup : undefined
   // Docker's User is `uid:gid`; a group alone (`:gid`) keeps the image's user, as the kubelet did on Docker.
   if (uid !== undefined || gid !== undefined) fields.user = `${uid ?? ''}${gid !== undefined ? `:${gid}` : ''}`
-  const groups = ((pod.supplementalGroups ?? []) as unknown[]).filter(isId).map(String)
+  // fsGroup is a supplemental group too: the group that owns the pod's volumes (PersistentVolume directories).
+  const groups = [...new Set([...((pod.supplementalGroups ?? []) as unknown[]), pod.fsGroup].filter(isId).map(String))]
   if (groups.length) fields.groupAdd = groups
   if (own.readOnlyRootFilesystem === true) fields.readonlyRootfs = true
   if (own.allowPrivilegeEscalation === false) fields.noNewPrivileges = true

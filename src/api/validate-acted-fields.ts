@@ -46,6 +46,7 @@ const POD_SPEC = [
   'securityContext.runAsUser',
   'securityContext.runAsGroup',
   'securityContext.supplementalGroups',
+  'securityContext.fsGroup',
   'terminationGracePeriodSeconds',
   'dnsPolicy',
   'schedulerName',
