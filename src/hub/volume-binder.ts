@@ -86,11 +86,15 @@ export class VolumeBinder {
       if (type === 'DELETED' || !pod.spec?.nodeName || previous?.spec?.nodeName) return
       for (const name of claimsOfPod(pod)) this.queue.add(`${pod.metadata.namespace}/${name}`)
     })
-    o.volumes.onChange((_type, pv) => {
+    // Keys: `namespace/name` for a claim, a bare name for a volume (cluster-scoped).
+    o.volumes.onChange((type, pv) => {
       const ref = pv.spec?.claimRef
       if (ref?.namespace && ref.name) this.queue.add(`${ref.namespace}/${ref.name}`)
-      // A volume made free may fit a claim that waits.
-      else for (const c of o.claims.list()) if (!c.spec?.volumeName) this.queue.add(objectKey(c))
+      else {
+        if (type !== 'DELETED') this.queue.add(pv.metadata.name!)
+        // A volume made free may fit a claim that waits.
+        for (const c of o.claims.list()) if (!c.spec?.volumeName) this.queue.add(objectKey(c))
+      }
     })
   }
 
@@ -116,6 +120,7 @@ export class VolumeBinder {
   }
 
   private async reconcile(key: string): Promise<void> {
+    if (!key.includes('/')) return this.markAvailable(key)
     const [namespace, name] = key.split('/') as [string, string]
     const claim = this.o.claims.get(key)
     // Volumes of this name's earlier claims (deleted, or deleted and made again) are released first.
@@ -202,6 +207,14 @@ export class VolumeBinder {
     const { object } = await this.o.registry.update(CLAIM, claim.metadata.namespace!, claim.metadata.name!, next, WRITE)
     this.o.claims.assume(object)
     await this.markBound(object)
+  }
+
+  /** A volume nobody claims is Available, as Kubernetes shows it (a Released one stays Released). */
+  private async markAvailable(name: string): Promise<void> {
+    const pv = this.o.volumes.get(name)
+    if (!pv || pv.spec?.claimRef || pv.metadata.deletionTimestamp || ['Available', 'Released', 'Failed'].includes(pv.status?.phase)) return
+    const { object } = await this.o.registry.update(VOLUME, '', name, { ...pv, status: { ...(pv.status ?? {}), phase: 'Available' } }, WRITE, 'status')
+    this.o.volumes.assume(object)
   }
 
   /** An unbound claim says so, as Kubernetes shows it: Pending. */

@@ -123,9 +123,12 @@ t.test('a hand-made hostPath volume binds to a claim of its class that fits, wit
     { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'usb-disk' }, spec: { capacity: { storage: '10Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', hostPath: { path: '/mnt/usb' } } },
     WRITE,
   )
+  await until('the volume Available', async () => (await registry.get(PV, '', 'usb-disk')).status?.phase === 'Available')
   await registry.create(PVC, 'default', claimObject('too-big', { storageClassName: 'manual', resources: { requests: { storage: '20Gi' } } }), WRITE)
   await registry.create(PVC, 'default', claimObject('media', { storageClassName: 'manual' }), WRITE)
-  await until('media bound', async () => (await claim('media'))?.spec?.volumeName === 'usb-disk')
+  await until('media bound', async () => (await claim('media'))?.status?.phase === 'Bound')
+  t.equal((await claim('media'))?.spec?.volumeName, 'usb-disk')
+  t.equal((await registry.get(PV, '', 'usb-disk')).status?.phase, 'Bound')
   t.equal((await claim('too-big'))?.spec?.volumeName, undefined, 'a volume too small is not bound')
 })
 
