@@ -23,6 +23,7 @@ import { AgentIdentityMissingError, ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { scanDevices } from './host-devices.js'
 import type { HostInfo } from './host-info.js'
+import { pruneVolumeDirs } from './volume-dirs.js'
 import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
@@ -183,6 +184,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     ...(config.pods?.network || initialNetwork ? { network: config.pods?.network ?? initialNetwork } : {}),
     log: config.pods?.log ?? AGENT_DEFAULTS.log,
     defaultGraceSeconds: config.pods?.defaultGraceSeconds ?? AGENT_DEFAULTS.defaultGraceSeconds,
+    dataDir: agentDir(config.dataDir),
     backoff: config.pods?.backoff ?? DEFAULT_BACKOFF,
     // Resolvers ask port 53 only: a server elsewhere (tests) is not given to pods.
     ...(services?.dnsListening && (svc?.dnsPort ?? 53) === 53 ? { clusterDns: { nameserver: dnsAddress!, domain: svc?.clusterDomain ?? CLUSTER_DOMAIN } } : {}),
@@ -311,6 +313,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     },
   })
 
+  // Directories of volumes the hub deleted go, data and all; never before a desired state was received.
+  const removeDeletedVolumes = async (): Promise<void> => {
+    if (replica.revision() === 0) return
+    try {
+      const removed = await pruneVolumeDirs(agentDir(config.dataDir), replica.persistentVolumes())
+      if (removed.length > 0) log.info({ volumes: removed }, 'removed the directories of deleted volumes')
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not remove the directories of deleted volumes; will retry')
+    }
+  }
+  await removeDeletedVolumes()
+
   // Desired messages are applied one at a time, in arrival order.
   let desiredChain: Promise<void> = Promise.resolve()
   const replicaWrites = new ReplicaWriteRetry({ clock, logger: log, resync: () => void uplink.publish('sync', { revision: replica.revision() }) })
@@ -332,6 +346,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     if (outcome === 'applied') {
       await refreshPodNetwork()
       await reconciler.resync()
+      await removeDeletedVolumes()
     }
   }
 

@@ -5,7 +5,7 @@ export type Subresource = 'status' | 'scale' | 'log' | 'eviction' | 'binding' | 
 export interface KindInfo {
   kind: string
   /** API group: '' for the core group. */
-  group: '' | 'apps' | 'batch'
+  group: '' | 'apps' | 'batch' | 'storage.k8s.io'
   version: 'v1'
   /** Resource name in URLs, e.g. `deployments`. */
   plural: string
@@ -30,6 +30,10 @@ export const KINDS: readonly KindInfo[] = [
   { kind: 'ReplicaSet', group: 'apps', version: 'v1', plural: 'replicasets', singular: 'replicaset', namespaced: true, shortNames: ['rs'], subresources: ['status', 'scale'], hasGeneration: true },
   { kind: 'DaemonSet', group: 'apps', version: 'v1', plural: 'daemonsets', singular: 'daemonset', namespaced: true, shortNames: ['ds'], subresources: ['status'], hasGeneration: true },
   { kind: 'Job', group: 'batch', version: 'v1', plural: 'jobs', singular: 'job', namespaced: true, shortNames: [], subresources: ['status'], hasGeneration: true },
+  { kind: 'StatefulSet', group: 'apps', version: 'v1', plural: 'statefulsets', singular: 'statefulset', namespaced: true, shortNames: ['sts'], subresources: ['status', 'scale'], hasGeneration: true },
+  { kind: 'PersistentVolumeClaim', group: '', version: 'v1', plural: 'persistentvolumeclaims', singular: 'persistentvolumeclaim', namespaced: true, shortNames: ['pvc'], subresources: ['status'], hasGeneration: false },
+  { kind: 'PersistentVolume', group: '', version: 'v1', plural: 'persistentvolumes', singular: 'persistentvolume', namespaced: false, shortNames: ['pv'], subresources: ['status'], hasGeneration: false },
+  { kind: 'StorageClass', group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', singular: 'storageclass', namespaced: false, shortNames: ['sc'], subresources: [], hasGeneration: false },
   { kind: 'CronJob', group: 'batch', version: 'v1', plural: 'cronjobs', singular: 'cronjob', namespaced: true, shortNames: ['cj'], subresources: ['status'], hasGeneration: true },
 ]
 

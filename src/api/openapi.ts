@@ -11,7 +11,7 @@ import { definitionName, reachableSchemas, ref, type Schema } from './openapi-sc
 export { definitionName } from './openapi-schemas.js'
 
 /** Group-version paths as kubectl names them in the root document. */
-export const OPENAPI_GROUP_VERSIONS = ['api/v1', 'apis/apps/v1', 'apis/batch/v1'] as const
+export const OPENAPI_GROUP_VERSIONS = ['api/v1', 'apis/apps/v1', 'apis/batch/v1', 'apis/storage.k8s.io/v1'] as const
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1'
 const SCALE = 'io.k8s.api.autoscaling.v1.Scale'
@@ -68,14 +68,16 @@ interface Target {
 }
 
 function operationId(action: string, t: Target, list = false): string {
-  const group = t.kind.group === '' ? 'Core' : t.kind.group[0].toUpperCase() + t.kind.group.slice(1)
+  // Kubernetes names a group by its first label: storage.k8s.io's operations are `...StorageV1...`.
+  const first = t.kind.group.split('.')[0]
+  const group = first === '' ? 'Core' : first[0].toUpperCase() + first.slice(1)
   const scope = t.scope === 'ForAllNamespaces' ? '' : t.scope
   return `${action}${group}V1${scope}${t.kind.kind}${list ? '' : t.sub}${t.scope === 'ForAllNamespaces' ? 'ForAllNamespaces' : ''}`
 }
 
 function op(verb: string, action: string, t: Target, params: Schema[], extra: Schema = {}): Schema {
   return {
-    tags: [t.kind.group === '' ? 'core_v1' : `${t.kind.group}_v1`],
+    tags: [t.kind.group === '' ? 'core_v1' : `${t.kind.group.split('.')[0]}_v1`],
     description: `${action} ${t.gvk.kind}`,
     operationId: operationId(verb, t, action === 'list' || action === 'deletecollection'),
     parameters: params,

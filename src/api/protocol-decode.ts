@@ -92,10 +92,10 @@ function object(shape: Shape): Check {
 const req = (check: Check) => ({ check })
 const opt = (check: Check) => ({ check, optional: true })
 
-const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret', 'Node'] as const
+const DESIRED_KINDS = ['Pod', 'ConfigMap', 'Secret', 'Node', 'PersistentVolume'] as const
 
-/** The node's own Node is cluster-scoped: its namespace is '' (or absent); every other kind needs one. */
-const namespaceOf = (kind: unknown) => (kind === 'Node' ? opt(str) : req(nonEmptyStr))
+/** The node's own Node and its PersistentVolumes are cluster-scoped: their namespace is '' (or absent); every other kind needs one. */
+const namespaceOf = (kind: unknown) => (kind === 'Node' || kind === 'PersistentVolume' ? opt(str) : req(nonEmptyStr))
 
 const desiredObject: Check = (v, p) => {
   object({

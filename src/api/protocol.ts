@@ -92,7 +92,7 @@ export interface ObjectRef {
  * Read it with `replica.node()`. Other nodes' subnets travel on the cluster mesh topic.
  * A Secret travels sealed to the node (src/api/sealed-secret.ts): only its identity in the clear.
  */
-export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' }
+export type DesiredObject = KubeObject & { kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Node' | 'PersistentVolume' }
 
 /**
  * Desired state at `revision`. `full` replaces the node's replica wholesale; otherwise the

@@ -5,9 +5,9 @@ import { KINDS, type KindInfo } from '../api/kinds.js'
 /** The Kubernetes version Bramble's API matches; kubectl dispatchers pick a client by it. */
 export const KUBERNETES_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0' }
 
-const GROUPS = ['apps', 'batch'] as const
+const GROUPS = ['apps', 'batch', 'storage.k8s.io'] as const
 /** Kinds `kubectl get all` shows. */
-const CATEGORY_ALL = new Set(['Pod', 'Service', 'Deployment', 'ReplicaSet', 'DaemonSet', 'Job', 'CronJob'])
+const CATEGORY_ALL = new Set(['Pod', 'Service', 'Deployment', 'ReplicaSet', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob'])
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
 
 export function versionInfo(bramble: string) {
@@ -33,7 +33,7 @@ function group(name: string) {
   return { name, versions: [gv], preferredVersion: gv }
 }
 
-/** The groups `/apis` lists: apps and batch, then any served beside them (metrics.k8s.io). */
+/** The groups `/apis` lists: apps, batch and storage.k8s.io, then any served beside them (metrics.k8s.io). */
 export function groupList(extra: Array<ReturnType<typeof group>> = []) {
   return { kind: 'APIGroupList', apiVersion: 'v1', groups: [...GROUPS.map(group), ...extra] }
 }

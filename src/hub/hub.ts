@@ -28,6 +28,8 @@ import { EndpointsController } from './endpoints-controller.js'
 import { GarbageCollector } from './garbage-collector.js'
 import { JobController } from './job-controller.js'
 import { ReplicaSetController } from './replicaset-controller.js'
+import { StatefulSetController } from './statefulset-controller.js'
+import { VolumeBinder } from './volume-binder.js'
 import { SchedulerController } from './scheduler-controller.js'
 import { TaintEvictionController } from './taint-eviction-controller.js'
 import { PodCidrAllocator } from './pod-cidr-allocator.js'
@@ -249,16 +251,20 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const daemonSets = new Informer(registry, kind('DaemonSet'))
   const services = new Informer(registry, kind('Service'))
   const endpoints = new Informer(registry, kind('Endpoints'))
+  const statefulSets = new Informer(registry, kind('StatefulSet'))
+  const storage = { claims: new Informer(registry, kind('PersistentVolumeClaim')), volumes: new Informer(registry, kind('PersistentVolume')), storageClasses: new Informer(registry, kind('StorageClass')) }
   // What every controller takes: the registry it writes through, an event source of its own, time, logs.
   const common = (component: string) => ({ registry, events: new EventRecorder(registry, deps.clock, deps.logger, { component }), clock: deps.clock, logger: deps.logger })
-  const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy, onAttempt: metrics.schedulingAttempt })
+  const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy, onAttempt: metrics.schedulingAttempt, storage })
+  const statefulSetController = new StatefulSetController({ ...common('statefulset-controller'), statefulSets, pods, claims: storage.claims })
+  const volumeBinder = new VolumeBinder({ ...common('persistentvolume-controller'), pods, ...storage })
   const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
   const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
   const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, timers: nodeCronTimers(deps.logger) })
   const daemonSetController = new DaemonSetController({ ...common('daemonset-controller'), daemonSets, pods, nodes })
   const jobController = new JobController({ ...common('job-controller'), jobs, pods })
   const endpointsController = new EndpointsController({ registry, services, endpoints, pods, clock: deps.clock, logger: deps.logger })
-  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets, services, endpoints]
+  const informers = [nodes, pods, replicaSets, deployments, jobs, cronJobs, daemonSets, services, endpoints, statefulSets, storage.claims, storage.volumes, storage.storageClasses]
   // The garbage collector watches every kind that may own or be owned (Events never are), sharing the informers above.
   const collected = KINDS.filter((k) => k.kind !== 'Event').map((k) => informers.find((i) => i.info === k) ?? new Informer(registry, k))
   for (const informer of collected) if (!informers.includes(informer)) informers.push(informer)
@@ -284,6 +290,8 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   endpointsController.start()
   garbageCollector.start()
   taintEviction.start()
+  statefulSetController.start()
+  await volumeBinder.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
     await podCidrs.stop()
@@ -295,6 +303,8 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
     await cronJobController.stop()
     await deploymentController.stop()
     await replicaSetController.stop()
+    await statefulSetController.stop()
+    await volumeBinder.stop()
     await scheduler.stop()
   })
 }

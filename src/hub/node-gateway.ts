@@ -100,6 +100,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   const configMaps = new Informer(o.registry, kind('ConfigMap'))
   const secrets = new Informer(o.registry, kind('Secret'))
   const nodes = new Informer(o.registry, kind('Node'))
+  const persistentVolumes = new Informer(o.registry, kind('PersistentVolume'))
   const history = new NodeHistory()
   const heartbeats = new Heartbeats(history)
 
@@ -116,7 +117,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close: () => bus!.close(),
   }
 
-  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
+  const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, persistentVolumes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
   const images = o.imagesDir ? new ImageTransfers({ dir: o.imagesDir, bus: lazyBus, nodes, credentials: o.credentials, clock: o.clock, logger: o.logger }) : undefined
   // A pod waiting for an image another node has gets it copied through the hub.
@@ -162,7 +163,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     )
   })
 
-  for (const informer of [nodes, pods, configMaps, secrets]) await informer.start()
+  for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) await informer.start()
   desired.start()
   lifecycle.start()
 
@@ -184,7 +185,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     if (count) bus = meterBus(bus, count)
   } catch (err) {
     await Promise.all([desired.stop(), lifecycle.stop()])
-    for (const informer of [nodes, pods, configMaps, secrets]) informer.stop()
+    for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) informer.stop()
     throw err
   }
   // The mesh goes out on the hub's own connection, once it exists and the Nodes are synced.
@@ -223,7 +224,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
         streams.close()
         await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
-        for (const informer of [nodes, pods, configMaps, secrets, services, endpoints]) informer.stop()
+        for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
         await bus?.close()
       })()
       return closing
