@@ -3,7 +3,8 @@
 // Unschedulable pods are retried when a node or a pod changes, never in a busy loop.
 //
 // Fast at scale, as Kubernetes' scheduler cache is: the per-node snapshot (its pods and the sums
-// of their requests) is kept up to date as pods come and go, not rebuilt per decision; and a
+// of their requests, also laid out side by side in a NodeUsage table that a decision reads for
+// hundreds of nodes) is kept up to date as pods come and go, not rebuilt per decision; and a
 // decision is "assumed" into the pod cache before its write goes out, so many bindings are written
 // at once (the store commits them together) while every later decision already counts them. A
 // binding whose write fails is forgotten again and the pod retried.

@@ -1,7 +1,7 @@
 // The numbers a decision reads for every node it visits, side by side by position in
 // Snapshot.nodes: a decision visits hundreds of nodes, and reading each number from one block is
 // far cheaper than chasing per-node objects spread over the heap. The hub keeps a table up to
-// date as pods come and go; without one, a decision builds its own from the snapshot.
+// date as pods come and go; without one, a decision fills its own for the nodes it considers.
 
 import { antiAffinityPodsOn } from './filters.js'
 import { nonZeroRequestedOn, requestedOn, type NodeSnapshot } from './snapshot.js'
@@ -21,8 +21,14 @@ export interface NodeUsage {
 
 /** A table for `nodes`, filled from them. */
 export function nodeUsage(nodes: readonly NodeSnapshot[]): NodeUsage {
-  const count = nodes.length
-  const usage: NodeUsage = {
+  const usage = emptyUsage(nodes.length)
+  for (let i = 0; i < nodes.length; i++) writeUsage(usage, i, nodes[i]!)
+  return usage
+}
+
+/** A table of `count` nodes holding nothing yet. */
+export function emptyUsage(count: number): NodeUsage {
+  return {
     pods: new Float64Array(count),
     cpuMilli: new Float64Array(count),
     memoryBytes: new Float64Array(count),
@@ -30,8 +36,6 @@ export function nodeUsage(nodes: readonly NodeSnapshot[]): NodeUsage {
     nonZeroMemoryBytes: new Float64Array(count),
     antiAffinityPods: new Float64Array(count),
   }
-  for (let i = 0; i < count; i++) writeUsage(usage, i, nodes[i]!)
-  return usage
 }
 
 /** Writes what node `n` (at position `i`) now holds into the table. */

@@ -3,7 +3,7 @@
 
 import type { KubeObject } from '../api/types.js'
 import { NODE_FILTERS, onlyResourcesMatter, POD_FILTERS, podConstraintKey, type Filter } from './filters.js'
-import { nodeUsage } from './node-usage.js'
+import { emptyUsage, writeUsage } from './node-usage.js'
 import { scorers, share, untoleratedSoftTaints, type ScoreInput, type Strategy } from './scores.js'
 import { nodeFacts, nonZeroRequests, podRequests, type NodeFacts, type NodeSnapshot, type Snapshot } from './snapshot.js'
 import { VOLUME_NODE_CONFLICT, volumesFit, type VolumePlacement } from './volume-binding.js'
@@ -46,7 +46,9 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
-  const usage = snapshot.usage ?? nodeUsage(nodes)
+  // Without a table kept by the caller, one is filled for the nodes that pass the node filters.
+  const usage = snapshot.usage ?? emptyUsage(nodes.length)
+  const fillUsage = snapshot.usage === undefined
   const want = podRequests(pod)
   const wantScored = nonZeroRequests(pod)
   const simple = onlyResourcesMatter(pod)
@@ -69,6 +71,7 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     // Outside the memo: two pods of one shape may use different claims.
     if (failed.length === 0 && volumes && !volumesFit(volumes, n.node)) failed = VOLUME_REASONS
     if (failed.length === 0) {
+      if (fillUsage) writeUsage(usage, i, n)
       // resourcesFit's arithmetic inline, on allocatable kept side by side (a decision reads it for
       // hundreds of nodes); the filters themselves run, and name reasons, only when it may fail.
       const fits =

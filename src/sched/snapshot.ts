@@ -23,7 +23,7 @@ export interface Snapshot {
   nodes: NodeSnapshot[]
   /**
    * The nodes' hot numbers by position in `nodes` (node-usage.ts), when the caller keeps them up
-   * to date itself (the hub does); built per decision when absent.
+   * to date itself (the hub does); filled per decision, for the nodes it considers, when absent.
    */
   usage?: NodeUsage
 }
