@@ -117,9 +117,9 @@ t.test('names fields Kubernetes defines but Bramble does not act on, once per pa
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: 'd' },
-    spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [c({ stdin: true })], hostPID: true } } },
+    spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [c({ stdin: true })], shareProcessNamespace: true } } },
   })
-  t.same(dep.ignoredFields, ['spec.template.spec.containers[0].stdin', 'spec.template.spec.hostPID'])
+  t.same(dep.ignoredFields, ['spec.template.spec.containers[0].stdin', 'spec.template.spec.shareProcessNamespace'])
 })
 
 t.test('pod spec: containers, names, images', async (t) => {

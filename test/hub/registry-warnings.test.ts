@@ -24,17 +24,17 @@ async function setup(t: any) {
   return new Registry(store, systemClock, silentLogger())
 }
 
-// hostIPC is a field Kubernetes defines that Bramble keeps but does not act on; `colour` is no field at all.
-const pod = (name: string, extra: Record<string, unknown> = {}) => ({ metadata: { name }, spec: { hostIPC: true, containers: [{ name: 'c', image: 'busybox' }], ...extra } })
+// shareProcessNamespace is a field Kubernetes defines that Bramble keeps but does not act on; `colour` is no field at all.
+const pod = (name: string, extra: Record<string, unknown> = {}) => ({ metadata: { name }, spec: { shareProcessNamespace: true, containers: [{ name: 'c', image: 'busybox' }], ...extra } })
 
 t.test('Warn names ignored and unknown fields; warnings: false stores the same object without texts', async (t) => {
   const registry = await setup(t)
   const warned = await registry.create(POD, 'default', pod('a', { colour: 'red' }), { dryRun: false, fieldValidation: 'Warn' })
   t.ok(warned.warnings.some((w) => w.includes('unknown field "spec.colour"')), 'the unknown field is named')
-  t.ok(warned.warnings.some((w) => w.includes('spec.hostIPC')), 'the ignored field is named')
+  t.ok(warned.warnings.some((w) => w.includes('spec.shareProcessNamespace')), 'the ignored field is named')
   const quiet = await registry.create(POD, 'default', pod('b', { colour: 'red' }), { dryRun: false, fieldValidation: 'Warn', warnings: false })
   t.same(quiet.warnings, [])
-  t.equal(quiet.object.spec.hostIPC, true, 'the field is kept all the same')
+  t.equal(quiet.object.spec.shareProcessNamespace, true, 'the field is kept all the same')
 })
 
 t.test('warnings: false changes no validation: Strict still refuses unknown fields, bad values are still 422', async (t) => {
