@@ -100,7 +100,6 @@ export function registerClientCommands(program: Command): void {
     })
 
   program
-  program
     .command('exec')
     .description("run a command in a pod's container (through the hub and the pod's node); exits with the command's exit code")
     .argument('<POD>', 'the pod, NAME or pod/NAME')
@@ -133,6 +132,7 @@ export function registerClientCommands(program: Command): void {
       })
     })
 
+  program
     .command('scale')
     .description('set the replica count of a deployment or replica set')
     .argument('<TYPE...>', 'TYPE/NAME or TYPE NAME')

@@ -439,6 +439,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log:
   closeAfterAnswer(req, res)
   sendJson(res, apiError.httpStatus, apiError.toStatus())
 }
+
 /** An upgrade refused before it happened: a Status answer, then the connection is closed. */
 function refuseUpgrade(socket: Duplex, err: unknown, log: Logger): void {
   const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
@@ -447,7 +448,6 @@ function refuseUpgrade(socket: Duplex, err: unknown, log: Logger): void {
   const body = JSON.stringify(apiError.toStatus())
   socket.end(`HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
-
 
 /**
  * A request that never became one: headers or body too slow (408), headers too large (431), or not

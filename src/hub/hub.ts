@@ -140,6 +140,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       logger,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       nodeGracePeriodMs: config.nodeGracePeriodMs,
+      hubVersion: deps.brambleVersion,
       countMessage: metrics.mqttMessage,
       imagesDir: join(config.dataDir, 'images'),
     })
@@ -157,11 +158,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       brambleVersion: deps.brambleVersion,
       extraRoutes: [...gateway.extraRoutes, backupRoute(config.dataDir, store), ...dashboardRoutes({ history: gateway.history, heartbeats: gateway.heartbeats, clock })],
       podLogs: gateway.podLogs,
+      podStreams: gateway.podStreams,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
       serviceCidr: config.serviceCidr,
       metrics,
       metricsApi: new MetricsApi({ heartbeats, nodes, pods, clock, heartbeatIntervalMs: config.heartbeatIntervalMs, staleAfterMs: config.nodeGracePeriodMs }),
-      podStreams: gateway.podStreams,
     })
     apiPort = api.port
     stops.push(() => api!.close())

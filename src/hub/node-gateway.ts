@@ -22,11 +22,11 @@ import type { NodeCredentials } from './node-credentials.js'
 import { NodeLifecycle } from './node-lifecycle.js'
 import { NodeStatusIntake } from './node-status-intake.js'
 import { PodLogsRpc } from './pod-logs.js'
+import { PodStreams } from './pod-streams.js'
+import { PodStreamWebSockets } from './pod-stream-websocket.js'
 import { ImageTransfers } from './image-transfers.js'
 import { ImageSharing } from './image-sharing.js'
 import { EventRecorder } from './event-recorder.js'
-import { PodStreams } from './pod-streams.js'
-import { PodStreamWebSockets } from './pod-stream-websocket.js'
 import type { Registry } from './registry.js'
 import type { TokenStore } from './tokens.js'
 
@@ -119,14 +119,14 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   const desired = new DesiredState({ bus: lazyBus, pods, configMaps, secrets, nodes, persistentVolumes, clock: o.clock, logger: o.logger, coalesceMs: o.coalesceMs })
   const logs = new PodLogsRpc({ bus: lazyBus, clock: o.clock, logger: o.logger, timeoutMs: o.rpcTimeoutMs })
+  const streams = new PodStreams({ bus: lazyBus, clock: o.clock, logger: o.logger, openTimeoutMs: o.rpcTimeoutMs })
+  const streamSockets = new PodStreamWebSockets(streams, o.logger)
   const images = o.imagesDir ? new ImageTransfers({ dir: o.imagesDir, bus: lazyBus, nodes, credentials: o.credentials, clock: o.clock, logger: o.logger }) : undefined
   // A pod waiting for an image another node has gets it copied through the hub.
   if (images) {
     const events = new EventRecorder(o.registry, o.clock, o.logger, { component: 'image-sharing' })
     new ImageSharing({ pods, nodes, copy: (image, from, to) => images.copyImage(image, from, to), events, clock: o.clock, logger: o.logger }).start()
   }
-  const streams = new PodStreams({ bus: lazyBus, clock: o.clock, logger: o.logger, openTimeoutMs: o.rpcTimeoutMs })
-  const streamSockets = new PodStreamWebSockets(streams, o.logger)
   let intake: NodeStatusIntake
   const lifecycle = new NodeLifecycle({
     registry: o.registry,
@@ -220,8 +220,8 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     close() {
       closing ??= (async () => {
         logs.close()
-        images?.close()
         streams.close()
+        images?.close()
         await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
         for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
