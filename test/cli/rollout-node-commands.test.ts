@@ -156,7 +156,7 @@ t.test('rollout status times out with a clear message when pods never become rea
 
   const usage = await bramble('rollout', 'status', 'service/solo')
   t.equal(usage.code, 2)
-  t.match(usage.stderr, 'rollout status works on deployments and daemonsets')
+  t.match(usage.stderr, 'rollout status works on deployments, daemonsets and statefulsets')
 })
 
 async function createNode(name: string): Promise<void> {
