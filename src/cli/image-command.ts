@@ -15,6 +15,7 @@ import {
 } from '../api/image-transfer.js'
 import type { ClientContext } from './client-context.js'
 import { CommandError, UsageError } from './errors.js'
+import { ProgressBar } from './progress-bar.js'
 
 export interface ImageLoadOptions {
   node?: string[]
@@ -52,15 +53,19 @@ export async function runImageCopy(ctx: ClientContext, image: string, options: {
 /** The archive in chunks, each PUT at its offset (a short request each, whatever the link). */
 async function upload(ctx: ClientContext, file: string, archive: string, size: number): Promise<void> {
   const handle = await open(file, 'r')
+  const bar = new ProgressBar(ctx.io)
+  const mb = (bytes: number) => Math.round(bytes / 1e6)
   try {
     let offset = 0
     do {
+      bar.update(mb(offset), Math.max(1, mb(size)), 'MB uploaded')
       const buffer = Buffer.alloc(Math.min(IMAGE_CHUNK_BYTES, size - offset))
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
       await ctx.client.request('PUT', IMAGE_ARCHIVES_PATH, { body: buffer.subarray(0, bytesRead), contentType: 'application/x-tar', query: { id: archive, offset: String(offset) } })
       offset += bytesRead
     } while (offset < size)
   } finally {
+    bar.clear()
     await handle.close()
   }
 }
