@@ -3,36 +3,34 @@
 // with the hub unreachable the pods in the replica run anyway (DESIGN.md, "The agent"). A message
 // from the hub only says "look again": it is stored, acknowledged, and the loop resyncs.
 
-import os from 'node:os'
 import { join } from 'node:path'
-import type { JoinResponse } from '../api/join.js'
 import { decodeDown, isReplyTopicFor } from '../api/protocol-decode.js'
 import { clusterTopic, encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
-import { explainTlsFailure, tlsFailureKind, type TlsFailureKind } from '../lib/tls-failure.js'
 import type { Logger } from '../lib/logger.js'
 import type { WireGuard } from '../mesh/wireguard-port.js'
-import { connectMqttBus, type MqttBus } from '../lib/mqtt-bus.js'
+import type { MqttBus } from '../lib/mqtt-bus.js'
 import { AGENT_DEFAULTS, brambleVersion, defaultSecretsDir, type AgentConfig } from './agent-config.js'
+import { loadOrJoin } from './agent-identity.js'
+import { startAgentMetrics } from './agent-metrics-endpoint.js'
+import { AgentRpc } from './agent-rpc.js'
+import { connectToHub } from './agent-session.js'
 import { Uplink } from './agent-uplink.js'
 import { DEFAULT_BACKOFF } from './backoff.js'
 import type { ContainerRuntime } from './container-runtime.js'
 import { DockerRuntime } from './docker-runtime.js'
-import { AgentIdentityMissingError, ReplicaWriteError } from './errors.js'
+import { ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { scanDevices } from './host-devices.js'
 import type { HostInfo } from './host-info.js'
 import { pruneVolumeDirs } from './volume-dirs.js'
-import { agentDir, identityPath, joinHub, loadIdentity, saveIdentity } from './join-client.js'
+import { agentDir } from './join-client.js'
 import { ensureOwnerOnlyDir } from '../lib/owner-only.js'
 import { loadOrMakeSecretsKey, openDesiredSecrets } from './secrets-transit.js'
-import { LogsRpc } from './logs-rpc.js'
-import { ImageRpc } from './image-rpc.js'
 import { imageEngine } from './image-engine.js'
 import { ImageGc, imagesInUse } from './image-gc.js'
 import { DEFAULT_IMAGE_GC } from './image-gc-planner.js'
-import { PodStreamsRpc } from './pod-streams-rpc.js'
 import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
 import { nodeResolvers, type NodeAddresses } from './dns-server.js'
@@ -48,10 +46,8 @@ import { PodNetwork } from './pod-network.js'
 import { podBridgeMtu } from '../mesh/pod-network.js'
 import { openReplica, type Replica } from './replica.js'
 import { ReplicaWriteRetry } from './replica-write-retry.js'
-import type { AgentMetrics } from './agent-metrics.js'
 import { countedHandler, meterBus } from '../lib/metered-bus.js'
 import { meterRuntime } from './metered-runtime.js'
-import { startMetricsListener, type MetricsListener } from './metrics-listener.js'
 import { CgroupPodUsage } from './pod-usage.js'
 
 export interface AgentDeps {
@@ -93,34 +89,6 @@ export interface RunningAgent {
   close(): Promise<void>
 }
 
-/** The node's identity: from an earlier join, or by joining now with the token. */
-export async function loadOrJoin(config: AgentConfig, hostInfo: HostInfo, logger: Logger, secretsPublicKey?: string): Promise<JoinResponse> {
-  const saved = loadIdentity(config.dataDir)
-  if (saved) {
-    if (config.nodeName && config.nodeName !== saved.nodeName) {
-      logger.warn({ component: 'agent', saved: saved.nodeName, asked: config.nodeName }, 'this data dir has joined as another node name; keeping the joined one')
-    }
-    return saved
-  }
-  if (!config.hub || !config.token) throw new AgentIdentityMissingError(identityPath(config.dataDir))
-  const facts = await hostInfo.facts()
-  const identity = await joinHub({
-    hub: config.hub,
-    token: config.token,
-    nodeName: config.nodeName ?? defaultNodeName(),
-    facts: { arch: facts.architecture, os: facts.operatingSystem, hostname: facts.hostname },
-    logger,
-    version: brambleVersion(),
-    ...(secretsPublicKey ? { secretsPublicKey } : {}),
-  })
-  saveIdentity(config.dataDir, identity)
-  return identity
-}
-
-/** The host name as a DNS-1123 label. */
-export function defaultNodeName(hostname = os.hostname()): string {
-  return hostname.toLowerCase().split('.')[0]!.replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'node'
-}
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const { runtime, hostInfo, clock } = deps
@@ -286,28 +254,15 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   imageGc?.start()
   await mesh?.start()
 
-  const logs = new LogsRpc({
+  const rpc = new AgentRpc({
     runtime,
-    clusterId: identity.clusterId,
-    clock,
-    logger: log,
-    followMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,
-    reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
-  })
-  const streams = new PodStreamsRpc({
-    runtime,
-    ...(runtime instanceof DockerRuntime ? { docker: runtime.docker } : {}),
-    clusterId: identity.clusterId,
-    clock,
-    logger: log,
-    reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
-  })
-  const imageRpc = new ImageRpc({
     images,
-    hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
+    identity,
+    clock,
     logger: log,
+    logsFollowMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,
     reply: (replyTopic, reply) => (upBus ? upBus.publish(replyTopic, encodeMessage(reply), { qos: 1, retain: false }) : Promise.resolve()),
-    onLoaded: () => {
+    onImageLoaded: () => {
       void reconciler.resync().catch((err) => log.warn({ err: (err as Error).message }, 'resync after an image load failed'))
       void imageGc?.runOnce().catch((err) => log.warn({ err: (err as Error).message }, 'could not list images after a load'))
     },
@@ -376,8 +331,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         log.warn({ topic, replyTopic: req.replyTopic }, 'dropped an rpc request whose reply topic is not this node\'s')
         return
       }
-      if (req.method === 'image-load' || req.method === 'image-save') void imageRpc.handle(req)
-      else void (req.method === 'logs' ? logs.handle(req) : streams.handle(req))
+      rpc.handle(req)
     }
   }
 
@@ -393,50 +347,29 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   /** The session as the agent publishes through it: counted for /metrics when that is on. */
   let upBus: Bus | undefined
   let closed = false
-  let lastCertificateFailure: TlsFailureKind | undefined
   const connectLoop = async (): Promise<void> => {
-    while (!closed) {
-      try {
-        const b = await connectMqttBus({
-          url: identity.mqtt.url,
-          username: identity.mqtt.username,
-          password: identity.mqtt.password,
-          clientId: identity.mqtt.clientId,
-          ca: identity.ca,
-          logger: deps.logger.child({ node }),
-          will: { topic: upTopic(node, 'presence'), payload: encodeMessage({ online: false, at: clock.now() }), qos: 1, retain: true },
-          subscriptions: [
-            { filter: nodeDownFilter(node), handler: metrics ? countedHandler(onDown, metrics.mqttMessage) : onDown, qos: 1 },
-            ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : []),
-            ...(services ? [{ filter: clusterTopic('services'), handler: services.onMessage, qos: 1 as const }] : []),
-          ],
-          connectTimeoutMs: config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs,
-          ...(config.mqttReconnect ? { reconnect: config.mqttReconnect } : {}),
-        })
-        if (closed) {
-          await b.close()
-          return
-        }
-        bus = b
-        const counted = metrics ? meterBus(b, metrics.mqttMessage) : b
-        upBus = counted
-        uplink.attach(counted)
-        b.onConnectionChange((up) => up && onSession(counted))
-        onSession(counted)
-        return
-      } catch (err) {
-        if (closed) return
-        const certificate = await explainTlsFailure(err, `the MQTT broker at ${identity.mqtt.url}`, identity.apiServer, () => clock.now())
-        if (!certificate) {
-          log.warn({ err: (err as Error).message, url: identity.mqtt.url }, 'hub unreachable; pods keep running from the replica, retrying')
-          continue
-        }
-        // A certificate failure fails fast: said once (until it changes), then retried at the usual pace.
-        if (tlsFailureKind(err) !== lastCertificateFailure) log.error({ url: identity.mqtt.url }, certificate)
-        lastCertificateFailure = tlsFailureKind(err)
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs))
-      }
-    }
+    const b = await connectToHub({
+      identity,
+      node,
+      subscriptions: [
+        { filter: nodeDownFilter(node), handler: metrics ? countedHandler(onDown, metrics.mqttMessage) : onDown, qos: 1 },
+        ...(mesh ? [{ filter: clusterTopic('mesh'), handler: mesh.onMessage, qos: 1 as const }] : []),
+        ...(services ? [{ filter: clusterTopic('services'), handler: services.onMessage, qos: 1 as const }] : []),
+      ],
+      clock,
+      busLogger: deps.logger.child({ node }),
+      log,
+      connectAttemptMs: config.mqttConnectAttemptMs ?? AGENT_DEFAULTS.mqttConnectAttemptMs,
+      ...(config.mqttReconnect ? { reconnect: config.mqttReconnect } : {}),
+      closed: () => closed,
+    })
+    if (!b) return
+    bus = b
+    const counted = metrics ? meterBus(b, metrics.mqttMessage) : b
+    upBus = counted
+    uplink.attach(counted)
+    b.onConnectionChange((up) => up && onSession(counted))
+    onSession(counted)
   }
   void connectLoop()
 
@@ -464,8 +397,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await imageGc?.stop()
       await metricsListener?.close()
       mesh?.stop()
-      logs.closeAll()
-      streams.closeAll()
+      rpc.closeAll()
       uplink.flushEvents()
       await desiredChain
       await mesh?.idle()
@@ -499,29 +431,6 @@ function startPodNetwork(ports: NonNullable<AgentDeps['podNetwork']>, config: Ag
   })
 }
 
-/** The /metrics listener; one that cannot listen (the port taken) is logged, and the agent runs on without it. */
-async function startAgentMetrics(
-  metrics: AgentMetrics,
-  address: { host: string; port: number },
-  from: { replica: Replica; podPhases: Map<string, string>; heartbeat: Heartbeat; log: Logger },
-): Promise<MetricsListener | undefined> {
-  metrics.observe({
-    podPhases: () => {
-      const desired = new Set(from.replica.pods().map((p) => String(p.metadata.uid)))
-      for (const uid of from.podPhases.keys()) if (!desired.has(uid)) from.podPhases.delete(uid)
-      return [...desired].map((uid) => from.podPhases.get(uid) ?? 'Pending')
-    },
-    nodeUsage: () => from.heartbeat.lastUsage,
-  })
-  try {
-    const listener = await startMetricsListener({ ...address, scrape: metrics.scrape })
-    from.log.info({ host: address.host, port: listener.port }, 'serving /metrics')
-    return listener
-  } catch (err) {
-    from.log.warn({ err: (err as Error).message, host: address.host, port: address.port }, 'could not serve /metrics; running without it (see --metrics-address)')
-    return undefined
-  }
-}
 
 async function runtimeVersion(deps: AgentDeps): Promise<string> {
   try {
