@@ -15,7 +15,9 @@ import { AGENT_DEFAULTS, brambleVersion, defaultSecretsDir, type AgentConfig } f
 import { loadOrJoin } from './agent-identity.js'
 import { startAgentMetrics } from './agent-metrics-endpoint.js'
 import { AgentRpc } from './agent-rpc.js'
+import { serviceAgentFor } from './agent-services.js'
 import { connectToHub } from './agent-session.js'
+import { PodNetworkRefresh, startPodNetwork, type PodNetworkPorts } from './agent-pod-network.js'
 import { Uplink } from './agent-uplink.js'
 import { DEFAULT_BACKOFF } from './backoff.js'
 import type { ContainerRuntime } from './container-runtime.js'
@@ -33,17 +35,13 @@ import { ImageGc, imagesInUse } from './image-gc.js'
 import { DEFAULT_IMAGE_GC } from './image-gc-planner.js'
 import { isMemoryBacked } from './memory-backed-dir.js'
 import { MeshAgent } from './mesh-agent.js'
-import { nodeResolvers, type NodeAddresses } from './dns-server.js'
-import { ServiceAgent } from './service-agent.js'
+import type { NodeAddresses } from './dns-server.js'
+import type { ServiceAgent } from './service-agent.js'
 import { CLUSTER_DOMAIN } from '../mesh/dns.js'
 import type { Iptables } from './service-proxy.js'
 import { DEFAULT_PAUSE_IMAGE } from './pod-pause-image.js'
 import type { PlanSettings } from './pod-planner.js'
 import { PodReconciler } from './pod-reconciler.js'
-import type { BridgeNetworks } from './docker-networks.js'
-import type { HostFirewall } from './host-firewall.js'
-import { PodNetwork } from './pod-network.js'
-import { podBridgeMtu } from '../mesh/pod-network.js'
 import { openReplica, type Replica } from './replica.js'
 import { ReplicaWriteRetry } from './replica-write-retry.js'
 import { countedHandler, meterBus } from '../lib/metered-bus.js'
@@ -70,7 +68,7 @@ export interface AgentDeps {
    * pod subnet on a bridge network of its own; absent, they stay on Docker's default bridge.
    * `linkMtu` reads the MTU of the node's link (the bridge gets the tunnel's, 80 less).
    */
-  podNetwork?: { networks: BridgeNetworks; firewall: HostFirewall; linkMtu?: (address: string) => Promise<number | undefined> }
+  podNetwork?: PodNetworkPorts
 }
 
 export interface RunningAgent {
@@ -106,27 +104,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 
   // Services: the kept catalog's rules and the pods' DNS server come back before any pod starts.
   const svc = config.services
-  const dnsAddress = svc ? (svc.dnsAddress ?? AGENT_DEFAULTS.clusterDnsAddress) : undefined
-  const services = svc
-    ? new ServiceAgent({
-        dir: agentDir(config.dataDir),
-        clusterId: identity.clusterId,
-        ...(deps.iptables ? { iptables: deps.iptables } : {}),
-        ...(svc.clusterCidr ? { clusterCidr: svc.clusterCidr } : {}),
-        ...(dnsAddress
-          ? {
-              dns: {
-                host: dnsAddress,
-                port: svc.dnsPort ?? 53,
-                upstreams: svc.upstreams ?? nodeResolvers(),
-                ...(deps.nodeAddresses ? { prepare: () => deps.nodeAddresses!.ensureLoopback(dnsAddress) } : {}),
-              },
-            }
-          : {}),
-        clock,
-        logger: deps.logger.child({ node }),
-      })
-    : undefined
+  const { services, dnsAddress } = serviceAgentFor(config, deps, identity.clusterId, clock, deps.logger.child({ node }))
   await services?.start()
 
   // The pod network from the subnet kept in the replica, before any pod starts (offline too).
@@ -177,23 +155,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   await reconciler.start()
   log.info({ pods: replica.pods().length, revision: replica.revision() }, 'pod loop started from the replica')
 
-  // Looked at again with every desired state applied and every resync: a new lease moves the
-  // pods, and rules lost (a flushed firewall, a restarted dockerd) come back. A failure keeps
-  // the pods where they are.
-  let podNetworkTimer: { cancel(): void } | undefined
-  const refreshPodNetwork = async (): Promise<void> => {
-    if (!podNetwork || closed) return
-    try {
-      const network = await podNetwork.sync(replica.node())
-      if (!closed) reconciler.setPodNetwork(network)
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not update the pod network; will retry')
-    }
-  }
-  const schedulePodNetwork = (): void => {
-    podNetworkTimer = clock.setTimeout(() => void refreshPodNetwork().finally(() => !closed && schedulePodNetwork()), config.resyncMs ?? AGENT_DEFAULTS.resyncMs)
-  }
-  if (podNetwork) schedulePodNetwork()
+  const podNetworkRefresh = podNetwork
+    ? new PodNetworkRefresh({ podNetwork, node: () => replica.node(), apply: (network) => reconciler.setPodNetwork(network), clock, periodMs: config.resyncMs ?? AGENT_DEFAULTS.resyncMs, log })
+    : undefined
+  podNetworkRefresh?.start()
 
   // The overlay: its key is made here on first start; the interface comes with the first peer.
   const mesh =
@@ -299,7 +264,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     // Stale ones are acknowledged too: the hub learns where we are.
     await uplink.publish('ack', { revision })
     if (outcome === 'applied') {
-      await refreshPodNetwork()
+      await podNetworkRefresh?.refresh()
       await reconciler.resync()
       await removeDeletedVolumes()
     }
@@ -391,7 +356,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     async close() {
       if (closed) return
       closed = true
-      podNetworkTimer?.cancel()
+      podNetworkRefresh?.stop()
       replicaWrites.stop()
       heartbeat.stop()
       await imageGc?.stop()
@@ -418,19 +383,6 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     },
   }
 }
-
-function startPodNetwork(ports: NonNullable<AgentDeps['podNetwork']>, config: AgentConfig, clusterId: string, node: string, hostIP: string, logger: Logger): PodNetwork {
-  const linkMtu = ports.linkMtu
-  return new PodNetwork({
-    networks: ports.networks,
-    firewall: ports.firewall,
-    clusterId,
-    node,
-    mtu: config.podNetwork?.mtu || (async () => podBridgeMtu(linkMtu ? await linkMtu(hostIP).catch(() => undefined) : undefined)),
-    logger,
-  })
-}
-
 
 async function runtimeVersion(deps: AgentDeps): Promise<string> {
   try {
