@@ -229,10 +229,16 @@ spec:
     const client = await mqtt.connectAsync(url, { username, password, clientId, ca: identity.ca, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 })
     const upTopic = (name: string) => `bramble/v1/nodes/${NODE}/up/${name}`
     await client.publishAsync(upTopic('pod-status'), Buffer.from('\u0000\u00ff{not json at all'), { qos: 1 })
-    await client.publishAsync(upTopic('heartbeat'), Buffer.alloc(2 * 1024 * 1024, 'x'), { qos: 1 })
+    // Over the heartbeat's 64 KiB but under the broker's packet limit: the intake drops it.
+    await client.publishAsync(upTopic('heartbeat'), Buffer.alloc(512 * 1024, 'x'), { qos: 1 })
     await client.publishAsync(upTopic('node-status'), JSON.stringify({ v: 1, surprise: true }), { qos: 1 })
     client.publish('bramble/v1/nodes/someone-else/up/pod-status', JSON.stringify({ v: 1 }), { qos: 0 })
     await new Promise((r) => setTimeout(r, 500))
+    // Over the broker's packet limit (1 MiB): the connection is closed once the header says so.
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+    client.publish(upTopic('heartbeat'), Buffer.alloc(2 * 1024 * 1024, 'x'), { qos: 0 })
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000))])
+    t.notOk(client.connected, 'the broker closed the connection that sent a 2 MiB packet')
     await client.endAsync(true)
 
     await until("the refusals in the hub's log", () => /dropped an invalid message from a node/.test(hubOutput) && /refused an MQTT publish outside the client's topics/.test(hubOutput))
