@@ -223,7 +223,9 @@ export class PodReconciler {
         }
         throw e
       }
-      if (changesState(step)) changed = true
+      // A dead container the engine cannot remove (executor: "going on without it") changed
+      // nothing: counting it would look again forever and never report the pod's status.
+      if (changesState(step) && !(step.kind === 'remove' && (await this.leftDead(step.id)))) changed = true
       if (step.kind === 'wait') this.queue.addAfter(uid, Math.max(0, step.until - this.o.clock.now()))
     }
     if (changed) {
@@ -235,6 +237,11 @@ export class PodReconciler {
       return
     }
     this.reportStatus(desired, containers, images, state)
+  }
+
+  private async leftDead(id: string): Promise<boolean> {
+    const left = await this.o.runtime.inspect(id).catch(() => undefined)
+    return left?.state.status === 'dead' || left?.state.status === 'removing'
   }
 
   /** A hostPath failing its type check is said once, as the kubelet's FailedMount Warning (the pod's status says it too). */
