@@ -188,27 +188,29 @@ async function run(): Promise<void> {
     const c2 = await app(s2)
     const seen1 = (await sh(c1, 'ls /dev | grep ttyUSB')).output.trim()
     const seen2 = (await sh(c2, 'ls /dev | grep ttyUSB')).output.trim()
-    t.same([seen1, seen2].sort(), ['ttyUSB0', 'ttyUSB1'], 'one device each, at /dev/<name>, never the same')
-    t.equal(seen1, 'ttyUSB0', 'the first free in name order')
-    t.equal((await sh(c1, 'test -c /dev/ttyUSB0 && echo x > /dev/ttyUSB0 && echo usable')).output, 'usable\n')
+    t.same([seen1, seen2].sort(), ['ttyUSB0', 'ttyUSB1'], 'one device each, at /dev/<name>, never the same: the first free in name order')
+    // The two pods are set up concurrently: either may be first to take ttyUSB0.
+    const [, other] = seen1 === 'ttyUSB0' ? [s1, s2] : [s2, s1]
+    const [holderContainer, otherContainer] = seen1 === 'ttyUSB0' ? [c1, c2] : [c2, c1]
+    t.equal((await sh(holderContainer, 'test -c /dev/ttyUSB0 && echo x > /dev/ttyUSB0 && echo usable')).output, 'usable\n')
     await apply(s1, s2, s3)
     const waiting = await until('serial-3 waiting', () => statuses.get('default/serial-3')?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' && statuses.get('default/serial-3'))
     t.equal(waiting.containerStatuses[0].state.waiting.message, '1 devices.bramble.dev/serial wanted, 0 free of 2 on this node')
-    await apply(s2, s3)
+    await apply(other, s3)
     const c3 = await app(s3)
-    t.equal((await sh(c3, 'ls /dev | grep ttyUSB')).output.trim(), 'ttyUSB0', 'the device serial-1 let go')
-    const again = await app(s2)
-    t.equal(again.id, c2.id, 'serial-2 kept its container and its device')
+    t.equal((await sh(c3, 'ls /dev | grep ttyUSB')).output.trim(), 'ttyUSB0', 'the device the deleted pod let go')
+    const again = await app(other)
+    t.equal(again.id, otherContainer.id, 'the other pod kept its container and its device')
 
     // A restarted agent adopts what its pods' containers hold, whatever order it looks at them in.
     await reconciler.stop()
-    desired = [s2, s3]
+    desired = [other, s3]
     reconciler = makeReconciler()
     await reconciler.start()
     await reconciler.idle()
     await new Promise((r) => setTimeout(r, 1_500)) // a resync pass too
     await reconciler.idle()
-    t.equal((await app(s2)).id, c2.id, 'after an agent restart serial-2 runs on, untouched')
+    t.equal((await app(other)).id, otherContainer.id, 'after an agent restart the other pod runs on, untouched')
     t.equal((await app(s3)).id, c3.id, 'and so does serial-3')
   })
 
