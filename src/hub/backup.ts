@@ -4,7 +4,8 @@
 // cluster CA (agents pin it, so they reconnect to the restored hub without joining again), the
 // secrets key (without it no stored Secret opens), the tokens and the nodes' MQTT credentials.
 // Left out is what a hub makes again on start: its serving certificate (it names the old host),
-// the kubeconfig, Mosquitto's generated files, and the replica of an `up` hub's own agent.
+// the kubeconfig, Mosquitto's generated files, image archives on their way to nodes (`images/`), and
+// the replica of an `up` hub's own agent.
 
 import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -23,7 +24,7 @@ const STORE_DIR = 'store'
 const STAGING_PREFIX = '.backup-'
 
 /** Data-dir entries (relative paths) a backup leaves out: the hub makes them again. */
-const NOT_BACKED_UP = new Set([STORE_DIR, PKI_FILES.serverCert, PKI_FILES.serverKey, KUBECONFIG_FILE, 'mosquitto', join('agent', 'replica')])
+const NOT_BACKED_UP = new Set([STORE_DIR, PKI_FILES.serverCert, PKI_FILES.serverKey, KUBECONFIG_FILE, 'mosquitto', 'images', join('agent', 'replica')])
 
 /** Files that must be in an archive for it to make a hub. */
 const REQUIRED = [join(STORE_DIR, 'data.mdb'), PKI_FILES.caCert, PKI_FILES.caKey, 'secrets.key', 'cluster-id']
