@@ -49,6 +49,12 @@ export interface AgentFlags {
   imageGcLowPercent: number
 }
 
+/** A directory flag: an absolute path, normalized. */
+function absoluteDir(raw: string): string {
+  if (!raw.startsWith('/')) throw new FlagReason(`must be an absolute directory path, got "${raw}"`)
+  return resolvePath(raw)
+}
+
 export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
   dataDir: dataDirFlag(),
   hub: {
@@ -117,10 +123,7 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     flag: '--secrets-dir',
     valueName: 'DIR',
     description: "where secret volume files live, on tmpfs so they never reach the SD card (the agent warns when it is not)",
-    parse: (raw) => {
-      if (!raw.startsWith('/')) throw new FlagReason(`must be an absolute directory path, got "${raw}"`)
-      return resolvePath(raw)
-    },
+    parse: absoluteDir,
     defaultValue: () => '',
     defaultText: '/run/bramble/<clusterId>/pods',
   },
@@ -203,10 +206,7 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
     flag: '--device-dir',
     valueName: 'DIR',
     description: 'where the node looks for serial (ttyUSB*, ttyACM*), i2c-*, video* and gpiochip* devices, advertised as devices.bramble.dev/<class> resources',
-    parse: (raw) => {
-      if (!raw.startsWith('/')) throw new FlagReason(`must be an absolute directory path, got "${raw}"`)
-      return resolvePath(raw)
-    },
+    parse: absoluteDir,
     defaultValue: () => '/dev',
     defaultText: '/dev',
   },
