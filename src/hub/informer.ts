@@ -17,6 +17,8 @@ export class Informer {
   private readonly handlers: ChangeHandler[] = []
   private watch?: Watch
   private synced = false
+  /** The revision the cache reflects: the list's, then each applied event's. */
+  private revision = 0
 
   constructor(
     private readonly registry: Registry,
@@ -30,6 +32,7 @@ export class Informer {
   async start(): Promise<void> {
     const { items, revision } = await this.registry.list(this.info, undefined)
     for (const item of items) this.cache.set(objectKey(item), item)
+    this.revision = revision
     this.synced = true
     for (const item of items) for (const h of this.handlers) h('ADDED', item, undefined)
     // Read-only: what the cache holds is never changed in place (controllers copy before they write),
@@ -55,17 +58,21 @@ export class Informer {
 
   /**
    * Records a write this process just made, before its watch event arrives, so decisions taken
-   * in between (two pods bound to one node's last free CPU) see it. Older revisions never win.
+   * in between (two pods bound to one node's last free CPU) see it. Older revisions never win, and
+   * a write the watch already passed is not brought back: if its key is absent, it was deleted
+   * since (otherwise a controller would go on acting for an object that is gone).
    */
   assume(object: KubeObject): void {
     const key = objectKey(object)
     const current = this.cache.get(key)
-    if (!current || Number(current.metadata.resourceVersion) <= Number(object.metadata.resourceVersion)) this.cache.set(key, object)
+    const revision = Number(object.metadata.resourceVersion)
+    if (current ? Number(current.metadata.resourceVersion) <= revision : revision > this.revision) this.cache.set(key, object)
   }
 
   private apply(event: StoreEvent): void {
     const key = objectKey(event.object)
     const previous = this.cache.get(key)
+    this.revision = Math.max(this.revision, event.revision)
     if (event.type === 'DELETED') this.cache.delete(key)
     else if (!previous || Number(previous.metadata.resourceVersion) <= event.revision) this.cache.set(key, event.object)
     for (const h of this.handlers) h(event.type, event.object, previous)
