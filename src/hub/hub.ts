@@ -142,6 +142,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       nodeGracePeriodMs: config.nodeGracePeriodMs,
       hubVersion: deps.brambleVersion,
       countMessage: metrics.mqttMessage,
+      heartbeatLag: metrics.heartbeatLag,
       imagesDir: join(config.dataDir, 'images'),
     })
     stops.push(() => gateway.close())

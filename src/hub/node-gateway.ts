@@ -63,6 +63,8 @@ export interface NodeGatewayOptions {
   rpcTimeoutMs?: number
   /** Told of every MQTT message the gateway receives or sends, by kind (the /metrics counter). */
   countMessage?: BusCounter
+  /** Told how long each heartbeat took from its node to being recorded, in seconds (the /metrics histogram). */
+  heartbeatLag?: (seconds: number) => void
   /** Bramble's version: a joining agent must be of its minor version or the one before. */
   hubVersion?: string
   /** Where image archives wait for nodes to load them (`bramble image load`); absent, those routes are not served. */
@@ -149,6 +151,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     onRpcReply: (node, reply) => (streams.owns(reply.id) ? streams.onReply(node, reply) : images?.onReply(node, reply) || logs.onReply(node, reply)),
     onAlive: (node) => lifecycle.onMessage(node),
     onOffline: (node) => lifecycle.onOffline(node),
+    onHeartbeatLag: o.heartbeatLag,
   })
 
   nodes.onChange((type, node) => {

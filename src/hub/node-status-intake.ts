@@ -53,6 +53,12 @@ export interface NodeStatusIntakeOptions {
   onAlive(node: string): void
   /** The node's Last Will: presence online:false (not an agent's clean goodbye, agentStopped). */
   onOffline(node: string): void
+  /**
+   * Told, for each heartbeat that carries its send time, how long it took from the node sending it
+   * to the hub having recorded it, in seconds (by the node's clock against the hub's, so a node's
+   * clock offset is in it; none where both keep NTP time or share a host). The /metrics histogram.
+   */
+  onHeartbeatLag?(seconds: number): void
 }
 
 export class NodeStatusIntake {
@@ -106,8 +112,11 @@ export class NodeStatusIntake {
       this.o.onAlive(node)
     }
     switch (name) {
-      case 'heartbeat':
-        return this.o.heartbeats.record(node, message as Parameters<Heartbeats['record']>[1], now)
+      case 'heartbeat': {
+        this.o.heartbeats.record(node, message as Parameters<Heartbeats['record']>[1], now)
+        if (typeof sentAt === 'number') this.o.onHeartbeatLag?.(Math.max(0, this.o.clock.now() - sentAt) / 1000)
+        return
+      }
       case 'sync':
         return this.o.onSync(node, (message as { revision: number }).revision)
       case 'ack':
