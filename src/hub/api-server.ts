@@ -2,20 +2,19 @@
 // Resource rules live in the Registry; this file only speaks HTTP.
 
 import { createServer, type Server } from 'node:https'
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { apiVersionOf, type KindInfo } from '../api/kinds.js'
 import { openApiV3Document, openApiV3Root } from '../api/openapi.js'
-import { checkFieldSelector, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../api/selector.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { Duplex } from 'node:stream'
-import { closeAfterAnswer, decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
+import { decodeObject, mediaType, PATCH_TYPES, readBody } from './api-body.js'
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './api-discovery.js'
-import { ApiError, badRequest, forbidden, insufficientStorage, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
-import { StoreFullError } from './errors.js'
-import { booleanParam, checkListQuery, INCLUDE_OBJECT, integerParam, oneOfParam, parseBool } from './api-query.js'
+import { badRequest, forbidden, methodNotAllowed, notFoundPath, unauthorized, unsupportedMediaType } from './api-errors.js'
+import { booleanParam, checkListQuery, fieldValidationOf, includeObjectOf, integerParam, isDryRun, selectorOf, verbOf, wantsTable } from './api-query.js'
+import { answerClientError, refuseUpgrade, sendError, sendJson } from './api-replies.js'
 import { decodeSegments, parseRoute } from './api-routes.js'
 import { serveWatch } from './api-watch.js'
 import { parseDeleteOptions } from './api-delete-options.js'
@@ -23,7 +22,7 @@ import { evictPod, parseEviction } from './eviction.js'
 import { parseBinding } from './pod-binding.js'
 import { mayPerform, type Authenticator, type UserInfo } from './auth.js'
 import { metricsApiGroup, type MetricsApi } from './metrics-api.js'
-import { Registry, type FieldValidation, type WriteContext, type WriteResult } from './registry.js'
+import { Registry, type WriteContext, type WriteResult } from './registry.js'
 import { getScale, updateScale } from './scale.js'
 import type { Store } from './store.js'
 import { toTable } from './tables.js'
@@ -101,7 +100,6 @@ export const REQUEST_TIMEOUT_MS = 300_000
 /** Paths anyone may read, as Kubernetes' system:public-info-viewer role allows. */
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz'])
 
-export { sendJson }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
   const registry = new Registry(options.store, options.clock, options.logger, { defaultTolerationSeconds: options.defaultTolerationSeconds, serviceCidr: options.serviceCidr })
@@ -356,118 +354,4 @@ function countRequest(req: IncomingMessage, res: ServerResponse, metrics: ApiMet
     const longRunning = verb === 'watch' || (route.type === 'resource' && route.subresource === 'log' && url.searchParams.get('follow') === 'true')
     metrics.apiRequest(verb, resource, res.statusCode, longRunning ? undefined : (clock.monotonic() - started) / 1000)
   })
-}
-
-function verbOf(method: string, name: string | undefined, subresource: string | undefined, q: URLSearchParams): string | undefined {
-  // An eviction or a binding is created (POST) on a named pod, and is nothing else.
-  if (subresource === 'eviction' || subresource === 'binding') return method === 'POST' && name ? 'create' : undefined
-  switch (method) {
-    case 'GET':
-      if (name) return 'get'
-      return parseBool(q.get('watch') ?? '') ? 'watch' : 'list'
-    case 'POST':
-      return name ? undefined : 'create'
-    case 'PUT':
-      return name ? 'update' : undefined
-    case 'PATCH':
-      return name ? 'patch' : undefined
-    case 'DELETE':
-      return name ? 'delete' : 'deletecollection'
-    default:
-      return undefined
-  }
-}
-
-function isDryRun(q: URLSearchParams): boolean {
-  const values = q.getAll('dryRun')
-  for (const v of values) if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`)
-  return values.length > 0
-}
-
-function fieldValidationOf(q: URLSearchParams): FieldValidation {
-  const v = q.get('fieldValidation')
-  if (v === null || v === '') return 'Warn'
-  if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v
-  throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`)
-}
-
-function wantsTable(req: IncomingMessage): boolean {
-  const accept = req.headers.accept ?? ''
-  return accept.split(',').some((part) => /;\s*as=Table/.test(part) && /g=meta\.k8s\.io/.test(part))
-}
-
-function includeObjectOf(q: URLSearchParams): (typeof INCLUDE_OBJECT)[number] {
-  return oneOfParam(q, 'includeObject', INCLUDE_OBJECT) ?? 'Metadata'
-}
-
-/** labelSelector and fieldSelector as one predicate; a malformed selector is a 400. */
-function selectorOf(q: URLSearchParams, kind: string): { test: (o: KubeObject) => boolean; filtered: boolean } {
-  const labelSel = q.get('labelSelector') ?? ''
-  const fieldSel = q.get('fieldSelector') ?? ''
-  let labels: ReturnType<typeof parseLabelSelector>
-  let fields: ReturnType<typeof parseFieldSelector>
-  try {
-    labels = parseLabelSelector(labelSel)
-  } catch (err) {
-    throw badRequest(`unable to parse requirement: ${(err as Error).message}`, { cause: err })
-  }
-  try {
-    fields = parseFieldSelector(fieldSel)
-    checkFieldSelector(fields, kind)
-  } catch (err) {
-    throw badRequest(`invalid field selector: ${(err as Error).message}`, { cause: err })
-  }
-  const filtered = labelSel !== '' || fieldSel !== ''
-  return { test: (o) => matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o), filtered }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, warnings: string[] = []): void {
-  const payload = JSON.stringify(body)
-  const headers: Record<string, string | string[] | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }
-  if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`)
-  res.writeHead(status, headers).end(payload)
-}
-
-function sendError(req: IncomingMessage, res: ServerResponse, err: unknown, log: Logger): void {
-  const apiError = err instanceof ApiError ? err : err instanceof StoreFullError ? insufficientStorage(err) : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
-  // A full store says so itself, once; not once per refused request.
-  if (apiError.httpStatus >= 500 && !(err instanceof StoreFullError)) log.error({ err }, 'request failed')
-  if (res.headersSent || !req.socket.writable) {
-    res.destroy()
-    return
-  }
-  closeAfterAnswer(req, res)
-  sendJson(res, apiError.httpStatus, apiError.toStatus())
-}
-
-/** An upgrade refused before it happened: a Status answer, then the connection is closed. */
-function refuseUpgrade(socket: Duplex, err: unknown, log: Logger): void {
-  const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err })
-  if (apiError.httpStatus >= 500) log.error({ err }, 'exec or port-forward request failed')
-  if (!socket.writable) return void socket.destroy()
-  const body = JSON.stringify(apiError.toStatus())
-  socket.end(`HTTP/1.1 ${apiError.httpStatus} ${STATUS_CODES[apiError.httpStatus]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-}
-
-/**
- * A request that never became one: headers or body too slow (408), headers too large (431), or not
- * HTTP (400). Answered with a Status when nothing of a response went out yet, then the connection
- * is closed.
- */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
-  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-  log.debug({ code: err.code }, timedOut ? 'closed a connection whose request did not arrive in time' : 'closed a connection that did not speak HTTP')
-  // Node removed its own error listener before calling this one; a late write must not throw.
-  socket.on('error', () => {})
-  const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true
-  if (socket.writable && !answered && err.code !== 'ECONNRESET') {
-    const status = timedOut
-      ? new ApiError(408, 'Timeout', 'the request did not arrive in time')
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? new ApiError(431, 'RequestHeaderFieldsTooLarge', 'the request headers are too large')
-        : badRequest(`the request is not valid HTTP: ${err.code ?? err.message}`)
-    const body = JSON.stringify(status.toStatus())
-    socket.end(`HTTP/1.1 ${status.httpStatus} ${STATUS_CODES[status.httpStatus]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-  }
-  setTimeout(() => socket.destroy(), 1_000).unref()
 }
