@@ -3,7 +3,8 @@
 // mounts and dockerd fails). A run claims one 10.213.N.0/24 subnet by creating the folder
 // <tmp>/bramble-netns/bmN, so parallel test files never share names or addresses; the folder holds
 // the owner's pid, and a run whose owner is gone (a crashed test) is torn down by the next one.
-// A run may take another two-letter prefix than `bm` (bench/wear's `wr`): its names say who made it.
+// A run may take another prefix of two or three letters than `bm` (bench/wear's `wr`, bench/vs-swarm's
+// `vsw`): its names say who made it.
 //
 // Names in a run bmN: bridge `bmN` (10.213.N.1), namespace `bmN-i` (10.213.N.10+i), its root-side
 // veth `bmN-ih`. Traffic stays between the root namespace and these namespaces: no route leaves.
@@ -20,8 +21,8 @@ import { BRAMBLE_BIN } from './hub-process.js'
 const run = promisify(execFile)
 const BASE_DIR = join(tmpdir(), 'bramble-netns')
 const TOOLS = ['ip', 'nsenter', 'dockerd', 'iptables']
-/** A run's folder (and bridge) name: its two-letter prefix and its subnet N. */
-const RUN_FOLDER = /^[a-z]{2}(\d+)$/
+/** A run's folder (and bridge) name: its prefix of two or three letters and its subnet N. */
+const RUN_FOLDER = /^[a-z]{2,3}(\d+)$/
 
 /** undefined when network-namespace hosts can be made here, else why not (for `t.plan(0, reason)`). */
 export async function netnsUnavailable(): Promise<string | undefined> {
@@ -69,10 +70,10 @@ export class NetnsLab {
     return `10.213.${this.subnet}.1`
   }
 
-  /** `prefix`: two lowercase letters that start every name of the run (default `bm`). */
+  /** `prefix`: two or three lowercase letters that start every name of the run (default `bm`). */
   static async create(options: { prefix?: string } = {}): Promise<NetnsLab> {
     const prefix = options.prefix ?? 'bm'
-    if (!/^[a-z]{2}$/.test(prefix)) throw new Error(`netns lab prefix must be two lowercase letters, got ${JSON.stringify(prefix)}`)
+    if (!/^[a-z]{2,3}$/.test(prefix)) throw new Error(`netns lab prefix must be two or three lowercase letters, got ${JSON.stringify(prefix)}`)
     mkdirSync(BASE_DIR, { recursive: true })
     await removeAbandonedRuns()
     const taken = await addressesInUse()

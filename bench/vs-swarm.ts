@@ -1,0 +1,414 @@
+// bench/vs-swarm: Bramble and Docker Swarm side by side on one Docker engine, in one run (issue 10).
+// A dockerd of its own in a network namespace (never the machine's shared one: `swarm init` would
+// change it for everyone) serves both: Swarm's manager runs inside it after `swarm init`, and a
+// `bramble agent` (with its `bramble hub` in the root namespace) runs its pods on it. For each
+// figure, Swarm goes first and then Bramble, each alone, driven by its own command line:
+//   - N replicas Running, N in --replicas (default 1, 10, 30): `docker service create` vs `bramble
+//     apply` of a Deployment, until the orchestrator says N are running (Swarm's tasks, Bramble's pods);
+//   - scale 10 -> 30: `docker service scale` vs `bramble scale`;
+//   - rolling update of 10 replicas to a new image: `docker service update --image` vs `bramble
+//     apply`, until the orchestrator says all N run the new image and no old container runs;
+//   - a killed container replaced: `docker kill` of one, until N containers run again without it;
+//   - resident memory added: dockerd's RSS before and after `swarm init` with nothing running, vs the
+//     RSS of the hub and the agent processes (with nothing running);
+//   - the floor: a bare `docker run -d` of the same image.
+// Both get the same stop grace period and update parallelism (Swarm: --stop-grace-period,
+// --update-parallelism with stop-first order; Bramble: terminationGracePeriodSeconds, maxSurge 0 and
+// maxUnavailable = parallelism). The container exits on SIGTERM at once, so stops cost no grace.
+// Everything else is each side's default (Swarm's restart delay of 5 s among them).
+// Names (namespace, bridge, node, services, deployments, containers) start with `vsw`.
+//
+//   npm run bench:vs-swarm -- [--replicas 1,10,30] [--update-replicas 10] [--parallelism 1] [--grace-seconds 10]
+//
+// Needs root, iproute2, util-linux (nsenter), docker.io (dockerd and the docker CLI) and iptables.
+
+import { execFile } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Docker from 'dockerode'
+import { apiRequest } from '../test/helpers/api-client.js'
+import { BUSYBOX_IMAGE } from '../test/helpers/busybox-image.js'
+import { runCli } from '../test/helpers/e2e.js'
+import { NetnsCluster, type AgentProcess } from '../test/helpers/netns-cluster.js'
+import { netnsUnavailable, type NetnsHost } from '../test/helpers/netns-host.js'
+import { importUniqueImage } from '../test/helpers/unique-image.js'
+
+/** The image of the rolling update: the busybox root filesystem plus a small file of its own. */
+const UPDATED_IMAGE = 'vsw/busybox:2'
+/** A shell that exits 0 on SIGTERM at once (`wait` returns on a trapped signal; `sleep` would not). */
+const COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
+const POLL_MS = 50
+
+export interface VsSwarmOptions {
+  /** Replica counts to reach from nothing, one figure each. */
+  replicas: number[]
+  /** Replicas of the rolling update, the kill and the scale to 30. */
+  updateReplicas: number
+  /** Replicas the scale step goes to. */
+  scaleTo: number
+  parallelism: number
+  graceSeconds: number
+  /** How long one step may take before the bench gives up. */
+  stepTimeoutSeconds: number
+}
+
+export const DEFAULT_VS_SWARM_OPTIONS: VsSwarmOptions = { replicas: [1, 10, 30], updateReplicas: 10, scaleTo: 30, parallelism: 1, graceSeconds: 10, stepTimeoutSeconds: 300 }
+
+/** One figure measured on both sides, in seconds. */
+export interface Pair {
+  label: string
+  swarm: number
+  bramble: number
+  /** Bramble's aim against Swarm, as the largest ratio that meets it. */
+  aim?: number
+}
+
+export interface MemoryFigures {
+  dockerdBeforeKiB: number
+  dockerdAfterKiB: number
+  hubKiB: number
+  agentKiB: number
+}
+
+export interface VsSwarmResult {
+  options: VsSwarmOptions
+  /** A bare `docker run -d`, median of three. */
+  floorSeconds: number
+  pairs: Pair[]
+  memory: MemoryFigures
+}
+
+export class VsSwarmUsageError extends Error {
+  readonly code = 'BRAMBLE_BENCH_USAGE'
+}
+
+/** `--replicas 1,10,30 --update-replicas N --scale-to N --parallelism N --grace-seconds N --step-timeout N`; a bad value throws naming its flag. */
+export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
+  const options = { ...DEFAULT_VS_SWARM_OPTIONS }
+  const counts: Record<string, { key: Exclude<keyof VsSwarmOptions, 'replicas'>; min: number; max: number; what: string }> = {
+    '--update-replicas': { key: 'updateReplicas', min: 1, max: 100, what: 'replicas of the rolling update and the kill' },
+    '--scale-to': { key: 'scaleTo', min: 1, max: 100, what: 'replicas of the scale step' },
+    '--parallelism': { key: 'parallelism', min: 1, max: 100, what: 'replicas updated at once' },
+    '--grace-seconds': { key: 'graceSeconds', min: 0, max: 300, what: 'seconds of stop grace period' },
+    '--step-timeout': { key: 'stepTimeoutSeconds', min: 10, max: 3600, what: 'seconds one step may take' },
+  }
+  const names = ['--replicas', ...Object.keys(counts)]
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined]
+    if (!names.includes(flag)) throw new VsSwarmUsageError(`unknown flag ${JSON.stringify(flag)}: the flags are ${names.join(', ')}`)
+    const raw = inline ?? argv[++i] ?? ''
+    if (flag === '--replicas') {
+      const list = raw.split(',').map((s) => s.trim())
+      if (raw.trim() === '' || list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 100)) {
+        throw new VsSwarmUsageError(`--replicas must be a comma-separated list of whole numbers from 1 to 100, got ${JSON.stringify(raw)}`)
+      }
+      options.replicas = list.map(Number)
+      continue
+    }
+    const spec = counts[flag]!
+    const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
+    if (!(value >= spec.min && value <= spec.max)) throw new VsSwarmUsageError(`${flag} must be a whole number of ${spec.what} from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw)}`)
+    options[spec.key] = value
+  }
+  if (options.parallelism > options.updateReplicas) throw new VsSwarmUsageError(`--parallelism (${options.parallelism}) must not exceed --update-replicas (${options.updateReplicas})`)
+  return options
+}
+
+/** What one side does; Swarm's and Bramble's implement it with their own commands. */
+interface Orchestrator {
+  name: string
+  /** Creates the group `name` with `replicas` replicas of `image`. */
+  create(name: string, replicas: number, image: string): Promise<void>
+  scale(name: string, replicas: number): Promise<void>
+  updateImage(name: string, replicas: number, image: string): Promise<void>
+  /** Replicas the orchestrator says run, of `image` when given. */
+  running(name: string, image?: string): Promise<number>
+  /** The group's containers the engine runs, of `image` when given. */
+  containers(name: string, image?: string): Promise<Docker.ContainerInfo[]>
+  /** Removes the group and resolves once none of its containers is left. */
+  remove(name: string): Promise<void>
+}
+
+export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: string) => void = () => {}): Promise<VsSwarmResult> {
+  const unavailable = await netnsUnavailable()
+  if (unavailable) throw new Error(unavailable)
+  await command('docker', ['--version']).catch((err) => {
+    throw new Error(`the docker CLI is needed to drive Swarm: ${(err as Error).message}`, { cause: err })
+  })
+  // A task's image is taken as it is on the engine: no registry is reachable, and Swarm would ask one first.
+  process.env.DOCKER_SERVICE_PREFER_OFFLINE_IMAGE = '1'
+  const cluster = await NetnsCluster.start({ prefix: 'vsw' })
+  const interrupted = () => void cluster.cleanup().finally(() => process.exit(130))
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  let host: NetnsHost | undefined
+  try {
+    const agent = await cluster.addNode('vsw-node')
+    host = agent.host
+    progress(`agent Ready on ${host.netns}; importing ${UPDATED_IMAGE}`)
+    await importUniqueImage(host.docker, UPDATED_IMAGE, 64_000)
+    const bramble = brambleSide(cluster, agent, options)
+    await settle()
+    const hubKiB = treeRssKiB(cluster.hub.child.pid!)
+    const agentKiB = treeRssKiB(agent.child.pid!)
+
+    const dockerdPid = Number(readFileSync(join(host.dir, 'dockerd.pid'), 'utf8'))
+    const dockerdBeforeKiB = rssKiB(dockerdPid)
+    const dockerHost = host.dockerHost
+    await command('docker', ['-H', dockerHost, 'swarm', 'init', '--advertise-addr', host.address])
+    await waitFor('the Swarm manager to be active', async () => (await host!.docker.info()).Swarm?.LocalNodeState === 'active', 60)
+    await settle()
+    const dockerdAfterKiB = rssKiB(dockerdPid)
+    const swarm = swarmSide(host, options)
+    progress(`swarm active; dockerd RSS ${mib(dockerdBeforeKiB)} -> ${mib(dockerdAfterKiB)}, hub ${mib(hubKiB)} + agent ${mib(agentKiB)}`)
+
+    const floorSeconds = await bareRunSeconds(host)
+    progress(`bare docker run -d: ${floorSeconds.toFixed(2)} s`)
+    const pairs: Pair[] = []
+    const pair = async (label: string, aim: number | undefined, measure: (side: Orchestrator) => Promise<number>) => {
+      const swarmSeconds = await measure(swarm)
+      const brambleSeconds = await measure(bramble)
+      pairs.push({ label, swarm: swarmSeconds, bramble: brambleSeconds, aim })
+      progress(`${label}: swarm ${swarmSeconds.toFixed(2)} s, bramble ${brambleSeconds.toFixed(2)} s`)
+    }
+    const timeout = options.stepTimeoutSeconds
+    for (const n of options.replicas) {
+      await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n === 1 ? 1 : 0.5, async (side) => {
+        const name = `vsw-r${n}`
+        const seconds = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
+        await side.remove(name)
+        return seconds
+      })
+    }
+    const m = options.updateReplicas
+    const group = `vsw-u${m}`
+    for (const side of [swarm, bramble]) {
+      await side.create(group, m, BUSYBOX_IMAGE)
+      await waitFor(`${m} ${side.name} replicas Running`, async () => (await side.running(group)) >= m, timeout)
+    }
+    await pair(`rolling update of ${m} replicas`, 0.5, (side) =>
+      timed(() => side.updateImage(group, m, UPDATED_IMAGE), `${side.name} update to ${UPDATED_IMAGE}`, async () => {
+        if ((await side.running(group, UPDATED_IMAGE)) < m) return false
+        return (await side.containers(group, BUSYBOX_IMAGE)).length === 0
+      }, timeout),
+    )
+    await pair('killed container replaced', 0.5, async (side) => {
+      const [victim] = await side.containers(group, UPDATED_IMAGE)
+      if (!victim) throw new Error(`no running ${side.name} container of ${group} to kill`)
+      return timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
+        const running = await side.containers(group, UPDATED_IMAGE)
+        return running.length >= m && !running.some((c) => c.Id === victim.Id) && (await side.running(group, UPDATED_IMAGE)) >= m
+      }, timeout)
+    })
+    await pair(`scale ${m} -> ${options.scaleTo}`, 0.5, (side) =>
+      timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout),
+    )
+    for (const side of [swarm, bramble]) await side.remove(group)
+    await command('docker', ['-H', dockerHost, 'swarm', 'leave', '--force'])
+    return { options, floorSeconds, pairs, memory: { dockerdBeforeKiB, dockerdAfterKiB, hubKiB, agentKiB } }
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await cluster.diagnostics()}`, { cause: err })
+  } finally {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+    if (host) await command('docker', ['-H', host.dockerHost, 'swarm', 'leave', '--force']).catch(() => {})
+    await cluster.cleanup()
+  }
+}
+
+/** The report: each pair with its ratio Bramble/Swarm and the aim, the memory and the floor. */
+export function formatVsSwarm(r: VsSwarmResult): string {
+  const o = r.options
+  const seconds = (s: number) => `${s.toFixed(2)} s`.padStart(9)
+  const lines = [
+    `Bramble vs Docker Swarm on one dockerd (same run); stop grace ${o.graceSeconds} s, update parallelism ${o.parallelism} (stop-first / maxSurge 0); ratio = Bramble / Swarm`,
+    `${'figure'.padEnd(30)} ${'swarm'.padStart(9)} ${'bramble'.padStart(9)}   ratio   aim`,
+  ]
+  for (const p of r.pairs) {
+    const ratio = p.bramble / p.swarm
+    const aim = p.aim === undefined ? '' : `<= ${p.aim.toFixed(1)} ${ratio <= p.aim ? 'met' : 'missed'}`
+    lines.push(`${p.label.padEnd(30)} ${seconds(p.swarm)} ${seconds(p.bramble)}   ${ratio.toFixed(2).padStart(5)}   ${aim}`)
+  }
+  const swarmAdds = r.memory.dockerdAfterKiB - r.memory.dockerdBeforeKiB
+  const brambleAdds = r.memory.hubKiB + r.memory.agentKiB
+  lines.push(
+    `${'resident memory added'.padEnd(30)} ${mib(swarmAdds).padStart(9)} ${mib(brambleAdds).padStart(9)}   ${(brambleAdds / swarmAdds).toFixed(2).padStart(5)}`,
+    `  swarm: dockerd RSS ${mib(r.memory.dockerdBeforeKiB)} before swarm init, ${mib(r.memory.dockerdAfterKiB)} after (nothing running); bramble: hub ${mib(r.memory.hubKiB)} + agent ${mib(r.memory.agentKiB)} (nothing running)`,
+    `floor: bare docker run -d ${r.floorSeconds.toFixed(2)} s (median of 3)`,
+  )
+  return lines.join('\n')
+}
+
+function swarmSide(host: NetnsHost, o: VsSwarmOptions): Orchestrator {
+  const docker = (...args: string[]) => command('docker', ['-H', host.dockerHost, ...args])
+  const serviceLabel = (name: string) => `com.docker.swarm.service.name=${name}`
+  const side: Orchestrator = {
+    name: 'swarm',
+    async create(name, replicas, image) {
+      await docker('service', 'create', '--detach', '--quiet', '--name', name, '--replicas', String(replicas), '--stop-grace-period', `${o.graceSeconds}s`,
+        '--update-parallelism', String(o.parallelism), '--update-order', 'stop-first', '--no-resolve-image', image, ...COMMAND)
+    },
+    async scale(name, replicas) {
+      await docker('service', 'scale', '--detach', `${name}=${replicas}`)
+    },
+    async updateImage(name, _replicas, image) {
+      await docker('service', 'update', '--detach', '--quiet', '--no-resolve-image', '--image', image, name)
+    },
+    async running(name, image) {
+      const tasks = await host.docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })
+      return tasks.filter((t: any) => t.Status?.State === 'running' && (!image || t.Spec?.ContainerSpec?.Image === image)).length
+    },
+    async containers(name, image) {
+      const list = await host.docker.listContainers({ filters: { label: [serviceLabel(name)], status: ['running'] } })
+      return list.filter((c) => !image || c.Image === image)
+    },
+    async remove(name) {
+      await docker('service', 'rm', name)
+      await waitFor(`the containers of service ${name} to go`, async () => (await host.docker.listContainers({ all: true, filters: { label: [serviceLabel(name)] } })).length === 0, o.stepTimeoutSeconds)
+    },
+  }
+  return side
+}
+
+function brambleSide(cluster: NetnsCluster, agent: AgentProcess, o: VsSwarmOptions): Orchestrator {
+  const bramble = async (args: string[], stdin?: string) => {
+    const r = await runCli(args, { kubeconfig: cluster.hub.kubeconfig, stdin })
+    if (r.code !== 0) throw new Error(`bramble ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`)
+  }
+  const deployment = (name: string, replicas: number, image: string) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: o.parallelism } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          terminationGracePeriodSeconds: o.graceSeconds,
+          containers: [{ name: 'main', image, imagePullPolicy: 'IfNotPresent', command: COMMAND }],
+        },
+      },
+    },
+  })
+  const pods = async (name: string): Promise<any[]> => {
+    const res = await apiRequest(cluster.hub, 'GET', `/api/v1/namespaces/default/pods?labelSelector=${encodeURIComponent(`app=${name}`)}`)
+    if (res.status !== 200) throw new Error(`listing the pods of ${name}: ${res.status} ${res.text}`)
+    return res.json.items
+  }
+  const appContainers = (all: boolean) =>
+    agent.host.docker.listContainers({ all, filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'], ...(all ? {} : { status: ['running'] }) } })
+  const ofGroup = (name: string) => (c: Docker.ContainerInfo) => (c.Labels['io.bramble.pod.name'] ?? '').startsWith(`${name}-`)
+  return {
+    name: 'bramble',
+    create: (name, replicas, image) => bramble(['apply', '-f', '-'], JSON.stringify(deployment(name, replicas, image))),
+    scale: (name, replicas) => bramble(['scale', `deployment/${name}`, `--replicas=${replicas}`]),
+    updateImage: (name, replicas, image) => bramble(['apply', '-f', '-'], JSON.stringify(deployment(name, replicas, image))),
+    async running(name, image) {
+      return (await pods(name)).filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running' && (!image || p.spec.containers[0].image === image)).length
+    },
+    async containers(name, image) {
+      return (await appContainers(false)).filter((c) => ofGroup(name)(c) && (!image || c.Image === image))
+    },
+    async remove(name) {
+      await bramble(['delete', 'deployment', name])
+      await waitFor(`the pods of deployment ${name} to go`, async () => (await pods(name)).length === 0, o.stepTimeoutSeconds)
+      const podContainers = async () =>
+        (await agent.host.docker.listContainers({ all: true, filters: { label: ['io.bramble.pod.namespace=default'] } })).filter((c) => (c.Labels['io.bramble.pod.name'] ?? '').startsWith(`${name}-`))
+      await waitFor(`the containers of deployment ${name} to go`, async () => (await podContainers()).length === 0, o.stepTimeoutSeconds)
+    },
+  }
+}
+
+/** Median time of three bare `docker run -d`, each container removed after. */
+async function bareRunSeconds(host: NetnsHost): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const start = performance.now()
+    const id = (await command('docker', ['-H', host.dockerHost, 'run', '-d', '--name', `vsw-bare-${i}`, '--label', 'io.bramble.bench=vs-swarm', BUSYBOX_IMAGE, ...COMMAND])).trim()
+    times.push((performance.now() - start) / 1000)
+    await host.docker.getContainer(id).remove({ force: true })
+  }
+  return times.sort((a, b) => a - b)[1]!
+}
+
+/** Seconds from starting `act` until `done` holds (polled every 50 ms). */
+async function timed(act: () => Promise<unknown>, what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<number> {
+  const start = performance.now()
+  await act()
+  await waitFor(what, done, timeoutSeconds)
+  return (performance.now() - start) / 1000
+}
+
+async function waitFor(what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<void> {
+  const deadline = performance.now() + timeoutSeconds * 1000
+  while (!(await done())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutSeconds} s waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, POLL_MS))
+  }
+}
+
+/** A pause for resident memory to settle after start-up or `swarm init`. */
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 3_000))
+}
+
+function command(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }))
+      else resolve(stdout)
+    })
+  })
+}
+
+function rssKiB(pid: number): number {
+  const status = readText(`/proc/${pid}/status`)
+  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1])
+  if (!Number.isFinite(kib)) throw new Error(`no resident memory for process ${pid}: is it running?`)
+  return kib
+}
+
+/** RSS of `pid` and every process below it. */
+function treeRssKiB(pid: number): number {
+  const children = new Map<number, number[]>()
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
+    const ppid = Number(/^\d+ \(.*\) \S+ (\d+)/s.exec(readText(`/proc/${p}/stat`))?.[1])
+    if (ppid) children.set(ppid, [...(children.get(ppid) ?? []), p])
+  }
+  let total = 0
+  for (const queue = [pid]; queue.length > 0; ) {
+    const p = queue.shift()!
+    total += rssKiB(p)
+    queue.push(...(children.get(p) ?? []))
+  }
+  return total
+}
+
+function mib(kib: number): string {
+  return `${(kib / 1024).toFixed(1)} MiB`
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+async function main(): Promise<void> {
+  let options: VsSwarmOptions
+  try {
+    options = parseVsSwarmArgs(process.argv.slice(2))
+  } catch (err) {
+    console.error((err as Error).message)
+    process.exit(2)
+  }
+  const result = await runVsSwarmBench(options, (line) => console.error(`[vs-swarm] ${line}`))
+  console.log(formatVsSwarm(result))
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main()
