@@ -6,7 +6,7 @@
 
 import type { DesiredMessage, DesiredObject, ObjectRef } from '../src/api/protocol.js'
 import type { KubeObject } from '../src/api/types.js'
-import type { DesiredPod } from '../src/agent/pod-container-spec.js'
+import type { DesiredPod } from '../src/agent/desired-pod.js'
 import type { ApplyOutcome, Replica } from '../src/agent/replica.js'
 
 /** What a replica holds; it outlives close(), as a directory on disk would. */

@@ -4,7 +4,7 @@
 // pass's problem feeds the Node's DiskPressure condition until a pass finds room again.
 
 import type { Clock } from '../lib/clock.js'
-import type { DesiredPod } from './pod-container-spec.js'
+import type { DesiredPod } from './desired-pod.js'
 import { MAX_REPORTED_IMAGES, type NodeImage } from './node-status.js'
 import type { Logger } from '../lib/logger.js'
 import type { ImageEngine, ImageInfo } from './image-engine.js'

@@ -4,20 +4,9 @@
 import type { ContainerInfo, ContainerSpec } from './container-runtime.js'
 import { LABELS } from './container-runtime.js'
 import { restartDecision, type BackoffEntry, type BackoffSettings } from './backoff.js'
-import {
-  appContainerSpec,
-  graceSeconds,
-  podUid,
-  podVolumes,
-  PodConfigProblem,
-  sandboxSpec,
-  specHash,
-  type DesiredPod,
-  type PodSettings,
-  type PodVolumes,
-  type VolumeDir,
-  type VolumeFile,
-} from './pod-container-spec.js'
+import { appContainerSpec, sandboxSpec, specHash } from './pod-container-spec.js'
+import { graceSeconds, podUid, PodConfigProblem, type DesiredPod, type PodSettings } from './desired-pod.js'
+import { podVolumes, type PodVolumes, type VolumeDir, type VolumeFile } from './pod-volumes.js'
 import { finishedPhase, hasEnded, restartsAfter } from './pod-finished.js'
 import type { ProbeSpec } from './probes.js'
 import { registryAuthFor, type RegistryAuth } from './registry-auth.js'

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { LABELS, type ContainerInfo } from '../../src/agent/container-runtime.js'
-import { appContainerSpec, sandboxSpec, type DesiredPod } from '../../src/agent/pod-container-spec.js'
+import { appContainerSpec, sandboxSpec } from '../../src/agent/pod-container-spec.js'
+import type { DesiredPod } from '../../src/agent/desired-pod.js'
 import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from '../../src/agent/pod-planner.js'
 
 const settings: PlanSettings = {

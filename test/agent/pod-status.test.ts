@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { ContainerInfo } from '../../src/agent/container-runtime.js'
-import { appContainerSpec, sandboxSpec, type DesiredPod, type PodSettings } from '../../src/agent/pod-container-spec.js'
+import { appContainerSpec, sandboxSpec } from '../../src/agent/pod-container-spec.js'
+import type { DesiredPod, PodSettings } from '../../src/agent/desired-pod.js'
 import { emptyPodState } from '../../src/agent/pod-planner.js'
 import { computePodStatus } from '../../src/agent/pod-status.js'
 
