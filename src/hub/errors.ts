@@ -50,6 +50,14 @@ export class StoreFullError extends HubError {
   }
 }
 
+/** An external store (etcd) that does not answer: none of its members could be reached. */
+export class StoreUnavailableError extends HubError {
+  readonly code = 'BRAMBLE_STORE_UNAVAILABLE'
+  constructor(readonly where: string, options?: { cause?: unknown }) {
+    super(`the store at ${where} does not answer${options?.cause instanceof Error ? ` (${options.cause.message})` : ''}; check that its members run and are reachable`, options)
+  }
+}
+
 export class StoreClosedError extends HubError {
   readonly code = 'BRAMBLE_STORE_CLOSED'
   constructor(readonly path: string) {
