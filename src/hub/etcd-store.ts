@@ -14,6 +14,7 @@ import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
+import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
@@ -31,7 +32,6 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number
 }
 
-export const DEFAULT_ETCD_PREFIX = '/bramble/'
 const DEFAULT_RETAIN_REVISIONS = 10_000
 const DEFAULT_CALL_TIMEOUT_MS = 30_000
 /** An optimistic update retries when another writer got in between; past this many, it gives up. */
@@ -39,8 +39,8 @@ const MAX_WRITE_ATTEMPTS = 100
 
 /** Opens the store; fails with StoreUnavailableError when no member answers. */
 export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
-  const prefix = options.prefix ?? DEFAULT_ETCD_PREFIX
-  const where = describeEtcd(options.endpoints, prefix)
+  const prefix = options.prefix ?? DEFAULT_STORE_PREFIX
+  const where = storeUrl({ kind: 'etcd', endpoints: options.endpoints, prefix })
   const timeout = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
   const client = new Etcd3({
     hosts: options.endpoints,
@@ -57,11 +57,6 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     client.close()
     throw new StoreUnavailableError(where, { cause: error })
   }
-}
-
-/** `etcd://host:port,host:port/prefix/`: how logs and errors name the store. */
-export function describeEtcd(endpoints: string[], prefix: string): string {
-  return `etcd://${endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}${prefix}`
 }
 
 /** The first key after every key that starts with `prefix`. */

@@ -35,7 +35,7 @@ import { TaintEvictionController } from './taint-eviction-controller.js'
 import { PodCidrAllocator } from './pod-cidr-allocator.js'
 import { StoreExistsError } from './errors.js'
 import { kubeconfigPath, readKubeconfigToken, serverUrl, writeKubeconfig } from './kubeconfig.js'
-import { openLmdbStore } from './lmdb-store.js'
+import { openHubStore } from './hub-store.js'
 import { EncryptedStore } from './encrypted-store.js'
 import { SecretKeyring } from '../lib/secret-keyring.js'
 import { backupRoute } from './backup.js'
@@ -49,6 +49,11 @@ export interface HubDeps {
   clock: Clock
   /** Shown in /version. */
   brambleVersion?: string
+  /**
+   * The scheduler starts binding once this resolves (at once when absent): bench/sched holds it
+   * until its simulated agents have reconnected after a restart, so that it times binding alone.
+   */
+  schedulerHold?: Promise<void>
 }
 
 export interface RunningHub {
@@ -81,9 +86,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const adminToken = chooseAdminToken(config.dataDir, tokens, pki.caHash, log)
 
   const clusterId = ensureClusterId(config.dataDir)
-  // Secrets are sealed before they reach LMDB (encrypted-store.ts), with the data dir's own key.
+  // Secrets are sealed before they reach the store (encrypted-store.ts), with the data dir's own key.
   const secretsKeyring = SecretKeyring.openOrCreate(join(config.dataDir, 'secrets.key'))
-  const store = new EncryptedStore(await openLmdbStore({ path: join(config.dataDir, 'store'), logger, clock, mapSizeBytes: config.storeMapSizeBytes }), secretsKeyring)
+  const store = new EncryptedStore(await openHubStore(config, logger, clock), secretsKeyring)
   // Everything started so far, stopped in reverse order on close or on a failed start.
   const stops: Array<() => Promise<void> | void> = [() => store.close()]
   const stopAll = async () => {
@@ -283,7 +288,8 @@ async function startControllers(registry: Registry, config: HubConfig, deps: Hub
   const podCidrs = new PodCidrAllocator({ ...common('pod-cidr-allocator'), nodes, clusterCidr: config.clusterCidr, nodeCidrMaskSize: config.nodeCidrMaskSize })
   for (const informer of informers) await informer.start()
   podCidrs.start()
-  scheduler.start()
+  if (deps.schedulerHold) void deps.schedulerHold.then(() => scheduler.start())
+  else scheduler.start()
   replicaSetController.start()
   deploymentController.start()
   cronJobController.start()

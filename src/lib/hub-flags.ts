@@ -10,6 +10,7 @@ import { FlagReason, isDnsName, parseByteSize, parseDecimal, parseDurationMs, pa
 import { dataDirFlag, heartbeatFlag, logLevelFlag, type LogLevel } from './common-flags.js'
 import { resolveFlags, type FlagSchema, type RawFlags } from './flag-schema.js'
 import { parseCidr } from './ipv4-cidr.js'
+import { parseStoreUrl, type StoreLocation } from './store-url.js'
 
 export interface HubConfig {
   /** Where the CA, tokens, store and kubeconfig live. */
@@ -21,6 +22,8 @@ export interface HubConfig {
   /** HTTPS port of the API; 0 picks a free port. */
   apiPort: number
   logLevel: LogLevel
+  /** Where cluster state lives: LMDB in the data dir, or an etcd cluster. */
+  store: StoreLocation
   /** Upper bound of the LMDB map (the store's largest size on disk). */
   storeMapSizeBytes: number
   /** Port of the embedded MQTT broker (TLS); 0 picks a free port. */
@@ -84,6 +87,14 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     defaultText: '6443',
   },
   logLevel: logLevelFlag(),
+  store: {
+    flag: '--store',
+    valueName: 'URL',
+    description: 'keep cluster state in an etcd cluster: etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/] (port 2379, prefix /bramble/ by default)',
+    parse: (raw) => parseStoreUrl(raw),
+    defaultValue: () => ({ kind: 'lmdb' }),
+    defaultText: 'lmdb: LMDB in DATA_DIR/store',
+  },
   storeMapSizeBytes: {
     flag: '--store-map-size',
     valueName: 'SIZE',

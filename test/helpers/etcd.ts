@@ -12,6 +12,8 @@ export interface EtcdMember {
   name: string
   /** `http://127.0.0.1:PORT` */
   clientUrl: string
+  /** The member's data dir (its WAL and database). */
+  dataDir: string
   /** SIGKILL: the member dies as on a power cut. */
   kill(): Promise<void>
   /** Starts the member again on the same ports and data dir. */
@@ -35,7 +37,7 @@ export function etcdMissing(): string | undefined {
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'etc-etcd-'))
   const token = `etc-${randomBytes(4).toString('hex')}`
-  const specs = []
+  const specs: Array<{ name: string; client: number; peer: number }> = []
   for (let i = 0; i < size; i++) specs.push({ name: `etc-m${i}`, client: await freePort(), peer: await freePort() })
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',')
   const running = new Map<string, ChildProcess>()
@@ -77,6 +79,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   const members: EtcdMember[] = specs.map((spec) => ({
     name: spec.name,
     clientUrl: `http://127.0.0.1:${spec.client}`,
+    dataDir: join(dir, spec.name),
     kill: () => kill(spec.name),
     restart: async () => {
       await kill(spec.name)

@@ -15,6 +15,7 @@ t.test('with no flags, every default applies', async (t) => {
     advertise: '127.0.0.1',
     apiPort: 6443,
     logLevel: 'info',
+    store: { kind: 'lmdb' },
     storeMapSizeBytes: 1024 ** 3,
     mqttPort: 8883,
     mqttUrl: '',
