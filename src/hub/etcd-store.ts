@@ -10,7 +10,7 @@
 // once a quorum has it in its fsynced log: durable, as the Store port asks.
 
 import { randomUUID } from 'node:crypto'
-import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3'
+import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
@@ -76,6 +76,7 @@ interface EtcdWatcher {
   /** The newest revision (store terms) this watcher has been given or told it is past. */
   cursor: number
   stopped: boolean
+  etcd?: Watcher
 }
 
 class EtcdStore implements Store {
@@ -89,6 +90,8 @@ class EtcdStore implements Store {
   private compacted: number
   private compacting = false
   private closed = false
+  /** Follows `meta/compacted`, so a compaction by another hub on the same etcd is known here at once. */
+  private readonly compactedWatch: Watcher
 
   constructor(
     private readonly client: Etcd3,
@@ -105,6 +108,9 @@ class EtcdStore implements Store {
     this.objectsPrefix = `${prefix}o/`
     // History before the offset (an LMDB store's, before migration) is not here to replay.
     this.compacted = Math.max(offset, compacted)
+    this.compactedWatch = client.watch().key(this.metaKey('compacted')).watcher()
+    this.compactedWatch.on('put', (kv: IKeyValue) => (this.compacted = Math.max(this.compacted, Number(kv.value.toString()))))
+    this.compactedWatch.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'lost sight of compactions by other hubs'))
     this.logger.info({ store: where, offset, compacted: this.compacted }, 'store opened')
   }
 
@@ -170,12 +176,12 @@ class EtcdStore implements Store {
     const state: EtcdWatcher = { scope: { ...scope }, cursor: fromRevision, stopped: false }
     this.watchers.add(state)
     const start = this.scopePrefix(scope)
-    const watcher = this.client
+    const watcher = (state.etcd = this.client
       .watch()
       .prefix(start)
       .withPreviousKV()
       .startRevision(String(this.toEtcd(fromRevision) + 1))
-      .watcher()
+      .watcher())
     // The client resumes a broken stream from the newest revision in a response's header, which
     // may lie past events a long replay has yet to send; resume from what was delivered instead.
     const resumeFromCursor = () => {
@@ -252,9 +258,12 @@ class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    const watchers = [this.compactedWatch, ...[...this.watchers].map((w) => w.etcd!)]
     for (const w of this.watchers) w.stopped = true
     this.watchers.clear()
     await Promise.allSettled([...this.inFlight])
+    // Cancelled watches leave the client nothing to reconnect; a stalled cancel does not hold close up.
+    await Promise.race([Promise.allSettled(watchers.map((w) => w.cancel())), new Promise((resolve) => setTimeout(resolve, 2000).unref())])
     this.client.close()
     this.logger.info({ store: this.where }, 'store closed')
   }
