@@ -81,7 +81,8 @@ export function runBench(bench: Bench, options: { root?: string; onOutput?: (chu
     let stdout = ''
     let stderr = ''
     let timedOut = false
-    let killTimer: NodeJS.Timeout | undefined
+    let graceTimer: NodeJS.Timeout | undefined
+    let leftoverTimer: NodeJS.Timeout | undefined
     const child = spawn(process.execPath, [join(root, bench.script), ...(bench.args ?? [])], {
       cwd: root,
       env: { ...process.env, ...bench.env },
@@ -100,7 +101,7 @@ export function runBench(bench: Bench, options: { root?: string; onOutput?: (chu
     const limitTimer = setTimeout(() => {
       timedOut = true
       child.kill('SIGTERM')
-      killTimer = setTimeout(() => killGroup(child.pid), CLEANUP_GRACE_MS)
+      graceTimer = setTimeout(() => killGroup(child.pid), CLEANUP_GRACE_MS)
     }, bench.timeLimitSeconds * 1000)
     let exit: { code: number | null; signal: string | null } | undefined
     let finished = false
@@ -108,7 +109,8 @@ export function runBench(bench: Bench, options: { root?: string; onOutput?: (chu
       if (finished) return
       finished = true
       clearTimeout(limitTimer)
-      clearTimeout(killTimer)
+      clearTimeout(graceTimer)
+      clearTimeout(leftoverTimer)
       const status = timedOut ? 'timed out' : exit?.code === 0 && !error ? 'ok' : 'failed'
       // A bench that failed may have left processes in its group (a hub it never stopped).
       if (status !== 'ok') killGroup(child.pid)
@@ -118,7 +120,7 @@ export function runBench(bench: Bench, options: { root?: string; onOutput?: (chu
     child.once('exit', (code, signal) => {
       exit = { code, signal }
       // Its output pipes close once every process holding them is gone; one it left behind goes.
-      killTimer = setTimeout(() => killGroup(child.pid), 5_000)
+      leftoverTimer = setTimeout(() => killGroup(child.pid), 5_000)
     })
     child.once('close', () => finish())
   })
