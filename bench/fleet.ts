@@ -66,6 +66,8 @@ export interface WindowFigures {
   brokerCpuSeconds?: number
   brokerCpuPercent?: number
   brokerRssBytes?: number
+  /** The simulated agents' process (all of them): what the fleet itself cost, on the same 2 cores. */
+  agentsCpuPercent: number
   heartbeats: number
   lagP50Seconds: number
   lagP99Seconds: number
@@ -85,6 +87,8 @@ export interface FleetRunResult {
   joinSeconds?: number
   /** From starting the agents to every Node Ready. */
   readySeconds?: number
+  /** CPU time over the joining, seconds: the hub's (its joins, Node writes, first node statuses) and the agents'. */
+  joinCpu?: { hubSeconds: number; agentsSeconds: number; brokerSeconds?: number }
   nodesReady: number
   idle?: WindowFigures
   rollout?: WindowFigures & { runningSeconds?: number }
@@ -144,6 +148,8 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     result.reached = 'joining'
     const specs = simulatedNodes(o.agents).map((spec, i) => ({ ...spec, name: `flt-${String(i).padStart(5, '0')}` }))
     const joinStart = performance.now()
+    const hubAtJoin = sampleProcess(hub.pid)
+    const brokerAtJoin = mosquitto && sampleProcess(mosquitto.pid)
     agents = forkAgentsProcess(
       { hub: new URL(hub.server).host, token: hub.joinToken, nodes: specs, dataRoot: join(root, 'nodes'), heartbeatIntervalMs: o.heartbeatIntervalMs, concurrency: o.joinConcurrency ?? 32 },
       deadline,
@@ -169,24 +175,30 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       }
     }
     result.readySeconds = secondsSince(joinStart)
-    say(`every agent joined in ${result.joinSeconds?.toFixed(1)} s, every Node Ready in ${result.readySeconds.toFixed(1)} s`)
+    result.joinCpu = {
+      hubSeconds: sampleProcess(hub.pid).cpuSeconds - hubAtJoin.cpuSeconds,
+      agentsSeconds: sampleProcess(agents.child.pid!).cpuSeconds,
+      ...(mosquitto && brokerAtJoin ? { brokerSeconds: sampleProcess(mosquitto.pid).cpuSeconds - brokerAtJoin.cpuSeconds } : {}),
+    }
+    say(`every agent joined in ${result.joinSeconds?.toFixed(1)} s, every Node Ready in ${result.readySeconds.toFixed(1)} s; CPU meanwhile: hub ${result.joinCpu.hubSeconds.toFixed(1)} s, agents ${result.joinCpu.agentsSeconds.toFixed(1)} s`)
 
     result.reached = 'idle window'
     const idleMs = Math.max(o.idleWindowMs ?? 0, 3 * o.heartbeatIntervalMs)
     if (performance.now() + idleMs > deadline) throw new Phase('idle window', 'no time left for it')
-    const idleStart = await measureStart(client, hub, mosquitto)
+    const measured: Measured = { client, hub, agents, broker: mosquitto }
+    const idleStart = await measureStart(measured)
     await sleep(idleMs)
-    result.idle = await measureEnd(client, hub, mosquitto, idleStart)
+    result.idle = await measureEnd(measured, idleStart)
     say(`idle: ${describeWindow(result.idle)}`)
 
     result.reached = 'rollout'
-    const rolloutStart = await measureStart(client, hub, mosquitto)
+    const rolloutStart = await measureStart(measured)
     await applyDeployments(client, o.pods)
     let running = 0
     lastReport = performance.now()
     while (running < o.pods) {
       if (performance.now() > deadline) {
-        result.rollout = await measureEnd(client, hub, mosquitto, rolloutStart)
+        result.rollout = await measureEnd(measured, rolloutStart)
         throw new Phase('rollout', `${running}/${o.pods} pods Running and Ready at the deadline`)
       }
       await sleep(1_000)
@@ -196,7 +208,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         say(`${running}/${o.pods} pods Running after ${((performance.now() - rolloutStart.at) / 1000).toFixed(0)} s`)
       }
     }
-    result.rollout = { ...(await measureEnd(client, hub, mosquitto, rolloutStart)), runningSeconds: (performance.now() - rolloutStart.at) / 1000 }
+    result.rollout = { ...(await measureEnd(measured, rolloutStart)), runningSeconds: (performance.now() - rolloutStart.at) / 1000 }
     say(`rollout: every pod Running in ${result.rollout.runningSeconds!.toFixed(1)} s; ${describeWindow(result.rollout)}`)
     result.reached = 'done'
   } catch (err) {
@@ -222,20 +234,30 @@ class Phase extends Error {
   }
 }
 
+interface Measured {
+  client: HubClient
+  hub: HubProcess
+  agents: AgentsProcess
+  broker?: MosquittoProcess
+}
+
 interface WindowStart {
   at: number
   metrics: string
   hub: ProcessSample
+  agents: ProcessSample
   broker?: ProcessSample
 }
 
-async function measureStart(client: HubClient, hub: HubProcess, broker: MosquittoProcess | undefined): Promise<WindowStart> {
-  const metrics = await client.text('/metrics')
-  return { at: performance.now(), metrics, hub: sampleProcess(hub.pid), ...(broker ? { broker: sampleProcess(broker.pid) } : {}) }
+async function measureStart(m: Measured): Promise<WindowStart> {
+  const metrics = await m.client.text('/metrics')
+  return { at: performance.now(), metrics, hub: sampleProcess(m.hub.pid), agents: sampleProcess(m.agents.child.pid!), ...(m.broker ? { broker: sampleProcess(m.broker.pid) } : {}) }
 }
 
-async function measureEnd(client: HubClient, hub: HubProcess, broker: MosquittoProcess | undefined, start: WindowStart): Promise<WindowFigures> {
+async function measureEnd(m: Measured, start: WindowStart): Promise<WindowFigures> {
+  const { client, hub, broker } = m
   const hubNow = sampleProcess(hub.pid)
+  const agentsNow = sampleProcess(m.agents.child.pid!)
   const brokerNow = broker ? sampleProcess(broker.pid) : undefined
   const seconds = (performance.now() - start.at) / 1000
   const metrics = await client.text('/metrics')
@@ -251,6 +273,7 @@ async function measureEnd(client: HubClient, hub: HubProcess, broker: MosquittoP
     ...(brokerNow && start.broker
       ? { brokerCpuSeconds: brokerNow.cpuSeconds - start.broker.cpuSeconds, brokerCpuPercent: (100 * (brokerNow.cpuSeconds - start.broker.cpuSeconds)) / seconds, brokerRssBytes: brokerNow.rssBytes }
       : {}),
+    agentsCpuPercent: (100 * (agentsNow.cpuSeconds - start.agents.cpuSeconds)) / seconds,
     heartbeats: lag.count,
     lagP50Seconds: quantile(0.5, lag),
     lagP99Seconds: quantile(0.99, lag),
@@ -297,7 +320,7 @@ function describeWindow(w: WindowFigures): string {
   const broker = w.brokerCpuSeconds === undefined ? '' : `, Mosquitto CPU ${w.brokerCpuSeconds.toFixed(1)} s (${w.brokerCpuPercent!.toFixed(0)}%) RSS ${mib(w.brokerRssBytes!)}`
   return (
     `hub CPU ${w.hubCpuSeconds.toFixed(1)} s over ${w.seconds.toFixed(1)} s (${w.hubCpuPercent.toFixed(0)}% of one core), RSS ${mib(w.hubRssBytes)} (peak ${mib(w.hubPeakRssBytes)})${broker}, ` +
-    `heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s`
+    `agents' process ${w.agentsCpuPercent.toFixed(0)}% of one core, heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s`
   )
 }
 
@@ -311,7 +334,8 @@ export function report(results: FleetRunResult[]): string[] {
   for (const r of results) {
     const limits = `open-file limit: hub ${r.openFiles.hub ?? '?'}, agents ${r.openFiles.agents ?? '?'}${r.broker === 'mosquitto' ? `, mosquitto ${r.openFiles.broker ?? '?'}` : ''}`
     lines.push(`fleet ${r.agents} agents, ${r.pods} pods, ${r.broker} broker: ${r.reached === 'done' ? 'done' : `INCOMPLETE (${r.reached})`}; ${limits}`)
-    lines.push(`  Nodes Ready: ${r.nodesReady}/${r.agents}${r.readySeconds === undefined ? '' : ` in ${r.readySeconds.toFixed(1)} s (joined in ${r.joinSeconds?.toFixed(1) ?? '?'} s)`}`)
+    const joinCpu = r.joinCpu ? `; CPU meanwhile: hub ${r.joinCpu.hubSeconds.toFixed(1)} s, agents ${r.joinCpu.agentsSeconds.toFixed(1)} s${r.joinCpu.brokerSeconds === undefined ? '' : `, Mosquitto ${r.joinCpu.brokerSeconds.toFixed(1)} s`}` : ''
+    lines.push(`  Nodes Ready: ${r.nodesReady}/${r.agents}${r.readySeconds === undefined ? '' : ` in ${r.readySeconds.toFixed(1)} s (joined in ${r.joinSeconds?.toFixed(1) ?? '?'} s)${joinCpu}`}`)
     if (r.idle) lines.push(`  idle fleet: ${describeWindow(r.idle)}`)
     if (r.rollout) {
       const running = r.rollout.runningSeconds === undefined ? `not all Running (${r.podsRunning}/${r.pods} at the end)` : `all ${r.pods} pods Running in ${r.rollout.runningSeconds.toFixed(1)} s`

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { KINDS } from '../api/kinds.js'
 import { writeFileAtomic } from '../lib/atomic-file.js'
+import { coalescedTask } from '../lib/coalesced-task.js'
 import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import { isAllInterfaces, type HubConfig } from '../lib/config.js'
@@ -114,10 +115,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     if (config.mqttUrl) {
       // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
       const dir = join(config.dataDir, 'mosquitto')
-      const write = async () => {
+      // Coalesced: nodes joining by the thousand make one rewrite and reload per burst, not one each.
+      const write = coalescedTask(async () => {
         await writeMosquittoAuthFiles(dir, credentials)
         if (config.mosquittoPidFile) reloadMosquitto(config.mosquittoPidFile, log)
-      }
+      })
       await write()
       stops.push(credentials.onChange(() => void write().catch((err) => log.error({ err }, 'could not update the Mosquitto password and ACL files'))))
       brokerUrl = config.mqttUrl

@@ -11,6 +11,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isValidNodeName } from '../api/protocol.js'
+import { coalescedTask } from '../lib/coalesced-task.js'
 import { HUB_USERNAME } from './broker-acl.js'
 
 export const CREDENTIALS_FILE = 'mqtt-credentials.json'
@@ -67,7 +68,12 @@ type ChangeListener = (change: { kind: 'issued' | 'revoked'; node: string }) => 
 export class NodeCredentials {
   private readonly hashes = new Map<string, Buffer>()
   private readonly listeners = new Set<ChangeListener>()
-  private writing: Promise<void> = Promise.resolve()
+  /**
+   * The file is written whole; writes are coalesced (coalesced-task.ts): a change made while one is
+   * in flight goes out with the next, so a thousand nodes joining at once cost a few writes, not a
+   * thousand rewrites of a growing file each behind the other's fsync.
+   */
+  private readonly persist = coalescedTask(() => writeFileAtomic(this.path, JSON.stringify(this.file, null, 2) + '\n'))
 
   private constructor(private readonly path: string, private readonly file: StoredFile) {
     for (const [node, entry] of Object.entries(file.nodes)) this.hashes.set(node, Buffer.from(entry.sha256, 'base64url'))
@@ -154,13 +160,6 @@ export class NodeCredentials {
 
   private emit(change: Parameters<ChangeListener>[0]): void {
     for (const cb of [...this.listeners]) cb(change)
-  }
-
-  /** Writes are serialized; each is temp file + fsync + rename, mode 0600. */
-  private persist(): Promise<void> {
-    const content = JSON.stringify(this.file, null, 2) + '\n'
-    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, content))
-    return this.writing
   }
 }
 

@@ -114,3 +114,15 @@ t.test('a deleted node remembers the join token it joined with, across a restart
   t.equal(reopened.retiredWith('pi-1'), undefined, 'joining again (with another token) clears it')
   t.equal((await NodeCredentials.open(dir)).retiredWith('pi-1'), undefined)
 })
+
+t.test('500 nodes issued at once are each durable when their issue resolves: a reopen knows every one', async (t) => {
+  const dir = await tempDir(t)
+  const creds = await NodeCredentials.open(dir)
+  const names = Array.from({ length: 500 }, (_, i) => `node-${i}`)
+  const issued = await Promise.all(names.map((name) => creds.issue(name)))
+  const reopened = await NodeCredentials.open(dir)
+  t.same(reopened.nodes(), [...names].sort(), 'every node is in the file')
+  t.ok(issued.every((c) => reopened.verify(c.username, c.password)), 'with the password each was given')
+  const stored = JSON.parse(await readFile(join(dir, CREDENTIALS_FILE), 'utf8'))
+  t.equal(Object.keys(stored.nodes).length, 500)
+})
