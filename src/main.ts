@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { ConfigError } from './lib/config-errors.js'
+import { MIGRATE_STORE_FLAGS } from './lib/store-url.js'
 import { AGENT_FLAGS, CHECK_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
 
 const EXIT_OK = 0
@@ -70,6 +71,11 @@ async function buildProgram(argv: string[]): Promise<Command> {
     const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
     const done = await (await import('./hub/backup.js')).restoreBackup(file, dataDir)
     process.stderr.write(`bramble: restored ${file} into ${dataDir}: store at revision ${done.revision}, ${done.nodes} nodes. Start the hub with --data-dir ${dataDir}.\n`)
+  })
+  addFlags(program.command('migrate-store').description("copy a stopped hub's LMDB store into an empty etcd prefix; then start the hub with --store and the same data dir"), MIGRATE_STORE_FLAGS).action(async (opts: RawFlags) => {
+    const { from, to } = resolveFlags(MIGRATE_STORE_FLAGS, opts)
+    const done = await (await import('./hub/store-migration.js')).migrateLmdbToEtcd(from, to)
+    process.stderr.write(`bramble: copied ${done.objects} objects from ${from} (revision ${done.fromRevision}) into etcd, now at revision ${done.toRevision}. Start the hub with --data-dir ${from} --store ${opts.to}.\n`)
   })
   if (!SERVER_COMMANDS.has(argv[2] ?? '')) (await import('./cli/index.js')).registerClientCommands(program)
   return program

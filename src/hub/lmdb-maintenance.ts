@@ -1,6 +1,7 @@
 // Offline work on the hub's LMDB store (lmdb-store.ts's layout), done while no hub has it open:
-// rewriting every stored value of one resource in place (a re-encryption), then a compacted copy
-// of the file so that no freed page keeps a value as it was (lib/lmdb-files.ts).
+// reading every object out (a migration to etcd); rewriting every stored value of one resource in
+// place (a re-encryption), then a compacted copy of the file so that no freed page keeps a value
+// as it was (lib/lmdb-files.ts).
 
 import { open } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
@@ -15,6 +16,31 @@ export async function assertStoreClosedElsewhere(path: string): Promise<void> {
   const env = open({ path, maxDbs: 4 })
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
+  } finally {
+    await env.close()
+  }
+}
+
+/**
+ * Every stored object (Secrets as sealed) and the revision they were read at, through one read
+ * transaction of a store no hub has open: what `bramble migrate-store` copies.
+ */
+export async function readStoredObjects(path: string): Promise<{ revision: number; objects: Array<{ key: ObjectKey; object: KubeObject }> }> {
+  const env = open({ path, maxDbs: 4 })
+  try {
+    refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
+    const objects = env.openDB<KubeObject, string>({ name: 'objects' })
+    const meta = env.openDB<number, string>({ name: 'meta' })
+    const txn = env.useReadTransaction()
+    try {
+      const read = [...objects.getRange({ transaction: txn })].map(({ key: k, value }) => {
+        const [resource = '', namespace = '', name = ''] = k.split('\0')
+        return { key: { resource, namespace, name }, object: value }
+      })
+      return { revision: meta.get('revision', { transaction: txn }) ?? 0, objects: read }
+    } finally {
+      txn.done()
+    }
   } finally {
     await env.close()
   }

@@ -1,10 +1,15 @@
 // Where the hub keeps cluster state, as `--store` names it: LMDB in the data dir (the default), or
-// an etcd cluster, `etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/]`.
+// an etcd cluster, `etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/]`; and the flags of
+// `bramble migrate-store`, which moves a hub's state from the one to the other.
 
 import { isIP } from 'node:net'
+import { resolve as resolvePath } from 'node:path'
+import { ConfigError } from './config-errors.js'
 import { FlagReason, isDnsName } from './config-values.js'
+import type { FlagSchema } from './flag-schema.js'
 
-export type StoreLocation = { kind: 'lmdb' } | { kind: 'etcd'; endpoints: string[]; prefix: string }
+export type EtcdLocation = { kind: 'etcd'; endpoints: string[]; prefix: string }
+export type StoreLocation = { kind: 'lmdb' } | EtcdLocation
 
 export const DEFAULT_ETCD_PORT = 2379
 export const DEFAULT_STORE_PREFIX = '/bramble/'
@@ -45,4 +50,40 @@ function endpoint(member: string, raw: string): string {
 export function storeUrl(location: StoreLocation): string {
   if (location.kind === 'lmdb') return 'lmdb'
   return `etcd://${location.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',')}${location.prefix}`
+}
+
+export interface MigrateStoreFlags {
+  /** The stopped hub's data dir. */
+  from: string
+  to: EtcdLocation
+}
+
+export const MIGRATE_STORE_FLAGS: FlagSchema<MigrateStoreFlags> = {
+  from: {
+    flag: '--from',
+    valueName: 'DIR',
+    description: "the stopped hub's data dir (its LMDB store is copied)",
+    parse: (raw) => {
+      if (raw.trim() === '') throw new FlagReason('must name a directory, got ""')
+      return resolvePath(raw)
+    },
+    defaultValue: () => {
+      throw new ConfigError('--from', "is required: name the stopped hub's data dir")
+    },
+    defaultText: 'required',
+  },
+  to: {
+    flag: '--to',
+    valueName: 'URL',
+    description: 'the etcd cluster and an empty key prefix to copy into: etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/]',
+    parse: (raw) => {
+      const location = parseStoreUrl(raw)
+      if (location.kind !== 'etcd') throw new FlagReason(`must be an etcd:// URL, got "${raw}"`)
+      return location
+    },
+    defaultValue: () => {
+      throw new ConfigError('--to', 'is required: name the etcd cluster, etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/]')
+    },
+    defaultText: 'required',
+  },
 }
