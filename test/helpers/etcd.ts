@@ -22,6 +22,8 @@ export interface EtcdMember {
 
 export interface EtcdCluster {
   members: EtcdMember[]
+  /** The member that leads now (asked of the members still running). */
+  leader(): Promise<EtcdMember>
   endpoints: string[]
   /** `etcd://127.0.0.1:P1,127.0.0.1:P2` (the `--store` value). */
   url: string
@@ -100,7 +102,21 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     throw error
   }
   const endpoints = members.map((m) => m.clientUrl)
-  return { members, endpoints, url: `etcd://${endpoints.map((e) => e.replace('http://', '')).join(',')}`, stop }
+  const leader = async (): Promise<EtcdMember> => {
+    for (const member of members) {
+      if (!running.has(member.name)) continue
+      try {
+        // etcd's JSON gateway for the Maintenance.Status call: the member's own id and the leader's.
+        const res = await fetch(`${member.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' })
+        const status = (await res.json()) as { header: { member_id: string }; leader: string }
+        if (status.leader === status.header.member_id) return member
+      } catch {
+        // this member does not answer; ask the next
+      }
+    }
+    throw new Error('no running etcd member says it leads')
+  }
+  return { members, leader, endpoints, url: `etcd://${endpoints.map((e) => e.replace('http://', '')).join(',')}`, stop }
 }
 
 /** Waits (generous deadline) until the member reports itself healthy: it has a leader. */
