@@ -15,6 +15,14 @@ import type { Registry } from './registry.js'
 const POD = KINDS.find((k) => k.kind === 'Pod')!
 const REPLICA_SET = KINDS.find((k) => k.kind === 'ReplicaSet')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
+/**
+ * Missing pods are created in batches of 1, 2, 4, ... up to this many at once (Kubernetes' slow
+ * start): a template the API refuses fails once, not once per replica, while a large ReplicaSet
+ * has hundreds of creates in flight, sharing durable commits, instead of one write at a time.
+ */
+const MAX_CREATE_BATCH = 256
+/** ReplicaSets reconciled at once (Kubernetes runs 5 by default). */
+const WORKERS = 4
 
 export interface ReplicaSetControllerOptions {
   registry: Registry
@@ -39,7 +47,7 @@ export class ReplicaSetController {
 
   constructor(private readonly o: ReplicaSetControllerOptions) {
     this.log = o.logger.child({ component: 'replicaset-controller' })
-    this.queue = new WorkQueue<string>({ clock: o.clock, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
+    this.queue = new WorkQueue<string>({ clock: o.clock, workers: WORKERS, onError: (key, err) => this.log.warn({ key, err }, 'reconcile failed; will retry') })
     // A deleted ReplicaSet's pods are the garbage collector's (deleted, or orphaned on request).
     o.replicaSets.onChange((type, rs) => {
       if (type !== 'DELETED') this.queue.add(objectKey(rs))
@@ -75,10 +83,14 @@ export class ReplicaSetController {
     const active = this.activePods(rs)
     const namespace = rs.metadata.namespace!
     if (active.length < wanted) {
-      for (let i = active.length; i < wanted; i++) {
-        const { object } = await this.o.registry.create(POD, namespace, this.podFor(rs), WRITE)
-        this.o.pods.assume(object)
-        await this.o.events.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
+      let left = wanted - active.length
+      for (let batch = 1; left > 0; batch = Math.min(2 * batch, MAX_CREATE_BATCH)) {
+        const size = Math.min(batch, left)
+        left -= size
+        const created = await Promise.allSettled(Array.from({ length: size }, () => this.createPod(rs, namespace)))
+        // The pods not made are made on the retry, which sees the ones that were.
+        const failed = created.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+        if (failed) throw failed.reason
       }
     } else if (active.length > wanted) {
       // Remove the least useful first: unscheduled, then not ready, then the newest.
@@ -94,6 +106,12 @@ export class ReplicaSetController {
       }
     }
     await this.writeStatus(rs)
+  }
+
+  private async createPod(rs: KubeObject, namespace: string): Promise<void> {
+    const { object } = await this.o.registry.create(POD, namespace, this.podFor(rs), WRITE)
+    this.o.pods.assume(object)
+    await this.o.events.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
   }
 
   private podFor(rs: KubeObject): KubeObject {

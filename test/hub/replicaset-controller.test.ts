@@ -109,3 +109,18 @@ t.test('a deleted ReplicaSet takes its pods with it (through the garbage collect
   await until('its pods are gone', async () => (await owned('gone')).length === 0)
   t.pass('no pod outlives its ReplicaSet')
 })
+
+t.test('a large ReplicaSet gets exactly its replicas (created in growing batches, never more), each with its SuccessfulCreate Event', async (t) => {
+  const { registry, owned } = await setup(t)
+  await registry.create(kind('ReplicaSet'), 'default', replicaSet('fleet', 600), WRITE)
+  const deadline = Date.now() + 180_000
+  while ((await registry.get(kind('ReplicaSet'), 'default', 'fleet')).status?.replicas !== 600) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for 600 pods counted')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const pods = await owned('fleet')
+  t.equal(pods.length, 600, 'no more, no fewer')
+  t.equal(new Set(pods.map((p) => p.metadata.name)).size, 600, 'every name its own')
+  const events = (await registry.list(kind('Event'), 'default')).items.filter((e: any) => e.reason === 'SuccessfulCreate' && e.involvedObject?.name === 'fleet')
+  t.equal(events.length, 600, 'one Event per pod made')
+})
