@@ -60,6 +60,10 @@ export interface Pair {
   label: string
   swarm: number
   bramble: number
+  /** Replicas the step waited for. */
+  replicas: number
+  /** Replicas each orchestrator said were running (of the step's image) when the step ended. */
+  running: { swarm: number; bramble: number }
   /** Bramble's aim against Swarm, as the largest ratio that meets it. */
   aim?: number
 }
@@ -73,6 +77,8 @@ export interface MemoryFigures {
 
 export interface VsSwarmResult {
   options: VsSwarmOptions
+  /** The run's name (its bridge; namespace `<name>-0`) and folder, all removed when the run ends. */
+  lab: { name: string; dir: string; dockerdPid: number }
   /** A bare `docker run -d`, median of three. */
   floorSeconds: number
   pairs: Pair[]
@@ -163,22 +169,31 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     const swarm = swarmSide(host, options)
     progress(`swarm active; dockerd RSS ${mib(dockerdBeforeKiB)} -> ${mib(dockerdAfterKiB)}, hub ${mib(hubKiB)} + agent ${mib(agentKiB)}`)
 
+    // One replica on each side, not measured: first-use costs (Bramble imports its pause image, the
+    // engine warms its caches) are paid before the figures, as on a node that has run pods before.
+    for (const side of [swarm, bramble]) {
+      await side.create('vsw-warmup', 1, BUSYBOX_IMAGE)
+      await waitFor(`a ${side.name} warm-up replica Running`, async () => (await side.running('vsw-warmup')) >= 1, options.stepTimeoutSeconds)
+      await side.remove('vsw-warmup')
+    }
     const floorSeconds = await bareRunSeconds(host)
     progress(`bare docker run -d: ${floorSeconds.toFixed(2)} s`)
     const pairs: Pair[] = []
-    const pair = async (label: string, aim: number | undefined, measure: (side: Orchestrator) => Promise<number>) => {
-      const swarmSeconds = await measure(swarm)
-      const brambleSeconds = await measure(bramble)
-      pairs.push({ label, swarm: swarmSeconds, bramble: brambleSeconds, aim })
+    /** Runs `measure` on Swarm, then on Bramble; it returns the seconds and what the orchestrator says runs at the end. */
+    const pair = async (label: string, replicas: number, aim: number | undefined, measure: (side: Orchestrator) => Promise<[number, number]>) => {
+      const [swarmSeconds, swarmRunning] = await measure(swarm)
+      const [brambleSeconds, brambleRunning] = await measure(bramble)
+      pairs.push({ label, swarm: swarmSeconds, bramble: brambleSeconds, replicas, running: { swarm: swarmRunning, bramble: brambleRunning }, aim })
       progress(`${label}: swarm ${swarmSeconds.toFixed(2)} s, bramble ${brambleSeconds.toFixed(2)} s`)
     }
     const timeout = options.stepTimeoutSeconds
     for (const n of options.replicas) {
-      await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n === 1 ? 1 : 0.5, async (side) => {
+      await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n, n === 1 ? 1 : 0.5, async (side) => {
         const name = `vsw-r${n}`
         const seconds = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
+        const running = await side.running(name)
         await side.remove(name)
-        return seconds
+        return [seconds, running]
       })
     }
     const m = options.updateReplicas
@@ -187,26 +202,29 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
       await side.create(group, m, BUSYBOX_IMAGE)
       await waitFor(`${m} ${side.name} replicas Running`, async () => (await side.running(group)) >= m, timeout)
     }
-    await pair(`rolling update of ${m} replicas`, 0.5, (side) =>
-      timed(() => side.updateImage(group, m, UPDATED_IMAGE), `${side.name} update to ${UPDATED_IMAGE}`, async () => {
+    await pair(`rolling update of ${m} replicas`, m, 0.5, async (side) => {
+      const seconds = await timed(() => side.updateImage(group, m, UPDATED_IMAGE), `${side.name} update to ${UPDATED_IMAGE}`, async () => {
         if ((await side.running(group, UPDATED_IMAGE)) < m) return false
         return (await side.containers(group, BUSYBOX_IMAGE)).length === 0
-      }, timeout),
-    )
-    await pair('killed container replaced', 0.5, async (side) => {
+      }, timeout)
+      return [seconds, await side.running(group, UPDATED_IMAGE)]
+    })
+    await pair('killed container replaced', m, 0.5, async (side) => {
       const [victim] = await side.containers(group, UPDATED_IMAGE)
       if (!victim) throw new Error(`no running ${side.name} container of ${group} to kill`)
-      return timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
+      const seconds = await timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
         const running = await side.containers(group, UPDATED_IMAGE)
         return running.length >= m && !running.some((c) => c.Id === victim.Id) && (await side.running(group, UPDATED_IMAGE)) >= m
       }, timeout)
+      return [seconds, await side.running(group, UPDATED_IMAGE)]
     })
-    await pair(`scale ${m} -> ${options.scaleTo}`, 0.5, (side) =>
-      timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout),
-    )
+    await pair(`scale ${m} -> ${options.scaleTo}`, options.scaleTo, 0.5, async (side) => {
+      const seconds = await timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout)
+      return [seconds, await side.running(group)]
+    })
     for (const side of [swarm, bramble]) await side.remove(group)
     await command('docker', ['-H', dockerHost, 'swarm', 'leave', '--force'])
-    return { options, floorSeconds, pairs, memory: { dockerdBeforeKiB, dockerdAfterKiB, hubKiB, agentKiB } }
+    return { options, lab: { name: cluster.lab.name, dir: cluster.lab.dir, dockerdPid }, floorSeconds, pairs, memory: { dockerdBeforeKiB, dockerdAfterKiB, hubKiB, agentKiB } }
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await cluster.diagnostics()}`, { cause: err })
   } finally {

@@ -261,13 +261,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       await uplink.publish('sync', { revision })
       return
     }
-    // Stale ones are acknowledged too: the hub learns where we are.
-    await uplink.publish('ack', { revision })
-    if (outcome === 'applied') {
-      await podNetworkRefresh?.refresh()
-      await reconciler.resync()
-      await removeDeletedVolumes()
-    }
+    // Stale ones are acknowledged too: the hub learns where we are. The pods start meanwhile.
+    await Promise.all([uplink.publish('ack', { revision }), outcome === 'applied' ? afterApplied(msg) : undefined])
+  }
+  const afterApplied = async (msg: DesiredMessage): Promise<void> => {
+    // The pod network follows the Node alone, and syncing it runs iptables several times (behind
+    // the host-wide xtables lock): only a message carrying the Node asks; the periodic refresh
+    // still looks. Otherwise each message of a Deployment's burst waited its turn behind it.
+    if (msg.full || msg.upserts.some((o) => o.kind === 'Node')) await podNetworkRefresh?.refresh()
+    await reconciler.desiredChanged()
+    await removeDeletedVolumes()
   }
 
   const onDown = (topic: string, payload: Buffer): void => {

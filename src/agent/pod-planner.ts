@@ -153,7 +153,14 @@ function planPod(d: DesiredPod, containers: ContainerInfo[], images: ReadonlySet
     const spec = sandbox ? sandboxSpec(d, settings, sandboxAttempt + 1) : wantedSandbox
     steps.push({ kind: 'create', podUid: uid, container: 'POD', role: 'sandbox', spec, restart: false })
     steps.push({ kind: 'start', podUid: uid, container: 'POD', target: spec.name })
-    return steps // containers follow once the sandbox runs
+    // A new pod without init containers: its containers follow in the same pass, one look at the
+    // engine fewer (a busy engine answers slowly). Any other pod waits for the sandbox to be seen
+    // running. A sandbox that fails to start fails the pass before them.
+    if (containers.length === 0 && !d.pod.spec?.initContainers?.length) {
+      const ctx: ContainerContext = { d, uid, settings, sandboxName: spec.name, images, state, now, grace, steps }
+      for (const app of d.pod.spec?.containers ?? []) startNew(ctx, app, 'app', 0, undefined, false)
+    }
+    return steps
   }
   for (const old of sandboxes.slice(0, -1)) steps.push({ kind: 'remove', podUid: uid, container: 'POD', id: old.id })
 

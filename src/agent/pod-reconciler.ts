@@ -33,6 +33,7 @@ export interface PodReconcilerOptions {
   desired: () => DesiredPod[] | Promise<DesiredPod[]>
   onPodStatus: (podKey: string, uid: string, status: any) => void
   onEvent: (event: PodEventRecord) => void
+  /** Pods reconciled at once (default 10): the pods of one sync start side by side, as the kubelet's per-pod workers do. */
   workers?: number
   /** Every pod is looked at again this often, whatever the engine says (default 10 s). */
   resyncMs?: number
@@ -43,6 +44,11 @@ export interface PodReconcilerOptions {
 }
 
 const DEFAULT_REWATCH = { minMs: 500, maxMs: 4_000 }
+// A container start mostly waits on dockerd (shim, runc, network): ten at once keep it busy
+// without flooding a Pi, where two at a time left a Deployment's pods queued behind each other.
+const DEFAULT_WORKERS = 10
+/** Passes over one pod a worker makes in a row while each changes something (see reconcile). */
+const PASSES_IN_A_ROW = 4
 
 export class PodReconciler {
   private readonly queue: WorkQueue<string>
@@ -67,7 +73,7 @@ export class PodReconciler {
   constructor(private readonly o: PodReconcilerOptions) {
     this.queue = new WorkQueue<string>({
       clock: o.clock,
-      workers: o.workers ?? 2,
+      workers: o.workers ?? DEFAULT_WORKERS,
       baseDelayMs: 500,
       maxDelayMs: 60_000,
       onError: (uid, error) => o.logger.warn({ component: 'pod-reconciler', key: uid, err: error }, 'reconcile failed; will retry'),
@@ -106,6 +112,18 @@ export class PodReconciler {
     }
     for (const uid of this.states.keys()) uids.add(uid)
     for (const uid of uids) this.queue.add(uid)
+  }
+
+  /**
+   * A new desired state: its pods, and those this loop has looked at (one now deleted among them),
+   * are queued at once, without asking the engine for its list: a busy engine takes long to list
+   * while it starts containers, and the next message would wait for it. Containers this loop never
+   * saw (left from before an agent restart) are the resync's to find, as before the first one.
+   */
+  async desiredChanged(): Promise<void> {
+    if (!this.devicesAdopted) return this.resync()
+    for (const d of await this.o.desired()) this.queue.add(podUid(d.pod))
+    for (const uid of this.states.keys()) this.queue.add(uid)
   }
 
   /**
@@ -198,7 +216,20 @@ export class PodReconciler {
     }, this.o.resyncMs ?? 10_000)
   }
 
+  /**
+   * A pass that changed something is followed by another at once, by the same worker: a pod comes
+   * to Running, and says so, without waiting behind every pod queued meanwhile (a Deployment's
+   * burst). Past a few passes it goes back to the queue, so no pod holds a worker for long.
+   */
   private async reconcile(uid: string): Promise<void> {
+    for (let pass = 0; pass < PASSES_IN_A_ROW; pass++) {
+      if (this.stopped || !(await this.reconcilePass(uid))) return
+    }
+    this.queue.add(uid)
+  }
+
+  /** One look at the pod: plan, execute, report; true when it changed something and wants another look. */
+  private async reconcilePass(uid: string): Promise<boolean> {
     const { runtime, settings } = this.o
     const found = (await this.o.desired()).find((d) => podUid(d.pod) === uid)
     const containers = await runtime.list({ [LABELS.cluster]: settings.clusterId, [LABELS.podUid]: uid })
@@ -229,15 +260,13 @@ export class PodReconciler {
       if (changesState(step) && !(step.kind === 'remove' && (await this.leftDead(step.id)))) changed = true
       if (step.kind === 'wait') this.queue.addAfter(uid, Math.max(0, step.until - this.o.clock.now()))
     }
-    if (changed) {
-      this.queue.add(uid) // look again: the next step depends on what these did
-      return
-    }
+    if (changed) return true // look again: the next step depends on what these did
     if (!desired) {
       if (containers.length === 0 && !state.podDir) this.forget(uid)
-      return
+      return false
     }
     this.reportStatus(desired, containers, images, state)
+    return false
   }
 
   private async leftDead(id: string): Promise<boolean> {

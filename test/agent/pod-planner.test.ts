@@ -63,7 +63,11 @@ t.test('does nothing with nothing desired and nothing running', async (t) => {
 
 t.test('a new pod gets its volumes, a sandbox, then its containers joined to the sandbox', async (t) => {
   const first = run([simple], [])
-  t.same(kinds(first), ['writeVolumes', 'create POD', 'start POD'])
+  t.same(kinds(first), ['writeVolumes', 'create POD', 'start POD', 'create app', 'start app'], 'in one pass')
+  const sandboxSpec = (first[1] as Extract<Step, { kind: 'create' }>).spec
+  t.equal((first[3] as Extract<Step, { kind: 'create' }>).spec.networkMode, `container:${sandboxSpec.name}`, 'the app joins the sandbox made before it')
+  const withInit = pod({ initContainers: [{ name: 'one', image: 'init:1' }], containers: [{ name: 'app', image: 'app:1' }] })
+  t.same(kinds(run([withInit], [])), ['writeVolumes', 'create POD', 'start POD'], 'with init containers, they wait for the sandbox to be seen running')
   const sandbox = container(simple, 'POD', 'running')
   const second = run([simple], [sandbox], settled(simple))
   t.same(kinds(second), ['create app', 'start app'])
