@@ -36,11 +36,23 @@ export function etcdMissing(): string | undefined {
   return probe.error ? 'the etcd binary is missing (apt-get install etcd-server)' : undefined
 }
 
+/** Starts `size` members; a start lost to a port taken in between (other tests run too) is tried again once. */
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
+  try {
+    return await startEtcdOnce(size)
+  } catch {
+    return startEtcdOnce(size)
+  }
+}
+
+async function startEtcdOnce(size: number): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'etc-etcd-'))
   const token = `etc-${randomBytes(4).toString('hex')}`
   const specs: Array<{ name: string; client: number; peer: number }> = []
-  for (let i = 0; i < size; i++) specs.push({ name: `etc-m${i}`, client: await freePort(), peer: await freePort() })
+  const ports = new Set<number>()
+  while (ports.size < 2 * size) ports.add(await freePort())
+  const [...free] = ports
+  for (let i = 0; i < size; i++) specs.push({ name: `etc-m${i}`, client: free[2 * i]!, peer: free[2 * i + 1]! })
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',')
   const running = new Map<string, ChildProcess>()
   const stderrOf = new Map<string, string>()

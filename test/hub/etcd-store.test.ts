@@ -5,17 +5,20 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { Writable } from 'node:stream'
+import { Etcd3 } from 'etcd3'
 import { join } from 'node:path'
 import type { KubeObject } from '../../src/api/types.js'
 import { EncryptedStore } from '../../src/hub/encrypted-store.js'
 import { openEtcdStore } from '../../src/hub/etcd-store.js'
 import type { ObjectKey, StoreEvent } from '../../src/hub/store.js'
+import { createLogger } from '../../src/lib/logger.js'
 import { SecretKeyring } from '../../src/lib/secret-keyring.js'
 import { storeContract } from '../contract/store.js'
 import { freePort } from '../helpers/e2e.js'
 import { etcdMissing, startEtcd, type EtcdCluster } from '../helpers/etcd.js'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 
 const missing = etcdMissing()
 if (missing) t.plan(0, `etcd store tests skipped: ${missing}`)
@@ -115,6 +118,28 @@ t.test('etcd-only behaviour', async (t) => {
     await until(() => seen.length >= 10, 'the writes after the restart arrive')
     await new Promise((resolve) => setTimeout(resolve, 500))
     t.same(seen, [...[0, 1, 2, 3, 4].map((i) => `before${i}`), ...[0, 1, 2, 3, 4].map((i) => `after${i}`)])
+  })
+
+  t.test('a watch etcd ends (its revision compacted behind the store\'s back) is logged; the store goes on', async (t) => {
+    const lines: string[] = []
+    const destination = new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) })
+    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: prefix(), logger: createLogger({ level: 'warn', destination }) })
+    t.teardown(() => store.close())
+    const from = await store.revision()
+    for (let i = 0; i < 3; i++) await store.create(podKey(`p${i}`), pod(`p${i}`))
+    // Compacted by etcd itself (its --auto-compaction, or another tool): the store is not told.
+    const raw = new Etcd3({ hosts: etcd.endpoints })
+    t.teardown(() => raw.close())
+    await raw.kv.compact({ revision: await store.revision() })
+    const early: StoreEvent[] = []
+    store.watch({ resource: 'pods' }, from, (e) => early.push(e))
+    await until(() => lines.some((l) => l.includes('etcd ended a watch')), 'the ended watch is logged')
+    t.same(early, [], 'it delivered nothing from the compacted range')
+    const later: StoreEvent[] = []
+    const w = store.watch({ resource: 'pods' }, await store.revision(), (e) => later.push(e))
+    t.teardown(() => w.stop())
+    await store.create(podKey('fresh'), pod('fresh'))
+    await until(() => later.length === 1, 'a new watch from now receives the next write')
   })
 
   t.test('an etcd that does not answer is a StoreUnavailableError naming the store', async (t) => {
