@@ -15,10 +15,12 @@
 // Both get the same stop grace period and update parallelism (Swarm: --stop-grace-period,
 // --update-parallelism with stop-first order; Bramble: terminationGracePeriodSeconds, maxSurge 0 and
 // maxUnavailable = parallelism). The container exits on SIGTERM at once, so stops cost no grace.
-// Everything else is each side's default (Swarm's restart delay of 5 s among them).
+// Everything else is each side's default (Swarm's restart delay of 5 s among them). Before the
+// figures each side runs one replica once, unmeasured (Bramble imports its pause image then).
 // Names (namespace, bridge, node, services, deployments, containers) start with `vsw`.
 //
-//   npm run bench:vs-swarm -- [--replicas 1,10,30] [--update-replicas 10] [--parallelism 1] [--grace-seconds 10]
+//   npm run bench:vs-swarm -- [--replicas 1,10,30] [--update-replicas 10] [--scale-to 30]
+//                             [--parallelism 1] [--grace-seconds 10] [--step-timeout 300]
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io (dockerd and the docker CLI) and iptables.
 
