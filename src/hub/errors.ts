@@ -58,6 +58,14 @@ export class StoreUnavailableError extends HubError {
   }
 }
 
+/** A leader's write refused by etcd because the election key no longer holds this leader's term. */
+export class StoreFencedError extends HubError {
+  readonly code = 'BRAMBLE_STORE_FENCED'
+  constructor(readonly where: string, readonly electionKey: string) {
+    super(`the write was refused: this hub no longer leads (${electionKey} in ${where} names another term); the new leader carries the work on`)
+  }
+}
+
 export class StoreClosedError extends HubError {
   readonly code = 'BRAMBLE_STORE_CLOSED'
   constructor(readonly path: string) {

@@ -15,7 +15,7 @@ import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
-import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
+import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
 
@@ -30,6 +30,21 @@ export interface EtcdStoreOptions {
   retainRevisions?: number
   /** Deadline of each etcd call (default 30 s): without a quorum a write fails instead of hanging. */
   callTimeoutMs?: number
+}
+
+/**
+ * A leader's term (leader-election.ts): the election key and the create revision it had when this
+ * hub won it. A write fenced by it commits only while the key is still that one.
+ */
+export interface EtcdFence {
+  key: string
+  createRevision: string
+}
+
+/** The etcd store, plus views of it whose writes are fenced by a leader's term. */
+export interface FenceableStore extends Store {
+  /** The same store, but every create, update and delete fails with StoreFencedError once the term is over. */
+  fenced(fence: EtcdFence): Store
 }
 
 const DEFAULT_RETAIN_REVISIONS = 10_000
@@ -51,7 +66,7 @@ function connect(options: EtcdStoreOptions): { client: Etcd3; prefix: string; wh
 }
 
 /** Opens the store; fails with StoreUnavailableError when no member answers. */
-export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
+export async function openEtcdStore(options: EtcdStoreOptions): Promise<FenceableStore> {
   const { client, prefix, where } = connect(options)
   try {
     const meta = await client.kv.range({ key: Buffer.from(`${prefix}meta/`), range_end: prefixEnd(`${prefix}meta/`) })
@@ -115,7 +130,7 @@ interface EtcdWatcher {
   etcd?: Watcher
 }
 
-class EtcdStore implements Store {
+class EtcdStore implements FenceableStore {
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly retain: number
@@ -150,19 +165,31 @@ class EtcdStore implements Store {
     this.logger.info({ store: where, offset, compacted: this.compacted }, 'store opened')
   }
 
-  async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
+  fenced(fence: EtcdFence): Store {
+    return {
+      create: (key, object) => this.create(key, object, fence),
+      get: (key) => this.get(key),
+      list: (scope) => this.list(scope),
+      update: (key, object, options) => this.update(key, object, options, fence),
+      delete: (key, options) => this.delete(key, options, fence),
+      watch: (scope, fromRevision, onEvent) => this.watch(scope, fromRevision, onEvent),
+      revision: () => this.revision(),
+      compactedRevision: () => this.compactedRevision(),
+      compact: (revision) => this.compact(revision),
+      copyTo: () => this.copyTo(),
+      // The store itself stays open: its owner closes it.
+      close: async () => undefined,
+    }
+  }
+
+  async create(key: ObjectKey, object: KubeObject, fence?: EtcdFence): Promise<KubeObject> {
     this.assertOpen()
     const next: KubeObject = { ...object, metadata: { ...object.metadata } }
     next.metadata.uid ??= randomUUID()
     next.metadata.creationTimestamp ??= timestamp(this.clock.now())
     delete next.metadata.resourceVersion
     const k = this.keyBytes(key)
-    const result = await this.track(
-      this.client.kv.txn({
-        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(next)) } }],
-      }),
-    )
+    const result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value: Buffer.from(JSON.stringify(next)) } }], fence)
     if (!result.succeeded) throw new StoreExistsError(key)
     return this.written(next, result.header.revision)
   }
@@ -180,7 +207,7 @@ class EtcdStore implements Store {
     return { items: result.kvs.map((kv) => this.decode(kv)), revision: this.toStore(result.header.revision) }
   }
 
-  async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}): Promise<KubeObject> {
+  async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}, fence?: EtcdFence): Promise<KubeObject> {
     this.assertOpen()
     const next: KubeObject = { ...object, metadata: { ...object.metadata } }
     delete next.metadata.resourceVersion
@@ -193,16 +220,16 @@ class EtcdStore implements Store {
         success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(next)) } }],
         result: next,
       }
-    })
+    }, fence)
   }
 
-  async delete(key: ObjectKey, options: WriteOptions = {}): Promise<KubeObject> {
+  async delete(key: ObjectKey, options: WriteOptions = {}, fence?: EtcdFence): Promise<KubeObject> {
     this.assertOpen()
     return this.replace(key, options, (old, k, modRevision) => ({
       compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: modRevision }],
       success: [{ request_delete_range: { key: k } }],
       result: old,
-    }))
+    }), fence)
   }
 
   /** Throws StoreCompactedError synchronously when `fromRevision` is older than the retained history. */
@@ -313,6 +340,7 @@ class EtcdStore implements Store {
     key: ObjectKey,
     options: WriteOptions,
     plan: (old: KubeObject, k: Buffer, modRevision: string) => { compare: object[]; success: object[]; result: KubeObject },
+    fence?: EtcdFence,
   ): Promise<KubeObject> {
     const expected = options.expectedResourceVersion
     const k = this.keyBytes(key)
@@ -323,10 +351,29 @@ class EtcdStore implements Store {
       const actual = old.metadata.resourceVersion!
       if (expected !== undefined && expected !== '' && expected !== actual) throw new StoreConflictError(key, expected, actual)
       const { compare, success, result } = plan(old, k, current.mod_revision)
-      const outcome = await this.track(this.client.kv.txn({ compare, success } as Parameters<Etcd3['kv']['txn']>[0]))
+      const outcome = await this.txn(compare, success, fence)
       if (outcome.succeeded) return this.written(result, outcome.header.revision)
     }
     throw new StoreConflictError(key, expected ?? '', 'changing too fast to update')
+  }
+
+  /**
+   * One write transaction. A fenced one also compares the election key's create revision with the
+   * term's, and on failure reads the key back to tell a lost term from a lost race.
+   */
+  private async txn(compare: object[], success: object[], fence: EtcdFence | undefined): Promise<Awaited<ReturnType<Etcd3['kv']['txn']>>> {
+    type Request = Parameters<Etcd3['kv']['txn']>[0]
+    if (fence === undefined) return this.track(this.client.kv.txn({ compare, success } as Request))
+    const fenceKey = Buffer.from(fence.key)
+    const outcome = await this.track(
+      this.client.kv.txn({
+        compare: [...compare, { key: fenceKey, target: 'Create', result: 'Equal', create_revision: fence.createRevision }],
+        success,
+        failure: [{ request_range: { key: fenceKey } }],
+      } as Request),
+    )
+    if (!outcome.succeeded && outcome.responses[0]?.response_range?.kvs[0]?.create_revision !== fence.createRevision) throw new StoreFencedError(this.where, fence.key)
+    return outcome
   }
 
   /** Stamps the revision a write took and starts automatic compaction when the history is long. */

@@ -1,5 +1,7 @@
 // Starting the hub: data dir, PKI, tokens, store, built-in namespaces, API server, then the
 // kubeconfig (written only once the API listens, so a script waiting for the file can use it).
+// The node gateway and the controllers are the leader's work: on LMDB the hub always leads; hubs
+// sharing an etcd store elect one (leader-election.ts), and its writes are fenced by its term.
 
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
@@ -11,7 +13,12 @@ import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import { isAllInterfaces, type HubConfig } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
-import { startApiServer } from './api-server.js'
+import { startApiServer, type ExtraRoute, type PodLogs } from './api-server.js'
+import { ApiError } from './api-errors.js'
+import { runEtcdElection, soleLeader, type Election } from './leader-election.js'
+import type { EtcdFence, FenceableStore } from './etcd-store.js'
+import { openEtcdStore } from './etcd-store.js'
+import { ConfigError } from '../lib/config-errors.js'
 import { HubMetrics } from './hub-metrics.js'
 import { MetricsApi } from './metrics-api.js'
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js'
@@ -69,6 +76,8 @@ export interface RunningHub {
   /** The MQTT URL agents are told (embedded broker or --mqtt-url). */
   brokerUrl: string
   clusterId: string
+  /** True while this hub leads (always, on LMDB): it runs the node gateway, the scheduler and the controllers. */
+  readonly leading: boolean
   /** Stops the API server, the scheduler, the gateway and the broker, then closes the store. Safe to call twice. */
   close(): Promise<void>
 }
@@ -89,7 +98,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const clusterId = ensureClusterId(config.dataDir)
   // Secrets are sealed before they reach the store (encrypted-store.ts), with the data dir's own key.
   const secretsKeyring = SecretKeyring.openOrCreate(join(config.dataDir, 'secrets.key'))
-  const store = new EncryptedStore(await openHubStore(config, logger, clock), secretsKeyring)
+  const etcdStore: FenceableStore | undefined =
+    config.store.kind === 'etcd' ? await openEtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, logger, clock }) : undefined
+  const store = new EncryptedStore(etcdStore ?? (await openHubStore(config, logger, clock)), secretsKeyring)
   // Everything started so far, stopped in reverse order on close or on a failed start.
   const stops: Array<() => Promise<void> | void> = [() => store.close()]
   const stopAll = async () => {
@@ -103,6 +114,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   }
   let api
   let brokerUrl: string
+  let election: Election
   try {
     // Every Secret opened once: a wrong or lost key file stops the start here, naming the file.
     await store.list({ resource: 'secrets' })
@@ -134,8 +146,51 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     }
     let apiPort = 0
     const metrics = new HubMetrics()
-    const gateway: NodeGateway = await startNodeGateway({
-      registry,
+    // Routes and handlers of the leader's gateway join the API while this hub leads.
+    const extraRoutes: ExtraRoute[] = [backupRoute(config.dataDir, store)]
+    let leader: { gateway: NodeGateway; metricsApi: MetricsApi } | undefined
+    const podLogs: PodLogs = (...args) => {
+      if (!leader) throw new ApiError(503, 'ServiceUnavailable', 'this hub does not lead now: pod logs go through the leading hub; ask it, or wait for a new leader')
+      return leader.gateway.podLogs(...args)
+    }
+    api = await startApiServer({
+      store,
+      logger,
+      clock,
+      tls: { key: pki.serverKeyPem, cert: pki.serverCertPem },
+      authenticate: tokens.authenticate,
+      host: config.listen,
+      port: config.apiPort,
+      brambleVersion: deps.brambleVersion,
+      extraRoutes,
+      podLogs,
+      get podStreams() {
+        return leader?.gateway.podStreams
+      },
+      defaultTolerationSeconds: config.defaultTolerationSeconds,
+      serviceCidr: config.serviceCidr,
+      metrics,
+      get metricsApi() {
+        return leader?.metricsApi
+      },
+    })
+    apiPort = api.port
+    stops.push(() => api!.close())
+    // The serving certificate is renewed well before expiry and swapped into the running servers.
+    const runningApi = api
+    const renewal = startCertRenewal({ ...pkiOptions, pki, apply: (tls) => (runningApi.setTls(tls), embeddedBroker?.setTls(tls)) })
+    stops.push(() => renewal.stop())
+
+    const leaderStops: Array<() => Promise<void> | void> = []
+    let observed = false
+    const elected = async (fence: EtcdFence | undefined) => {
+      // Every write of the leader's work commits only while its term lasts.
+      const leaderRegistry =
+        fence && etcdStore
+          ? new Registry(new EncryptedStore(etcdStore.fenced(fence), secretsKeyring), clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds, serviceCidr: config.serviceCidr })
+          : registry
+      const gateway: NodeGateway = await startNodeGateway({
+      registry: leaderRegistry,
       tokens,
       credentials,
       ca: pki.caCertPem,
@@ -151,34 +206,50 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       countMessage: metrics.mqttMessage,
       heartbeatLag: metrics.heartbeatLag,
       imagesDir: join(config.dataDir, 'images'),
-    })
-    stops.push(() => gateway.close())
-    const { nodes, pods, heartbeats } = gateway
-    metrics.observeCluster({ store, storeFile: join(config.dataDir, 'store', 'data.mdb'), nodes, pods, heartbeats })
-    api = await startApiServer({
-      store,
-      logger,
-      clock,
-      tls: { key: pki.serverKeyPem, cert: pki.serverCertPem },
-      authenticate: tokens.authenticate,
-      host: config.listen,
-      port: config.apiPort,
-      brambleVersion: deps.brambleVersion,
-      extraRoutes: [...gateway.extraRoutes, backupRoute(config.dataDir, store), ...dashboardRoutes({ history: gateway.history, heartbeats: gateway.heartbeats, clock })],
-      podLogs: gateway.podLogs,
-      podStreams: gateway.podStreams,
-      defaultTolerationSeconds: config.defaultTolerationSeconds,
-      serviceCidr: config.serviceCidr,
-      metrics,
-      metricsApi: new MetricsApi({ heartbeats, nodes, pods, clock, heartbeatIntervalMs: config.heartbeatIntervalMs, staleAfterMs: config.nodeGracePeriodMs }),
-    })
-    apiPort = api.port
-    stops.push(() => api!.close())
-    // The serving certificate is renewed well before expiry and swapped into the running servers.
-    const runningApi = api
-    const renewal = startCertRenewal({ ...pkiOptions, pki, apply: (tls) => (runningApi.setTls(tls), embeddedBroker?.setTls(tls)) })
-    stops.push(() => renewal.stop())
-    await startControllers(registry, config, deps, stops, metrics)
+      })
+      leaderStops.push(() => gateway.close())
+      const { nodes, pods, heartbeats } = gateway
+      if (!observed) metrics.observeCluster({ store, storeFile: join(config.dataDir, 'store', 'data.mdb'), nodes, pods, heartbeats })
+      observed = true
+      const routes = [...gateway.extraRoutes, ...dashboardRoutes({ history: gateway.history, heartbeats: gateway.heartbeats, clock })]
+      extraRoutes.push(...routes)
+      leader = { gateway, metricsApi: new MetricsApi({ heartbeats, nodes, pods, clock, heartbeatIntervalMs: config.heartbeatIntervalMs, staleAfterMs: config.nodeGracePeriodMs }) }
+      leaderStops.push(() => {
+        leader = undefined
+        extraRoutes.splice(0, extraRoutes.length, ...extraRoutes.filter((route) => !routes.includes(route)))
+      })
+      await startControllers(leaderRegistry, config, deps, leaderStops, metrics)
+    }
+    const deposed = async () => {
+      for (const stop of leaderStops.splice(0).reverse()) {
+        try {
+          await stop()
+        } catch (err) {
+          log.warn({ err }, 'a part of the leader work failed to stop cleanly')
+        }
+      }
+    }
+    if (config.store.kind === 'etcd') {
+      const store = config.store
+      let firstTerm: () => void = () => undefined
+      const leadsOnce = new Promise<void>((resolve) => (firstTerm = resolve))
+      election = runEtcdElection(
+        { endpoints: store.endpoints, prefix: store.prefix, candidate: serverUrl(config.advertise, apiPort), leaseMs: config.leaderLeaseMs, clock, logger },
+        { elected: async (fence) => (await elected(fence), firstTerm()), deposed },
+      )
+      stops.push(() => election.close())
+      if (!config.mqttUrl) {
+        // Each hub's embedded broker would hold its own part of the fleet: with it, this hub runs only
+        // as the one hub on the store (it waits out the lease of an earlier run of its own).
+        const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2 * config.leaderLeaseMs + 2_000).unref())
+        if (!(await Promise.race([leadsOnce.then(() => true), timeout]))) {
+          throw new ConfigError('--store', `names an etcd store another hub leads, and this hub has no --mqtt-url: hubs sharing a store need one shared external broker (give every hub --mqtt-url and --mosquitto-pid-file), or give this hub its own store`)
+        }
+      }
+    } else {
+      election = await soleLeader({ elected, deposed })
+      stops.push(() => election.close())
+    }
   } catch (err) {
     await stopAll()
     throw err
@@ -199,6 +270,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     store,
     brokerUrl,
     clusterId,
+    get leading() {
+      return election.leading
+    },
     close() {
       closing ??= (async () => {
         await stopAll()

@@ -36,6 +36,8 @@ export interface HubConfig {
   heartbeatIntervalMs: number
   /** A node silent this long becomes NotReady. */
   nodeGracePeriodMs: number
+  /** With an etcd store: the leader's lease; a dead leader is replaced this long after its last keepalive. */
+  leaderLeaseMs: number
   /** Pods without their own get tolerations of the not-ready and unreachable taints for this many seconds. */
   defaultTolerationSeconds: number
   /** Evictions pause while at least this fraction of the nodes (and at least 3) are NotReady. */
@@ -141,6 +143,18 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
     parse: (raw) => parseDurationMs(raw),
     defaultValue: () => 20_000,
     defaultText: '20s',
+  },
+  leaderLeaseMs: {
+    flag: '--leader-lease',
+    valueName: 'DURATION',
+    description: 'with --store etcd://: the leading hub\'s lease; another hub takes over this long after the leader dies (whole seconds, 2s-60s)',
+    parse: (raw) => {
+      const ms = parseDurationMs(raw)
+      if (ms < 2_000 || ms > 60_000 || ms % 1_000 !== 0) throw new FlagReason(`must be whole seconds from 2s to 60s (etcd leases count seconds), got "${raw}"`)
+      return ms
+    },
+    defaultValue: () => 5_000,
+    defaultText: '5s',
   },
   defaultTolerationSeconds: {
     flag: '--default-toleration-seconds',
