@@ -35,6 +35,7 @@ export interface Bench {
 /** Every benchmark `npm run bench` runs, in order. Add one by adding an entry. */
 export const BENCHES: Bench[] = [
   { name: 'store-raw', about: 'LMDB store alone: concurrent durable creates vs one at a time', script: 'dist/bench/store-raw.js', env: { BENCH_SECONDS: '3' }, timeLimitSeconds: 120 },
+  { name: 'etcd-store', about: 'the etcd store vs LMDB: durable creates, serial and concurrent, and create-to-watch delay', script: 'dist/bench/etcd-store.js', env: { BENCH_SECONDS: '3' }, timeLimitSeconds: 180 },
   { name: 'store', about: 'API creates through HTTPS and watch fan-out latency', script: 'dist/bench/store.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 180 },
   { name: 'api', about: 'hub throughput: creates, updates, lists, watch events per second; plain HTTPS and @kubernetes/client-node', script: 'dist/bench/api.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
   { name: 'sched', about: 'scheduler: pods bound and reported Running per second on simulated nodes', script: 'dist/bench/sched.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000', BENCH_TIMEOUT_SECONDS: '420' }, timeLimitSeconds: 540 },
