@@ -9,6 +9,7 @@ import type { ContainerRuntime } from './container-runtime.js'
 import { DockerRuntime } from './docker-runtime.js'
 import type { ImageEngine } from './image-engine.js'
 import { ImageRpc } from './image-rpc.js'
+import { hubAddresses, hubUrl } from './join-client.js'
 import { LogsRpc } from './logs-rpc.js'
 import { PodStreamsRpc } from './pod-streams-rpc.js'
 
@@ -17,6 +18,8 @@ export interface AgentRpcOptions {
   images: ImageEngine
   /** Image loads fetch the image from the hub's API with the node's own credentials. */
   identity: JoinResponse
+  /** `--hub`'s addresses (HOST[:PORT], comma-separated), tried after the joined hub when it cannot be reached. */
+  hubs?: string
   clock: Clock
   logger: Logger
   logsFollowMaxMs: number
@@ -44,7 +47,7 @@ export class AgentRpc {
     })
     this.images = new ImageRpc({
       images: o.images,
-      hub: () => ({ apiServer: identity.apiServer, ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
+      hub: () => ({ apiServers: apiServersOf(identity.apiServer, o.hubs ?? ''), ca: identity.ca, username: identity.mqtt.username, password: identity.mqtt.password }),
       logger,
       reply,
       onLoaded: o.onImageLoaded,
@@ -62,4 +65,10 @@ export class AgentRpc {
     this.logs.closeAll()
     this.streams.closeAll()
   }
+}
+
+/** The joined hub's API first, then every other `--hub` address. */
+function apiServersOf(joined: string, hubs: string): string[] {
+  const others = hubAddresses(hubs).map((hub) => hubUrl(hub).origin)
+  return [...new Set([new URL(joined).origin, ...others])]
 }

@@ -223,6 +223,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     runtime,
     images,
     identity,
+    hubs: config.hub,
     clock,
     logger: log,
     logsFollowMaxMs: config.logsFollowMaxMs ?? AGENT_DEFAULTS.logsFollowMaxMs,

@@ -12,8 +12,8 @@ import type { Logger } from '../lib/logger.js'
 import type { ImageEngine } from './image-engine.js'
 
 export interface HubEndpoint {
-  /** https://host:port of the hub's API. */
-  apiServer: string
+  /** https://host:port of the hub's API; with highly available hubs, each of them, tried in turn. */
+  apiServers: string[]
   /** The hub's CA, PEM. */
   ca: string
   username: string
@@ -92,15 +92,29 @@ export class ImageRpc {
     return offset
   }
 
-  private request(method: 'GET' | 'PUT', archive: string, offset?: number, body?: Buffer): Promise<IncomingMessage> {
+  /** One request to the first hub that can be reached (the archive is on the leading hub). */
+  private async request(method: 'GET' | 'PUT', archive: string, offset?: number, body?: Buffer): Promise<IncomingMessage> {
     const hub = this.o.hub()
-    const url = new URL(NODE_IMAGE_ARCHIVES_PATH, hub.apiServer)
+    let failure: Error | undefined
+    for (const apiServer of hub.apiServers) {
+      try {
+        return await this.requestTo(apiServer, hub, method, archive, offset, body)
+      } catch (err) {
+        failure = err as Error
+        this.log.warn({ hub: apiServer, err: failure.message }, 'image transfer: hub unreachable; trying the next')
+      }
+    }
+    throw failure ?? new Error('no hub API address is known')
+  }
+
+  private requestTo(apiServer: string, hub: HubEndpoint, method: 'GET' | 'PUT', archive: string, offset?: number, body?: Buffer): Promise<IncomingMessage> {
+    const url = new URL(NODE_IMAGE_ARCHIVES_PATH, apiServer)
     url.searchParams.set('id', archive)
     if (offset !== undefined) url.searchParams.set('offset', String(offset))
     const auth = Buffer.from(`${hub.username}:${hub.password}`).toString('base64')
     return new Promise((resolve, reject) => {
       const req = httpsRequest(url, { method, ca: hub.ca, headers: { Authorization: `Basic ${auth}`, ...(body ? { 'Content-Type': 'application/x-tar', 'Content-Length': body.length } : {}) } }, resolve)
-      req.on('error', (err) => reject(new Error(`could not reach the hub at ${hub.apiServer}: ${err.message}`, { cause: err })))
+      req.on('error', (err) => reject(new Error(`could not reach the hub at ${apiServer}: ${err.message}`, { cause: err })))
       req.end(body)
     })
   }

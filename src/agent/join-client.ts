@@ -47,6 +47,14 @@ export function hubUrl(hub: string): URL {
   return url
 }
 
+/** The addresses of `--hub` (one, or several comma-separated hubs sharing a store), in the order given. */
+export function hubAddresses(hubs: string): string[] {
+  return hubs
+    .split(',')
+    .map((hub) => hub.trim())
+    .filter((hub) => hub !== '')
+}
+
 /** SHA-256 of a PEM certificate's DER, hex: what a join token carries. */
 export function caHashOfPem(pem: string): string {
   return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex')

@@ -1,5 +1,6 @@
 // The CLI's only way to the hub: HTTPS with the kubeconfig's CA pinned and its bearer token, the
-// way kubectl speaks to an API server. Error Statuses become ServerError, Warning headers are
+// way kubectl speaks to an API server. With several hubs (highly available, on one etcd store) a
+// request that cannot reach one goes to the next, and the one that answered is used from then on. Error Statuses become ServerError, Warning headers are
 // printed on stderr as kubectl prints them.
 
 import type { IncomingMessage } from 'node:http'
@@ -27,8 +28,13 @@ export interface Response {
 
 export type WarningSink = (text: string) => void
 
+/** Errors of reaching a server at all: the request never got to it, so another hub may take it. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE'])
+
 export class HubClient {
   private readonly agent: Agent
+  /** Index in config.servers of the hub that answered last. */
+  private current = 0
 
   constructor(
     readonly config: ClientConfig,
@@ -99,8 +105,26 @@ export class HubClient {
     this.agent.destroy()
   }
 
-  private send(method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
-    const url = new URL(path, this.config.server + '/')
+  private async send(method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
+    const servers = this.config.servers?.length ? this.config.servers : [this.config.server]
+    let failure: ConnectionError | undefined
+    for (let tried = 0; tried < servers.length; tried++) {
+      const index = (this.current + tried) % servers.length
+      try {
+        const res = await this.sendTo(servers[index]!, method, path, options)
+        this.current = index
+        return res
+      } catch (err) {
+        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code
+        if (!(err instanceof ConnectionError) || code === undefined || !UNREACHABLE.has(code)) throw err
+        failure = err
+      }
+    }
+    throw failure!
+  }
+
+  private sendTo(server: string, method: string, path: string, options: RequestOptions): Promise<IncomingMessage> {
+    const url = new URL(path, server + '/')
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
     const payload = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body))
     const headers: Record<string, string | number> = { Accept: options.accept ?? 'application/json', 'User-Agent': 'bramble' }
@@ -114,7 +138,7 @@ export class HubClient {
         for (const text of warningsOf(res.headers.warning)) this.onWarning(text)
         resolve(res)
       })
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new ConnectionError(this.config.server, connectionReason(err), { cause: err })))
+      req.on('error', (err: NodeJS.ErrnoException) => reject(new ConnectionError(server, connectionReason(err), { cause: err })))
       if (payload) req.write(payload)
       req.end()
     })

@@ -10,8 +10,14 @@ import { KubeconfigError } from './errors.js'
 export interface ClientConfig {
   /** The file it came from. */
   path: string
-  /** `https://host:port`, without a trailing slash. */
+  /** `https://host:port`, without a trailing slash: the first of `servers`. */
   server: string
+  /**
+   * Every hub the cluster's `server` names: one, or highly available hubs as a comma-separated
+   * list (`https://a:6443,https://b:6443`, a Bramble extension), tried in turn when one cannot be
+   * reached. Absent: `server` alone.
+   */
+  servers?: string[]
   /** PEM of the CA that signed the hub's certificate; undefined means the system's CAs. */
   ca?: string
   token?: string
@@ -81,6 +87,15 @@ export function clientConfigOf(doc: any, path: string, contextName?: string): Cl
     }
   }
 
+  const servers = cluster.server
+    .split(',')
+    .map((server: string) => server.trim().replace(/\/+$/, ''))
+    .filter((server: string) => server !== '')
+  for (const server of servers) {
+    if (!/^https?:\/\/[^/]+$/.test(server)) throw new KubeconfigError(`the kubeconfig ${path} has a cluster server "${server}" that is not https://HOST[:PORT] (several hubs: comma-separated)`)
+  }
+  if (servers.length === 0) throw new KubeconfigError(`the kubeconfig ${path} names no cluster server for its current context`)
+
   let ca: string | undefined
   if (typeof cluster['certificate-authority-data'] === 'string') ca = Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8')
   else if (typeof cluster['certificate-authority'] === 'string') ca = readRef(cluster['certificate-authority'], 'certificate authority')
@@ -91,7 +106,8 @@ export function clientConfigOf(doc: any, path: string, contextName?: string): Cl
 
   return {
     path,
-    server: cluster.server.replace(/\/+$/, ''),
+    server: servers[0]!,
+    servers,
     ca,
     token,
     namespace: typeof ctx.namespace === 'string' && ctx.namespace ? ctx.namespace : 'default',

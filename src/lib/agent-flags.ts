@@ -11,7 +11,7 @@ import { resolveFlags, type FlagSchema, type RawFlags } from './flag-schema.js'
 export interface AgentFlags {
   /** The agent keeps its identity, replica and pod files under DIR/agent. */
   dataDir: string
-  /** The hub's API, HOST[:PORT] (port 6443 by default); only needed to join. */
+  /** The hubs' API addresses, HOST[:PORT] (port 6443 by default), comma-separated: tried in turn. Only needed to join. */
   hub: string
   /** A join token; only needed the first time. */
   token: string
@@ -59,12 +59,15 @@ export const AGENT_FLAGS: FlagSchema<AgentFlags> = {
   dataDir: dataDirFlag(),
   hub: {
     flag: '--hub',
-    valueName: 'HOST[:PORT]',
-    description: "the hub's API address (needed to join)",
+    valueName: 'HOST[:PORT][,HOST[:PORT]...]',
+    description: "the hub's API address, or the addresses of highly available hubs, tried in turn (needed to join)",
     env: 'BRAMBLE_HUB',
     parse: (raw) => {
-      if (!/^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(raw.trim())) throw new FlagReason(`must be HOST or HOST:PORT, got "${raw}"`)
-      return raw.trim()
+      const hubs = raw.split(',').map((hub) => hub.trim())
+      for (const hub of hubs) {
+        if (!/^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(hub)) throw new FlagReason(`must be HOST or HOST:PORT, or several of them comma-separated, got "${hub}" in "${raw}"`)
+      }
+      return hubs.join(',')
     },
     defaultValue: () => '',
     defaultText: 'none: the stored identity',
