@@ -20,8 +20,9 @@
 // idle (every Node Ready, no pods: heartbeats only) and the rollout (Deployments applied until
 // every pod is Running).
 
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -94,15 +95,20 @@ export interface FleetRunResult {
   rollout?: WindowFigures & { runningSeconds?: number }
   /** Pods Running at the end, as the hub counts them (bramble_pods). */
   podsRunning: number
+  /** The machine's 1-minute load average as the run started and ended: other work on it slows every figure. */
+  load: { start: number; end?: number }
 }
 
 export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
   const deadline = performance.now() + o.timeoutMs
   const progress = o.progress ?? (() => {})
   const say = (line: string) => progress(`[${o.broker} ${o.agents}] ${line}`)
-  const result: FleetRunResult = { broker: o.broker, agents: o.agents, pods: o.pods, reached: 'starting', openFiles: {}, nodesReady: 0, podsRunning: 0 }
+  const result: FleetRunResult = { broker: o.broker, agents: o.agents, pods: o.pods, reached: 'starting', openFiles: {}, nodesReady: 0, podsRunning: 0, load: { start: loadavg()[0]! } }
   const root = await mkdtemp(join(tmpdir(), 'flt-fleet-'))
   const hubDir = join(root, 'hub')
+  // The agents' identity files on tmpfs where there is one: a real node fsyncs its own once, but
+  // here thousands share one event loop and one disk, and each synchronous fsync would stall them all.
+  const agentsRoot = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'flt-fleet-agents-'))
   let mosquitto: MosquittoProcess | undefined
   let hub: HubProcess | undefined
   let agents: AgentsProcess | undefined
@@ -113,7 +119,8 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     await mosquitto?.stop()
     client?.close()
   }
-  const onSignal = () => void stopAll().finally(() => rm(root, { recursive: true, force: true }).finally(() => process.exit(143)))
+  const removeDirs = () => Promise.all([root, agentsRoot].map((dir) => rm(dir, { recursive: true, force: true })))
+  const onSignal = () => void stopAll().finally(() => removeDirs().finally(() => process.exit(143)))
   process.once('SIGTERM', onSignal)
   try {
     const mqttPort = await freePort()
@@ -151,7 +158,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     const hubAtJoin = sampleProcess(hub.pid)
     const brokerAtJoin = mosquitto && sampleProcess(mosquitto.pid)
     agents = forkAgentsProcess(
-      { hub: new URL(hub.server).host, token: hub.joinToken, nodes: specs, dataRoot: join(root, 'nodes'), heartbeatIntervalMs: o.heartbeatIntervalMs, concurrency: o.joinConcurrency ?? 32 },
+      { hub: new URL(hub.server).host, token: hub.joinToken, nodes: specs, dataRoot: agentsRoot, heartbeatIntervalMs: o.heartbeatIntervalMs, concurrency: o.joinConcurrency ?? 32 },
       deadline,
       Math.max(2_048, Math.ceil(o.agents * 0.6)),
     )
@@ -222,8 +229,9 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       result.podsRunning = sampleSum(text, 'bramble_pods', { phase: 'Running' })
       if (text) result.nodesReady = sampleSum(text, 'bramble_nodes', { condition: 'Ready', status: 'True' })
     }
+    result.load.end = loadavg()[0]!
     await stopAll()
-    await rm(root, { recursive: true, force: true })
+    await removeDirs()
   }
   return result
 }
@@ -342,6 +350,7 @@ export function report(results: FleetRunResult[]): string[] {
       lines.push(`  rollout: ${running}; ${describeWindow(r.rollout)}`)
     }
     lines.push(`  pods Running at the end: ${r.podsRunning}/${r.pods}`)
+    lines.push(`  machine load (1-minute average, ${cpus().length} cores): ${r.load.start.toFixed(1)} at the start, ${r.load.end?.toFixed(1) ?? '?'} at the end`)
     const p99s = [r.idle?.lagP99Seconds, r.rollout?.lagP99Seconds].filter((v): v is number => v !== undefined && !Number.isNaN(v))
     if (p99s.length > 0) {
       const worst = Math.max(...p99s)

@@ -44,6 +44,12 @@ export function isReady(pod: KubeObject): boolean {
 export class ReplicaSetController {
   private readonly queue: WorkQueue<string>
   private readonly log: Logger
+  /**
+   * ReplicaSet uid → the keys of the pods it controls, kept from the pod informer's events and
+   * this controller's own creates: a reconcile reads its own pods, not every pod of the cluster
+   * (with 20,000 pods, each of their status changes scanned them all).
+   */
+  private readonly podsByOwner = new Map<string, Set<string>>()
 
   constructor(private readonly o: ReplicaSetControllerOptions) {
     this.log = o.logger.child({ component: 'replicaset-controller' })
@@ -52,7 +58,12 @@ export class ReplicaSetController {
     o.replicaSets.onChange((type, rs) => {
       if (type !== 'DELETED') this.queue.add(objectKey(rs))
     })
-    o.pods.onChange((_type, pod, previous) => {
+    o.pods.onChange((type, pod, previous) => {
+      const key = objectKey(pod)
+      const was = previous && controllerOf(previous)
+      const now = type === 'DELETED' ? undefined : controllerOf(pod)
+      if (was?.kind === 'ReplicaSet' && was.uid !== now?.uid) this.unindex(was.uid, key)
+      if (now?.kind === 'ReplicaSet') this.index(now.uid, key)
       for (const p of [pod, previous]) {
         const owner = p && controllerOf(p)
         if (owner?.kind === 'ReplicaSet') this.queue.add(`${p!.metadata.namespace}/${owner.name}`)
@@ -70,9 +81,28 @@ export class ReplicaSetController {
 
   /** Pods of this ReplicaSet that still count: not finished, not being deleted. */
   private activePods(rs: KubeObject): KubeObject[] {
-    return this.o.pods
-      .list()
-      .filter((p) => p.metadata.namespace === rs.metadata.namespace && controllerOf(p)?.uid === rs.metadata.uid && !isTerminal(p) && !p.metadata.deletionTimestamp)
+    const uid = rs.metadata.uid!
+    const active: KubeObject[] = []
+    for (const key of this.podsByOwner.get(uid) ?? []) {
+      const p = this.o.pods.get(key)
+      // Gone from the cache: a create the informer did not take (deleted since), or a delete.
+      if (!p) this.unindex(uid, key)
+      else if (p.metadata.namespace === rs.metadata.namespace && controllerOf(p)?.uid === uid && !isTerminal(p) && !p.metadata.deletionTimestamp) active.push(p)
+    }
+    return active
+  }
+
+  private index(uid: string, key: string): void {
+    let keys = this.podsByOwner.get(uid)
+    if (!keys) this.podsByOwner.set(uid, (keys = new Set()))
+    keys.add(key)
+  }
+
+  private unindex(uid: string, key: string): void {
+    const keys = this.podsByOwner.get(uid)
+    if (!keys) return
+    keys.delete(key)
+    if (keys.size === 0) this.podsByOwner.delete(uid)
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -111,6 +141,7 @@ export class ReplicaSetController {
   private async createPod(rs: KubeObject, namespace: string): Promise<void> {
     const { object } = await this.o.registry.create(POD, namespace, this.podFor(rs), WRITE)
     this.o.pods.assume(object)
+    this.index(rs.metadata.uid!, objectKey(object))
     await this.o.events.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${object.metadata.name}`)
   }
 
