@@ -12,7 +12,7 @@
 // own knobs so the whole run takes roughly 20-30 minutes on a 2-core machine; run one bench on its
 // own (its command in RESULTS.md, or `npm run bench:NAME`) for its full default size.
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -37,11 +37,11 @@ export const BENCHES: Bench[] = [
   { name: 'store-raw', about: 'LMDB store alone: concurrent durable creates vs one at a time', script: 'dist/bench/store-raw.js', env: { BENCH_SECONDS: '3' }, timeLimitSeconds: 120 },
   { name: 'etcd-store', about: 'the etcd store vs LMDB: durable creates, serial and concurrent, and create-to-watch delay', script: 'dist/bench/etcd-store.js', env: { BENCH_SECONDS: '3' }, timeLimitSeconds: 180 },
   { name: 'store', about: 'API creates through HTTPS and watch fan-out latency', script: 'dist/bench/store.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 180 },
-  { name: 'api', about: 'hub throughput: creates, updates, lists, watch events per second; plain HTTPS and @kubernetes/client-node', script: 'dist/bench/api.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
-  { name: 'sched', about: 'scheduler: pods bound and reported Running per second on simulated nodes', script: 'dist/bench/sched.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000', BENCH_TIMEOUT_SECONDS: '420' }, timeLimitSeconds: 540 },
-  { name: 'agent', about: "the agent's memory and CPU with 10 probed pods, and apply → Running", script: 'dist/bench/agent.js', env: { BENCH_MINUTES: '2' }, timeLimitSeconds: 420 },
+  { name: 'api', about: 'Hub throughput: creates, updates, lists, watch events per second; plain HTTPS and @kubernetes/client-node', script: 'dist/bench/api.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
+  { name: 'sched', about: 'Scheduler: pods bound and reported Running per second on simulated nodes', script: 'dist/bench/sched.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000', BENCH_TIMEOUT_SECONDS: '420' }, timeLimitSeconds: 600 },
+  { name: 'agent', about: "The agent's memory and CPU with 10 probed pods, and apply → Running", script: 'dist/bench/agent.js', env: { BENCH_MINUTES: '2' }, timeLimitSeconds: 420 },
   { name: 'mesh', about: 'TCP throughput pod to pod across the WireGuard tunnel vs the plain link', script: 'dist/bench/mesh.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
-  { name: 'wear', about: 'bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '20'], timeLimitSeconds: 480 },
+  { name: 'wear', about: 'Bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '20'], timeLimitSeconds: 480 },
 ]
 
 export interface BenchResult {
@@ -157,10 +157,22 @@ export function describeMachine(): Machine {
   }
 }
 
+/** The commit the benches were built from, and whether the working tree differed from it. */
+export function describeCode(root: string = REPO_ROOT): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    const commit = git('rev-parse', '--short', 'HEAD')
+    return git('status', '--porcelain', '--untracked-files=no') ? `commit ${commit}, with uncommitted changes in the working tree` : `commit ${commit}`
+  } catch {
+    return 'not a git checkout'
+  }
+}
+
 export interface RunSummary {
   startedAt: Date
   finishedAt: Date
   machine: Machine
+  code: string
   loadAverageAtEnd: number[]
   /** Free text: what else ran on the machine. */
   conditions?: string
@@ -201,6 +213,7 @@ export function formatResults(summary: RunSummary): string {
     'measured in the same run on the same machine; compare ratios between machines, not raw figures.',
     '',
     `- Date: ${summary.startedAt.toISOString()} to ${summary.finishedAt.toISOString()} (${duration((summary.finishedAt.getTime() - summary.startedAt.getTime()) / 1000)})`,
+    `- Code: ${summary.code}`,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB memory, Linux ${m.kernel}, Node ${m.node}`,
     `- Load average (1, 5, 15 min): ${load(m.loadAverage)} at the start, ${load(summary.loadAverageAtEnd)} at the end`,
     ...(summary.conditions ? [`- Conditions: ${summary.conditions}`] : []),
@@ -232,7 +245,7 @@ export interface RunAllOptions {
 
 /** Runs the benches one after another and writes the results file after each, so a killed run keeps what it measured. */
 export async function runAll(options: RunAllOptions): Promise<RunSummary> {
-  const summary: RunSummary = { startedAt: new Date(), finishedAt: new Date(), machine: describeMachine(), loadAverageAtEnd: loadavg(), conditions: options.conditions, results: [] }
+  const summary: RunSummary = { startedAt: new Date(), finishedAt: new Date(), machine: describeMachine(), code: describeCode(options.root), loadAverageAtEnd: loadavg(), conditions: options.conditions, results: [] }
   for (const bench of options.benches) {
     options.onStart?.(bench)
     summary.results.push(await runBench(bench, { root: options.root, onOutput: options.onOutput }))
