@@ -8,8 +8,6 @@ import { withClient, type GlobalClientOptions } from './client-context.js'
 import { runDelete } from './delete-command.js'
 import { runDescribe } from './describe-command.js'
 import { runLogs } from './logs-command.js'
-import { runExec } from './exec-command.js'
-import { runPortForward } from './port-forward-command.js'
 import { runBackup } from './backup-command.js'
 import { loadTargets, runImageCopy, runImageLoad } from './image-command.js'
 import { outputFormatOf, runGet, type GetOptions } from './get-command.js'
@@ -21,6 +19,11 @@ import { timeoutMsOf } from './timeout-flag.js'
 import { runTopNodes, runTopPods, sortOf } from './top-command.js'
 
 export { exitCodeOf } from './errors.js'
+
+// exec and port-forward bring WebSocket and stream code that every other command would pay for at
+// start-up (a third of a short command's CPU): they are loaded when used.
+const runExec: typeof import('./exec-command.js').runExec = async (...args) => (await import('./exec-command.js')).runExec(...args)
+const runPortForward: typeof import('./port-forward-command.js').runPortForward = async (...args) => (await import('./port-forward-command.js')).runPortForward(...args)
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value]
 
