@@ -45,7 +45,8 @@ t.test('20 simulated agents and 40 pods on each broker: all Running, every figur
   for (const broker of brokers) {
     const at = lines.findIndex((l) => l.startsWith(`fleet 20 agents, 40 pods, ${broker} broker:`))
     t.ok(at >= 0, `a ${broker} block is printed`)
-    const block = lines.slice(at, at + 6)
+    const end = lines.findIndex((l, i) => i > at && !l.startsWith('  '))
+    const block = lines.slice(at, end < 0 ? undefined : end)
     t.match(block[0], /: done; open-file limit: hub \d+, agents \d+/, `${broker}: the run finished and each process's limit is printed`)
     if (broker === 'mosquitto') t.match(block[0], /mosquitto \d+/, "and Mosquitto's")
     t.match(block[1], /Nodes Ready: 20\/20 in [\d.]+ s/, `${broker}: every Node Ready`)
@@ -60,6 +61,7 @@ t.test('20 simulated agents and 40 pods on each broker: all Running, every figur
     t.match(block.find((l) => l.includes('rollout:')) ?? '', /all 40 pods Running in [\d.]+ s/, `${broker}: time to all Running printed`)
     t.ok(block.includes('  pods Running at the end: 40/40'), `${broker}: the hub counts 40 pods Running`)
     t.match(block.find((l) => l.includes('heartbeat lag p99, the worse window')) ?? '', /aim: under 1000 ms/, `${broker}: the lag is judged against the aim`)
+    t.match(block.find((l) => l.includes('machine load')) ?? '', /[\d.]+ at the start, [\d.]+ at the end/, `${broker}: the machine's load is printed`)
   }
   if (mosquitto) t.match(out, /^ratio Mosquitto vs embedded broker \(20 agents, baseline embedded\): time to all Running [\d.]+/m, 'the ratio of the brokers is printed')
 })
