@@ -42,6 +42,7 @@ export const BENCHES: Bench[] = [
   { name: 'agent', about: "The agent's memory and CPU with 10 probed pods, and apply → Running", script: 'dist/bench/agent.js', env: { BENCH_MINUTES: '2' }, timeLimitSeconds: 420 },
   { name: 'mesh', about: 'TCP throughput pod to pod across the WireGuard tunnel vs the plain link', script: 'dist/bench/mesh.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
   { name: 'wear', about: 'Bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '20'], timeLimitSeconds: 480 },
+  { name: 'vs-swarm', about: 'Bramble vs Docker Swarm on one dockerd: 1, 10, 30 replicas Running, rolling update, killed container replaced, scale, memory added', script: 'dist/bench/vs-swarm.js', timeLimitSeconds: 600 },
 ]
 
 export interface BenchResult {
