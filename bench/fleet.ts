@@ -74,6 +74,8 @@ export interface WindowFigures {
   lagP99Seconds: number
   /** MQTT messages the hub's gateway received and sent, per second. */
   messagesPerSecond: number
+  /** Sessions the agents began again (each sends `sync` on connecting): 0 unless links dropped. */
+  reconnects: number
 }
 
 export interface FleetRunResult {
@@ -271,6 +273,7 @@ async function measureEnd(m: Measured, start: WindowStart): Promise<WindowFigure
   const metrics = await client.text('/metrics')
   const lag = histogramDelta(histogram(start.metrics, LAG_METRIC), histogram(metrics, LAG_METRIC))
   const messages = sampleSum(metrics, 'bramble_mqtt_messages_total') - sampleSum(start.metrics, 'bramble_mqtt_messages_total')
+  const syncs = (text: string) => sampleSum(text, 'bramble_mqtt_messages_total', { direction: 'in', kind: 'sync' })
   const hubCpuSeconds = hubNow.cpuSeconds - start.hub.cpuSeconds
   return {
     seconds,
@@ -286,6 +289,7 @@ async function measureEnd(m: Measured, start: WindowStart): Promise<WindowFigure
     lagP50Seconds: quantile(0.5, lag),
     lagP99Seconds: quantile(0.99, lag),
     messagesPerSecond: messages / seconds,
+    reconnects: syncs(metrics) - syncs(start.metrics),
   }
 }
 
@@ -328,7 +332,7 @@ function describeWindow(w: WindowFigures): string {
   const broker = w.brokerCpuSeconds === undefined ? '' : `, Mosquitto CPU ${w.brokerCpuSeconds.toFixed(1)} s (${w.brokerCpuPercent!.toFixed(0)}%) RSS ${mib(w.brokerRssBytes!)}`
   return (
     `hub CPU ${w.hubCpuSeconds.toFixed(1)} s over ${w.seconds.toFixed(1)} s (${w.hubCpuPercent.toFixed(0)}% of one core), RSS ${mib(w.hubRssBytes)} (peak ${mib(w.hubPeakRssBytes)})${broker}, ` +
-    `agents' process ${w.agentsCpuPercent.toFixed(0)}% of one core, heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s`
+    `agents' process ${w.agentsCpuPercent.toFixed(0)}% of one core, heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s, ${w.reconnects} agent reconnects`
   )
 }
 
