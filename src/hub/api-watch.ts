@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http'
 import type { KindInfo } from '../api/kinds.js'
 import type { KubeObject, WatchEventType } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
-import { ApiError, badRequest } from './api-errors.js'
+import { ApiError, badRequest, gone } from './api-errors.js'
 import type { Registry } from './registry.js'
 import type { StoreEvent } from './store.js'
 import { toTable } from './tables.js'
@@ -71,10 +71,22 @@ export async function serveWatch(registry: Registry, clock: Clock, req: WatchReq
   timer = clock.setTimeout(finish, seconds * 1000)
 
   try {
-    watch = registry.watch(req.info, req.namespace, fromRevision, (event: StoreEvent) => {
-      const type = selectionChange(event, req, selected)
-      if (type) send(type, event.object)
-    })
+    watch = registry.watch(
+      req.info,
+      req.namespace,
+      fromRevision,
+      (event: StoreEvent) => {
+        const type = selectionChange(event, req, selected)
+        if (type) send(type, event.object)
+      },
+      {
+        // The store lost this watch's history under it: the client lists again, as after a 410.
+        onEnd: (error) => {
+          send('ERROR', gone(error.message).toStatus())
+          finish()
+        },
+      },
+    )
   } catch (err) {
     if (err instanceof ApiError) {
       send('ERROR', err.toStatus())

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../lib/logger.js'
 import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
-import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WriteOptions } from './store.js'
+import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
 export interface EtcdStoreOptions {
   /** Client URLs of the etcd members (`http://10.0.0.5:2379`). */
@@ -172,7 +172,7 @@ class EtcdStore implements FenceableStore {
       list: (scope) => this.list(scope),
       update: (key, object, options) => this.update(key, object, options, fence),
       delete: (key, options) => this.delete(key, options, fence),
-      watch: (scope, fromRevision, onEvent) => this.watch(scope, fromRevision, onEvent),
+      watch: (scope, fromRevision, onEvent, options) => this.watch(scope, fromRevision, onEvent, options),
       revision: () => this.revision(),
       compactedRevision: () => this.compactedRevision(),
       compact: (revision) => this.compact(revision),
@@ -233,7 +233,7 @@ class EtcdStore implements FenceableStore {
   }
 
   /** Throws StoreCompactedError synchronously when `fromRevision` is older than the retained history. */
-  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void): Watch {
+  watch(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void, options: WatchOptions = {}): Watch {
     this.assertOpen()
     if (fromRevision < this.compacted) throw new StoreCompactedError(fromRevision, this.compacted)
     const state: EtcdWatcher = { scope: { ...scope }, cursor: fromRevision, stopped: false }
@@ -265,6 +265,7 @@ class EtcdStore implements FenceableStore {
       this.logger.error({ err: error.message, scope, cursor: state.cursor }, 'etcd ended a watch; it receives nothing more')
       state.stopped = true
       this.watchers.delete(state)
+      options.onEnd?.(new StoreCompactedError(state.cursor, Math.max(this.compacted, state.cursor + 1)))
     })
     return {
       stop: () => {

@@ -49,6 +49,13 @@ export interface WatchOptions {
    * receiver of an event may share one object; otherwise each gets its own copy.
    */
   readOnly?: boolean
+  /**
+   * Called at most once when the store can deliver nothing more on this watch although nobody
+   * stopped it: its next revision was compacted away behind its back (StoreCompactedError), as an
+   * etcd store shared by several hubs can see. The watcher lists again and watches from the list's
+   * revision. LMDB never ends a watch this way.
+   */
+  onEnd?: (error: Error) => void
 }
 
 export interface Store {

@@ -1,12 +1,20 @@
 // A hub on a three-member etcd cluster: SIGKILL the member that leads, and nothing a client sees
 // changes. Every API call answers as before, an open watch delivers every change once, in order,
-// and the hub's own controllers (watching through the store) go on acting.
+// and the hub's own controllers (watching through the store) go on acting. And an informer cut off
+// from etcd while another store writes and compacts lists again when it is back, missing nothing.
 
 import t from 'tap'
 import { request } from 'node:https'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { KINDS } from '../../src/api/kinds.js'
+import type { KubeObject } from '../../src/api/types.js'
+import { openEtcdStore } from '../../src/hub/etcd-store.js'
+import { Informer } from '../../src/hub/informer.js'
+import { Registry } from '../../src/hub/registry.js'
+import { systemClock } from '../../src/lib/clock.js'
+import { silentLogger } from '../../src/lib/logger.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { until } from '../helpers/e2e.js'
 import { etcdMissing, startEtcd } from '../helpers/etcd.js'
@@ -85,4 +93,44 @@ t.test('killing the leading etcd member of three changes nothing a client of the
     return res.json?.items?.length > 0 ? res.json.items : undefined
   }, 60_000)
   t.equal(replicaSets[0].metadata.ownerReferences?.[0]?.name, 'web')
+})
+
+t.test('an informer whose member was down while history was compacted lists again and misses nothing', async (t) => {
+  const etcd = await startEtcd(3)
+  t.teardown(() => etcd.stop())
+  const [cutOff, ...others] = etcd.members as [typeof etcd.members[0], ...typeof etcd.members]
+  const prefix = '/etc-relist/'
+  // The informer's store talks to one member only, the writer's to the two others.
+  const mine = await openEtcdStore({ endpoints: [cutOff.clientUrl], prefix })
+  const writer = await openEtcdStore({ endpoints: others.map((m) => m.clientUrl), prefix })
+  t.teardown(async () => {
+    await mine.close()
+    await writer.close()
+  })
+  const info = KINDS.find((k) => k.kind === 'ConfigMap')!
+  const informer = new Informer(new Registry(mine, systemClock, silentLogger()), info)
+  const seen: string[] = []
+  informer.onChange((type, object) => seen.push(`${type} ${object.metadata.name}`))
+  await informer.start()
+  t.teardown(() => informer.stop())
+  const key = (name: string) => ({ resource: 'configmaps', namespace: 'default', name })
+  const cm = (name: string, value: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { value } })
+  const a = await writer.create(key('a'), cm('a', '1'))
+  await writer.create(key('d'), cm('d', '1'))
+  await until('the informer sees a and d', () => seen.length === 2, 60_000)
+
+  await cutOff.kill()
+  await writer.update(key('a'), cm('a', '2'), { expectedResourceVersion: a.metadata.resourceVersion })
+  await writer.create(key('b'), cm('b', '1'))
+  await writer.create(key('c'), cm('c', '1'))
+  await writer.delete(key('b'))
+  await writer.delete(key('d'))
+  await writer.compact(await writer.revision())
+  await cutOff.restart()
+
+  await until('the informer lists again', () => seen.length >= 5, 120_000)
+  t.same(seen.slice(2).sort(), ['ADDED c', 'DELETED d', 'MODIFIED a'], 'what changed while it was cut off, as events (b came and went unseen)')
+  t.same(informer.list().map((o) => `${o.metadata.name}=${(o.data as Record<string, string>).value}`).sort(), ['a=2', 'c=1'])
+  await writer.create(key('e'), cm('e', '1'))
+  await until('a write after the new list reaches the informer', () => informer.get('default/e') !== undefined, 60_000)
 })

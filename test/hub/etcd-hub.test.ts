@@ -1,11 +1,13 @@
 // A `bramble hub` process on an etcd store (--store etcd://...): its API creates, gets, lists and
 // watches objects kept in etcd, not in the data dir; they outlive a restart of the hub; and a
-// watch from a revision compacted away (here by another store on the same prefix) is 410 Gone.
+// watch from a revision compacted away (by another store on the same prefix, or by etcd behind
+// every store's back) is 410 Gone.
 
 import t from 'tap'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Etcd3 } from 'etcd3'
 import { openEtcdStore } from '../../src/hub/etcd-store.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { etcdMissing, startEtcd } from '../helpers/etcd.js'
@@ -82,4 +84,15 @@ t.test('a hub on etcd serves create, get, list and watch, and keeps its objects 
   }
   t.equal(gone[0]?.type, 'ERROR')
   t.equal(gone[0]?.object.code, 410, 'a watch from a compacted revision is 410 Gone')
+
+  // Compacted by etcd itself, which no store hears of: the watch etcd ends is 410 Gone too.
+  const late = await apiRequest(api(), 'POST', CONFIGMAPS, configMap('late', 'five'))
+  // Two more writes: etcd keeps the revision it compacts at, so the watch must start below it.
+  await apiRequest(api(), 'POST', CONFIGMAPS, configMap('later', 'six'))
+  await apiRequest(api(), 'POST', CONFIGMAPS, configMap('latest', 'seven'))
+  const raw = new Etcd3({ hosts: etcd.endpoints })
+  t.teardown(() => raw.close())
+  await raw.kv.compact({ revision: await direct.revision() })
+  const ended = watchLines((await apiRequest(api(), 'GET', `${CONFIGMAPS}?watch=true&resourceVersion=${late.json.metadata.resourceVersion}&timeoutSeconds=30`)).text)
+  t.same(ended.map((e) => `${e.type} ${e.object.code}`), ['ERROR 410'], 'the watch ends at once with 410 Gone, not at its timeout')
 })

@@ -120,7 +120,7 @@ t.test('etcd-only behaviour', async (t) => {
     t.same(seen, [...[0, 1, 2, 3, 4].map((i) => `before${i}`), ...[0, 1, 2, 3, 4].map((i) => `after${i}`)])
   })
 
-  t.test('a watch etcd ends (its revision compacted behind the store\'s back) is logged; the store goes on', async (t) => {
+  t.test("a watch etcd ends (its revision compacted behind the store's back) calls onEnd; the store goes on", async (t) => {
     const lines: string[] = []
     const destination = new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) })
     const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: prefix(), logger: createLogger({ level: 'warn', destination }) })
@@ -132,8 +132,11 @@ t.test('etcd-only behaviour', async (t) => {
     t.teardown(() => raw.close())
     await raw.kv.compact({ revision: await store.revision() })
     const early: StoreEvent[] = []
-    store.watch({ resource: 'pods' }, from, (e) => early.push(e))
-    await until(() => lines.some((l) => l.includes('etcd ended a watch')), 'the ended watch is logged')
+    const ended: Error[] = []
+    store.watch({ resource: 'pods' }, from, (e) => early.push(e), { onEnd: (error) => ended.push(error) })
+    await until(() => ended.length > 0, 'the watcher is told its watch ended')
+    t.match(ended, [{ code: 'BRAMBLE_STORE_COMPACTED' }], 'once, as a StoreCompactedError: list again')
+    t.ok(lines.some((l) => l.includes('etcd ended a watch')), 'and it is logged')
     t.same(early, [], 'it delivered nothing from the compacted range')
     const later: StoreEvent[] = []
     const w = store.watch({ resource: 'pods' }, await store.revision(), (e) => later.push(e))
