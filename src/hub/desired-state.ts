@@ -23,7 +23,9 @@
 // that use them wait, and the hub logs why. A new key sends every Secret again, sealed to it.
 //
 // Before a node has sent `up/sync` since the hub started, the hub does not know what it holds and
-// sends it nothing; the agent syncs on every connect.
+// sends it nothing; the agent syncs on every connect. A node that heartbeats without having synced
+// (its session on a shared broker outlived the hub that led before: highly available hubs) gets
+// the whole set.
 
 import { isDeepStrictEqual } from 'node:util'
 import { DELIVERY, MAX_PAYLOAD_BYTES, downTopic, encodeMessage, type DesiredMessage, type DesiredObject, type ObjectRef } from '../api/protocol.js'
@@ -189,6 +191,14 @@ export class DesiredState {
     const s = this.session(node)
     s.syncRequest = revision
     this.queue.add(node)
+  }
+
+  /**
+   * A heartbeat from the node. One that has not synced since this hub started, and heartbeats all
+   * the same, will not sync: it kept its broker session across a change of leading hub.
+   */
+  onHeartbeat(node: string): void {
+    if (!this.sessions.has(node)) this.onSync(node, 0)
   }
 
   /** `up/ack`: the node's replica durably holds `revision`. */

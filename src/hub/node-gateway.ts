@@ -150,6 +150,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     onAck: (node, revision) => desired.onAck(node, revision),
     onRpcReply: (node, reply) => (streams.owns(reply.id) ? streams.onReply(node, reply) : images?.onReply(node, reply) || logs.onReply(node, reply)),
     onAlive: (node) => lifecycle.onMessage(node),
+    onHeartbeat: (node) => desired.onHeartbeat(node),
     onOffline: (node) => lifecycle.onOffline(node),
     onHeartbeatLag: o.heartbeatLag,
   })

@@ -53,6 +53,8 @@ export interface NodeStatusIntakeOptions {
   onAlive(node: string): void
   /** The node's Last Will: presence online:false (not an agent's clean goodbye, agentStopped). */
   onOffline(node: string): void
+  /** Each heartbeat, after it is recorded. */
+  onHeartbeat?(node: string): void
   /**
    * Told, for each heartbeat that carries its send time, how long it took from the node sending it
    * to the hub having recorded it, in seconds (by the node's clock against the hub's, so a node's
@@ -115,6 +117,7 @@ export class NodeStatusIntake {
       case 'heartbeat': {
         this.o.heartbeats.record(node, message as Parameters<Heartbeats['record']>[1], now)
         if (typeof sentAt === 'number') this.o.onHeartbeatLag?.(Math.max(0, this.o.clock.now() - sentAt) / 1000)
+        this.o.onHeartbeat?.(node)
         return
       }
       case 'sync':

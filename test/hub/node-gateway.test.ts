@@ -546,3 +546,15 @@ t.test('desired state: Secrets go down sealed to the node; a node whose key the 
   t.equal((await registry.get(kind('Node'), '', 'seal-2')).metadata.annotations?.['bramble.io/secrets-public-key'], sealingKeys.get('seal-2')!.publicKey, 'a bad key is not recorded')
   t.equal(old.desired.length, count, 'nothing sent again')
 })
+
+t.test('a node that heartbeats without having synced (its session outlived the hub that led) gets the whole set; one that synced gets nothing more', async (t) => {
+  await joinNode('kept-session')
+  const n = await connectNode('kept-session')
+  t.teardown(() => n.end())
+  await n.send('heartbeat', { seq: 1, uptimeMs: 1000, cpu: 0.1, memory: 1_000_000 })
+  const first = await eventually('the whole set after a heartbeat with no sync', () => n.desired[0])
+  t.equal(first.full, true, 'the whole set, since the hub cannot know what the node holds')
+  await n.send('heartbeat', { seq: 2, uptimeMs: 2000, cpu: 0.1, memory: 1_000_000 })
+  await settle()
+  t.equal(n.desired.length, 1, 'a later heartbeat sends nothing more')
+})
