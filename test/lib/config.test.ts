@@ -22,6 +22,7 @@ t.test('with no flags, every default applies', async (t) => {
     mosquittoPidFile: '',
     heartbeatIntervalMs: 5000,
     nodeGracePeriodMs: 20_000,
+    leaderLeaseMs: 5_000,
     defaultTolerationSeconds: 30,
     unhealthyZoneThreshold: 0.55,
     nodeEvictionRatePerSecond: 0.1,
@@ -178,4 +179,9 @@ t.test('client commands find the kubeconfig: flag, then KUBECONFIG, then the dat
   t.equal(resolveKubeconfigPath('/x/k.yaml', { KUBECONFIG: '/y/k.yaml' }), '/x/k.yaml')
   t.equal(resolveKubeconfigPath(undefined, { KUBECONFIG: '/y/k.yaml:/z/k.yaml' }), '/y/k.yaml')
   t.equal(resolveKubeconfigPath(undefined, { BRAMBLE_DATA_DIR: '/srv/b' }), join('/srv/b', 'kubeconfig.yaml'))
+})
+
+t.test('--leader-lease takes whole seconds from 2s to 60s, naming the flag otherwise', async (t) => {
+  t.equal(resolveHubConfig({ dataDir: '/tmp/ha-flags', leaderLease: '8s' }, {}).leaderLeaseMs, 8_000)
+  for (const bad of ['1s', '90s', '2500ms']) t.throws(() => resolveHubConfig({ dataDir: '/tmp/ha-flags', leaderLease: bad }, {}), /--leader-lease/, `${bad} is refused`)
 })
