@@ -25,7 +25,8 @@ t.test('the list: unique names, a script built from bench/, a time limit each, t
     t.ok(b.timeLimitSeconds > 0 && b.timeLimitSeconds <= 1800, `${b.name}: a time limit of at most 30 min`)
   }
   const total = BENCHES.reduce((sum, b) => sum + b.timeLimitSeconds, 0)
-  t.ok(total <= 3600, `the time limits add up to at most an hour (${total} s)`)
+  // The limits are the worst case; a run here takes about half of their sum.
+  t.ok(total <= 5400, `the time limits add up to at most 90 minutes (${total} s)`)
 })
 
 t.test('writes RESULTS.md: figures of a bench that succeeds, a failure and an overrun recorded, the machine named', async (t) => {
