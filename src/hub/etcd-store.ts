@@ -52,7 +52,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 30_000
 /** An optimistic update retries when another writer got in between; past this many, it gives up. */
 const MAX_WRITE_ATTEMPTS = 100
 
-function connect(options: EtcdStoreOptions): { client: Etcd3; prefix: string; where: string } {
+/** A client for the store's members, with the store's deadlines and message limits. */
+export function connectEtcd(options: EtcdStoreOptions): { client: Etcd3; prefix: string; where: string } {
   const prefix = options.prefix ?? DEFAULT_STORE_PREFIX
   const timeout = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
   const client = new Etcd3({
@@ -67,7 +68,7 @@ function connect(options: EtcdStoreOptions): { client: Etcd3; prefix: string; wh
 
 /** Opens the store; fails with StoreUnavailableError when no member answers. */
 export async function openEtcdStore(options: EtcdStoreOptions): Promise<FenceableStore> {
-  const { client, prefix, where } = connect(options)
+  const { client, prefix, where } = connectEtcd(options)
   try {
     const meta = await client.kv.range({ key: Buffer.from(`${prefix}meta/`), range_end: prefixEnd(`${prefix}meta/`) })
     const value = (name: string) => Number(meta.kvs.find((kv) => kv.key.toString() === `${prefix}meta/${name}`)?.value.toString() ?? 0)
@@ -78,40 +79,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Fenceabl
   }
 }
 
-/**
- * Readies an empty prefix to receive a store whose newest revision was `aboveRevision` (an LMDB
- * store being migrated): every revision the etcd store hands out from now on is higher, so a
- * resourceVersion read before the migration is never mistaken for a newer one, and history from
- * before it is compacted (a watch from there is 410 Gone; watchers list again). Refuses a prefix
- * that holds anything.
- */
-export async function prepareEtcdImport(options: EtcdStoreOptions, aboveRevision: number): Promise<void> {
-  const { client, prefix, where } = connect(options)
-  try {
-    const held = await client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true }).catch((error: unknown) => {
-      throw new StoreUnavailableError(where, { cause: error })
-    })
-    if (Number(held.count) > 0) throw new Error(`${where} already holds ${held.count} keys; migrate into an empty prefix (name another one in the URL)`)
-    // This transaction takes etcd revision now + 1: store revision = etcd revision + offset, so it
-    // is at least aboveRevision + 1.
-    const offset = Math.max(0, aboveRevision - Number(held.header.revision))
-    const compacted = Number(held.header.revision) + offset
-    const offsetKey = Buffer.from(`${prefix}meta/revision-offset`)
-    const done = await client.kv.txn({
-      compare: [{ key: offsetKey, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [
-        { request_put: { key: offsetKey, value: Buffer.from(String(offset)) } },
-        { request_put: { key: Buffer.from(`${prefix}meta/compacted`), value: Buffer.from(String(compacted)) } },
-      ],
-    })
-    if (!done.succeeded) throw new Error(`${where} was written to while the migration began; migrate into an empty prefix`)
-  } finally {
-    client.close()
-  }
-}
-
 /** The first key after every key that starts with `prefix`. */
-function prefixEnd(prefix: string): Buffer {
+export function prefixEnd(prefix: string): Buffer {
   const end = Buffer.from(prefix)
   end[end.length - 1]!++
   return end

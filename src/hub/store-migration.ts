@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { storeUrl, type EtcdLocation } from '../lib/store-url.js'
-import { openEtcdStore, prepareEtcdImport } from './etcd-store.js'
+import { connectEtcd, openEtcdStore, prefixEnd, type EtcdStoreOptions } from './etcd-store.js'
+import { StoreUnavailableError } from './errors.js'
 import { readStoredObjects } from './lmdb-maintenance.js'
 
 export interface MigrationResult {
@@ -47,5 +48,37 @@ export async function migrateLmdbToEtcd(dataDir: string, to: EtcdLocation): Prom
     return { objects: objects.length, fromRevision: revision, toRevision: await store.revision() }
   } finally {
     await store.close()
+  }
+}
+
+/**
+ * Readies an empty prefix to receive a store whose newest revision was `aboveRevision` (an LMDB
+ * store being migrated): every revision the etcd store hands out from now on is higher, so a
+ * resourceVersion read before the migration is never mistaken for a newer one, and history from
+ * before it is compacted (a watch from there is 410 Gone; watchers list again). Refuses a prefix
+ * that holds anything.
+ */
+async function prepareEtcdImport(options: EtcdStoreOptions, aboveRevision: number): Promise<void> {
+  const { client, prefix, where } = connectEtcd(options)
+  try {
+    const held = await client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true }).catch((error: unknown) => {
+      throw new StoreUnavailableError(where, { cause: error })
+    })
+    if (Number(held.count) > 0) throw new Error(`${where} already holds ${held.count} keys; migrate into an empty prefix (name another one in the URL)`)
+    // This transaction takes etcd revision now + 1: store revision = etcd revision + offset, so it
+    // is at least aboveRevision + 1.
+    const offset = Math.max(0, aboveRevision - Number(held.header.revision))
+    const compacted = Number(held.header.revision) + offset
+    const offsetKey = Buffer.from(`${prefix}meta/revision-offset`)
+    const done = await client.kv.txn({
+      compare: [{ key: offsetKey, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [
+        { request_put: { key: offsetKey, value: Buffer.from(String(offset)) } },
+        { request_put: { key: Buffer.from(`${prefix}meta/compacted`), value: Buffer.from(String(compacted)) } },
+      ],
+    })
+    if (!done.succeeded) throw new Error(`${where} was written to while the migration began; migrate into an empty prefix`)
+  } finally {
+    client.close()
   }
 }
