@@ -5,8 +5,9 @@
 // addresses) and the replica (in memory; see memory-replica.ts).
 //
 // Run as a child process (bench/sched forks it so the agents get a core of their own), it takes
-// {type: 'start', options} over IPC, answers {type: 'started'} or {type: 'error'}, and closes the
-// agents on {type: 'stop'} or when the parent goes away.
+// {type: 'start', options} over IPC, answers {type: 'started'} or {type: 'error'}, answers
+// {type: 'connected?'} with {type: 'connected', count}, and closes the agents on {type: 'stop'} or
+// when the parent goes away.
 
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,7 +87,7 @@ export async function startSimulatedAgents(o: SimulatedAgentsOptions): Promise<S
 
 // ---- child-process mode -------------------------------------------------------------------------
 
-type ParentMessage = { type: 'start'; options: SimulatedAgentsOptions } | { type: 'stop' }
+type ParentMessage = { type: 'start'; options: SimulatedAgentsOptions } | { type: 'stop' } | { type: 'connected?' }
 
 if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
   let running: SimulatedAgents | undefined
@@ -103,6 +104,9 @@ if (process.send && process.argv[1] === fileURLToPath(import.meta.url)) {
         },
         (err) => process.send!({ type: 'error', message: (err as Error).message }),
       )
+    } else if (msg.type === 'connected?') {
+      // How many agents hold an MQTT session now (bench/sched waits for all after the hub restarts).
+      process.send!({ type: 'connected', count: running?.agents.filter((a) => a.bus?.connected).length ?? 0 })
     } else if (msg.type === 'stop') {
       void stop().then(() => {
         process.send!({ type: 'stopped' })
