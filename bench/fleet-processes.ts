@@ -196,9 +196,9 @@ export interface AgentsProcess {
 }
 
 /** The simulated agents (bench/simulated-agents.ts) in a child process of their own, with room for their sockets. */
-export function forkAgentsProcess(options: SimulatedAgentsOptions, deadline: number, heapMiB: number): AgentsProcess {
+export function forkAgentsProcess(options: SimulatedAgentsOptions, deadline: number, heapMiB: number, extraNodeArgs: string[] = []): AgentsProcess {
   const path = fileURLToPath(new URL(`./simulated-agents${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
-  const nodeArgs = [...process.execArgv, `--max-old-space-size=${heapMiB}`]
+  const nodeArgs = [...process.execArgv, `--max-old-space-size=${heapMiB}`, ...extraNodeArgs]
   const { command, args } = raised(process.execPath, nodeArgs)
   // fork runs `execPath execArgv path`: prlimit, then node with its flags, keeping the IPC channel.
   const child = fork(path, [], { execPath: command, execArgv: command === process.execPath ? nodeArgs : args, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })

@@ -13,7 +13,7 @@
 //
 //   npm run bench:fleet     BENCH_FLEET_AGENTS=1000,10000  BENCH_FLEET_PODS=20000
 //                           BENCH_FLEET_BROKERS=embedded,mosquitto  BENCH_TIMEOUT_SECONDS=900 (each run)
-//                           BENCH_PROFILE=DIR: the hub writes a CPU profile (.cpuprofile) there on exit
+//                           BENCH_PROFILE=DIR: the hub and the agents' process write CPU profiles (.cpuprofile) there on exit
 //
 // Every phase is bounded by the run's deadline; on timeout the run prints how far it got and the
 // bench goes on to the next one. The lag and the messages are measured in two windows: the fleet
@@ -126,6 +126,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
   process.once('SIGTERM', onSignal)
   try {
     const mqttPort = await freePort()
+    const profileArgs = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []
     const brokerArgs: string[] = []
     if (o.broker === 'mosquitto') {
       // The hub's PKI made ahead (the hub keeps it): Mosquitto serves with the hub's certificate.
@@ -147,7 +148,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         '--cluster-cidr', '10.64.0.0/10',
         '--store-map-size', '8Gi',
       ],
-      nodeArgs: o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [],
+      nodeArgs: profileArgs,
       timeoutMs: 60_000,
     })
     result.openFiles.hub = hub.openFiles.soft
@@ -163,6 +164,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       { hub: new URL(hub.server).host, token: hub.joinToken, nodes: specs, dataRoot: agentsRoot, heartbeatIntervalMs: o.heartbeatIntervalMs, concurrency: o.joinConcurrency ?? 32 },
       deadline,
       Math.max(2_048, Math.ceil(o.agents * 0.6)),
+      profileArgs,
     )
     result.openFiles.agents = agents.openFiles.soft
     let joined = false

@@ -18,9 +18,9 @@ export async function scanDevices(dir: string): Promise<HostDevices> {
     throw err
   }
   const found: HostDevices = {}
-  for (const name of names.sort(compareDeviceNames)) {
-    const cls = deviceClassOf(name)
-    if (!cls) continue
+  // Only device-class names are sorted: /dev holds hundreds of others, and this runs every heartbeat.
+  for (const name of names.filter((n) => deviceClassOf(n) !== undefined).sort(compareDeviceNames)) {
+    const cls = deviceClassOf(name)!
     // A symlink to a device counts once, at the name it has here; a regular file is not a device.
     const isDevice = await stat(join(dir, name)).then((s) => s.isCharacterDevice(), () => false)
     if (isDevice) (found[cls] ??= []).push(join(dir, name))

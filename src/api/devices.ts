@@ -31,7 +31,10 @@ export function deviceClassOfResource(resource: string): string | undefined {
   return Object.hasOwn(DEVICE_CLASSES, cls) ? cls : undefined
 }
 
+/** One collator for every comparison: localeCompare with options builds one per call. */
+const DEVICE_NAME_ORDER = new Intl.Collator('en', { numeric: true })
+
 /** Device names in a stable order: by class, then the number in the name (`ttyUSB2` before `ttyUSB10`). */
 export function compareDeviceNames(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true })
+  return DEVICE_NAME_ORDER.compare(a, b)
 }
