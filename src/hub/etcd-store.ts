@@ -11,13 +11,14 @@
 
 import { randomUUID } from 'node:crypto'
 import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
+import { apiVersionOf, KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
-import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
+import { resourceOf, type ListResult, type ListScope, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions, type WriteOptions } from './store.js'
 
 export interface EtcdStoreOptions {
   /** Client URLs of the etcd members (`http://10.0.0.5:2379`). */
@@ -84,6 +85,13 @@ export function prefixEnd(prefix: string): Buffer {
   const end = Buffer.from(prefix)
   end[end.length - 1]!++
   return end
+}
+
+/** What a delete event carries when etcd no longer has the value before it: the kind and the name. */
+function placeholder(key: ObjectKey): KubeObject {
+  const info = KINDS.find((k) => resourceOf(k.group, k.plural) === key.resource)
+  const metadata = key.namespace ? { name: key.name, namespace: key.namespace } : { name: key.name }
+  return { apiVersion: info ? apiVersionOf(info) : '', kind: info?.kind ?? '', metadata }
 }
 
 /** RFC 3339 at second precision, as Kubernetes writes timestamps. */
@@ -375,12 +383,18 @@ class EtcdStore implements FenceableStore {
       const key = this.keyOf(event.kv.key)
       if (key === undefined || !inScope(state.scope, key)) continue
       let storeEvent: StoreEvent
-      if (event.type === 'Delete') {
-        const object: KubeObject = event.prev_kv ? JSON.parse(event.prev_kv.value.toString()) : { metadata: { name: key.name, namespace: key.namespace || undefined } }
-        object.metadata.resourceVersion = String(revision)
-        storeEvent = { type: 'DELETED', key, object, revision }
-      } else {
-        storeEvent = { type: event.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, object: this.decode(event.kv), revision }
+      try {
+        if (event.type === 'Delete') {
+          // The value as it was before the delete, stamped with the deleting revision.
+          const object = event.prev_kv ? this.decode(event.prev_kv) : placeholder(key)
+          object.metadata.resourceVersion = String(revision)
+          storeEvent = { type: 'DELETED', key, object, revision }
+        } else {
+          storeEvent = { type: event.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, object: this.decode(event.kv), revision }
+        }
+      } catch (error) {
+        this.logger.error({ err: (error as Error).message, revision }, 'watch skipped a value it cannot read')
+        continue
       }
       try {
         onEvent(storeEvent)
@@ -397,7 +411,16 @@ class EtcdStore implements FenceableStore {
   }
 
   private decode(kv: IKeyValue): KubeObject {
-    const object = JSON.parse(kv.value.toString()) as KubeObject
+    let object: KubeObject | undefined
+    try {
+      object = JSON.parse(kv.value.toString()) as KubeObject
+    } catch {
+      object = undefined
+    }
+    if (typeof object !== 'object' || object === null || typeof object.metadata !== 'object' || object.metadata === null) {
+      const key = JSON.stringify(kv.key.toString()).replace(/\\u0000/g, '\\0')
+      throw new Error(`${this.where} holds ${key}, which is not a Bramble object; something else wrote under the store's prefix`)
+    }
     object.metadata.resourceVersion = String(this.toStore(kv.mod_revision))
     return object
   }

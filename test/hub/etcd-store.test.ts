@@ -145,6 +145,25 @@ t.test('etcd-only behaviour', async (t) => {
     await until(() => later.length === 1, 'a new watch from now receives the next write')
   })
 
+  t.test('a value something else wrote under the prefix is skipped by watches and named by reads', async (t) => {
+    const p = prefix()
+    const store = await openEtcdStore({ endpoints: etcd.endpoints, prefix: p })
+    t.teardown(() => store.close())
+    const seen: string[] = []
+    const w = store.watch({ resource: 'pods' }, await store.revision(), (e) => seen.push(`${e.type} ${e.key.name}`))
+    t.teardown(() => w.stop())
+    const raw = new Etcd3({ hosts: etcd.endpoints })
+    t.teardown(() => raw.close())
+    await raw.put(`${p}o/pods\0default\0junk`).value('not json')
+    await store.create(podKey('after'), pod('after'))
+    await raw.delete().key(`${p}o/pods\0default\0junk`)
+    await store.delete(podKey('after'))
+    await until(() => seen.length === 2, 'the writes around the junk arrive')
+    t.same(seen, ['ADDED after', 'DELETED after'], 'the junk, written and deleted, was skipped')
+    await raw.put(`${p}o/pods\0default\0junk`).value('[]')
+    await t.rejects(store.get(podKey('junk')), { message: new RegExp(`${p.replace(/\//g, '\\/')} holds ".*pods\\\\0default\\\\0junk", which is not a Bramble object`) })
+  })
+
   t.test('an etcd that does not answer is a StoreUnavailableError naming the store', async (t) => {
     const port = await freePort()
     await t.rejects(openEtcdStore({ endpoints: [`http://127.0.0.1:${port}`], callTimeoutMs: 3000 }), {
