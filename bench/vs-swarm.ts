@@ -5,6 +5,7 @@
 // figure, Swarm goes first and then Bramble, each alone, driven by its own command line:
 //   - N replicas Running, N in --replicas (default 1, 10, 30): `docker service create` vs `bramble
 //     apply` of a Deployment, until the orchestrator says N are running (Swarm's tasks, Bramble's pods);
+//     --rounds times (default 3), the sides taking turns, and the median kept;
 //   - scale 10 -> 30: `docker service scale` vs `bramble scale`;
 //   - rolling update of 10 replicas to a new image: `docker service update --image` vs `bramble
 //     apply`, until the orchestrator says all N run the new image and no old container runs;
@@ -19,7 +20,7 @@
 // figures each side runs one replica once, unmeasured (Bramble imports its pause image then).
 // Names (namespace, bridge, node, services, deployments, containers) start with `vsw`.
 //
-//   npm run bench:vs-swarm -- [--replicas 1,10,30] [--update-replicas 10] [--scale-to 30]
+//   npm run bench:vs-swarm -- [--replicas 1,10,30] [--rounds 3] [--update-replicas 10] [--scale-to 30]
 //                             [--parallelism 1] [--grace-seconds 10] [--step-timeout 300]
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io (dockerd and the docker CLI) and iptables.
@@ -45,6 +46,8 @@ const POLL_MS = 50
 export interface VsSwarmOptions {
   /** Replica counts to reach from nothing, one figure each. */
   replicas: number[]
+  /** Rounds of each replica-count figure, the sides taking turns; the median is reported (a shared machine's load drifts). */
+  rounds: number
   /** Replicas of the rolling update, the kill and the scale to 30. */
   updateReplicas: number
   /** Replicas the scale step goes to. */
@@ -55,7 +58,7 @@ export interface VsSwarmOptions {
   stepTimeoutSeconds: number
 }
 
-export const DEFAULT_VS_SWARM_OPTIONS: VsSwarmOptions = { replicas: [1, 10, 30], updateReplicas: 10, scaleTo: 30, parallelism: 1, graceSeconds: 10, stepTimeoutSeconds: 300 }
+export const DEFAULT_VS_SWARM_OPTIONS: VsSwarmOptions = { replicas: [1, 10, 30], rounds: 3, updateReplicas: 10, scaleTo: 30, parallelism: 1, graceSeconds: 10, stepTimeoutSeconds: 300 }
 
 /** One figure measured on both sides, in seconds. */
 export interface Pair {
@@ -68,6 +71,8 @@ export interface Pair {
   running: { swarm: number; bramble: number }
   /** Bramble's aim against Swarm, as the largest ratio that meets it. */
   aim?: number
+  /** Rounds measured; the times are their medians. */
+  rounds: number
 }
 
 export interface MemoryFigures {
@@ -91,10 +96,11 @@ export class VsSwarmUsageError extends Error {
   readonly code = 'BRAMBLE_BENCH_USAGE'
 }
 
-/** `--replicas 1,10,30 --update-replicas N --scale-to N --parallelism N --grace-seconds N --step-timeout N`; a bad value throws naming its flag. */
+/** `--replicas 1,10,30 --rounds N --update-replicas N --scale-to N --parallelism N --grace-seconds N --step-timeout N`; a bad value throws naming its flag. */
 export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
   const options = { ...DEFAULT_VS_SWARM_OPTIONS }
   const counts: Record<string, { key: Exclude<keyof VsSwarmOptions, 'replicas'>; min: number; max: number; what: string }> = {
+    '--rounds': { key: 'rounds', min: 1, max: 9, what: 'rounds of each replica-count figure' },
     '--update-replicas': { key: 'updateReplicas', min: 1, max: 100, what: 'replicas of the rolling update and the kill' },
     '--scale-to': { key: 'scaleTo', min: 1, max: 100, what: 'replicas of the scale step' },
     '--parallelism': { key: 'parallelism', min: 1, max: 100, what: 'replicas updated at once' },
@@ -181,12 +187,21 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     const floorSeconds = await bareRunSeconds(host)
     progress(`bare docker run -d: ${floorSeconds.toFixed(2)} s`)
     const pairs: Pair[] = []
-    /** Runs `measure` on Swarm, then on Bramble; it returns the seconds and what the orchestrator says runs at the end. */
-    const pair = async (label: string, replicas: number, aim: number | undefined, measure: (side: Orchestrator) => Promise<[number, number]>) => {
-      const [swarmSeconds, swarmRunning] = await measure(swarm)
-      const [brambleSeconds, brambleRunning] = await measure(bramble)
-      pairs.push({ label, swarm: swarmSeconds, bramble: brambleSeconds, replicas, running: { swarm: swarmRunning, bramble: brambleRunning }, aim })
-      progress(`${label}: swarm ${swarmSeconds.toFixed(2)} s, bramble ${brambleSeconds.toFixed(2)} s`)
+    /**
+     * Runs `measure` on Swarm, then on Bramble, `rounds` times; it returns the seconds and what the
+     * orchestrator says runs at the end. The median time is kept, and the fewest replicas seen running.
+     */
+    const pair = async (label: string, replicas: number, aim: number | undefined, measure: (side: Orchestrator) => Promise<[number, number]>, rounds = 1) => {
+      const runs: Record<'swarm' | 'bramble', Array<[number, number]>> = { swarm: [], bramble: [] }
+      for (let round = 0; round < rounds; round++) {
+        runs.swarm.push(await measure(swarm))
+        runs.bramble.push(await measure(bramble))
+      }
+      const seconds = (side: 'swarm' | 'bramble') => median(runs[side].map(([s]) => s))
+      const running = (side: 'swarm' | 'bramble') => Math.min(...runs[side].map(([, r]) => r))
+      pairs.push({ label, swarm: seconds('swarm'), bramble: seconds('bramble'), replicas, running: { swarm: running('swarm'), bramble: running('bramble') }, aim, rounds })
+      const all = (side: 'swarm' | 'bramble') => runs[side].map(([s]) => s.toFixed(2)).join(', ')
+      progress(`${label}: swarm ${all('swarm')} s, bramble ${all('bramble')} s`)
     }
     const timeout = options.stepTimeoutSeconds
     for (const n of options.replicas) {
@@ -196,7 +211,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
         const running = await side.running(name)
         await side.remove(name)
         return [seconds, running]
-      })
+      }, options.rounds)
     }
     const m = options.updateReplicas
     const group = `vsw-u${m}`
@@ -248,7 +263,8 @@ export function formatVsSwarm(r: VsSwarmResult): string {
   for (const p of r.pairs) {
     const ratio = p.bramble / p.swarm
     const aim = p.aim === undefined ? '' : `<= ${p.aim.toFixed(1)} ${ratio <= p.aim ? 'met' : 'missed'}`
-    lines.push(`${p.label.padEnd(30)} ${seconds(p.swarm)} ${seconds(p.bramble)}   ${ratio.toFixed(2).padStart(5)}   ${aim}`)
+    const rounds = p.rounds > 1 ? `   (median of ${p.rounds})` : ''
+    lines.push(`${p.label.padEnd(30)} ${seconds(p.swarm)} ${seconds(p.bramble)}   ${ratio.toFixed(2).padStart(5)}   ${aim}${rounds}`)
   }
   const swarmAdds = r.memory.dockerdAfterKiB - r.memory.dockerdBeforeKiB
   const brambleAdds = r.memory.hubKiB + r.memory.agentKiB
@@ -351,7 +367,13 @@ async function bareRunSeconds(host: NetnsHost): Promise<number> {
     times.push((performance.now() - start) / 1000)
     await host.docker.getContainer(id).remove({ force: true })
   }
-  return times.sort((a, b) => a - b)[1]!
+  return median(times)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** Seconds from starting `act` until `done` holds (polled every 50 ms). */

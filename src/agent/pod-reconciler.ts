@@ -245,20 +245,41 @@ export class PodReconciler {
     const ctx = this.executorContext(uid, desired, state, containers, images)
     if (desired) this.reportMountProblem(uid, desired, ctx)
     let changed = false
-    for (const step of steps) {
-      try {
-        await executeStep(step, ctx)
-      } catch (e) {
-        if (e instanceof ImagePullError && step.kind === 'pull') {
-          this.recordPullFailure(state, step, e, ctx)
-          break
+    // The sandbox starts while the pod's containers are pulled and created (Docker lets a container
+    // name a network namespace that does not run yet); any other step waits for it.
+    let sandboxStart: Promise<void> | undefined
+    const sandboxStarted = async () => {
+      const starting = sandboxStart
+      sandboxStart = undefined
+      await starting
+    }
+    try {
+      for (const step of steps) {
+        if (step.kind !== 'create' && step.kind !== 'pull') await sandboxStarted()
+        if (step.kind === 'start' && step.container === 'POD') {
+          sandboxStart = executeStep(step, ctx)
+          sandboxStart.catch(() => {}) // awaited by the next step that needs it, or below
+          changed = true
+          continue
         }
-        throw e
+        try {
+          await executeStep(step, ctx)
+        } catch (e) {
+          if (e instanceof ImagePullError && step.kind === 'pull') {
+            this.recordPullFailure(state, step, e, ctx)
+            break
+          }
+          throw e
+        }
+        // A dead container the engine cannot remove (executor: "going on without it") changed
+        // nothing: counting it would look again forever and never report the pod's status.
+        if (changesState(step) && !(step.kind === 'remove' && (await this.leftDead(step.id)))) changed = true
+        if (step.kind === 'wait') this.queue.addAfter(uid, Math.max(0, step.until - this.o.clock.now()))
       }
-      // A dead container the engine cannot remove (executor: "going on without it") changed
-      // nothing: counting it would look again forever and never report the pod's status.
-      if (changesState(step) && !(step.kind === 'remove' && (await this.leftDead(step.id)))) changed = true
-      if (step.kind === 'wait') this.queue.addAfter(uid, Math.max(0, step.until - this.o.clock.now()))
+      await sandboxStarted()
+    } finally {
+      // A step failed while the sandbox was starting: the start ends before the pass does (its error is the step's).
+      if (sandboxStart) await sandboxStarted().catch(() => {})
     }
     if (changed) return true // look again: the next step depends on what these did
     if (!desired) {

@@ -6,8 +6,9 @@
 //
 // Level-triggered (STYLE.md §1): a change to a pod, configmap or secret only marks the nodes it
 // concerns dirty in a WorkQueue keyed by node name; a worker reads the informers' caches, diffs
-// against what the node was last sent and sends what differs. A short delay before each run
-// coalesces bursts (a Deployment of 50 pods is one message, not 50).
+// against what the node was last sent and sends what differs. A change after a quiet spell goes
+// at once; a short delay before the runs right behind it coalesces bursts (a Deployment of 50 pods
+// is a message or two, not 50).
 //
 // How a reconnecting agent gets only what changed, with no history in the store: for every
 // revision the hub sends a node it keeps a snapshot of that desired set (object key →
@@ -79,6 +80,8 @@ interface NodeSession {
   refs: Set<DesiredKey>
   /** Secrets were withheld for want of the node's public key, and the hub said so. */
   withheldLogged?: boolean
+  /** When (clock ms) a live change was last looked at for this node. */
+  lastRunAt?: number
 }
 
 export function desiredKey(kind: DesiredKind, namespace: string, name: string): DesiredKey {
@@ -242,7 +245,12 @@ export class DesiredState {
   }
 
   private markDirty(node: string): void {
-    if (this.sessions.get(node)?.synced) this.queue.addAfter(node, this.coalesceMs)
+    const s = this.sessions.get(node)
+    if (!s?.synced) return
+    // A change after a quiet spell goes at once (one pod: no wait); those right behind it are
+    // gathered into the next message.
+    if (this.o.clock.now() - (s.lastRunAt ?? -Infinity) >= this.coalesceMs) this.queue.add(node)
+    else this.queue.addAfter(node, this.coalesceMs)
   }
 
   private session(node: string): NodeSession {
@@ -287,6 +295,7 @@ export class DesiredState {
   private async reconcile(node: string): Promise<void> {
     const s = this.sessions.get(node)
     if (!s) return
+    s.lastRunAt = this.o.clock.now()
     const { objects, refs, sealTo, withheld } = this.desiredFor(node)
     this.indexRefs(node, s, refs)
     this.logWithheld(node, s, withheld)

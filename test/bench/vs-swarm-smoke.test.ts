@@ -12,8 +12,9 @@ import { netnsUnavailable } from '../helpers/netns-host.js'
 
 t.test('flags: defaults, and a bad value is refused naming its flag', async (t) => {
   t.same(parseVsSwarmArgs([]), DEFAULT_VS_SWARM_OPTIONS)
-  t.same(parseVsSwarmArgs(['--replicas', '1,3', '--update-replicas=3', '--scale-to', '4', '--parallelism', '2', '--grace-seconds', '5', '--step-timeout', '60']), {
+  t.same(parseVsSwarmArgs(['--replicas', '1,3', '--rounds', '2', '--update-replicas=3', '--scale-to', '4', '--parallelism', '2', '--grace-seconds', '5', '--step-timeout', '60']), {
     replicas: [1, 3],
+    rounds: 2,
     updateReplicas: 3,
     scaleTo: 4,
     parallelism: 2,
@@ -24,6 +25,7 @@ t.test('flags: defaults, and a bad value is refused naming its flag', async (t) 
   t.throws(() => parseVsSwarmArgs(['--replicas']), /--replicas must be/)
   t.throws(() => parseVsSwarmArgs(['--update-replicas', '0']), /--update-replicas must be a whole number of replicas of the rolling update and the kill from 1 to 100, got "0"/)
   t.throws(() => parseVsSwarmArgs(['--grace-seconds', '1.5']), /--grace-seconds must be a whole number/)
+  t.throws(() => parseVsSwarmArgs(['--rounds', '0']), /--rounds must be a whole number of rounds of each replica-count figure from 1 to 9, got "0"/)
   t.throws(() => parseVsSwarmArgs(['--update-replicas', '2', '--parallelism', '3']), /--parallelism \(3\) must not exceed --update-replicas \(2\)/)
   t.throws(() => parseVsSwarmArgs(['--swarm', '1']), /unknown flag "--swarm"/)
 })
@@ -31,7 +33,7 @@ t.test('flags: defaults, and a bad value is refused naming its flag', async (t) 
 t.test('1 and 3 replicas, an update, a kill and a scale: both sides reach Running, every figure printed, nothing left behind', async (t) => {
   const unavailable = await netnsUnavailable()
   if (unavailable) return t.plan(0, unavailable)
-  const r = await runVsSwarmBench({ ...DEFAULT_VS_SWARM_OPTIONS, replicas: [1, 3], updateReplicas: 3, scaleTo: 4 })
+  const r = await runVsSwarmBench({ ...DEFAULT_VS_SWARM_OPTIONS, replicas: [1, 3], rounds: 1, updateReplicas: 3, scaleTo: 4 })
   const report = formatVsSwarm(r)
   t.comment(report)
 
