@@ -8,7 +8,7 @@ import type { KubeObject } from '../api/types.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
 import { LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
 import type { LogEntry } from './lmdb-watchers.js'
-import { scopeRange } from './lmdb-store.js'
+import { DATABASES, scopeRange } from './lmdb-store.js'
 import type { ObjectKey } from './store.js'
 
 /** Throws when another process has the store at `path` open (a running hub), before anything is changed. */
@@ -29,8 +29,8 @@ export async function readStoredObjects(path: string): Promise<{ revision: numbe
   const env = open({ path, maxDbs: 4 })
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
-    const objects = env.openDB<KubeObject, string>({ name: 'objects' })
-    const meta = env.openDB<number, string>({ name: 'meta' })
+    const objects = env.openDB<KubeObject, string>(DATABASES.objects)
+    const meta = env.openDB<number, string>(DATABASES.meta)
     const txn = env.useReadTransaction()
     try {
       const read = [...objects.getRange({ transaction: txn })].map(({ key: k, value }) => {
@@ -56,8 +56,8 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
   let count = 0
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
-    const objects = env.openDB<KubeObject, string>({ name: 'objects' })
-    const log = env.openDB<LogEntry, number>({ name: 'log' })
+    const objects = env.openDB<KubeObject, string>(DATABASES.objects)
+    const log = env.openDB<LogEntry, number>(DATABASES.log)
     await env.transaction(() => {
       for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
         const [, namespace = '', name = ''] = k.split('\0')
