@@ -120,7 +120,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     await store.list({ resource: 'secrets' })
     await ensureNamespaces(store)
     const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds, serviceCidr: config.serviceCidr })
-    await registry.serviceAllocations.repair()
+    await registry.serviceAllocations.repair(clock.now())
     const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
     let hubBusUrl: string
     let embeddedBroker: EmbeddedBroker | undefined

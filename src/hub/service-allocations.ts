@@ -16,6 +16,8 @@ export const SERVICE_IP_RESOURCE = 'bramble.io/serviceipleases'
 export const NODE_PORT_RESOURCE = 'bramble.io/nodeportleases'
 export const DEFAULT_SERVICE_CIDR = '10.43.0.0/16'
 const SERVICES = 'services'
+/** How long a lease may wait for its Service before repair drops it. */
+const REPAIR_GRACE_MS = 60_000
 
 interface Holder {
   namespace: string
@@ -124,8 +126,10 @@ export class ServiceAllocations {
   /**
    * Makes the leases match the stored Services: leases whose Service is gone (or another
    * incarnation) are dropped, and a Service's address or port without a lease gets one back.
+   * Given `nowMs`, a lease made within the last minute stays: on hubs sharing a store (etcd),
+   * another hub may have leased it for a Service it is about to write.
    */
-  async repair(): Promise<void> {
+  async repair(nowMs?: number): Promise<void> {
     const { items: services } = await this.store.list({ resource: SERVICES })
     const owners = new Map<string, string>()
     for (const s of services) {
@@ -146,6 +150,7 @@ export class ServiceAllocations {
           owners.delete(id)
           continue
         }
+        if (nowMs !== undefined && nowMs - Date.parse(lease.metadata.creationTimestamp ?? '') < REPAIR_GRACE_MS) continue
         await this.store.delete({ resource, namespace: '', name: lease.metadata.name! }).catch(ignoreMissing)
         dropped++
       }

@@ -174,3 +174,14 @@ t.test('NodePort Services get node ports from 30000-32767; requested ones are ch
   const d = (await registry.create(SERVICE, 'default', service('d', { type: 'NodePort', ports: [{ port: 80 }] }), WRITE)).object
   t.equal(d.spec.ports[0].nodePort, 30000, 'freed by the change to ClusterIP')
 })
+
+t.test('repair with the time keeps a lease younger than a minute (another hub may be writing its Service) and drops an older one', async (t) => {
+  const ctx = await setup(t)
+  const lease = (ip: string, createdAt: string): KubeObject => ({ apiVersion: 'bramble.io/v1', kind: 'ServiceAddressLease', metadata: { name: ip, creationTimestamp: createdAt }, spec: { namespace: 'default', name: 'in-flight', uid: 'not-written-yet' } }) as KubeObject
+  const now = Date.parse('2026-01-01T12:00:00Z')
+  await ctx.store.create({ resource: SERVICE_IP_RESOURCE, namespace: '', name: '10.43.0.7' }, lease('10.43.0.7', '2026-01-01T11:59:40Z'))
+  await ctx.store.create({ resource: SERVICE_IP_RESOURCE, namespace: '', name: '10.43.0.8' }, lease('10.43.0.8', '2026-01-01T11:58:00Z'))
+  await ctx.registry.serviceAllocations.repair(now)
+  const leases = (await ctx.store.list({ resource: SERVICE_IP_RESOURCE })).items.map((l) => l.metadata.name).sort()
+  t.same(leases, ['10.43.0.7'], 'the 20-second-old lease stays, the 2-minute-old one is dropped')
+})
