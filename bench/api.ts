@@ -10,8 +10,9 @@
 // GET /version; every client-node figure to the plain client's.
 //
 // Watch events/s: the bench writes BENCH_WATCH_EVENTS ConfigMaps first, then BENCH_WATCHERS watchers
-// start together from the revision before them, and the figure is events delivered to all of them
-// per second until each has all of them (the hub reads its change log and streams it).
+// start together from the revision before them and read until each has all of them (the hub reads
+// its change log and streams it); rounds of fresh watchers repeat that for BENCH_SECONDS, and the
+// figure is events delivered per second, all watchers together.
 //
 //   npm run bench:api      (BENCH_SECONDS per figure, default 5; BENCH_CLIENTS, 4; BENCH_LIST_SIZE, 100;
 //                           BENCH_WATCHERS, 4; BENCH_WATCH_EVENTS, 5000, at most 9000: the hub keeps 10,000 changes for watches)
@@ -136,12 +137,13 @@ function plainClient(hub: HubProcess): PlainClient {
           res.setEncoding('utf8')
           res.on('data', (chunk: string) => {
             buffer += chunk
-            let nl
-            while ((nl = buffer.indexOf('\n')) >= 0) {
-              const event = JSON.parse(buffer.slice(0, nl))
-              buffer = buffer.slice(nl + 1)
+            let from = 0
+            for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n', from)) {
+              const event = JSON.parse(buffer.slice(from, nl))
+              from = nl + 1
               if (event.type === 'ADDED') onAdded(event.object.metadata.name)
             }
+            buffer = buffer.slice(from)
           })
           res.on('end', () => onEnd())
           res.on('error', onEnd)
@@ -242,13 +244,11 @@ async function listRevision(client: PlainClient, namespace: string): Promise<str
   return (await client.call('GET', `/api/v1/namespaces/${namespace}/configmaps`)).json.metadata.resourceVersion
 }
 
-async function watchEvents(makeClient: () => Client, writers: PlainClient[], namespace: string, options: ApiBenchOptions): Promise<Rate> {
-  const fromRevision = await listRevision(writers[0]!, namespace)
-  await fill(writers, namespace, options.watchEvents)
+/** Fresh watchers from `fromRevision`, all at once, until each has received every event; returns how many they received. */
+async function watchRound(makeClient: () => Client, namespace: string, fromRevision: string, options: ApiBenchOptions): Promise<number> {
   const watchers = Array.from({ length: options.watchers }, makeClient)
   const stops: Array<() => void> = []
   let received = 0
-  const start = performance.now()
   try {
     await Promise.all(
       watchers.map(
@@ -283,6 +283,19 @@ async function watchEvents(makeClient: () => Client, writers: PlainClient[], nam
     for (const stop of stops) stop()
     for (const client of watchers) client.close()
   }
+  return received
+}
+
+async function watchEvents(makeClient: () => Client, writers: PlainClient[], namespace: string, options: ApiBenchOptions): Promise<Rate> {
+  const fromRevision = await listRevision(writers[0]!, namespace)
+  await fill(writers, namespace, options.watchEvents)
+  // One round takes about a second here, too short to time on a busy machine: rounds of fresh
+  // watchers replay the same events until the figure's time is up.
+  const start = performance.now()
+  const deadline = start + options.seconds * 1000
+  let received = 0
+  do received += await watchRound(makeClient, namespace, fromRevision, options)
+  while (performance.now() < deadline)
   const elapsed = (performance.now() - start) / 1000
   return { count: received, seconds: elapsed, perSecond: received / elapsed }
 }
@@ -344,7 +357,7 @@ export function formatApiBench(r: ApiBenchResult): string {
   const n = (v: number) => v.toFixed(0).padStart(7)
   const ratio = (v: number, base: number) => (v / base).toFixed(2)
   const lines = [
-    `hub API over HTTPS, one hub process, ${o.clients} concurrent clients, ${o.seconds} s per figure; lists of ${o.listSize} ConfigMaps; ${o.watchers} watchers × ${o.watchEvents} events`,
+    `hub API over HTTPS, one hub process, ${o.clients} concurrent clients, ${o.seconds} s per figure; lists of ${o.listSize} ConfigMaps; ${o.watchers} watchers replaying ${o.watchEvents} events per round`,
     `baseline GET /version/s (plain HTTPS, kept-alive):          ${n(r.versionBaseline.perSecond)}`,
     `baseline store creates/s (LMDB alone, ${o.clients} writers, durable): ${n(r.storeBaseline.perSecond)}`,
   ]

@@ -32,7 +32,8 @@ t.test('two clients for a second each: creates, updates, lists and watch events 
     t.equal(created.json.items.length, figures.creates.count, `${name}: every acknowledged create is stored`)
     const updated = created.json.items.filter((cm: any) => cm.data.key !== 'v0')
     t.ok(updated.length >= Math.min(figures.updates.count, figures.creates.count), `${name}: updated ConfigMaps carry their new value`)
-    t.equal(figures.watchEvents.count, options.watchers * options.watchEvents, `${name}: each watcher received every event`)
+    const perRound = options.watchers * options.watchEvents
+    t.ok(figures.watchEvents.count >= perRound && figures.watchEvents.count % perRound === 0, `${name}: in each round every watcher received every event`)
     const watched = await apiRequest(target, 'GET', `/api/v1/namespaces/${figures.watchNamespace}/configmaps`)
     t.equal(watched.json.items.length, options.watchEvents, `${name}: the watched ConfigMaps exist`)
   }
