@@ -114,11 +114,12 @@ class EtcdElection implements Election {
         } finally {
           this.fence = undefined
           await this.work.deposed().catch((err: unknown) => this.log.error({ err }, 'stopping the leader work failed'))
+          // Also when the work failed to start: another hub need not wait out the lease.
+          await this.resign(fence)
         }
-        if (this.closed) await this.resign(fence)
-        else this.log.warn({ term: fence.createRevision }, 'this hub no longer leads; its work is stopped and it runs for leader again')
+        if (!this.closed) this.log.warn({ term: fence.createRevision }, 'this hub no longer leads; its work is stopped and it runs for leader again')
       } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'leader election: etcd call failed; trying again')
+        this.log.warn({ err: (err as Error).message }, 'leader election or the leader work failed; trying again')
         await this.sleep(this.retryMs)
       } finally {
         this.lease?.release()
@@ -168,7 +169,7 @@ class EtcdElection implements Election {
     }
   }
 
-  /** Deletes the key if it is still this term's, so a follower need not wait out the lease. */
+  /** Deletes the key if it is still this term's (a no-op once the term is over), so a follower need not wait out the lease. */
   private async resign(fence: EtcdFence): Promise<void> {
     const key = Buffer.from(this.key)
     try {
