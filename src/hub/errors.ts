@@ -39,11 +39,11 @@ export class StoreCompactedError extends HubError {
 
 export class StoreFullError extends HubError {
   readonly code = 'BRAMBLE_STORE_FULL'
-  /** `freeBytes`: the disk itself is full (else the store reached --store-map-size). */
-  constructor(readonly path: string, options?: { cause?: unknown; freeBytes?: number }) {
+  /** `freeBytes`: the disk itself is full (else the store reached --store-map-size); `advice`: what to do, when not that. */
+  constructor(readonly path: string, options?: { cause?: unknown; freeBytes?: number; advice?: string }) {
     super(
       options?.freeBytes === undefined
-        ? `the store at ${path} is full; raise --store-map-size or delete objects`
+        ? `the store at ${path} is full; ${options?.advice ?? 'raise --store-map-size or delete objects'}`
         : `the store at ${path} cannot grow: its disk has ${options.freeBytes} bytes free; free space on that disk (nothing was written)`,
       options,
     )

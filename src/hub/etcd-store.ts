@@ -10,13 +10,14 @@
 // once a quorum has it in its fsynced log: durable, as the Store port asks.
 
 import { randomUUID } from 'node:crypto'
-import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel'
+import { Etcd3, GRPCUnavailableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
 import { apiVersionOf, KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
-import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
+import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreFullError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
 import { resourceOf, type ListResult, type ListScope, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions, type WriteOptions } from './store.js'
 
@@ -50,6 +51,8 @@ export interface FenceableStore extends Store {
 
 const DEFAULT_RETAIN_REVISIONS = 10_000
 const DEFAULT_CALL_TIMEOUT_MS = 30_000
+const ETCD_FULL_ADVICE =
+  "etcd reached its space quota: delete objects, then compact and defragment etcd (etcdctl defrag) and clear its alarm (etcdctl alarm disarm), or raise etcd's --quota-backend-bytes"
 /** An optimistic update retries when another writer got in between; past this many, it gives up. */
 const MAX_WRITE_ATTEMPTS = 100
 
@@ -57,12 +60,22 @@ const MAX_WRITE_ATTEMPTS = 100
 export function connectEtcd(options: EtcdStoreOptions): { client: Etcd3; prefix: string; where: string } {
   const prefix = options.prefix ?? DEFAULT_STORE_PREFIX
   const timeout = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+  // Only a member that cannot be reached (UNAVAILABLE: down, or between leaders) is a reason to
+  // try again or, with several members, to rest it and ask another. The client's own defaults also
+  // count errors of the whole cluster (a full quota) against a member, and then refuse even reads
+  // for seconds; and they let a broken watch stream wait up to 30 s before it resumes.
+  const unreachable = handleWhen((error) => error instanceof GRPCUnavailableError)
   const client = new Etcd3({
     hosts: options.endpoints,
     dialTimeout: timeout,
     // A list of every pod can be large; etcd's own request limit bounds single objects.
     grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: {
+      host: () => (options.endpoints.length > 1 ? circuitBreaker(unreachable, { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(3) }) : noop),
+      global: retry(unreachable, { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
+    },
   })
   return { client, prefix, where: storeUrl({ kind: 'etcd', endpoints: options.endpoints, prefix }) }
 }
@@ -341,15 +354,21 @@ class EtcdStore implements FenceableStore {
    */
   private async txn(compare: object[], success: object[], fence: EtcdFence | undefined): Promise<Awaited<ReturnType<Etcd3['kv']['txn']>>> {
     type Request = Parameters<Etcd3['kv']['txn']>[0]
-    if (fence === undefined) return this.track(this.client.kv.txn({ compare, success } as Request))
+    const send = (request: Request) =>
+      this.track(
+        this.client.kv.txn(request).catch((error: Error) => {
+          // etcd past its --quota-backend-bytes raises its NOSPACE alarm: reads and deletes go on.
+          if (!/database space exceeded/.test(error.message)) throw error
+          throw new StoreFullError(this.where, { cause: error, advice: ETCD_FULL_ADVICE })
+        }),
+      )
+    if (fence === undefined) return send({ compare, success } as Request)
     const fenceKey = Buffer.from(fence.key)
-    const outcome = await this.track(
-      this.client.kv.txn({
-        compare: [...compare, { key: fenceKey, target: 'Create', result: 'Equal', create_revision: fence.createRevision }],
-        success,
-        failure: [{ request_range: { key: fenceKey } }],
-      } as Request),
-    )
+    const outcome = await send({
+      compare: [...compare, { key: fenceKey, target: 'Create', result: 'Equal', create_revision: fence.createRevision }],
+      success,
+      failure: [{ request_range: { key: fenceKey } }],
+    } as Request)
     if (!outcome.succeeded && outcome.responses[0]?.response_range?.kvs[0]?.create_revision !== fence.createRevision) throw new StoreFencedError(this.where, fence.key)
     return outcome
   }

@@ -37,15 +37,15 @@ export function etcdMissing(): string | undefined {
 }
 
 /** Starts `size` members; a start lost to a port taken in between (other tests run too) is tried again once. */
-export async function startEtcd(size = 1): Promise<EtcdCluster> {
+export async function startEtcd(size = 1, extraArgs: string[] = []): Promise<EtcdCluster> {
   try {
-    return await startEtcdOnce(size)
+    return await startEtcdOnce(size, extraArgs)
   } catch {
-    return startEtcdOnce(size)
+    return startEtcdOnce(size, extraArgs)
   }
 }
 
-async function startEtcdOnce(size: number): Promise<EtcdCluster> {
+async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'etc-etcd-'))
   const token = `etc-${randomBytes(4).toString('hex')}`
   const specs: Array<{ name: string; client: number; peer: number }> = []
@@ -72,6 +72,7 @@ async function startEtcdOnce(size: number): Promise<EtcdCluster> {
         '--initial-cluster-token', token,
         '--logger', 'zap',
         '--log-level', 'error',
+        ...extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     )

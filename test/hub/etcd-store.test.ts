@@ -12,6 +12,7 @@ import { Etcd3 } from 'etcd3'
 import { join } from 'node:path'
 import type { KubeObject } from '../../src/api/types.js'
 import { EncryptedStore } from '../../src/hub/encrypted-store.js'
+import { StoreFullError } from '../../src/hub/errors.js'
 import { openEtcdStore } from '../../src/hub/etcd-store.js'
 import type { ObjectKey, StoreEvent } from '../../src/hub/store.js'
 import { createLogger } from '../../src/lib/logger.js'
@@ -162,6 +163,26 @@ t.test('etcd-only behaviour', async (t) => {
     t.same(seen, ['ADDED after', 'DELETED after'], 'the junk, written and deleted, was skipped')
     await raw.put(`${p}o/pods\0default\0junk`).value('[]')
     await t.rejects(store.get(podKey('junk')), { message: new RegExp(`${p.replace(/\//g, '\\/')} holds ".*pods\\\\0default\\\\0junk", which is not a Bramble object`) })
+  })
+
+  t.test('an etcd past its space quota refuses writes with StoreFullError saying what to do; reads go on', async (t) => {
+    const small = await startEtcd(1, ['--quota-backend-bytes', String(4 * 1024 * 1024)])
+    t.teardown(() => small.stop())
+    const store = await openEtcdStore({ endpoints: small.endpoints, prefix: prefix() })
+    t.teardown(() => store.close())
+    let error: unknown
+    let stored = 0
+    for (let i = 0; i < 200 && error === undefined; i++) {
+      try {
+        await store.create(podKey(`big${i}`), pod(`big${i}`, { data: 'x'.repeat(256 * 1024) }))
+        stored++
+      } catch (e) {
+        error = e
+      }
+    }
+    t.ok(error instanceof StoreFullError, `a StoreFullError after ${stored} creates`)
+    t.match((error as Error).message, /is full; etcd reached its space quota: .*etcdctl defrag.*etcdctl alarm disarm.*--quota-backend-bytes/)
+    t.equal((await store.list({ resource: 'pods' })).items.length, stored, 'what was stored reads back whole')
   })
 
   t.test('an etcd that does not answer is a StoreUnavailableError naming the store', async (t) => {
