@@ -112,6 +112,11 @@ export class HubClient {
       const index = (this.current + tried) % servers.length
       try {
         const res = await this.sendTo(servers[index]!, method, path, options)
+        // A hub that does not lead answers 503 to what only the leader serves (logs): ask the next.
+        if (res.statusCode === 503 && tried < servers.length - 1) {
+          failure = await errorOf(res).then((err) => new ConnectionError(servers[index]!, err.message))
+          continue
+        }
         this.current = index
         return res
       } catch (err) {

@@ -13,7 +13,7 @@ import type { KubeObject } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import { isAllInterfaces, type HubConfig } from '../lib/config.js'
 import type { Logger } from '../lib/logger.js'
-import { startApiServer, type ExtraRoute, type PodLogs } from './api-server.js'
+import { startApiServer, type ExtraRoute, type PodLogs, type PodStreamUpgrade } from './api-server.js'
 import { ApiError } from './api-errors.js'
 import { runEtcdElection, soleLeader, type Election } from './leader-election.js'
 import type { EtcdFence, FenceableStore } from './etcd-store.js'
@@ -149,10 +149,14 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     // Routes and handlers of the leader's gateway join the API while this hub leads.
     const extraRoutes: ExtraRoute[] = [backupRoute(config.dataDir, store)]
     let leader: { gateway: NodeGateway; metricsApi: MetricsApi } | undefined
-    const podLogs: PodLogs = (...args) => {
-      if (!leader) throw new ApiError(503, 'ServiceUnavailable', 'this hub does not lead now: pod logs go through the leading hub; ask it, or wait for a new leader')
-      return leader.gateway.podLogs(...args)
+    // Logs, exec and port-forward go through the leader's connection to the nodes: elsewhere a 503,
+    // on which a client given several hubs tries the next.
+    const leading = (what: string): NodeGateway => {
+      if (!leader) throw new ApiError(503, 'ServiceUnavailable', `this hub does not lead now: ${what} go through the leading hub; ask it, or wait for a new leader`)
+      return leader.gateway
     }
+    const podLogs: PodLogs = (...args) => leading('pod logs').podLogs(...args)
+    const podStreams: PodStreamUpgrade = (...args) => leading('exec and port-forward').podStreams(...args)
     api = await startApiServer({
       store,
       logger,
@@ -164,9 +168,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       brambleVersion: deps.brambleVersion,
       extraRoutes,
       podLogs,
-      get podStreams() {
-        return leader?.gateway.podStreams
-      },
+      podStreams,
       defaultTolerationSeconds: config.defaultTolerationSeconds,
       serviceCidr: config.serviceCidr,
       metrics,

@@ -6,6 +6,7 @@
 // ACLs on delivery (including messages queued for a durable session), so reusing another node's
 // client id reveals nothing, but it does disconnect that node; the embedded broker refuses it.
 
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLUSTER_ROOT, NODES_ROOT } from '../api/protocol.js'
 import { HUB_USERNAME } from './broker-acl.js'
@@ -71,6 +72,8 @@ export async function writeMosquittoAuthFiles(
   const passwordFile = join(dir, MOSQUITTO_PASSWORD_FILE)
   const aclFile = join(dir, MOSQUITTO_ACL_FILE)
   const mode = options.mode ?? 0o600
+  // A hub started with --mqtt-url for the first time has no such folder yet.
+  await mkdir(dir, { recursive: true, mode: 0o700 })
   await writeFileAtomic(passwordFile, mosquittoPasswordFile(credentials.passwordEntries()), mode)
   await writeFileAtomic(aclFile, mosquittoAclFile(), mode)
   return { passwordFile, aclFile }

@@ -2,10 +2,12 @@
 // the embedded broker is refused (each hub's embedded broker would hold its own part of the fleet),
 // naming the flags; a hub that stops hands the lead over at once.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { HubClient } from '../../src/cli/http-client.js'
+import { openPodWebSocket } from '../../src/cli/pod-websocket.js'
 import { startHub } from '../../src/hub/hub.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { resolveHubConfig } from '../../src/lib/config.js'
@@ -54,6 +56,48 @@ t.test('a second hub with the embedded broker on a led etcd store is refused, na
   const next = await startHub(flags('c'), { logger: silentLogger(), clock: systemClock })
   t.ok(next.leading, 'a hub started after the leader stopped leads')
   await next.close()
+})
+
+t.test('a follower serves the API; what only the leader serves is a 503, and a client given both hubs goes on to the leader', async (t) => {
+  const etcd = await startEtcd(1)
+  t.teardown(() => etcd.stop())
+  const root = mkdtempSync(join(tmpdir(), 'ha-follower-'))
+  t.teardown(() => {
+    closeApiAgents()
+    rmSync(root, { recursive: true, force: true })
+  })
+  const raw = { listen: '127.0.0.1', apiPort: '0', mqttPort: '0', store: `${etcd.url}/ha-follower/`, leaderLease: '2s' }
+  const leader = await startHub(resolveHubConfig({ ...raw, dataDir: join(root, 'a') }, {}), { logger: silentLogger(), clock: systemClock })
+  t.teardown(() => leader.close())
+  // The follower shares the leader's identity (CA, tokens) and names a broker: it never connects to it while it follows.
+  cpSync(join(root, 'a'), join(root, 'b'), { recursive: true })
+  const follower = await startHub(resolveHubConfig({ ...raw, dataDir: join(root, 'b'), mqttUrl: leader.brokerUrl }, {}), { logger: silentLogger(), clock: systemClock })
+  t.teardown(() => follower.close())
+  t.ok(leader.leading, 'the first hub leads')
+  t.notOk(follower.leading, 'the second follows')
+
+  const ca = readCa(leader.kubeconfigPath)
+  const token = readToken(leader.kubeconfigPath)
+  const viaFollower = { server: follower.url, ca, token }
+  const created = await apiRequest(viaFollower, 'POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ha-p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } })
+  t.equal(created.status, 201, 'the follower takes writes')
+  t.equal((await apiRequest({ server: leader.url, ca, token }, 'GET', '/api/v1/namespaces/default/pods/ha-p')).status, 200, 'the leader reads them')
+  const logs = await apiRequest(viaFollower, 'GET', '/api/v1/namespaces/default/pods/ha-p/log')
+  t.equal(logs.status, 503, 'pod logs on the follower: 503')
+  t.match(logs.json?.message, /this hub does not lead now/)
+
+  const client = new HubClient({ path: 'test', server: follower.url, servers: [follower.url, leader.url], ca, token, namespace: 'default', insecureSkipTlsVerify: false }, () => {})
+  t.teardown(() => client.close())
+  const err = await client.request('GET', '/api/v1/namespaces/default/pods/ha-p/log').then(
+    () => undefined,
+    (e: unknown) => e as { status?: number; message: string },
+  )
+  t.not(err?.status, 503, `the leader answered the logs request (${err?.message ?? 'ok'})`)
+  const upgrade = await openPodWebSocket({ path: 'test', server: follower.url, ca, token, namespace: 'default', insecureSkipTlsVerify: false }, '/api/v1/namespaces/default/pods/ha-p/exec', new URLSearchParams({ command: 'true', stdout: '1' }), ['v4.channel.k8s.io']).then(
+    (ws) => (ws.close(), undefined),
+    (e: unknown) => e as { status?: number },
+  )
+  t.equal(upgrade?.status, 503, 'exec on the follower alone: 503')
 })
 
 function readCa(kubeconfigPath: string): string {
