@@ -41,8 +41,6 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const nodes = snapshot.nodes
   const volumes = options.volumes
   if (volumes?.kind === 'unschedulable') return { kind: 'unschedulable', reasons: {}, message: `0/${nodes.length} nodes are available: ${volumes.message}.`, visited: 0 }
-  const feasible: NodeSnapshot[] = []
-  const feasibleFacts: NodeFacts[] = []
   const enough = feasibleNodesToFind(nodes.length)
   const start = nodes.length > 0 ? (options.startIndex ?? 0) % nodes.length : 0
   const known = nodeFilterMemo(nodes, pod)
@@ -54,8 +52,11 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   const simple = onlyResourcesMatter(pod)
   // What the scorers read of each feasible node, written as it is found (see ScoreInput).
   const scratch = scoreScratch(enough)
+  const feasible = scratch.nodes
+  const feasibleFacts = scratch.facts
+  let count = 0
   let visited = 0
-  for (; visited < nodes.length && feasible.length < enough; visited++) {
+  for (; visited < nodes.length && count < enough; visited++) {
     const i = (start + visited) % nodes.length
     const n = nodes[i]!
     if (known.node[i] !== n.node) {
@@ -81,15 +82,15 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
       if (!fits || !simple || usage.antiAffinityPods[i]! > 0) failed = firstFailure(POD_FILTERS, pod, n)
     }
     if (failed.length === 0) {
-      const f = feasible.length
-      scratch.cpu[f] = share(usage.nonZeroCpuMilli[i]!, wantScored.cpuMilli, known.cpu[i]!)
-      scratch.memory[f] = share(usage.nonZeroMemoryBytes[i]!, wantScored.memoryBytes, known.memory[i]!)
-      scratch.softTaints[f] = known.softTaints[i]!
-      feasible.push(n)
-      feasibleFacts.push(known.facts[i]!)
+      scratch.cpu[count] = share(usage.nonZeroCpuMilli[i]!, wantScored.cpuMilli, known.cpu[i]!)
+      scratch.memory[count] = share(usage.nonZeroMemoryBytes[i]!, wantScored.memoryBytes, known.memory[i]!)
+      scratch.softTaints[count] = known.softTaints[i]!
+      feasible[count] = n
+      feasibleFacts[count] = known.facts[i]!
+      count++
     }
   }
-  if (feasible.length === 0) {
+  if (count === 0) {
     // Every node was looked at and failed: ask again (the answers are remembered) to count why.
     const reasons: Record<string, number> = {}
     for (let i = 0; i < nodes.length; i++) {
@@ -100,7 +101,6 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
     return { kind: 'unschedulable', reasons, message: unschedulableMessage(nodes.length, reasons), visited }
   }
 
-  const count = feasible.length
   const totals = scratch.totals.subarray(0, count).fill(0)
   const input: ScoreInput = {
     pod,
@@ -113,12 +113,17 @@ export function schedule(pod: KubeObject, snapshot: Snapshot, options: ScheduleO
   for (const s of scorers(options.strategy)) s.score(input, totals, s.weight)
   // Highest score wins; ties go to the first name, so a decision is repeatable.
   let best = 0
-  for (let i = 1; i < feasible.length; i++) {
+  for (let i = 1; i < count; i++) {
     const better = totals[i]! > totals[best]! + 1e-9
     const tie = Math.abs(totals[i]! - totals[best]!) <= 1e-9 && feasible[i]!.node.metadata.name! < feasible[best]!.node.metadata.name!
     if (better || tie) best = i
   }
-  return { kind: 'bind', node: feasible[best]!.node.metadata.name!, score: totals[best]!, visited }
+  const chosen = feasible[best]!.node.metadata.name!
+  const score = totals[best]!
+  // The buffers keep no node past the decision (nodes and their objects come and go).
+  feasible.fill(undefined as unknown as NodeSnapshot, 0, count)
+  feasibleFacts.fill(undefined as unknown as NodeFacts, 0, count)
+  return { kind: 'bind', node: chosen, score, visited }
 }
 
 function firstFailure(filters: readonly Filter[], pod: KubeObject, node: NodeSnapshot): readonly string[] {
@@ -168,9 +173,12 @@ function nodeFilterMemo(nodes: readonly NodeSnapshot[], pod: KubeObject): NodeFi
 /**
  * Buffers a decision fills for its scorers, reused from one decision to the next (a decision runs
  * to its end before another starts, and none keeps them): a thousand-node cluster would otherwise
- * make four arrays of hundreds of numbers per pod for the collector.
+ * make six arrays of hundreds of entries per pod for the collector.
  */
 interface ScoreScratch {
+  /** The feasible nodes and their facts, in their first `count` places. */
+  nodes: NodeSnapshot[]
+  facts: NodeFacts[]
   cpu: Float64Array
   memory: Float64Array
   softTaints: Float64Array
@@ -180,7 +188,7 @@ interface ScoreScratch {
 let scratchInUse: ScoreScratch = makeScratch(128)
 
 function makeScratch(size: number): ScoreScratch {
-  return { cpu: new Float64Array(size), memory: new Float64Array(size), softTaints: new Float64Array(size), totals: new Float64Array(size) }
+  return { nodes: new Array(size), facts: new Array(size), cpu: new Float64Array(size), memory: new Float64Array(size), softTaints: new Float64Array(size), totals: new Float64Array(size) }
 }
 
 /** Buffers for at least `size` feasible nodes. */

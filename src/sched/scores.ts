@@ -6,7 +6,11 @@ import type { NodeFacts, NodeSnapshot } from './snapshot.js'
 
 export type Strategy = 'spread' | 'binpack'
 
-/** What several scorers need, worked out once per decision (the scheduler fills it as it filters). */
+/**
+ * What several scorers need, worked out once per decision (the scheduler fills it as it filters).
+ * The feasible nodes are the first `totals.length` entries of `nodes` and `facts`: buffers the
+ * scheduler reuses from one decision to the next, so a scorer reads no further.
+ */
 export interface ScoreInput {
   pod: KubeObject
   nodes: readonly NodeSnapshot[]
@@ -43,7 +47,7 @@ function addToAll(totals: Float64Array, score: number, weight: number): void {
 }
 
 /** Scores `raw / best * 100` (0 when no node has any), for scorers that rate nodes against the best of them. */
-function addRelative(totals: Float64Array, raw: readonly number[], weight: number, best: number, whenNone: number): void {
+function addRelative(totals: Float64Array, raw: ArrayLike<number>, weight: number, best: number, whenNone: number): void {
   for (let i = 0; i < totals.length; i++) totals[i]! += (best === 0 ? whenNone : (raw[i]! / best) * 100) * weight
 }
 
@@ -68,15 +72,56 @@ const balancedAllocation: Scorer = ({ cpu, memory }, totals, weight) => {
 const ownerSpread: Scorer = ({ pod, nodes }, totals, weight) => {
   const owner = controllerUid(pod)
   if (!owner) return addToAll(totals, 100, weight)
-  const counts = nodes.map((n) => ownerCounts(n.pods).get(owner) ?? 0)
+  const counts = Array.from({ length: totals.length }, (_, i) => ownerCounts(nodes[i]!.pods).get(owner) ?? 0)
   addInverse(totals, counts, weight, Math.max(...counts))
 }
 
 const preferredNodeAffinity: Scorer = ({ pod, nodes }, totals, weight) => {
   const terms: any[] = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []
   if (terms.length === 0) return addToAll(totals, 0, weight)
-  const raw = nodes.map((n) => terms.reduce((sum, t) => sum + (nodeMatchesTerm(n.node, t.preference) ? Number(t.weight) || 0 : 0), 0))
-  addRelative(totals, raw, weight, Math.max(0, ...raw), 0)
+  const known = preferenceScores(terms)
+  const raw = preferenceScratch(totals.length)
+  let best = 0
+  for (let i = 0; i < totals.length; i++) {
+    const node = nodes[i]!.node
+    let score = known.get(node)
+    if (score === undefined) {
+      score = terms.reduce((sum: number, t) => sum + (nodeMatchesTerm(node, t.preference) ? Number(t.weight) || 0 : 0), 0) as number
+      known.set(node, score)
+    }
+    raw[i] = score
+    if (score > best) best = score
+  }
+  addRelative(totals, raw, weight, best, 0)
+}
+
+/**
+ * Each Node object's sum of matched preference weights, per set of preferred terms: most pods
+ * with preferences share a few sets, and a decision asks for hundreds of nodes. A new Node object
+ * (its labels may have changed) is asked again.
+ */
+const preferenceScoresOf = new Map<string, WeakMap<KubeObject, number>>()
+const termsKeys = new WeakMap<object, string>()
+/** Sets of terms remembered; past this the oldest is dropped. */
+const PREFERENCE_SETS_REMEMBERED = 256
+
+function preferenceScores(terms: any[]): WeakMap<KubeObject, number> {
+  let key = termsKeys.get(terms)
+  if (key === undefined) termsKeys.set(terms, (key = JSON.stringify(terms)))
+  let scores = preferenceScoresOf.get(key)
+  if (!scores) {
+    if (preferenceScoresOf.size >= PREFERENCE_SETS_REMEMBERED) preferenceScoresOf.delete(preferenceScoresOf.keys().next().value!)
+    preferenceScoresOf.set(key, (scores = new WeakMap()))
+  }
+  return scores
+}
+
+let preferenceBuffer = new Float64Array(128)
+
+/** A buffer for `size` raw scores, reused between decisions (none keeps it). */
+function preferenceScratch(size: number): Float64Array {
+  if (preferenceBuffer.length < size) preferenceBuffer = new Float64Array(size)
+  return preferenceBuffer
 }
 
 const preferNoScheduleTaints: Scorer = ({ untoleratedSoftTaints: counts }, totals, weight) => {
@@ -86,7 +131,9 @@ const preferNoScheduleTaints: Scorer = ({ untoleratedSoftTaints: counts }, total
 }
 
 const notThrottled: Scorer = ({ facts }, totals, weight) => {
-  if (!facts.some((f) => f.throttled)) return addToAll(totals, 100, weight)
+  let any = false
+  for (let i = 0; i < totals.length && !any; i++) any = facts[i]!.throttled
+  if (!any) return addToAll(totals, 100, weight)
   for (let i = 0; i < totals.length; i++) totals[i]! += (facts[i]!.throttled ? 0 : 100) * weight
 }
 

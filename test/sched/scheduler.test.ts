@@ -146,6 +146,10 @@ t.test("spreads one owner's replicas over nodes", async (t) => {
 t.test('follows preferred node affinity', async (t) => {
   const pref = { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, preference: { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] } }] } } }
   t.match(schedule(pod('p', pref), snap(node('a'), node('b', { labels: { disk: 'ssd' } }))), { node: 'b' })
+  // Scores are remembered per Node object: a node relabeled (a new object) is scored by its new labels.
+  const a = node('a')
+  t.match(schedule(pod('q', pref), snap(a, node('b', { labels: { disk: 'ssd' } }))), { node: 'b' }, 'asked again with the same terms: the same answer')
+  t.match(schedule(pod('r', pref), snap(node('a', { labels: { disk: 'ssd' } }), node('b'))), { node: 'a' }, 'the other node labeled ssd now: it wins')
 })
 
 t.test('avoids nodes that report thermal throttling', async (t) => {
