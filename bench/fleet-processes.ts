@@ -148,6 +148,9 @@ export async function startMosquittoProcess(o: { dir: string; hubDataDir: string
     [
       `user ${process.env.USER ?? 'root'}`, // keep this user: the hub's files are owner-only
       'persistence false',
+      // Mosquitto drops QoS 1 messages past 1,000 queued for a client by default: a hub falling
+      // behind a rollout lost pod statuses for good (pods stayed Pending to the hub). Bounded, far higher.
+      'max_queued_messages 1000000',
       `pid_file ${pidFile}`,
       'log_dest stderr',
       'log_type error',
