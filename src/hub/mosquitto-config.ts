@@ -50,6 +50,9 @@ export function mosquittoListenerConfig(o: MosquittoListenerOptions): string {
   return [
     'per_listener_settings false',
     'allow_anonymous false',
+    // Mosquitto drops QoS 1 messages past 1,000 queued for one client: the hub's connection falls
+    // that far behind a fleet's rollout, and a dropped pod status is not sent again. Bounded, higher.
+    'max_queued_messages 1000000',
     `password_file ${o.passwordFile}`,
     `acl_file ${o.aclFile}`,
     `listener ${o.port} ${o.host}`,

@@ -38,4 +38,5 @@ t.test('the listener fragment refuses anonymous clients and names both files', a
   t.match(conf, /^acl_file \/d\/a$/m)
   t.match(conf, /^listener 8883 0\.0\.0\.0$/m)
   t.match(conf, /^certfile \/d\/c$/m)
+  t.match(conf, /^max_queued_messages 1000000$/m, "the hub's connection may fall far behind without messages dropped")
 })
