@@ -226,10 +226,13 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
         logs.close()
         streams.close()
         images?.close()
-        await Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
+        // The publishers take no new work; what they have in flight ends with the bus (acknowledged
+        // within its close grace, or failed: a broker that is gone would be waited for forever).
+        const publishersStopped = Promise.all([desired.stop(), lifecycle.stop(), mesh.stop(), catalog.stop()])
         await intake.idle()
-        for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
         await bus?.close()
+        await publishersStopped
+        for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes, services, endpoints]) informer.stop()
       })()
       return closing
     },

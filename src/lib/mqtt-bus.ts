@@ -39,6 +39,8 @@ export class MqttConnectError extends Error {
 
 /** Reconnect back-off unless the caller gives its own: from 200 ms, never more than 5 s apart. */
 export const DEFAULT_RECONNECT = { minMs: 200, maxMs: 5_000 }
+/** How long close() waits for the broker to acknowledge what is in flight. */
+const CLOSE_GRACE_MS = 2_000
 
 /** Delay before reconnect attempt `attempt` (0-based): full jitter over an exponential ceiling. */
 export function backoffDelayMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
@@ -57,6 +59,8 @@ export class MqttBus implements Bus {
   private attempt = 0
   private reconnectTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Rejections of the publishes waiting for the broker's acknowledgement. */
+  private readonly unacknowledged = new Set<(err: Error) => void>()
   private wasConnected = false
 
   constructor(private readonly client: MqttClient, private readonly opts: MqttBusOptions, private readonly log: Logger) {
@@ -90,7 +94,12 @@ export class MqttBus implements Bus {
   publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void> {
     if (this.closed) return Promise.reject(new BusClosedError())
     return new Promise((resolve, reject) => {
-      this.client.publish(topic, payload, { qos: options.qos, retain: options.retain }, (err) => (err ? reject(err) : resolve()))
+      this.unacknowledged.add(reject)
+      this.client.publish(topic, payload, { qos: options.qos, retain: options.retain }, (err) => {
+        this.unacknowledged.delete(reject)
+        if (err) reject(err)
+        else resolve()
+      })
     })
   }
 
@@ -133,8 +142,28 @@ export class MqttBus implements Bus {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.reconnectTimer)
-    await new Promise<void>((resolve) => this.client.end(false, {}, () => resolve()))
+    await new Promise<void>((resolve) => {
+      // Disconnected, nothing in flight can be acknowledged: waiting for it would wait forever
+      // (a hub told to stop after its broker died never stopped).
+      if (!this.client.connected) return void this.client.end(true, {}, () => resolve())
+      // Connected, in-flight messages get a moment to be acknowledged, then the connection goes.
+      const giveUp = setTimeout(() => {
+        this.client.stream?.destroy()
+        resolve()
+      }, CLOSE_GRACE_MS)
+      this.client.end(false, {}, () => {
+        clearTimeout(giveUp)
+        resolve()
+      })
+    })
+    this.failUnacknowledged()
     this.setConnected(false)
+  }
+
+  /** Publishes the broker never acknowledged fail with the bus: mqtt.js keeps a persistent session's callbacks forever. */
+  private failUnacknowledged(): void {
+    for (const reject of this.unacknowledged) reject(new BusClosedError())
+    this.unacknowledged.clear()
   }
 
   /**
@@ -146,6 +175,7 @@ export class MqttBus implements Bus {
     clearTimeout(this.reconnectTimer)
     this.client.stream?.destroy()
     this.client.end(true)
+    this.failUnacknowledged()
     this.setConnected(false)
   }
 

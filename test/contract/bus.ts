@@ -261,6 +261,21 @@ export function busContract(t: Test, makeBroker: MakeBroker): void {
     t.same(transitions, [false, true])
   })
 
+  t.test('closed after its broker died, the bus stops at once and what the broker never acknowledged fails', async (t) => {
+    const lone = await makeBroker()
+    const hub = await connectAs(lone, lone.hub)
+    const lost = new Promise<void>((resolve) => {
+      const off = hub.onConnectionChange((c) => !c && (off(), resolve()))
+    })
+    await lone.close()
+    await lost
+    const unacknowledged = hub.publish(downTopic('gone-1', 'desired'), 'never-acknowledged', { qos: 1, retain: false })
+    unacknowledged.catch(() => {})
+    const bound = new Promise((_, reject) => setTimeout(() => reject(new Error('close() still waiting after 10 s')), 10_000).unref())
+    await t.resolves(Promise.race([hub.close(), bound]), 'close() returns')
+    await t.rejects(unacknowledged, { code: 'BRAMBLE_BUS_CLOSED' }, 'the publish fails with the bus')
+  })
+
   t.test('reports connection changes and refuses to publish once closed', async (t) => {
     const node = await connectAs(broker, await broker.issueNode('lifecycle-1'))
     const changes: boolean[] = []
