@@ -80,7 +80,7 @@ interface NodeSession {
   refs: Set<DesiredKey>
   /** Secrets were withheld for want of the node's public key, and the hub said so. */
   withheldLogged?: boolean
-  /** When (clock ms) a live change was last looked at for this node. */
+  /** When (monotonic ms) a live change was last looked at for this node: a stepped wall clock must not hold or hurry it. */
   lastRunAt?: number
 }
 
@@ -249,7 +249,7 @@ export class DesiredState {
     if (!s?.synced) return
     // A change after a quiet spell goes at once (one pod: no wait); those right behind it are
     // gathered into the next message.
-    if (this.o.clock.now() - (s.lastRunAt ?? -Infinity) >= this.coalesceMs) this.queue.add(node)
+    if (this.o.clock.monotonic() - (s.lastRunAt ?? -Infinity) >= this.coalesceMs) this.queue.add(node)
     else this.queue.addAfter(node, this.coalesceMs)
   }
 
@@ -295,7 +295,7 @@ export class DesiredState {
   private async reconcile(node: string): Promise<void> {
     const s = this.sessions.get(node)
     if (!s) return
-    s.lastRunAt = this.o.clock.now()
+    s.lastRunAt = this.o.clock.monotonic()
     const { objects, refs, sealTo, withheld } = this.desiredFor(node)
     this.indexRefs(node, s, refs)
     this.logWithheld(node, s, withheld)
