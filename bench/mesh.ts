@@ -10,7 +10,8 @@
 // from `docker inspect`), not from an image: busybox has no iperf3, and the pod's network
 // namespace is the whole path being measured. Prints each figure and its ratio to the plain link.
 //
-//   npm run bench:mesh        (BENCH_SECONDS: each measurement's length, default 10)
+//   npm run bench:mesh        (BENCH_SECONDS: each measurement's length, default 10;
+//                              BENCH_NETNS_PREFIX: 2-3 letters naming its namespaces, default bm)
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io, iptables, wireguard-tools, wireguard-go
 // and iperf3.
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     (await netnsUnavailable()) ?? (await wireguardNetnsUnavailable()) ?? (await run('sh', ['-c', 'command -v iperf3']).then(() => undefined, () => 'iperf3 is not installed (Debian package iperf3)'))
   if (unavailable) throw new Error(unavailable)
   if (!(SECONDS > 0 && SECONDS <= 300)) throw new Error(`BENCH_SECONDS must be a number of seconds from 1 to 300, not ${process.env.BENCH_SECONDS}`)
-  const cluster = await NetnsCluster.start()
+  const cluster = await NetnsCluster.start({ prefix: process.env.BENCH_NETNS_PREFIX })
   try {
     const a = await cluster.addNode('bench-a', { dockerIptables: true })
     const b = await cluster.addNode('bench-b', { dockerIptables: true })
