@@ -2,12 +2,11 @@
 // (defaults, validation, generation, subresources, namespace cascade) on top of the Store port.
 // The HTTP API calls it, and so will the hub's controllers, so every writer obeys the same rules.
 
-import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import { applyDefaults } from '../api/defaults.js'
 import { DEFAULT_TOLERATION_SECONDS, withDefaultTolerations } from '../api/default-tolerations.js'
 import { withGeneratedJobSelector } from '../api/job-selector.js'
-import { KINDS, apiVersionOf, type KindInfo } from '../api/kinds.js'
+import { KINDS, type KindInfo } from '../api/kinds.js'
 import { applyPatch } from '../api/patch.js'
 import { validateObject, validateUpdate } from '../api/validate.js'
 import type { FieldError, KubeObject } from '../api/types.js'
@@ -16,6 +15,7 @@ import type { Logger } from '../lib/logger.js'
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, gone, invalid, notFound, patchFailed } from './api-errors.js'
 import { StoreCompactedError, StoreConflictError, StoreExistsError, StoreNotFoundError } from './errors.js'
 import { boundPod, type BindingRequest } from './pod-binding.js'
+import { checkEnvelope, fieldWarnings, initialStatus, randomSuffix } from './registry-intake.js'
 import { ServiceAllocations } from './service-allocations.js'
 import { resourceOf, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions } from './store.js'
 
@@ -109,10 +109,10 @@ export class Registry {
   }
 
   async create(info: KindInfo, namespace: string, body: unknown, ctx: WriteContext): Promise<WriteResult> {
-    const incoming = this.checkEnvelope(info, body, namespace)
+    const incoming = checkEnvelope(info, body, namespace)
     const meta = incoming.metadata
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomSuffix()}`
-    const warnings = this.fieldWarnings(info, incoming, ctx, undefined)
+    const warnings = fieldWarnings(info, incoming, ctx, undefined)
     if (info.namespaced) await this.requireNamespace(namespace)
 
     delete meta.resourceVersion
@@ -162,13 +162,13 @@ export class Registry {
 
   /** Replaces an object (PUT). `subresource: 'status'` changes only status; otherwise status is kept. */
   async update(info: KindInfo, namespace: string, name: string, body: unknown, ctx: WriteContext, subresource?: 'status'): Promise<WriteResult> {
-    const incoming = this.checkEnvelope(info, body, namespace)
+    const incoming = checkEnvelope(info, body, namespace)
     if (incoming.metadata.name !== undefined && incoming.metadata.name !== name) {
       throw badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`)
     }
     incoming.metadata.name = name
     const old = await this.get(info, namespace, name)
-    const warnings = this.fieldWarnings(info, incoming, ctx, undefined)
+    const warnings = fieldWarnings(info, incoming, ctx, undefined)
     return this.writeUpdate(info, old, incoming, ctx, warnings, incoming.metadata.resourceVersion || undefined, subresource)
   }
 
@@ -182,10 +182,10 @@ export class Registry {
       } catch (err) {
         throw patchFailed(err, info.group, info.kind, name)
       }
-      const incoming = this.checkEnvelope(info, patched, namespace)
+      const incoming = checkEnvelope(info, patched, namespace)
       if (incoming.metadata.name !== name) throw badRequest(`the patch may not change metadata.name (${name} → ${incoming.metadata.name})`)
       const requested = patchedResourceVersion(old, incoming)
-      const warnings = this.fieldWarnings(info, incoming, ctx, old)
+      const warnings = fieldWarnings(info, incoming, ctx, old)
       try {
         return await this.writeUpdate(info, old, incoming, ctx, warnings, requested ?? old.metadata.resourceVersion, subresource)
       } catch (err) {
@@ -374,53 +374,6 @@ export class Registry {
     return deleted
   }
 
-  /** Checks apiVersion, kind and namespace of a request body against the URL, filling what is missing. */
-  private checkEnvelope(info: KindInfo, body: unknown, namespace: string): KubeObject {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object')
-    const object = body as KubeObject
-    const apiVersion = apiVersionOf(info)
-    if (object.apiVersion === undefined) object.apiVersion = apiVersion
-    if (object.kind === undefined) object.kind = info.kind
-    if (object.apiVersion !== apiVersion || object.kind !== info.kind) {
-      throw badRequest(`the object's apiVersion and kind (${String(object.apiVersion)} ${String(object.kind)}) do not match the URL (${apiVersion} ${info.kind})`)
-    }
-    if (object.metadata === undefined) object.metadata = {}
-    if (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata)) {
-      throw invalid(info.group, info.kind, '', [{ field: 'metadata', type: 'FieldValueTypeInvalid', message: 'must be an object' }])
-    }
-    if (info.namespaced) {
-      if (object.metadata.namespace !== undefined && object.metadata.namespace !== '' && object.metadata.namespace !== namespace) {
-        throw badRequest(`the namespace of the provided object (${String(object.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`)
-      }
-      object.metadata.namespace = namespace
-    } else {
-      delete object.metadata.namespace
-    }
-    return object
-  }
-
-  /**
-   * Unknown fields are refused under Strict and warned about under Warn; fields Kubernetes defines
-   * but Bramble does not act on are always named. For patches, only fields the patch introduced count.
-   */
-  private fieldWarnings(info: KindInfo, incoming: KubeObject, ctx: WriteContext, old: KubeObject | undefined): string[] {
-    if (ctx.warnings === false && ctx.fieldValidation !== 'Strict') return []
-    const found = validateObject(incoming)
-    let { unknownFields, ignoredFields } = found
-    if (old) {
-      const before = validateObject(old)
-      unknownFields = unknownFields.filter((f) => !before.unknownFields.includes(f))
-      ignoredFields = ignoredFields.filter((f) => !before.ignoredFields.includes(f))
-    }
-    const warnings: string[] = []
-    if (unknownFields.length > 0 && ctx.fieldValidation === 'Strict') {
-      throw badRequest(`strict decoding error: ${unknownFields.map((f) => `unknown field "${f}"`).join(', ')}`)
-    }
-    if (ctx.fieldValidation === 'Warn') for (const f of unknownFields) warnings.push(`unknown field "${f}"`)
-    for (const f of ignoredFields) warnings.push(`${f}: Bramble keeps this field but does not act on it`)
-    return warnings
-  }
-
   private async requireNamespace(namespace: string): Promise<void> {
     if (!(await this.store.get(keyOf(NAMESPACE_KIND, '', namespace)))) {
       throw new ApiError(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' })
@@ -434,31 +387,10 @@ export class Registry {
   }
 }
 
-/** What a new object's status starts as: Kubernetes resets status on create for most kinds. */
-function initialStatus(info: KindInfo, incoming: KubeObject): unknown {
-  switch (info.kind) {
-    case 'Namespace':
-      return { phase: 'Active' }
-    case 'Pod':
-      return { phase: 'Pending' }
-    case 'Node':
-      return incoming.status
-    default:
-      return info.subresources.includes('status') ? {} : incoming.status
-  }
-}
-
 /** A patch may carry metadata.resourceVersion as a precondition; only then is a conflict final. */
 function patchedResourceVersion(old: KubeObject, patched: KubeObject): string | undefined {
   const rv = patched.metadata.resourceVersion
   return rv && rv !== old.metadata.resourceVersion ? rv : undefined
-}
-
-const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789'
-
-/** Five characters, as Kubernetes appends to generateName. */
-function randomSuffix(): string {
-  return [...randomBytes(5)].map((b) => SUFFIX_ALPHABET[b % SUFFIX_ALPHABET.length]).join('')
 }
 
 export function rfc3339(ms: number): string {
