@@ -88,7 +88,9 @@ async function main(): Promise<void> {
     (await netnsUnavailable()) ?? (await wireguardNetnsUnavailable()) ?? (await run('sh', ['-c', 'command -v iperf3']).then(() => undefined, () => 'iperf3 is not installed (Debian package iperf3)'))
   if (unavailable) throw new Error(unavailable)
   if (!(SECONDS > 0 && SECONDS <= 300)) throw new Error(`BENCH_SECONDS must be a number of seconds from 1 to 300, not ${process.env.BENCH_SECONDS}`)
-  const cluster = await NetnsCluster.start({ prefix: process.env.BENCH_NETNS_PREFIX })
+  const prefix = process.env.BENCH_NETNS_PREFIX
+  if (prefix !== undefined && !/^[a-z]{2,3}$/.test(prefix)) throw new Error(`BENCH_NETNS_PREFIX must be two or three lowercase letters, not ${JSON.stringify(prefix)}`)
+  const cluster = await NetnsCluster.start({ prefix })
   try {
     const a = await cluster.addNode('bench-a', { dockerIptables: true })
     const b = await cluster.addNode('bench-b', { dockerIptables: true })
