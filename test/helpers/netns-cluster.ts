@@ -65,8 +65,7 @@ export class NetnsCluster {
 
   private async startAgent(host: NetnsHost, node: string, token?: string): Promise<AgentProcess> {
     const hubAddress = `${this.lab.hubAddress}:${new URL(this.hub.server).port}`
-    // --lite-mode: as bin/bramble runs an agent, so what the tests and benches see is what a node runs.
-    const args = [process.execPath, '--lite-mode', BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, ...(token ? ['--token', token] : []),
+    const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubAddress, ...(token ? ['--token', token] : []),
       '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info',
       // wireguard-go's sockets are shared by every namespace: each host's interface needs its own name.
       '--wireguard-interface', wireguardInterfaceOf(host), '--advertise-address', host.address]
