@@ -71,7 +71,7 @@ class EtcdElection implements Election {
   private readonly log: Logger
   private lease: Lease | undefined
   private fence: EtcdFence | undefined
-  /** When etcd last told us the lease is alive (a keepalive or a check of the key). */
+  /** When (monotonic ms) etcd last told us the lease is alive (a keepalive or a check of the key). */
   private confirmedAt = 0
   private closed = false
   private wake: (() => void) | undefined
@@ -91,7 +91,7 @@ class EtcdElection implements Election {
   }
 
   get leading(): boolean {
-    return this.fence !== undefined && this.o.clock.now() - this.confirmedAt < this.leaseMs
+    return this.fence !== undefined && this.o.clock.monotonic() - this.confirmedAt < this.leaseMs
   }
 
   async close(): Promise<void> {
@@ -131,7 +131,7 @@ class EtcdElection implements Election {
   /** A new lease, then the key, tried every retryMs until taken (a fence) or closed (undefined). */
   private async campaign(): Promise<EtcdFence | undefined> {
     const lease = (this.lease = this.client.lease(Math.ceil(this.leaseMs / 1000)))
-    lease.on('keepaliveSucceeded', () => (this.confirmedAt = this.o.clock.now()))
+    lease.on('keepaliveSucceeded', () => (this.confirmedAt = this.o.clock.monotonic()))
     let lost = false
     lease.on('lost', () => (lost = true))
     const leaseId = await lease.grant()
@@ -143,7 +143,7 @@ class EtcdElection implements Election {
         failure: [{ request_range: { key } }],
       })
       if (outcome.succeeded) {
-        this.confirmedAt = this.o.clock.now()
+        this.confirmedAt = this.o.clock.monotonic()
         return { key: this.key, createRevision: outcome.header.revision }
       }
       const holder = outcome.responses[0]?.response_range?.kvs[0]?.value.toString()
@@ -160,12 +160,12 @@ class EtcdElection implements Election {
       try {
         const read = await this.client.kv.range({ key: Buffer.from(this.key) })
         if (read.kvs[0]?.create_revision !== fence.createRevision) return
-        this.confirmedAt = Math.max(this.confirmedAt, this.o.clock.now())
+        this.confirmedAt = Math.max(this.confirmedAt, this.o.clock.monotonic())
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'could not check the election key')
       }
       // Past a TTL without word from etcd the lease may have expired there: step down first.
-      if (this.o.clock.now() - this.confirmedAt >= this.leaseMs) return
+      if (this.o.clock.monotonic() - this.confirmedAt >= this.leaseMs) return
     }
   }
 
