@@ -50,14 +50,6 @@ const NOT_AUTHORIZED = 5
  */
 export const MAX_CLIENT_PACKET_BYTES = 4 * Math.max(...UP_NAMES.map((name) => MAX_PAYLOAD_BYTES[name]))
 
-/**
- * Aedes handles the packets a client's socket has buffered one inside the other while each publish
- * completes at once (nextBatch → publish → published → nextBatch): a hub busy behind 10,000 nodes
- * found thousands buffered on a socket and died of a stack overflow (aedes#193, #311). Every this
- * many publishes, one completes on the next turn of the event loop instead, which unwinds the stack.
- */
-const PUBLISHES_PER_YIELD = 64
-
 function authError(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
@@ -82,14 +74,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const byClientId = new Map<string, Client>()
   const principalFor = (client: Client | null): Principal | undefined => (client ? principals.get(client) : { kind: 'hub' })
 
-  let publishedSinceYield = 0
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 128, // node names run to 63 characters
-    published(_packet, _client, done) {
-      if (++publishedSinceYield < PUBLISHES_PER_YIELD) return done(null)
-      publishedSinceYield = 0
-      setImmediate(() => done(null))
-    },
     authenticate(client, username, password, done) {
       const principal = principalOf(username)
       if (!principal || !opts.credentials.verify(username, password)) {
