@@ -2,14 +2,14 @@
 // files, makes it reload them, and an agent joins and runs a pod through that broker.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { apiRequest, closeApiAgents } from '../helpers/api-client.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN, startHubProcess } from '../helpers/hub-process.js'
-import { freePort, mosquittoAvailable } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, startHubMosquitto, type HubMosquitto } from '../helpers/mosquitto.js'
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms
@@ -34,42 +34,16 @@ t.test('a hub with --mqtt-url serves agents through a real Mosquitto', async (t)
 
   const root = mkdtempSync(join(tmpdir(), 'bramble-mosq-'))
   const dataDir = join(root, 'hub')
-  const authDir = join(dataDir, 'mosquitto')
-  mkdirSync(authDir, { recursive: true, mode: 0o700 })
-  // Mosquitto starts before the hub has written anything: empty files refuse everyone.
-  writeFileSync(join(authDir, 'mosquitto-passwd'), '', { mode: 0o600 })
-  writeFileSync(join(authDir, 'mosquitto-acl'), '', { mode: 0o600 })
-  const port = await freePort()
-  const pidFile = join(root, 'mosquitto.pid')
-  const conf = join(root, 'mosquitto.conf')
-  writeFileSync(
-    conf,
-    [
-      `user ${process.env.USER ?? 'root'}`,
-      'persistence false',
-      `pid_file ${pidFile}`,
-      'log_dest stderr',
-      'log_type error',
-      'per_listener_settings false',
-      'allow_anonymous false',
-      `password_file ${join(authDir, 'mosquitto-passwd')}`,
-      `acl_file ${join(authDir, 'mosquitto-acl')}`,
-      `listener ${port} 127.0.0.1`,
-      '',
-    ].join('\n'),
-  )
-  const mosquitto: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let agent: ChildProcess | undefined
+  let mosquitto: HubMosquitto | undefined
   t.teardown(async () => {
     agent?.kill('SIGKILL')
-    mosquitto.kill('SIGTERM')
+    mosquitto?.child.kill('SIGTERM')
     closeApiAgents()
     rmSync(root, { recursive: true, force: true })
   })
-  await until('mosquitto to write its pid file', async () => (existsSync(pidFile) ? true : undefined), 10_000).catch(async () => {
-    // Older builds write the pid file only when daemonised: fall back to the child's pid.
-    writeFileSync(pidFile, `${mosquitto.pid}\n`)
-  })
+  mosquitto = await startHubMosquitto({ dir: root, hubDataDir: dataDir })
+  const { port, pidFile } = mosquitto
 
   const hub = await startHubProcess({ dataDir, args: ['--mqtt-url', `mqtt://127.0.0.1:${port}`, '--mosquitto-pid-file', pidFile] })
   t.teardown(() => hub.cleanup())

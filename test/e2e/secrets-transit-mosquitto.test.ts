@@ -6,7 +6,7 @@
 // broker as the pod's own output).
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
@@ -18,7 +18,7 @@ import { apiRequest, closeApiAgents } from '../helpers/api-client.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN, startHubProcess } from '../helpers/hub-process.js'
-import { freePort, mosquittoAvailable } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, startHubMosquitto, type HubMosquitto } from '../helpers/mosquitto.js'
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms
@@ -45,44 +45,18 @@ t.test("an external broker's administrator and its persistence file never see a 
 
   const root = mkdtempSync(join(tmpdir(), 'bramble-mosq-secrets-'))
   const dataDir = join(root, 'hub')
-  const authDir = join(dataDir, 'mosquitto')
   const persistDir = join(root, 'persist')
-  mkdirSync(authDir, { recursive: true, mode: 0o700 })
   mkdirSync(persistDir, { recursive: true, mode: 0o700 })
-  writeFileSync(join(authDir, 'mosquitto-passwd'), '', { mode: 0o600 })
-  writeFileSync(join(authDir, 'mosquitto-acl'), '', { mode: 0o600 })
-  const port = await freePort()
-  const pidFile = join(root, 'mosquitto.pid')
-  const conf = join(root, 'mosquitto.conf')
-  writeFileSync(
-    conf,
-    [
-      `user ${process.env.USER ?? 'root'}`,
-      'persistence true',
-      `persistence_location ${persistDir}/`,
-      `pid_file ${pidFile}`,
-      'log_dest stderr',
-      'log_type error',
-      'per_listener_settings false',
-      'allow_anonymous false',
-      `password_file ${join(authDir, 'mosquitto-passwd')}`,
-      `acl_file ${join(authDir, 'mosquitto-acl')}`,
-      `listener ${port} 127.0.0.1`,
-      '',
-    ].join('\n'),
-  )
-  const mosquitto: ChildProcess = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const mosquittoExited = new Promise<void>((r) => mosquitto.once('exit', () => r()))
   let agent: ChildProcess | undefined
+  let mosquitto: HubMosquitto | undefined
   t.teardown(async () => {
     agent?.kill('SIGKILL')
-    mosquitto.kill('SIGTERM')
+    mosquitto?.child.kill('SIGTERM')
     closeApiAgents()
     rmSync(root, { recursive: true, force: true })
   })
-  await until('mosquitto to write its pid file', async () => (existsSync(pidFile) ? true : undefined), 10_000).catch(async () => {
-    writeFileSync(pidFile, `${mosquitto.pid}\n`)
-  })
+  mosquitto = await startHubMosquitto({ dir: root, hubDataDir: dataDir, persistenceDir: persistDir })
+  const { port, pidFile } = mosquitto
 
   const hub = await startHubProcess({ dataDir, args: ['--mqtt-url', `mqtt://127.0.0.1:${port}`, '--mosquitto-pid-file', pidFile] })
   t.teardown(() => hub.cleanup())
@@ -146,8 +120,8 @@ t.test("an external broker's administrator and its persistence file never see a 
   // Mosquitto writes its persistence file when it stops: the parked session's backlog is in it.
   await apiRequest(hub, 'DELETE', '/api/v1/namespaces/default/pods/sealed-reader')
   agent.kill('SIGKILL')
-  mosquitto.kill('SIGTERM')
-  await mosquittoExited
+  mosquitto.child.kill('SIGTERM')
+  await mosquitto.exited
   const db = readFileSync(join(persistDir, 'mosquitto.db'))
   t.ok(db.includes('mosq-sealed/down/desired') && db.includes('"sealed"'), "the persistence file holds the node's desired state with the sealed Secret")
   t.notOk(db.includes(VALUE), 'the persistence file holds no plaintext value')

@@ -1,12 +1,15 @@
 // Starts a real Mosquitto 2.0 on a free loopback port, over TLS with the test CA, with the
 // password and ACL files the hub writes (allow_anonymous false, persistence off), and stops it.
+// Or, for end-to-end tests of a hub started with --mqtt-url, one that reads the files a hub
+// process writes into its data dir and tells its pid through a pid file (--mosquitto-pid-file).
 
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { mosquittoListenerConfig, writeMosquittoAuthFiles } from '../../src/hub/mosquitto-config.js'
+import { MOSQUITTO_ACL_FILE, MOSQUITTO_PASSWORD_FILE, mosquittoListenerConfig, writeMosquittoAuthFiles } from '../../src/hub/mosquitto-config.js'
 import type { NodeCredentials } from '../../src/hub/node-credentials.js'
 import { testTls } from './tls.js'
 
@@ -114,4 +117,53 @@ export async function startMosquitto(credentials: NodeCredentials): Promise<Runn
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+export interface HubMosquitto {
+  port: number
+  pidFile: string
+  child: ChildProcess
+  /** Resolves when Mosquitto has exited (it writes its persistence file on the way out). */
+  exited: Promise<void>
+}
+
+/**
+ * Mosquitto for a hub process started with `--mqtt-url` and `--mosquitto-pid-file`: it reads the
+ * password and ACL files the hub writes into `<hubDataDir>/mosquitto`, empty until the hub starts
+ * (nobody gets in before). Its config and pid file go into `dir`; `persistenceDir` turns
+ * persistence on there. The caller stops it (SIGTERM to `child`).
+ */
+export async function startHubMosquitto(o: { dir: string; hubDataDir: string; host?: string; persistenceDir?: string }): Promise<HubMosquitto> {
+  const host = o.host ?? '127.0.0.1'
+  const authDir = join(o.hubDataDir, 'mosquitto')
+  mkdirSync(authDir, { recursive: true, mode: 0o700 })
+  const passwordFile = join(authDir, MOSQUITTO_PASSWORD_FILE)
+  const aclFile = join(authDir, MOSQUITTO_ACL_FILE)
+  for (const file of [passwordFile, aclFile]) if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 })
+  const port = await freePort()
+  const pidFile = join(o.dir, 'mosquitto.pid')
+  const conf = join(o.dir, 'mosquitto.conf')
+  writeFileSync(
+    conf,
+    [
+      `user ${process.env.USER ?? 'root'}`, // keep the test user: the hub's files are owner-only
+      ...(o.persistenceDir ? ['persistence true', `persistence_location ${o.persistenceDir}/`] : ['persistence false']),
+      `pid_file ${pidFile}`,
+      'log_dest stderr',
+      'log_type error',
+      mosquittoListenerConfig({ port, host, passwordFile, aclFile }),
+    ].join('\n'),
+  )
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)))
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const deadline = Date.now() + 10_000
+  while (!existsSync(pidFile)) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${stderr}`)
+    // Older builds write the pid file only when daemonised: fall back to the child's pid.
+    if (Date.now() > deadline) writeFileSync(pidFile, `${child.pid}\n`)
+    else await new Promise((r) => setTimeout(r, 50))
+  }
+  return { port, pidFile, child, exited }
 }
