@@ -76,6 +76,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
 
   const broker = await Aedes.createBroker({
     maxClientsIdLength: 128, // node names run to 63 characters
+    // No cap on messages in delivery at once. With Aedes' default cap (100), one subscriber slow
+    // to read (the hub's own connection behind 10,000 nodes) fills every slot and the rest wait in
+    // one queue; when a slot frees, each queued message that completes at once (no subscriber, or
+    // only the broker's own $SYS listeners) starts the next inside itself, so thousands of them
+    // overflowed the stack (aedes#193, #311; test/hub/broker-backlog.test.ts), and one slow reader
+    // held up every node's traffic. Uncapped, each message starts delivery as it is published, in
+    // publish order (so a topic's messages keep their order), and a client's next packets are read
+    // only once its earlier ones are delivered or buffered, which still holds a fast publisher back.
+    concurrency: 0,
     authenticate(client, username, password, done) {
       const principal = principalOf(username)
       if (!principal || !opts.credentials.verify(username, password)) {
