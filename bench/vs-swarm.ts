@@ -18,10 +18,12 @@
 // maxUnavailable = parallelism). The container exits on SIGTERM at once, so stops cost no grace.
 // Everything else is each side's default (Swarm's restart delay of 5 s among them). Before the
 // figures each side runs one replica once, unmeasured (Bramble imports its pause image then).
-// Names (namespace, bridge, node, services, deployments, containers) start with `vsw`.
+// Names (namespace, bridge, node, services, deployments, containers, the updated image) start with
+// `--prefix` (default `vsw`): two runs at once (a CI run's smoke test beside a measurement) each
+// take their own.
 //
 //   npm run bench:vs-swarm -- [--replicas 1,10,30] [--rounds 3] [--update-replicas 10] [--scale-to 30]
-//                             [--parallelism 1] [--grace-seconds 10] [--step-timeout 300]
+//                             [--parallelism 1] [--grace-seconds 10] [--step-timeout 300] [--prefix vsw]
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io (dockerd and the docker CLI) and iptables.
 
@@ -37,8 +39,6 @@ import { NetnsCluster, type AgentProcess } from '../test/helpers/netns-cluster.j
 import { netnsUnavailable, type NetnsHost } from '../test/helpers/netns-host.js'
 import { importUniqueImage } from '../test/helpers/unique-image.js'
 
-/** The image of the rolling update: the busybox root filesystem plus a small file of its own. */
-const UPDATED_IMAGE = 'vsw/busybox:2'
 /** A shell that exits 0 on SIGTERM at once (`wait` returns on a trapped signal; `sleep` would not). */
 const COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
 const POLL_MS = 50
@@ -56,9 +56,11 @@ export interface VsSwarmOptions {
   graceSeconds: number
   /** How long one step may take before the bench gives up. */
   stepTimeoutSeconds: number
+  /** Two or three lowercase letters that start every name the run makes. */
+  prefix: string
 }
 
-export const DEFAULT_VS_SWARM_OPTIONS: VsSwarmOptions = { replicas: [1, 10, 30], rounds: 3, updateReplicas: 10, scaleTo: 30, parallelism: 1, graceSeconds: 10, stepTimeoutSeconds: 300 }
+export const DEFAULT_VS_SWARM_OPTIONS: VsSwarmOptions = { replicas: [1, 10, 30], rounds: 3, updateReplicas: 10, scaleTo: 30, parallelism: 1, graceSeconds: 10, stepTimeoutSeconds: 300, prefix: 'vsw' }
 
 /** One figure measured on both sides, in seconds. */
 export interface Pair {
@@ -96,10 +98,10 @@ export class VsSwarmUsageError extends Error {
   readonly code = 'BRAMBLE_BENCH_USAGE'
 }
 
-/** `--replicas 1,10,30 --rounds N --update-replicas N --scale-to N --parallelism N --grace-seconds N --step-timeout N`; a bad value throws naming its flag. */
+/** `--replicas 1,10,30 --rounds N --update-replicas N --scale-to N --parallelism N --grace-seconds N --step-timeout N --prefix XYZ`; a bad value throws naming its flag. */
 export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
   const options = { ...DEFAULT_VS_SWARM_OPTIONS }
-  const counts: Record<string, { key: Exclude<keyof VsSwarmOptions, 'replicas'>; min: number; max: number; what: string }> = {
+  const counts: Record<string, { key: Exclude<keyof VsSwarmOptions, 'replicas' | 'prefix'>; min: number; max: number; what: string }> = {
     '--rounds': { key: 'rounds', min: 1, max: 9, what: 'rounds of each replica-count figure' },
     '--update-replicas': { key: 'updateReplicas', min: 1, max: 100, what: 'replicas of the rolling update and the kill' },
     '--scale-to': { key: 'scaleTo', min: 1, max: 100, what: 'replicas of the scale step' },
@@ -107,7 +109,7 @@ export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
     '--grace-seconds': { key: 'graceSeconds', min: 0, max: 300, what: 'seconds of stop grace period' },
     '--step-timeout': { key: 'stepTimeoutSeconds', min: 10, max: 3600, what: 'seconds one step may take' },
   }
-  const names = ['--replicas', ...Object.keys(counts)]
+  const names = ['--replicas', ...Object.keys(counts), '--prefix']
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined]
     if (!names.includes(flag)) throw new VsSwarmUsageError(`unknown flag ${JSON.stringify(flag)}: the flags are ${names.join(', ')}`)
@@ -118,6 +120,12 @@ export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
         throw new VsSwarmUsageError(`--replicas must be a comma-separated list of whole numbers from 1 to 100, got ${JSON.stringify(raw)}`)
       }
       options.replicas = list.map(Number)
+      continue
+    }
+    if (flag === '--prefix') {
+      // The run's bridge and namespaces are named <prefix><N> (test/helpers/netns-host.ts).
+      if (!/^[a-z]{2,3}$/.test(raw)) throw new VsSwarmUsageError(`--prefix must be two or three lowercase letters, got ${JSON.stringify(raw)}`)
+      options.prefix = raw
       continue
     }
     const spec = counts[flag]!
@@ -152,16 +160,19 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
   })
   // A task's image is taken as it is on the engine: no registry is reachable, and Swarm would ask one first.
   process.env.DOCKER_SERVICE_PREFER_OFFLINE_IMAGE = '1'
-  const cluster = await NetnsCluster.start({ prefix: 'vsw' })
+  const p = options.prefix
+  /** The image of the rolling update: the busybox root filesystem plus a small file of its own. */
+  const updatedImage = `${p}/busybox:2`
+  const cluster = await NetnsCluster.start({ prefix: p })
   const interrupted = () => void cluster.cleanup().finally(() => process.exit(130))
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
   let host: NetnsHost | undefined
   try {
-    const agent = await cluster.addNode('vsw-node')
+    const agent = await cluster.addNode(`${p}-node`)
     host = agent.host
-    progress(`agent Ready on ${host.netns}; importing ${UPDATED_IMAGE}`)
-    await importUniqueImage(host.docker, UPDATED_IMAGE, 64_000)
+    progress(`agent Ready on ${host.netns}; importing ${updatedImage}`)
+    await importUniqueImage(host.docker, updatedImage, 64_000)
     const bramble = brambleSide(cluster, agent, options)
     await settle()
     const hubKiB = treeRssKiB(cluster.hub.child.pid!)
@@ -180,11 +191,11 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     // One replica on each side, not measured: first-use costs (Bramble imports its pause image, the
     // engine warms its caches) are paid before the figures, as on a node that has run pods before.
     for (const side of [swarm, bramble]) {
-      await side.create('vsw-warmup', 1, BUSYBOX_IMAGE)
-      await waitFor(`a ${side.name} warm-up replica Running`, async () => (await side.running('vsw-warmup')) >= 1, options.stepTimeoutSeconds)
-      await side.remove('vsw-warmup')
+      await side.create(`${p}-warmup`, 1, BUSYBOX_IMAGE)
+      await waitFor(`a ${side.name} warm-up replica Running`, async () => (await side.running(`${p}-warmup`)) >= 1, options.stepTimeoutSeconds)
+      await side.remove(`${p}-warmup`)
     }
-    const floorSeconds = await bareRunSeconds(host)
+    const floorSeconds = await bareRunSeconds(host, p)
     progress(`bare docker run -d: ${floorSeconds.toFixed(2)} s`)
     const pairs: Pair[] = []
     /**
@@ -206,7 +217,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     const timeout = options.stepTimeoutSeconds
     for (const n of options.replicas) {
       await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n, n === 1 ? 1 : 0.5, async (side) => {
-        const name = `vsw-r${n}`
+        const name = `${p}-r${n}`
         const seconds = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
         const running = await side.running(name)
         await side.remove(name)
@@ -214,26 +225,26 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
       }, options.rounds)
     }
     const m = options.updateReplicas
-    const group = `vsw-u${m}`
+    const group = `${p}-u${m}`
     for (const side of [swarm, bramble]) {
       await side.create(group, m, BUSYBOX_IMAGE)
       await waitFor(`${m} ${side.name} replicas Running`, async () => (await side.running(group)) >= m, timeout)
     }
     await pair(`rolling update of ${m} replicas`, m, 0.5, async (side) => {
-      const seconds = await timed(() => side.updateImage(group, m, UPDATED_IMAGE), `${side.name} update to ${UPDATED_IMAGE}`, async () => {
-        if ((await side.running(group, UPDATED_IMAGE)) < m) return false
+      const seconds = await timed(() => side.updateImage(group, m, updatedImage), `${side.name} update to ${updatedImage}`, async () => {
+        if ((await side.running(group, updatedImage)) < m) return false
         return (await side.containers(group, BUSYBOX_IMAGE)).length === 0
       }, timeout)
-      return [seconds, await side.running(group, UPDATED_IMAGE)]
+      return [seconds, await side.running(group, updatedImage)]
     })
     await pair('killed container replaced', m, 0.5, async (side) => {
-      const [victim] = await side.containers(group, UPDATED_IMAGE)
+      const [victim] = await side.containers(group, updatedImage)
       if (!victim) throw new Error(`no running ${side.name} container of ${group} to kill`)
       const seconds = await timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
-        const running = await side.containers(group, UPDATED_IMAGE)
-        return running.length >= m && !running.some((c) => c.Id === victim.Id) && (await side.running(group, UPDATED_IMAGE)) >= m
+        const running = await side.containers(group, updatedImage)
+        return running.length >= m && !running.some((c) => c.Id === victim.Id) && (await side.running(group, updatedImage)) >= m
       }, timeout)
-      return [seconds, await side.running(group, UPDATED_IMAGE)]
+      return [seconds, await side.running(group, updatedImage)]
     })
     await pair(`scale ${m} -> ${options.scaleTo}`, options.scaleTo, 0.5, async (side) => {
       const seconds = await timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout)
@@ -359,11 +370,11 @@ function brambleSide(cluster: NetnsCluster, agent: AgentProcess, o: VsSwarmOptio
 }
 
 /** Median time of three bare `docker run -d`, each container removed after. */
-async function bareRunSeconds(host: NetnsHost): Promise<number> {
+async function bareRunSeconds(host: NetnsHost, prefix: string): Promise<number> {
   const times: number[] = []
   for (let i = 0; i < 3; i++) {
     const start = performance.now()
-    const id = (await command('docker', ['-H', host.dockerHost, 'run', '-d', '--name', `vsw-bare-${i}`, '--label', 'io.bramble.bench=vs-swarm', BUSYBOX_IMAGE, ...COMMAND])).trim()
+    const id = (await command('docker', ['-H', host.dockerHost, 'run', '-d', '--name', `${prefix}-bare-${i}`, '--label', 'io.bramble.bench=vs-swarm', BUSYBOX_IMAGE, ...COMMAND])).trim()
     times.push((performance.now() - start) / 1000)
     await host.docker.getContainer(id).remove({ force: true })
   }

@@ -12,7 +12,7 @@ import { netnsUnavailable } from '../helpers/netns-host.js'
 
 t.test('flags: defaults, and a bad value is refused naming its flag', async (t) => {
   t.same(parseVsSwarmArgs([]), DEFAULT_VS_SWARM_OPTIONS)
-  t.same(parseVsSwarmArgs(['--replicas', '1,3', '--rounds', '2', '--update-replicas=3', '--scale-to', '4', '--parallelism', '2', '--grace-seconds', '5', '--step-timeout', '60']), {
+  t.same(parseVsSwarmArgs(['--replicas', '1,3', '--rounds', '2', '--update-replicas=3', '--scale-to', '4', '--parallelism', '2', '--grace-seconds', '5', '--step-timeout', '60', '--prefix', 'vsx']), {
     replicas: [1, 3],
     rounds: 2,
     updateReplicas: 3,
@@ -20,6 +20,7 @@ t.test('flags: defaults, and a bad value is refused naming its flag', async (t) 
     parallelism: 2,
     graceSeconds: 5,
     stepTimeoutSeconds: 60,
+    prefix: 'vsx',
   })
   t.throws(() => parseVsSwarmArgs(['--replicas', '1,x']), /--replicas must be a comma-separated list of whole numbers from 1 to 100, got "1,x"/)
   t.throws(() => parseVsSwarmArgs(['--replicas']), /--replicas must be/)
@@ -28,6 +29,7 @@ t.test('flags: defaults, and a bad value is refused naming its flag', async (t) 
   t.throws(() => parseVsSwarmArgs(['--rounds', '0']), /--rounds must be a whole number of rounds of each replica-count figure from 1 to 9, got "0"/)
   t.throws(() => parseVsSwarmArgs(['--update-replicas', '2', '--parallelism', '3']), /--parallelism \(3\) must not exceed --update-replicas \(2\)/)
   t.throws(() => parseVsSwarmArgs(['--swarm', '1']), /unknown flag "--swarm"/)
+  t.throws(() => parseVsSwarmArgs(['--prefix', 'vs-1']), /--prefix must be two or three lowercase letters, got "vs-1"/)
 })
 
 t.test('1 and 3 replicas, an update, a kill and a scale: both sides reach Running, every figure printed, nothing left behind', async (t) => {
