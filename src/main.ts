@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { ConfigError } from './lib/config-errors.js'
-import { MIGRATE_STORE_FLAGS } from './lib/store-url.js'
-import { AGENT_FLAGS, CHECK_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, type AgentFlags, type FlagSchema, type RawFlags } from './lib/config.js'
+import { MIGRATE_STORE_FLAGS, resolveMigrateStoreFlags } from './lib/store-url.js'
+import { AGENT_FLAGS, CHECK_FLAGS, DATA_DIR_FLAGS, HUB_FLAGS, resolveAgentFlags, resolveFlags, resolveHubConfig, TOKEN_CREATE_FLAGS, TOKEN_FLAGS, type AgentFlags, type FlagSchema, type RawFlags, type TokenStoreConfig } from './lib/config.js'
 
 const EXIT_OK = 0
 const EXIT_ERROR = 1
@@ -73,7 +73,7 @@ async function buildProgram(argv: string[]): Promise<Command> {
     process.stderr.write(`bramble: restored ${file} into ${dataDir}: store at revision ${done.revision}, ${done.nodes} nodes. Start the hub with --data-dir ${dataDir}.\n`)
   })
   addFlags(program.command('migrate-store').description("copy a stopped hub's LMDB store into an empty etcd prefix; then start the hub with --store and the same data dir"), MIGRATE_STORE_FLAGS).action(async (opts: RawFlags) => {
-    const { from, to } = resolveFlags(MIGRATE_STORE_FLAGS, opts)
+    const { from, to } = resolveMigrateStoreFlags(opts)
     const done = await (await import('./hub/store-migration.js')).migrateLmdbToEtcd(from, to)
     process.stderr.write(`bramble: copied ${done.objects} objects from ${from} (revision ${done.fromRevision}) into etcd, now at revision ${done.toRevision}. Start the hub with --data-dir ${from} --store ${opts.to}.\n`)
   })
@@ -97,42 +97,67 @@ function addSecretsCommands(program: Command): void {
 }
 
 function addTokenCommands(program: Command): void {
-  const token = program.command('token').description("join tokens for agents (works on the hub's data dir)")
+  const token = program.command('token').description("join tokens for agents (works on the hub's data dir, or on the store hubs share)")
   addFlags(token.command('create').description('make a join token and print it alone on stdout'), TOKEN_CREATE_FLAGS)
     .option('--description <TEXT>', 'a note kept with the token')
     .action(async (opts: RawFlags & { description?: string }) => {
       const config = resolveFlags(TOKEN_CREATE_FLAGS, opts)
-      const { tokens, caHash } = await openTokens(config.dataDir)
-      const made = tokens.createJoinToken({ caHash, ttlMs: config.joinTokenTtlMs, description: opts.description })
-      process.stdout.write(`${made.token}\n`)
+      await withTokens(config, async (tokens, caHash) => {
+        const made = tokens.createJoinToken({ caHash, ttlMs: config.joinTokenTtlMs, description: opts.description })
+        await made.saved
+        process.stdout.write(`${made.token}\n`)
+      })
     })
-  addFlags(token.command('list').description('list join tokens (without their secrets)'), DATA_DIR_FLAGS).action(async (opts: RawFlags) => {
-    const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
-    const { tokens } = await openTokens(dataDir)
-    const rows = tokens.listJoinTokens().map((i) => [i.id, i.revoked ? 'revoked' : i.expired ? 'expired' : 'valid', i.expiresAt, i.description ?? ''])
-    const widths = [6, 7, 24].map((w, col) => Math.max(w, ...rows.map((r) => r[col].length)))
-    for (const r of [['ID', 'STATE', 'EXPIRES', 'DESCRIPTION'], ...rows]) process.stdout.write(`${r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('   ').trimEnd()}\n`)
+  addFlags(token.command('list').description('list join tokens (without their secrets)'), TOKEN_FLAGS).action(async (opts: RawFlags) => {
+    await withTokens(resolveFlags(TOKEN_FLAGS, opts), async (tokens) => {
+      const rows = tokens.listJoinTokens().map((i) => [i.id, i.revoked ? 'revoked' : i.expired ? 'expired' : 'valid', i.expiresAt, i.description ?? ''])
+      const widths = [6, 7, 24].map((w, col) => Math.max(w, ...rows.map((r) => r[col].length)))
+      for (const r of [['ID', 'STATE', 'EXPIRES', 'DESCRIPTION'], ...rows]) process.stdout.write(`${r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c)).join('   ').trimEnd()}\n`)
+    })
   })
-  addFlags(token.command('revoke').argument('<ID>', 'the id of the token (the part before the dot)').description('revoke a join token'), DATA_DIR_FLAGS).action(
+  addFlags(token.command('revoke').argument('<ID>', 'the id of the token (the part before the dot)').description('revoke a join token'), TOKEN_FLAGS).action(
     async (id: string, opts: RawFlags) => {
-      const { dataDir } = resolveFlags(DATA_DIR_FLAGS, opts)
-      const { tokens } = await openTokens(dataDir)
-      tokens.revokeJoinToken(id)
-      process.stderr.write(`bramble: join token ${id} revoked.\n`)
+      await withTokens(resolveFlags(TOKEN_FLAGS, opts), async (tokens) => {
+        await tokens.revokeJoinToken(id)
+        process.stderr.write(`bramble: join token ${id} revoked.\n`)
+      })
     },
   )
 }
 
-async function openTokens(dataDir: string) {
-  const [{ TokenStore }, { caHash }, { systemClock }, { readFileSync: read, existsSync: exists }] = await Promise.all([
+/**
+ * Runs `use` on the tokens DIR's hub reads: DIR/tokens.json, or the records of the shared store
+ * named by --store or, without it, the one DIR's hub last ran on (DIR/shared-store). The CA hash
+ * for new tokens is DIR's CA: hubs sharing a store share their CA.
+ */
+async function withTokens(config: TokenStoreConfig, use: (tokens: import('./hub/tokens.js').HubTokens, caHash: string) => Promise<void>): Promise<void> {
+  const [{ TokenStore }, { caHash }, { systemClock }, { sharedStoreOf }, { parseStoreUrl }, { readFileSync: read, existsSync: exists }] = await Promise.all([
     import('./hub/tokens.js'),
     import('./hub/pki.js'),
     import('./lib/clock.js'),
+    import('./hub/shared-records.js'),
+    import('./lib/store-url.js'),
     import('node:fs'),
   ])
+  const { dataDir } = config
   const caPath = join(dataDir, 'ca.crt')
   if (!exists(caPath)) throw new Error(`${dataDir} holds no hub CA; start the hub there first (bramble hub --data-dir ${dataDir}) or name its data dir with --data-dir.`)
-  return { tokens: TokenStore.open(dataDir, systemClock), caHash: caHash(read(caPath, 'utf8')) }
+  const hash = caHash(read(caPath, 'utf8'))
+  const recorded = sharedStoreOf(dataDir)
+  const location = config.store ?? (recorded ? parseStoreUrl(recorded) : { kind: 'lmdb' as const })
+  if (location.kind === 'lmdb') return use(TokenStore.open(dataDir, systemClock), hash)
+  const [{ openEtcdStore }, { SharedTokenStore }] = await Promise.all([import('./hub/etcd-store.js'), import('./hub/shared-tokens.js')])
+  const store = await openEtcdStore({ endpoints: location.endpoints, prefix: location.prefix, clock: systemClock })
+  try {
+    const tokens = await SharedTokenStore.open(store, systemClock)
+    try {
+      await use(tokens, hash)
+    } finally {
+      tokens.close()
+    }
+  } finally {
+    await store.close()
+  }
 }
 
 async function runHub(mode: 'hub' | 'up', flags: RawFlags): Promise<void> {

@@ -2,6 +2,9 @@
 // kubeconfig (written only once the API listens, so a script waiting for the file can use it).
 // The node gateway and the controllers are the leader's work: on LMDB the hub always leads; hubs
 // sharing an etcd store elect one (leader-election.ts), and its writes are fenced by its term.
+// Tokens and the nodes' MQTT credentials live in the data dir on LMDB; hubs sharing an etcd store
+// keep them in the store (shared-records.ts), so every hub joins, admits and revokes alike, and
+// every hub serves the join routes.
 
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
@@ -35,7 +38,11 @@ import { backupRoute } from './backup.js'
 import { dashboardRoutes } from './dashboard-routes.js'
 import { ensurePki, startCertRenewal } from './pki.js'
 import type { Store } from './store.js'
-import { ensureBootstrapTokens, TokenStore } from './tokens.js'
+import { ensureBootstrapTokens, TokenStore, type BootstrapTokens, type HubTokens } from './tokens.js'
+import { ensureSharedBootstrapTokens, SharedTokenStore } from './shared-tokens.js'
+import { openSharedNodeCredentials } from './shared-node-credentials.js'
+import { recordSharedStore } from './shared-records.js'
+import { joinRoutes } from './join-endpoint.js'
 
 export interface HubDeps {
   logger: Logger
@@ -56,7 +63,7 @@ export interface RunningHub {
   kubeconfigPath: string
   /** sha256 hex of the CA's DER, as join tokens carry it. */
   caHash: string
-  tokens: TokenStore
+  tokens: HubTokens
   store: Store
   /** The MQTT URL agents are told (embedded broker or --mqtt-url). */
   brokerUrl: string
@@ -77,14 +84,13 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
 
   const pkiOptions = { dataDir: config.dataDir, advertise: config.advertise, listen: config.listen, clock, logger }
   const pki = ensurePki(pkiOptions)
-  const tokens = TokenStore.open(config.dataDir, clock)
-  const adminToken = chooseAdminToken(config.dataDir, tokens, pki.caHash, log)
+  const fileTokens = TokenStore.open(config.dataDir, clock)
 
   const clusterId = ensureClusterId(config.dataDir)
   // Secrets are sealed before they reach the store (encrypted-store.ts), with the data dir's own key.
   const secretsKeyring = SecretKeyring.openOrCreate(join(config.dataDir, 'secrets.key'))
   const etcdStore: FenceableStore | undefined =
-    config.store.kind === 'etcd' ? await openEtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, logger, clock }) : undefined
+    config.store.kind === 'etcd' ? await openEtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, tls: config.store.tls, logger, clock }) : undefined
   const store = new EncryptedStore(etcdStore ?? (await openHubStore(config, logger, clock)), secretsKeyring)
   // Everything started so far, stopped in reverse order on close or on a failed start.
   const stops: Array<() => Promise<void> | void> = [() => store.close()]
@@ -98,6 +104,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     }
   }
   let api
+  let tokens: HubTokens = fileTokens
+  let adminToken: string
   let brokerUrl: string
   let election: Election
   try {
@@ -106,7 +114,23 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     await ensureNamespaces(store)
     const registry = new Registry(store, clock, logger, { defaultTolerationSeconds: config.defaultTolerationSeconds, serviceCidr: config.serviceCidr })
     await registry.serviceAllocations.repair(clock.now())
-    const credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
+    let bootstrap: BootstrapTokens | undefined
+    let credentials: NodeCredentials
+    if (etcdStore) {
+      const shared = await SharedTokenStore.open(store, clock, { importFrom: fileTokens })
+      stops.push(() => shared.close())
+      tokens = shared
+      bootstrap = await ensureSharedBootstrapTokens(shared, config.dataDir, pki.caHash)
+      const sharedCredentials = await openSharedNodeCredentials({ store, keyring: secretsKeyring, clock, importFrom: join(config.dataDir, 'mqtt') })
+      stops.push(() => sharedCredentials.close())
+      credentials = sharedCredentials.credentials
+    } else {
+      bootstrap = ensureBootstrapTokens(fileTokens, pki.caHash)
+      credentials = await NodeCredentials.open(join(config.dataDir, 'mqtt'))
+    }
+    // `bramble token` on this data dir works on the store named here.
+    recordSharedStore(config.dataDir, config.store)
+    adminToken = await chooseAdminToken(config.dataDir, tokens, bootstrap, log)
     let hubBusUrl: string
     let embeddedBroker: EmbeddedBroker | undefined
     if (config.mqttUrl) {
@@ -132,7 +156,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     let apiPort = 0
     const metrics = new HubMetrics()
     // Routes and handlers of the leader's gateway join the API while this hub leads.
-    const extraRoutes: ExtraRoute[] = [backupRoute(config.dataDir, store)]
+    // Every hub admits agents: Nodes are API objects, and tokens and credentials are shared.
+    const joining = joinRoutes({ registry, tokens, credentials, ca: pki.caCertPem, clusterId, apiServer: () => serverUrl(config.advertise, apiPort), brokerUrl, clock, logger, hubVersion: deps.brambleVersion })
+    const extraRoutes: ExtraRoute[] = [backupRoute(config.dataDir, store), ...joining]
     let leader: { gateway: NodeGateway; metricsApi: MetricsApi } | undefined
     // Logs, exec and port-forward go through the leader's connection to the nodes: elsewhere a 503,
     // on which a client given several hubs tries the next.
@@ -193,6 +219,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       countMessage: metrics.mqttMessage,
       heartbeatLag: metrics.heartbeatLag,
       imagesDir: join(config.dataDir, 'images'),
+      joinRoutes: false,
       })
       leaderStops.push(() => gateway.close())
       const { nodes, pods, heartbeats } = gateway
@@ -221,7 +248,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       let firstTerm: () => void = () => undefined
       const leadsOnce = new Promise<void>((resolve) => (firstTerm = resolve))
       election = runEtcdElection(
-        { endpoints: store.endpoints, prefix: store.prefix, candidate: serverUrl(config.advertise, apiPort), leaseMs: config.leaderLeaseMs, clock, logger },
+        { endpoints: store.endpoints, prefix: store.prefix, tls: store.tls, candidate: serverUrl(config.advertise, apiPort), leaseMs: config.leaderLeaseMs, clock, logger },
         { elected: async (fence) => (await elected(fence), firstTerm()), deposed },
       )
       stops.push(() => election.close())
@@ -275,14 +302,13 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
  * existing kubeconfig while it still authenticates as admin. A lost kubeconfig gets a new admin
  * token (the old ones stay valid: copies of the old file keep working).
  */
-function chooseAdminToken(dataDir: string, tokens: TokenStore, caHash: string, log: Logger): string {
-  const bootstrap = ensureBootstrapTokens(tokens, caHash)
+async function chooseAdminToken(dataDir: string, tokens: HubTokens, bootstrap: BootstrapTokens | undefined, log: Logger): Promise<string> {
   if (bootstrap) {
     log.info({ joinTokenFile: join(dataDir, 'join-token') }, 'first start: created admin, read-only and join tokens')
     return bootstrap.admin
   }
   const existing = readKubeconfigToken(kubeconfigPath(dataDir))
-  if (existing && tokens.userFor(existing)?.role === 'admin') return existing
+  if (existing && (await tokens.authenticate(existing))?.role === 'admin') return existing
   log.warn({ kubeconfig: kubeconfigPath(dataDir) }, 'kubeconfig missing or its token unknown: issued a new admin token')
   return tokens.issueUserToken('admin', 'admin')
 }

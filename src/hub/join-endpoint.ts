@@ -18,7 +18,7 @@ import type { NodeCredentials } from './node-credentials.js'
 import { mutateObject, WRITE } from './node-gateway-writes.js'
 import { caHash } from './pki.js'
 import { rfc3339, type Registry } from './registry.js'
-import type { JoinTokenRejection, TokenStore } from './tokens.js'
+import type { HubTokens, JoinTokenRejection } from './tokens.js'
 
 const NODE = KINDS.find((k) => k.kind === 'Node')!
 
@@ -33,7 +33,7 @@ const MAX_TTL_SECONDS = 365 * 24 * 3600
 
 export interface JoinEndpointOptions {
   registry: Registry
-  tokens: TokenStore
+  tokens: HubTokens
   credentials: NodeCredentials
   /** The hub CA, PEM. */
   ca: string
@@ -71,7 +71,7 @@ export function joinRoutes(o: JoinEndpointOptions): ExtraRoute[] {
       throw new ApiError(400, 'BadRequest', skew)
     }
 
-    const verdict = o.tokens.verifyJoinToken(request.token, hash)
+    const verdict = await o.tokens.verifyJoinToken(request.token, hash)
     if (!verdict.ok) {
       log.warn({ node: request.nodeName, reason: verdict.reason }, 'refused a join')
       throw new ApiError(401, 'Unauthorized', REJECTIONS[verdict.reason])
@@ -144,7 +144,9 @@ export function joinRoutes(o: JoinEndpointOptions): ExtraRoute[] {
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS)) {
       throw badRequest(`ttlSeconds: must be a whole number of seconds between 1 and ${MAX_TTL_SECONDS}`)
     }
-    const { token, info } = o.tokens.createJoinToken({ caHash: hash, ...(ttl === undefined ? {} : { ttlMs: (ttl as number) * 1000 }) })
+    const { token, info, saved } = o.tokens.createJoinToken({ caHash: hash, ...(ttl === undefined ? {} : { ttlMs: (ttl as number) * 1000 }) })
+    // Answered once every hub sharing the store can admit it.
+    await saved
     log.info({ tokenId: info.id, expiresAt: info.expiresAt }, 'join token created')
     sendJsonNoStore(res, 201, { token, expiresAt: info.expiresAt })
   }

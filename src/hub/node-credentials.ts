@@ -6,6 +6,10 @@
 //
 // The hub's own broker user keeps its password in the file in clear: the hub must present it to
 // the broker. The file is owner-only and written atomically.
+//
+// Hubs sharing an etcd store keep the same entries as records in the store instead
+// (shared-node-credentials.ts): NodeCredentials then saves each change there and takes in the
+// changes other hubs make, so every hub (and the Mosquitto files each renders) knows every node.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
@@ -28,21 +32,27 @@ export interface PasswordEntry {
   mosquittoHash: string
 }
 
-interface StoredNode {
+export interface StoredNode {
   sha256: string
   mosquittoHash: string
   issuedAt: string
 }
 
-interface StoredFile {
+export interface StoredFile {
   version: 1
+  /** The hub's own broker password, in clear: the hub presents it to the broker. */
   hub: { password: string }
   nodes: Record<string, StoredNode>
   /**
    * Deleted nodes and the join token each last joined with: that token may not bring the name
    * back (a stolen node that was deleted must not re-join itself); a new token may.
    */
-  retired?: Record<string, { joinTokenId: string; revokedAt: string }>
+  retired?: Record<string, RetiredNode>
+}
+
+export interface RetiredNode {
+  joinTokenId: string
+  revokedAt: string
 }
 
 export class CredentialsError extends Error {
@@ -65,17 +75,14 @@ export function mosquittoSha512Hash(password: string, salt: Buffer = randomBytes
 
 type ChangeListener = (change: { kind: 'issued' | 'revoked'; node: string }) => void
 
+/** Saves what changed about one node (its entry, or its retirement) wherever the entries live. */
+export type SaveNode = (node: string) => Promise<void>
+
 export class NodeCredentials {
   private readonly hashes = new Map<string, Buffer>()
   private readonly listeners = new Set<ChangeListener>()
-  /**
-   * The file is written whole; writes are coalesced (coalesced-task.ts): a change made while one is
-   * in flight goes out with the next, so a thousand nodes joining at once cost a few writes, not a
-   * thousand rewrites of a growing file each behind the other's fsync.
-   */
-  private readonly persist = coalescedTask(() => writeFileAtomic(this.path, JSON.stringify(this.file, null, 2) + '\n'))
 
-  private constructor(private readonly path: string, private readonly file: StoredFile) {
+  private constructor(private readonly file: StoredFile, private readonly save: SaveNode) {
     for (const [node, entry] of Object.entries(file.nodes)) this.hashes.set(node, Buffer.from(entry.sha256, 'base64url'))
   }
 
@@ -83,16 +90,44 @@ export class NodeCredentials {
   static async open(dir: string): Promise<NodeCredentials> {
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const path = join(dir, CREDENTIALS_FILE)
-    let file: StoredFile
-    try {
-      file = parseFile(await readFile(path, 'utf8'), path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      file = { version: 1, hub: { password: newPassword() }, nodes: {} }
-    }
-    const creds = new NodeCredentials(path, file)
-    await creds.persist()
+    const file = (await readCredentialsFile(dir)) ?? newNodeCredentialsFile()
+    // The file is written whole; writes are coalesced (coalesced-task.ts): a change made while one
+    // is in flight goes out with the next, so a thousand nodes joining at once cost a few writes,
+    // not a thousand rewrites of a growing file each behind the other's fsync.
+    const persist = coalescedTask(() => writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n'))
+    const creds = new NodeCredentials(file, persist)
+    await persist()
     return creds
+  }
+
+  /** Entries kept elsewhere (a shared store): `save` is called after each change of a node. */
+  static withStorage(file: StoredFile, save: SaveNode): NodeCredentials {
+    return new NodeCredentials(file, save)
+  }
+
+  /** A node's stored entry, or its retirement, as `save` writes it. */
+  entryOf(node: string): { entry?: StoredNode; retired?: RetiredNode } {
+    return { entry: this.file.nodes[node], retired: this.file.retired?.[node] }
+  }
+
+  /**
+   * Takes in a change another hub made to a node (a shared store's record): its new entry, its
+   * retirement, or neither (gone). Listeners hear of it as of a change made here.
+   */
+  applyStored(node: string, entry: StoredNode | undefined, retired: RetiredNode | undefined): void {
+    if (retired) this.file.retired = { ...this.file.retired, [node]: retired }
+    else delete this.file.retired?.[node]
+    const before = this.file.nodes[node]
+    if (entry) {
+      if (before?.sha256 === entry.sha256) return
+      this.file.nodes[node] = entry
+      this.hashes.set(node, Buffer.from(entry.sha256, 'base64url'))
+      this.emit({ kind: 'issued', node })
+    } else if (before) {
+      delete this.file.nodes[node]
+      this.hashes.delete(node)
+      this.emit({ kind: 'revoked', node })
+    }
   }
 
   hubCredentials(): MqttCredentials {
@@ -107,7 +142,7 @@ export class NodeCredentials {
     this.file.nodes[node] = { sha256: digest.toString('base64url'), mosquittoHash: mosquittoSha512Hash(password), issuedAt: new Date().toISOString() }
     delete this.file.retired?.[node]
     this.hashes.set(node, digest)
-    await this.persist()
+    await this.save(node)
     this.emit({ kind: 'issued', node })
     return { username: node, password }
   }
@@ -121,7 +156,7 @@ export class NodeCredentials {
     delete this.file.nodes[node]
     if (joinTokenId) this.file.retired = { ...this.file.retired, [node]: { joinTokenId, revokedAt: new Date().toISOString() } }
     this.emit({ kind: 'revoked', node })
-    await this.persist()
+    await this.save(node)
     return true
   }
 
@@ -163,8 +198,23 @@ export class NodeCredentials {
   }
 }
 
-function newPassword(): string {
+export function newPassword(): string {
   return randomBytes(PASSWORD_BYTES).toString('base64url')
+}
+
+/** `dir/mqtt-credentials.json` as stored, or undefined when there is none. */
+export async function readCredentialsFile(dir: string): Promise<StoredFile | undefined> {
+  const path = join(dir, CREDENTIALS_FILE)
+  try {
+    return parseFile(await readFile(path, 'utf8'), path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+export function newNodeCredentialsFile(): StoredFile {
+  return { version: 1, hub: { password: newPassword() }, nodes: {} }
 }
 
 function parseFile(text: string, path: string): StoredFile {

@@ -28,7 +28,7 @@ import { ImageTransfers } from './image-transfers.js'
 import { ImageSharing } from './image-sharing.js'
 import { EventRecorder } from './event-recorder.js'
 import type { Registry } from './registry.js'
-import type { TokenStore } from './tokens.js'
+import type { HubTokens } from './tokens.js'
 
 const kind = (name: string) => KINDS.find((k) => k.kind === name)!
 
@@ -36,7 +36,7 @@ export const GATEWAY_CLIENT_ID_SUFFIX = 'gateway'
 
 export interface NodeGatewayOptions {
   registry: Registry
-  tokens: TokenStore
+  tokens: HubTokens
   credentials: NodeCredentials
   /** The hub CA, PEM. */
   ca: string
@@ -69,6 +69,8 @@ export interface NodeGatewayOptions {
   hubVersion?: string
   /** Where image archives wait for nodes to load them (`bramble image load`); absent, those routes are not served. */
   imagesDir?: string
+  /** Whether extraRoutes include the join routes (default true); the hub serves them itself, on every hub. */
+  joinRoutes?: boolean
 }
 
 export interface NodeGateway {
@@ -206,7 +208,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   let closing: Promise<void> | undefined
   return {
     extraRoutes: [
-      ...joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion }),
+      ...(o.joinRoutes === false ? [] : joinRoutes({ registry: o.registry, tokens: o.tokens, credentials: o.credentials, ca: o.ca, clusterId: o.clusterId, apiServer: o.apiServer, brokerUrl: o.brokerUrl, clock: o.clock, logger: o.logger, hubVersion: o.hubVersion })),
       ...(images?.routes() ?? []),
     ],
     podLogs: logs.podLogs,

@@ -4,6 +4,9 @@
 // Join tokens look like k3s's: `K10<sha256 of the CA's DER>::<id>.<secret>`, so an agent can pin
 // the hub's CA on first contact. Another process (`bramble token create`) may write the file while
 // the hub runs: reads notice a changed file and reload it.
+//
+// Hubs sharing an etcd store keep the same records in the store instead (shared-tokens.ts); both
+// forms answer to HubTokens, and the record checks below serve both.
 
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -18,14 +21,14 @@ export const JOIN_TOKEN_FILE = 'join-token'
 export const READ_ONLY_TOKEN_FILE = 'read-only-token'
 export const DEFAULT_JOIN_TOKEN_TTL_MS = 24 * 3_600_000
 
-interface UserTokenRecord {
+export interface UserTokenRecord {
   name: string
   role: Role
   sha256: string
   createdAt: string
 }
 
-interface JoinTokenRecord {
+export interface JoinTokenRecord {
   id: string
   secretSha256: string
   createdAt: string
@@ -53,6 +56,37 @@ export interface JoinTokenInfo {
 export type JoinTokenRejection = 'malformed' | 'unknown' | 'expired' | 'revoked' | 'ca-mismatch'
 
 export type JoinTokenVerdict = { ok: true; id: string } | { ok: false; reason: JoinTokenRejection }
+
+export interface JoinTokenOptions {
+  caHash: string
+  ttlMs?: number
+  description?: string
+}
+
+export interface JoinTokenMade {
+  /** In full: `K10<caHash>::<id>.<secret>`. */
+  token: string
+  info: JoinTokenInfo
+  /** Resolves once the token is durable where every hub reads it (at once for the file). */
+  saved: Promise<void>
+}
+
+/**
+ * What the hub, the join endpoint and `bramble token` need of a token store: the file in a data
+ * dir (TokenStore) or the records in a shared store (SharedTokenStore). Reads answer from memory;
+ * changes may be asynchronous (the shared store writes to etcd).
+ */
+export interface HubTokens {
+  readonly authenticate: Authenticator
+  /** The user a bearer token belongs to, as far as this hub knows now. */
+  userFor(bearerToken: string): UserInfo | undefined
+  issueUserToken(name: string, role: Role): string | Promise<string>
+  createJoinToken(options: JoinTokenOptions): JoinTokenMade
+  listJoinTokens(): JoinTokenInfo[]
+  revokeJoinToken(id: string): JoinTokenInfo | Promise<JoinTokenInfo>
+  verifyJoinToken(token: string, caHash: string): JoinTokenVerdict | Promise<JoinTokenVerdict>
+  isEmpty(): boolean
+}
 
 export class TokenFileError extends HubError {
   override readonly name = 'TokenFileError'
@@ -101,7 +135,50 @@ export function formatJoinToken(caHash: string, id: string, secret: string): str
   return `K10${caHash}::${id}.${secret}`
 }
 
-export class TokenStore {
+/** A new bearer token (32 random bytes) and the record that keeps its hash. */
+export function newUserToken(name: string, role: Role, nowMs: number): { token: string; record: UserTokenRecord } {
+  const token = randomBytes(32).toString('base64url')
+  return { token, record: { name, role, sha256: sha256Hex(token), createdAt: new Date(nowMs).toISOString() } }
+}
+
+/** A new join token's record and its plaintext secret; `taken` says whether an id is in use. */
+export function newJoinTokenRecord(options: JoinTokenOptions, nowMs: number, taken: (id: string) => boolean): { record: JoinTokenRecord; secret: string } {
+  let id = randomString(6)
+  while (taken(id)) id = randomString(6)
+  const secret = randomString(16)
+  const record: JoinTokenRecord = {
+    id,
+    secretSha256: sha256Hex(secret),
+    createdAt: new Date(nowMs).toISOString(),
+    expiresAt: new Date(nowMs + (options.ttlMs ?? DEFAULT_JOIN_TOKEN_TTL_MS)).toISOString(),
+    revoked: false,
+    ...(options.description ? { description: options.description } : {}),
+  }
+  return { record, secret }
+}
+
+/** Checks a presented join token against the record of its id (undefined: no such id). */
+export function checkJoinToken(parsed: { caHash?: string; id: string; secret: string }, record: JoinTokenRecord | undefined, caHash: string, nowMs: number): JoinTokenVerdict {
+  const presented = Buffer.from(sha256Hex(parsed.secret), 'hex')
+  if (!record || !timingSafeEqual(Buffer.from(record.secretSha256, 'hex'), presented)) return { ok: false, reason: 'unknown' }
+  if (parsed.caHash !== undefined && parsed.caHash !== caHash) return { ok: false, reason: 'ca-mismatch' }
+  if (record.revoked) return { ok: false, reason: 'revoked' }
+  if (Date.parse(record.expiresAt) <= nowMs) return { ok: false, reason: 'expired' }
+  return { ok: true, id: record.id }
+}
+
+export function joinTokenInfo(r: JoinTokenRecord, nowMs: number): JoinTokenInfo {
+  return {
+    id: r.id,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    revoked: r.revoked,
+    expired: Date.parse(r.expiresAt) <= nowMs,
+    ...(r.description ? { description: r.description } : {}),
+  }
+}
+
+export class TokenStore implements HubTokens {
   private data: TokensFile
   /** Identity of the file last read: inode, mtime and size (an atomic write changes at least one). */
   private loadedStamp = ''
@@ -128,8 +205,8 @@ export class TokenStore {
   /** Makes a new user token and returns its plaintext (the only time it is seen). */
   issueUserToken(name: string, role: Role): string {
     return this.change(() => {
-      const token = randomBytes(32).toString('base64url')
-      this.data.users.push({ name, role, sha256: sha256Hex(token), createdAt: this.isoNow() })
+      const { token, record } = newUserToken(name, role, this.clock.now())
+      this.data.users.push(record)
       return token
     })
   }
@@ -149,25 +226,12 @@ export class TokenStore {
   }
 
   /** Makes a join token valid for ttlMs and returns it in full (`K10<caHash>::<id>.<secret>`). */
-  createJoinToken(options: { caHash: string; ttlMs?: number; description?: string }): { token: string; info: JoinTokenInfo } {
-    return this.change(() => this.addJoinToken(options))
-  }
-
-  private addJoinToken(options: { caHash: string; ttlMs?: number; description?: string }): { token: string; info: JoinTokenInfo } {
-    let id = randomString(6)
-    while (this.data.joinTokens.some((r) => r.id === id)) id = randomString(6)
-    const secret = randomString(16)
-    const now = this.clock.now()
-    const record: JoinTokenRecord = {
-      id,
-      secretSha256: sha256Hex(secret),
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + (options.ttlMs ?? DEFAULT_JOIN_TOKEN_TTL_MS)).toISOString(),
-      revoked: false,
-      ...(options.description ? { description: options.description } : {}),
-    }
-    this.data.joinTokens.push(record)
-    return { token: formatJoinToken(options.caHash, id, secret), info: this.info(record) }
+  createJoinToken(options: JoinTokenOptions): JoinTokenMade {
+    return this.change(() => {
+      const { record, secret } = newJoinTokenRecord(options, this.clock.now(), (id) => this.data.joinTokens.some((r) => r.id === id))
+      this.data.joinTokens.push(record)
+      return { token: formatJoinToken(options.caHash, record.id, secret), info: this.info(record), saved: Promise.resolve() }
+    })
   }
 
   listJoinTokens(): JoinTokenInfo[] {
@@ -190,28 +254,17 @@ export class TokenStore {
     this.reloadIfChanged()
     const parsed = parseJoinToken(token)
     if (!parsed) return { ok: false, reason: 'malformed' }
-    const record = this.data.joinTokens.find((r) => r.id === parsed.id)
-    const presented = Buffer.from(sha256Hex(parsed.secret), 'hex')
-    if (!record || !timingSafeEqual(Buffer.from(record.secretSha256, 'hex'), presented)) return { ok: false, reason: 'unknown' }
-    if (parsed.caHash !== undefined && parsed.caHash !== caHash) return { ok: false, reason: 'ca-mismatch' }
-    if (record.revoked) return { ok: false, reason: 'revoked' }
-    if (Date.parse(record.expiresAt) <= this.clock.now()) return { ok: false, reason: 'expired' }
-    return { ok: true, id: record.id }
+    return checkJoinToken(parsed, this.data.joinTokens.find((r) => r.id === parsed.id), caHash, this.clock.now())
+  }
+
+  /** Every record, for copying the file into a shared store (shared-tokens.ts). */
+  records(): { users: UserTokenRecord[]; joinTokens: JoinTokenRecord[] } {
+    this.reloadIfChanged()
+    return { users: this.data.users.map((u) => ({ ...u })), joinTokens: this.data.joinTokens.map((r) => ({ ...r })) }
   }
 
   private info(r: JoinTokenRecord): JoinTokenInfo {
-    return {
-      id: r.id,
-      createdAt: r.createdAt,
-      expiresAt: r.expiresAt,
-      revoked: r.revoked,
-      expired: Date.parse(r.expiresAt) <= this.clock.now(),
-      ...(r.description ? { description: r.description } : {}),
-    }
-  }
-
-  private isoNow(): string {
-    return new Date(this.clock.now()).toISOString()
+    return joinTokenInfo(r, this.clock.now())
   }
 
   private reloadIfChanged(): void {

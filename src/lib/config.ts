@@ -9,8 +9,9 @@ import { resolve as resolvePath, join } from 'node:path'
 import { parseDurationMs } from './config-values.js'
 import { dataDirFlag } from './common-flags.js'
 import { defaultDataDir } from './data-dir.js'
-import type { FlagSchema } from './flag-schema.js'
+import type { FlagSchema, FlagSpec } from './flag-schema.js'
 import { AGENT_FLAGS } from './agent-flags.js'
+import { parseStoreUrl, type StoreLocation } from './store-url.js'
 
 export { FlagReason, hostnameAsNodeName, parseByteSize, parseDurationMs, parseMilliCpu } from './config-values.js'
 export { LOG_LEVELS, type LogLevel } from './common-flags.js'
@@ -18,21 +19,42 @@ export { optionAttribute, resolveFlags, type FlagSchema, type FlagSpec, type Raw
 export { HUB_FLAGS, isAllInterfaces, resolveHubConfig, type HubConfig } from './hub-flags.js'
 export { AGENT_FLAGS, resolveAgentFlags, type AgentFlags } from './agent-flags.js'
 
-export interface TokenCreateConfig {
-  dataDir: string
+export interface TokenCreateConfig extends TokenStoreConfig {
   /** How long a new join token stays valid. */
   joinTokenTtlMs: number
 }
 
-/** Commands that only need the data dir (`token list`, `token revoke`). */
+export interface TokenStoreConfig {
+  dataDir: string
+  /** Where the tokens are: undefined means where DIR's hub keeps them (its shared store, else DIR). */
+  store: StoreLocation | undefined
+}
+
+/** `bramble token --store`: the store of hubs that share one, as `bramble hub --store` names it. */
+function tokenStoreFlag<C extends TokenStoreConfig>(): FlagSpec<C, 'store'> {
+  return {
+    flag: '--store',
+    valueName: 'URL',
+    description: "the hubs' shared store (etcd://HOST[:PORT][,...][/PREFIX/], as given to bramble hub), or lmdb for DIR's own tokens file",
+    parse: (raw) => parseStoreUrl(raw),
+    defaultValue: () => undefined,
+    defaultText: "the store DIR's hub last ran on",
+  }
+}
+
+/** `bramble token list` and `revoke`. */
+export const TOKEN_FLAGS: FlagSchema<TokenStoreConfig> = { dataDir: dataDirFlag(), store: tokenStoreFlag() }
+
+/** Commands that only need the data dir (`secrets rotate-key`). */
 export const DATA_DIR_FLAGS: FlagSchema<{ dataDir: string }> = { dataDir: dataDirFlag() }
 
 /** `bramble check`: the data dir whose certificates and hub it looks at, and the Docker it asks. */
 export const CHECK_FLAGS: FlagSchema<{ dataDir: string; dockerHost: string }> = { dataDir: dataDirFlag(), dockerHost: AGENT_FLAGS.dockerHost }
 
-/** `bramble token create`: works on the hub's data dir directly. */
+/** `bramble token create`: works on the hub's data dir directly, or on the hubs' shared store. */
 export const TOKEN_CREATE_FLAGS: FlagSchema<TokenCreateConfig> = {
   dataDir: dataDirFlag(),
+  store: tokenStoreFlag(),
   joinTokenTtlMs: {
     flag: '--ttl',
     valueName: 'DURATION',

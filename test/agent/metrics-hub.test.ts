@@ -75,7 +75,7 @@ async function run() {
   const server = kc.clusters[0].cluster.server
   const ca = Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString()
   const admin: ApiTarget = { server, ca, token: kc.users[0].user.token }
-  const viewer: ApiTarget = { server, ca, token: hub.tokens.issueUserToken('mt-viewer', 'read-only') }
+  const viewer: ApiTarget = { server, ca, token: await hub.tokens.issueUserToken('mt-viewer', 'read-only') }
   const scrapeHub = async () => {
     const r = await apiRequest(viewer, 'GET', '/metrics')
     if (r.status !== 200) throw new Error(`/metrics answered ${r.status}: ${r.text}`)

@@ -32,6 +32,8 @@ t.test('a second hub with the embedded broker on a led etcd store is refused, na
   const first = await startHub(flags('a'), { logger: silentLogger(), clock: systemClock })
   t.teardown(() => first.close())
   t.ok(first.leading, 'the first hub leads')
+  // Hubs sharing a store share the first hub's identity (CA, secrets key): the setup step of HA hubs.
+  for (const name of ['b', 'c']) cpSync(join(root, 'a'), join(root, name), { recursive: true })
 
   const refused = await startHub(flags('b'), { logger: silentLogger(), clock: systemClock }).then(
     async (hub) => (await hub.close(), undefined),
