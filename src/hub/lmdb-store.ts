@@ -17,7 +17,7 @@ import { explainCommitFailure, LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
 import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
-import { StoreWatchers, type LogEntry } from './lmdb-watchers.js'
+import { deepFreeze, StoreWatchers, type LogEntry, type LogRead } from './lmdb-watchers.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
 export interface LmdbStoreOptions {
@@ -33,6 +33,13 @@ export interface LmdbStoreOptions {
   mapSizeBytes?: number
   /** Change-log entries kept for watches (default 10,000); older ones are compacted automatically. */
   retainRevisions?: number
+  /**
+   * A check for tests: deep-freezes each object a write returns (its caller's object shares its
+   * parts) and each object handed to read-only watchers, so that code changing an object it shares
+   * with the informers' caches throws a TypeError instead of changing what they hold. Off by
+   * default: it walks every object written.
+   */
+  freezeShared?: boolean
 }
 
 const DEFAULT_MAP_SIZE_BYTES = 1024 * 1024 * 1024
@@ -95,7 +102,7 @@ function stamped(object: KubeObject): KubeObject {
   return { ...object, metadata: { ...object.metadata } }
 }
 
-type Outcome<T> = { ok: T; revision: number } | { error: Error }
+type Outcome<T> = { ok: T; revision: number; entry: LogEntry } | { error: Error }
 
 class LmdbStore implements Store {
   private readonly objects: Database<KubeObject, string>
@@ -107,8 +114,8 @@ class LmdbStore implements Store {
   private readonly retain: number
   private readonly watchers: StoreWatchers
   private readonly inFlight = new Set<Promise<unknown>>()
-  /** Keys of revisions written since the store opened that a pump has yet to pass (see readLog). */
-  private readonly writtenKeys = new Map<number, ObjectKey>()
+  /** Log entries of revisions written since the store opened that a pump has yet to pass (see readLog). */
+  private readonly written = new Map<number, LogEntry>()
   /** Newest revision known flushed; watchers see nothing beyond it. */
   private durable: number
   /** Mirrors meta 'compacted'; raised inside the compacting transaction callback. */
@@ -119,12 +126,14 @@ class LmdbStore implements Store {
   private outOfDisk = false
   private compacting = false
   private closed = false
+  private readonly freezeShared: boolean
 
   constructor(
     private readonly env: RootDatabase,
     options: LmdbStoreOptions,
   ) {
     this.path = options.path
+    this.freezeShared = options.freezeShared === true
     this.objects = env.openDB<KubeObject, string>(DATABASES.objects)
     this.log = env.openDB<LogEntry, number>(DATABASES.log)
     this.meta = env.openDB<number, string>(DATABASES.meta)
@@ -138,6 +147,7 @@ class LmdbStore implements Store {
       (after, upTo, wanted) => this.readLog(after, upTo, wanted),
       () => this.durable,
       this.logger,
+      options.freezeShared === true,
     )
     this.measure()
     this.logger.info({ path: options.path, revision: this.durable, compacted: this.compacted }, 'store opened')
@@ -146,7 +156,7 @@ class LmdbStore implements Store {
   async create(key: ObjectKey, object: KubeObject): Promise<KubeObject> {
     this.assertWritable(true)
     const next = stamped(object)
-    return this.write(key, (revision) => {
+    return this.write((revision) => {
       const k = encodeKey(key)
       if (this.objects.get(k) !== undefined) return { error: new StoreExistsError(key) }
       const rev = revision()
@@ -154,8 +164,9 @@ class LmdbStore implements Store {
       next.metadata.creationTimestamp ??= timestamp(this.clock.now())
       next.metadata.resourceVersion = String(rev)
       this.objects.putSync(k, next)
-      this.log.putSync(rev, { type: 'ADDED', key: { ...key }, object: next })
-      return { ok: next, revision: rev }
+      const entry: LogEntry = { type: 'ADDED', key: { ...key }, object: next }
+      this.log.putSync(rev, entry)
+      return { ok: next, revision: rev, entry }
     })
   }
 
@@ -178,7 +189,7 @@ class LmdbStore implements Store {
   async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}): Promise<KubeObject> {
     this.assertWritable(true)
     const next = stamped(object)
-    return this.write(key, (revision) => {
+    return this.write((revision) => {
       const k = encodeKey(key)
       const old = this.objects.get(k)
       if (old === undefined) return { error: new StoreNotFoundError(key) }
@@ -190,14 +201,15 @@ class LmdbStore implements Store {
       next.metadata.creationTimestamp = old.metadata.creationTimestamp
       next.metadata.resourceVersion = String(rev)
       this.objects.putSync(k, next)
-      this.log.putSync(rev, { type: 'MODIFIED', key: { ...key }, object: next })
-      return { ok: next, revision: rev }
+      const entry: LogEntry = { type: 'MODIFIED', key: { ...key }, object: next }
+      this.log.putSync(rev, entry)
+      return { ok: next, revision: rev, entry }
     })
   }
 
   async delete(key: ObjectKey, options: WriteOptions = {}): Promise<KubeObject> {
     this.assertWritable(false)
-    return this.write(key, (revision) => {
+    return this.write((revision) => {
       const k = encodeKey(key)
       const old = this.objects.get(k)
       if (old === undefined) return { error: new StoreNotFoundError(key) }
@@ -206,8 +218,9 @@ class LmdbStore implements Store {
       const rev = revision()
       old.metadata.resourceVersion = String(rev)
       this.objects.removeSync(k)
-      this.log.putSync(rev, { type: 'DELETED', key: { ...key }, object: old })
-      return { ok: old, revision: rev }
+      const entry: LogEntry = { type: 'DELETED', key: { ...key }, object: old }
+      this.log.putSync(rev, entry)
+      return { ok: old, revision: rev, entry }
     })
   }
 
@@ -281,7 +294,7 @@ class LmdbStore implements Store {
    * Runs `body` inside a write transaction. `body` must decide before writing anything: it
    * returns an error (nothing written) or its result with the revision it took.
    */
-  private async write(key: ObjectKey, body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
+  private async write(body: (nextRevision: () => number) => Outcome<KubeObject>): Promise<KubeObject> {
     const committed = this.env.transaction(() =>
       body(() => {
         const next = (this.meta.get('revision') ?? 0) + 1
@@ -301,7 +314,8 @@ class LmdbStore implements Store {
     }
     if ('error' in outcome) throw outcome.error
     // Not when a pump already passed it (a later write of the same commit got there first).
-    if (this.watchers.size > 0 && outcome.revision > this.durable) this.writtenKeys.set(outcome.revision, key)
+    if (this.watchers.size > 0 && outcome.revision > this.durable) this.written.set(outcome.revision, outcome.entry)
+    if (this.freezeShared) deepFreeze(outcome.ok)
     if (this.outOfDisk) this.logger.info('writes succeed again: the disk has room')
     this.outOfDisk = false
     this.afterWrite(outcome.revision)
@@ -326,16 +340,19 @@ class LmdbStore implements Store {
 
   /**
    * The log entries in (after, upTo] that `wanted` may want. An entry written by this process is
-   * skipped unread when its key is not wanted (most writes, Events above all, have no watch in
-   * scope, and reading one means decoding the whole object); others are read and handed over.
-   * A pump passes every watch beyond what it reads, so the keys read are forgotten.
+   * handed over as it was written, not read back and decoded (the object is the one the write
+   * returned, so it is marked `own`: read-only receivers share it, the others get copies), or
+   * skipped when its key is not wanted (most writes, Events above all, have no watch in scope).
+   * Others are read from the log. A pump passes every watch beyond what it reads, so the entries
+   * it passes are forgotten.
    */
-  private *readLog(after: number, upTo: number, wanted: (key: ObjectKey) => boolean): Iterable<{ revision: number; entry: LogEntry }> {
+  private *readLog(after: number, upTo: number, wanted: (key: ObjectKey) => boolean): Iterable<LogRead> {
     for (let revision = after + 1; revision <= upTo; revision++) {
-      const key = this.writtenKeys.get(revision)
-      if (key !== undefined) {
-        this.writtenKeys.delete(revision)
-        if (!wanted(key)) continue
+      const written = this.written.get(revision)
+      if (written !== undefined) {
+        this.written.delete(revision)
+        if (wanted(written.key)) yield { revision, entry: written, own: true }
+        continue
       }
       const entry = this.log.get(revision)
       if (entry !== undefined) yield { revision, entry }

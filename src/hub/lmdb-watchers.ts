@@ -13,6 +13,13 @@ export interface LogEntry {
   object: KubeObject
 }
 
+/** A log entry as a pump reads it; `own`: the object its writer holds too (a write of this process), never handed to a receiver that may change it. */
+export interface LogRead {
+  revision: number
+  entry: LogEntry
+  own?: boolean
+}
+
 interface Watcher {
   scope: ListScope
   cursor: number
@@ -37,10 +44,12 @@ export class StoreWatchers {
      * Log entries with revision in (after, upTo], ascending; those whose key `wanted` refuses may
      * be left out (no watcher behind would receive them).
      */
-    private readonly readLog: (after: number, upTo: number, wanted: (key: ObjectKey) => boolean) => Iterable<{ revision: number; entry: LogEntry }>,
+    private readonly readLog: (after: number, upTo: number, wanted: (key: ObjectKey) => boolean) => Iterable<LogRead>,
     /** The newest revision known durable: watchers never see anything beyond it. */
     private readonly durableRevision: () => number,
     private readonly logger: Logger,
+    /** Deep-freeze what read-only receivers share (LmdbStoreOptions.freezeShared: a check for tests). */
+    private readonly freezeShared = false,
   ) {}
 
   add(scope: ListScope, fromRevision: number, onEvent: (event: StoreEvent) => void, readOnly = false): Watch {
@@ -104,7 +113,7 @@ export class StoreWatchers {
     if (behind.length === 0) return
     const from = Math.min(...behind.map((w) => w.cursor))
     const wanted = (key: ObjectKey) => behind.some((w) => !w.stopped && inScope(w.scope, key))
-    for (const { revision, entry } of this.readLog(from, target, wanted)) {
+    for (const { revision, entry, own } of this.readLog(from, target, wanted)) {
       const receivers: Watcher[] = []
       for (const w of behind) {
         if (w.stopped || w.cursor >= revision) continue
@@ -112,8 +121,10 @@ export class StoreWatchers {
         if (inScope(w.scope, entry.key)) receivers.push(w)
       }
       // A receiver that may change its object gets its own copy, made before any delivery; the
-      // read-only ones share the object read from the log, or, with none, the last one takes it.
-      const shared = receivers.some((w) => w.readOnly)
+      // read-only ones share the object read from the log, or, with none, the last one takes it
+      // (unless its writer holds it too).
+      const shared = own === true || receivers.some((w) => w.readOnly)
+      if (this.freezeShared && shared) deepFreeze(entry.object)
       const objects = receivers.map((w, i) => (w.readOnly || (!shared && i === receivers.length - 1) ? entry.object : structuredClone(entry.object)))
       receivers.forEach((w, i) => {
         if (w.stopped) return
@@ -126,4 +137,12 @@ export class StoreWatchers {
     }
     for (const w of behind) if (w.cursor < target) w.cursor = target
   }
+}
+
+/** Freezes `value` and everything it reaches; parts already frozen are taken as frozen throughout. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value) || ArrayBuffer.isView(value)) return value
+  Object.freeze(value)
+  for (const v of Object.values(value)) deepFreeze(v)
+  return value
 }

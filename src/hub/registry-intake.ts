@@ -12,7 +12,9 @@ import type { WriteContext } from './registry.js'
 /** Checks apiVersion, kind and namespace of a request body against the URL, filling what is missing. */
 export function checkEnvelope(info: KindInfo, body: unknown, namespace: string): KubeObject {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON or YAML object')
-  const object = body as KubeObject
+  // Its own top level and metadata, which the checks below and the Registry fill in: the caller's
+  // object may be one an informer's cache holds (a controller's `{ ...cached, status }`).
+  const object = { ...(body as KubeObject) }
   const apiVersion = apiVersionOf(info)
   if (object.apiVersion === undefined) object.apiVersion = apiVersion
   if (object.kind === undefined) object.kind = info.kind
@@ -23,6 +25,7 @@ export function checkEnvelope(info: KindInfo, body: unknown, namespace: string):
   if (typeof object.metadata !== 'object' || object.metadata === null || Array.isArray(object.metadata)) {
     throw invalid(info.group, info.kind, '', [{ field: 'metadata', type: 'FieldValueTypeInvalid', message: 'must be an object' }])
   }
+  object.metadata = { ...object.metadata }
   if (info.namespaced) {
     if (object.metadata.namespace !== undefined && object.metadata.namespace !== '' && object.metadata.namespace !== namespace) {
       throw badRequest(`the namespace of the provided object (${String(object.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`)

@@ -46,7 +46,8 @@ export interface Watch {
 export interface WatchOptions {
   /**
    * The receiver never changes the objects it is handed (an informer's cache), so every such
-   * receiver of an event may share one object; otherwise each gets its own copy.
+   * receiver of an event may share one object, with the writer too when this process wrote it;
+   * otherwise each gets its own copy.
    */
   readOnly?: boolean
   /**
@@ -63,6 +64,10 @@ export interface Store {
    * Stores a new object. Stamps `metadata.resourceVersion` (the new revision), and, when absent,
    * `metadata.uid` and `metadata.creationTimestamp`. Fails with StoreExistsError if the key is taken.
    * Resolves only once the write is durable.
+   *
+   * What a write (create, update, delete) resolves with may be the very object read-only
+   * watchers receive, sharing parts with `object` (the LMDB store hands its own writes over
+   * without decoding them): neither may be changed afterwards.
    */
   create(key: ObjectKey, object: KubeObject): Promise<KubeObject>
   get(key: ObjectKey): Promise<KubeObject | undefined>

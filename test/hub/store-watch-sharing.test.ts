@@ -64,3 +64,32 @@ t.test('writes no watch wants are passed over, and a later watch from before the
   await until(() => events.length === 5)
   t.same(events, ['e0', 'e1', 'e2', 'e3', 'e4'], 'a watch from the same revision replays the events passed over before')
 })
+
+t.test("a write of this process reaches read-only watchers as the object the write returned, never a watcher that may change it", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sch-watch-own-'))
+  const store = await openLmdbStore({ path: join(dir, 'store') })
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const from = await store.revision()
+  const readOnly: StoreEvent[] = []
+  const plain: StoreEvent[] = []
+  const watches = [store.watch({ resource: 'configmaps' }, from, (e) => void readOnly.push(e), { readOnly: true })]
+  t.teardown(() => watches.forEach((w) => w.stop()))
+  const written = await store.create({ resource: 'configmaps', namespace: 'default', name: 'c' }, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default' }, data: { k: 'v' } })
+  const deadline = Date.now() + 10_000
+  while (readOnly.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  t.equal(readOnly[0]?.object, written, 'the read-only watcher shares the written object: nothing read back from the log')
+  t.equal(readOnly[0]?.object.metadata.resourceVersion, String(from + 1), 'stamped with its revision')
+
+  // A plain watcher alone, on a new write: its copy is its own, the writer's object is untouched.
+  watches.push(store.watch({ resource: 'configmaps' }, await store.revision(), (e) => void plain.push(e)))
+  watches[0]!.stop()
+  const updated = await store.update({ resource: 'configmaps', namespace: 'default', name: 'c' }, { ...written, data: { k: 'w' } })
+  while (plain.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  t.not(plain[0]?.object, updated, 'the plain watcher gets a copy')
+  t.same(plain[0]?.object, updated, 'equal to what was written')
+  plain[0]!.object.data = { k: 'changed' }
+  t.same(updated.data, { k: 'w' }, "the plain watcher's change does not reach the writer's object")
+})
