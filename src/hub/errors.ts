@@ -54,7 +54,12 @@ export class StoreFullError extends HubError {
 export class StoreUnavailableError extends HubError {
   readonly code = 'BRAMBLE_STORE_UNAVAILABLE'
   constructor(readonly where: string, options?: { cause?: unknown }) {
-    super(`the store at ${where} does not answer${options?.cause instanceof Error ? ` (${options.cause.message})` : ''}; check that its members run and are reachable`, options)
+    const why = options?.cause instanceof Error ? options.cause.message : ''
+    // A TLS handshake that failed is a matter of certificates, not of members being down.
+    const advice = /certificate|SSL|TLS|handshake/i.test(why)
+      ? "the TLS handshake failed: give --store-ca the CA that signed etcd's certificates, and --store-cert/--store-key a client certificate etcd trusts"
+      : 'check that its members run and are reachable'
+    super(`the store at ${where} does not answer${why ? ` (${why})` : ''}; ${advice}`, options)
   }
 }
 

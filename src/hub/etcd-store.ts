@@ -10,13 +10,14 @@
 // once a quorum has it in its fsynced log: durable, as the Store port asks.
 
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel'
-import { Etcd3, GRPCUnavailableError, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
+import { Etcd3, GRPCUnavailableError, type IKeyValue, type IOptions, type IWatchResponse, type Watcher } from 'etcd3'
 import { apiVersionOf, KINDS } from '../api/kinds.js'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
-import { DEFAULT_STORE_PREFIX, storeUrl } from '../lib/store-url.js'
+import { DEFAULT_STORE_PREFIX, storeUrl, type EtcdTlsFiles } from '../lib/store-url.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreFullError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
 import { resourceOf, type ListResult, type ListScope, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions, type WriteOptions } from './store.js'
@@ -32,6 +33,8 @@ export interface EtcdStoreOptions {
   retainRevisions?: number
   /** Deadline of each etcd call (default 30 s): without a quorum a write fails instead of hanging. */
   callTimeoutMs?: number
+  /** TLS files for https endpoints (`etcds://`). */
+  tls?: EtcdTlsFiles
 }
 
 /**
@@ -67,6 +70,7 @@ export function connectEtcd(options: EtcdStoreOptions): { client: Etcd3; prefix:
   const unreachable = handleWhen((error) => error instanceof GRPCUnavailableError)
   const client = new Etcd3({
     hosts: options.endpoints,
+    credentials: etcdCredentials(options.tls),
     dialTimeout: timeout,
     // A list of every pod can be large; etcd's own request limit bounds single objects.
     grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
@@ -77,7 +81,26 @@ export function connectEtcd(options: EtcdStoreOptions): { client: Etcd3; prefix:
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
     },
   })
-  return { client, prefix, where: storeUrl({ kind: 'etcd', endpoints: options.endpoints, prefix }) }
+  return { client, prefix, where: storeUrl({ kind: 'etcd', endpoints: options.endpoints, prefix, tls: options.tls }) }
+}
+
+/**
+ * The etcd client's TLS credentials from the files `--store-ca/--store-cert/--store-key` named;
+ * undefined for plain http endpoints. An unreadable file is an error that names it.
+ */
+export function etcdCredentials(tls: EtcdTlsFiles | undefined): IOptions['credentials'] {
+  if (tls === undefined) return undefined
+  const read = (path: string | undefined, what: string): Buffer | undefined => {
+    if (path === undefined) return undefined
+    try {
+      return readFileSync(path)
+    } catch (error) {
+      throw new Error(`cannot read etcd's ${what} ${path}: ${(error as Error).message}`)
+    }
+  }
+  // Without a CA file, grpc-js takes null as "Node's default CAs" (etcd3's type wants a Buffer).
+  const rootCertificate = read(tls.ca, 'CA certificate') ?? (null as unknown as Buffer)
+  return { rootCertificate, certChain: read(tls.cert, 'client certificate'), privateKey: read(tls.key, 'client key') }
 }
 
 /** Opens the store; fails with StoreUnavailableError when no member answers. */

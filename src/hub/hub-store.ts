@@ -9,6 +9,6 @@ import { openLmdbStore } from './lmdb-store.js'
 import type { Store } from './store.js'
 
 export async function openHubStore(config: HubConfig, logger: Logger, clock: Clock): Promise<Store> {
-  if (config.store.kind === 'etcd') return openEtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, logger, clock })
+  if (config.store.kind === 'etcd') return openEtcdStore({ endpoints: config.store.endpoints, prefix: config.store.prefix, tls: config.store.tls, logger, clock })
   return openLmdbStore({ path: join(config.dataDir, 'store'), logger, clock, mapSizeBytes: config.storeMapSizeBytes })
 }

@@ -8,7 +8,8 @@
 import { Etcd3, type Lease } from 'etcd3'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
-import type { EtcdFence } from './etcd-store.js'
+import type { EtcdTlsFiles } from '../lib/store-url.js'
+import { etcdCredentials, type EtcdFence } from './etcd-store.js'
 
 export const DEFAULT_LEADER_LEASE_MS = 5_000
 const DEFAULT_RETRY_MS = 1_000
@@ -46,6 +47,8 @@ export async function soleLeader(work: LeaderWork): Promise<Election> {
 
 export interface EtcdElectionOptions {
   endpoints: string[]
+  /** TLS files for https endpoints, as the store has them. */
+  tls?: EtcdTlsFiles
   /** The store's key prefix; the election key is `PREFIX leader`. */
   prefix: string
   /** Written into the key: who leads (the hub's advertised API URL). */
@@ -86,7 +89,7 @@ class EtcdElection implements Election {
     this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS
     this.log = o.logger.child({ component: 'leader-election', key: this.key })
     const timeout = Math.max(1_000, this.retryMs)
-    this.client = new Etcd3({ hosts: o.endpoints, dialTimeout: timeout, defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }) })
+    this.client = new Etcd3({ hosts: o.endpoints, credentials: etcdCredentials(o.tls), dialTimeout: timeout, defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }) })
     this.loop = this.run()
   }
 

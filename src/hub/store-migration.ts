@@ -30,7 +30,7 @@ export async function migrateLmdbToEtcd(dataDir: string, to: EtcdLocation): Prom
   const { revision, objects } = await readStoredObjects(path)
   await prepareEtcdImport(to, revision)
   // The store beneath the hub's encryption: sealed Secrets are copied as they are stored.
-  const store = await openEtcdStore({ endpoints: to.endpoints, prefix: to.prefix })
+  const store = await openEtcdStore({ endpoints: to.endpoints, prefix: to.prefix, tls: to.tls })
   try {
     let next = 0
     const worker = async () => {

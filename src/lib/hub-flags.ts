@@ -10,7 +10,7 @@ import { FlagReason, isDnsName, parseByteSize, parseDecimal, parseDurationMs, pa
 import { dataDirFlag, heartbeatFlag, logLevelFlag, type LogLevel } from './common-flags.js'
 import { resolveFlags, type FlagSchema, type RawFlags } from './flag-schema.js'
 import { parseCidr } from './ipv4-cidr.js'
-import { parseStoreUrl, type StoreLocation } from './store-url.js'
+import { etcdTlsFlag, parseStoreUrl, withEtcdTls, type StoreLocation } from './store-url.js'
 
 export interface HubConfig {
   /** Where the CA, tokens, store and kubeconfig live. */
@@ -24,6 +24,10 @@ export interface HubConfig {
   logLevel: LogLevel
   /** Where cluster state lives: LMDB in the data dir, or an etcd cluster. */
   store: StoreLocation
+  /** TLS to an `etcds://` store: etcd's CA, and this hub's client certificate and key. */
+  storeCa: string | undefined
+  storeCert: string | undefined
+  storeKey: string | undefined
   /** Upper bound of the LMDB map (the store's largest size on disk). */
   storeMapSizeBytes: number
   /** Port of the embedded MQTT broker (TLS); 0 picks a free port. */
@@ -92,11 +96,14 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
   store: {
     flag: '--store',
     valueName: 'URL',
-    description: 'keep cluster state in an etcd cluster: etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/] (port 2379, prefix /bramble/ by default)',
+    description: 'keep cluster state in an etcd cluster: etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX/] (port 2379, prefix /bramble/ by default; etcds:// over TLS)',
     parse: (raw) => parseStoreUrl(raw),
     defaultValue: () => ({ kind: 'lmdb' }),
     defaultText: 'lmdb: LMDB in DATA_DIR/store',
   },
+  storeCa: etcdTlsFlag('--store-ca', "with --store etcds://: the CA that signed etcd's serving certificates (else the system's CAs)"),
+  storeCert: etcdTlsFlag('--store-cert', 'with --store etcds://: a client certificate for etcd (with --client-cert-auth)'),
+  storeKey: etcdTlsFlag('--store-key', "with --store etcds://: the client certificate's key"),
   storeMapSizeBytes: {
     flag: '--store-map-size',
     valueName: 'SIZE',
@@ -229,8 +236,11 @@ export const HUB_FLAGS: FlagSchema<HubConfig> = {
   },
 }
 
+const STORE_TLS_FLAGS = { url: '--store', ca: '--store-ca', cert: '--store-cert', key: '--store-key' }
+
 export function resolveHubConfig(raw: RawFlags, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const config = resolveFlags(HUB_FLAGS, raw, env)
+  config.store = withEtcdTls(config.store, { ca: config.storeCa, cert: config.storeCert, key: config.storeKey }, STORE_TLS_FLAGS)
   checkAddressRanges(config)
   return config
 }

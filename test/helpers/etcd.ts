@@ -1,9 +1,11 @@
 // Starts real etcd members (Debian's etcd-server) for tests: one member or a cluster of several,
 // each on free loopback client and peer ports with its own data dir in a temp dir, and kills them.
+// With `tls`, clients speak TLS to the members (https) and must show a certificate of the CA.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './e2e.js'
@@ -25,9 +27,20 @@ export interface EtcdCluster {
   /** The member that leads now (asked of the members still running). */
   leader(): Promise<EtcdMember>
   endpoints: string[]
-  /** `etcd://127.0.0.1:P1,127.0.0.1:P2` (the `--store` value). */
+  /** `etcd://127.0.0.1:P1,127.0.0.1:P2` (the `--store` value; `etcds://` with TLS). */
   url: string
+  /** With TLS: the files a client needs (the CA, and a client certificate and key of it). */
+  clientTls?: { ca: string; cert: string; key: string }
   stop(): Promise<void>
+}
+
+/** PEM texts: the members' CA, serving certificate and key (for 127.0.0.1), and a client pair. */
+export interface EtcdTestTls {
+  ca: string
+  cert: string
+  key: string
+  clientCert: string
+  clientKey: string
 }
 
 /** Undefined when the etcd binary is there; else why the test skips. */
@@ -37,16 +50,20 @@ export function etcdMissing(): string | undefined {
 }
 
 /** Starts `size` members; a start lost to a port taken in between (other tests run too) is tried again once. */
-export async function startEtcd(size = 1, extraArgs: string[] = []): Promise<EtcdCluster> {
+export async function startEtcd(size = 1, extraArgs: string[] = [], tls?: EtcdTestTls): Promise<EtcdCluster> {
   try {
-    return await startEtcdOnce(size, extraArgs)
+    return await startEtcdOnce(size, extraArgs, tls)
   } catch {
-    return startEtcdOnce(size, extraArgs)
+    return startEtcdOnce(size, extraArgs, tls)
   }
 }
 
-async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdCluster> {
+async function startEtcdOnce(size: number, extraArgs: string[], tls: EtcdTestTls | undefined): Promise<EtcdCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'etc-etcd-'))
+  const files = { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), clientCert: join(dir, 'client.crt'), clientKey: join(dir, 'client.key') }
+  if (tls) for (const name of Object.keys(files) as Array<keyof typeof files>) await writeFile(files[name], tls[name], { mode: 0o600 })
+  const scheme = tls ? 'https' : 'http'
+  const tlsArgs = tls ? ['--cert-file', files.cert, '--key-file', files.key, '--client-cert-auth', '--trusted-ca-file', files.ca] : []
   const token = `etc-${randomBytes(4).toString('hex')}`
   const specs: Array<{ name: string; client: number; peer: number }> = []
   const ports = new Set<number>()
@@ -63,8 +80,8 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
       [
         '--name', spec.name,
         '--data-dir', join(dir, spec.name),
-        '--listen-client-urls', `http://127.0.0.1:${spec.client}`,
-        '--advertise-client-urls', `http://127.0.0.1:${spec.client}`,
+        '--listen-client-urls', `${scheme}://127.0.0.1:${spec.client}`,
+        '--advertise-client-urls', `${scheme}://127.0.0.1:${spec.client}`,
         '--listen-peer-urls', `http://127.0.0.1:${spec.peer}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${spec.peer}`,
         '--initial-cluster', initialCluster,
@@ -72,6 +89,7 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
         '--initial-cluster-token', token,
         '--logger', 'zap',
         '--log-level', 'error',
+        ...tlsArgs,
         ...extraArgs,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -93,13 +111,13 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
 
   const members: EtcdMember[] = specs.map((spec) => ({
     name: spec.name,
-    clientUrl: `http://127.0.0.1:${spec.client}`,
+    clientUrl: `${scheme}://127.0.0.1:${spec.client}`,
     dataDir: join(dir, spec.name),
     kill: () => kill(spec.name),
     restart: async () => {
       await kill(spec.name)
       launch(spec)
-      await healthy(`http://127.0.0.1:${spec.client}`, running.get(spec.name)!, () => stderrOf.get(spec.name)!)
+      await healthy(`${scheme}://127.0.0.1:${spec.client}`, tls, running.get(spec.name)!, () => stderrOf.get(spec.name)!)
     },
   }))
 
@@ -109,7 +127,7 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
   }
   try {
     for (const spec of specs) launch(spec)
-    await Promise.all(specs.map((s) => healthy(`http://127.0.0.1:${s.client}`, running.get(s.name)!, () => stderrOf.get(s.name)!)))
+    await Promise.all(specs.map((s) => healthy(`${scheme}://127.0.0.1:${s.client}`, tls, running.get(s.name)!, () => stderrOf.get(s.name)!)))
   } catch (error) {
     await stop()
     throw error
@@ -120,8 +138,7 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
       if (!running.has(member.name)) continue
       try {
         // etcd's JSON gateway for the Maintenance.Status call: the member's own id and the leader's.
-        const res = await fetch(`${member.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}' })
-        const status = (await res.json()) as { header: { member_id: string }; leader: string }
+        const status = JSON.parse(await get(`${member.clientUrl}/v3/maintenance/status`, tls, '{}')) as { header: { member_id: string }; leader: string }
         if (status.leader === status.header.member_id) return member
       } catch {
         // this member does not answer; ask the next
@@ -129,17 +146,36 @@ async function startEtcdOnce(size: number, extraArgs: string[]): Promise<EtcdClu
     }
     throw new Error('no running etcd member says it leads')
   }
-  return { members, leader, endpoints, url: `etcd://${endpoints.map((e) => e.replace('http://', '')).join(',')}`, stop }
+  const url = `${tls ? 'etcds' : 'etcd'}://${endpoints.map((e) => e.replace(/^https?:\/\//, '')).join(',')}`
+  const clientTls = tls ? { ca: files.ca, cert: files.clientCert, key: files.clientKey } : undefined
+  return { members, leader, endpoints, url, clientTls, stop }
+}
+
+/** A GET (or a POST of `body`) to a member, over TLS with the client certificate when it has TLS. */
+async function get(url: string, tls: EtcdTestTls | undefined, body?: string): Promise<string> {
+  if (!tls) {
+    const res = await fetch(url, body === undefined ? {} : { method: 'POST', body })
+    return res.text()
+  }
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: body === undefined ? 'GET' : 'POST', ca: tls.ca, cert: tls.clientCert, key: tls.clientKey }, (res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      res.on('end', () => resolve(text))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 /** Waits (generous deadline) until the member reports itself healthy: it has a leader. */
-async function healthy(clientUrl: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function healthy(clientUrl: string, tls: EtcdTestTls | undefined, child: ChildProcess, stderr: () => string): Promise<void> {
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`etcd at ${clientUrl} exited with ${child.exitCode}: ${stderr()}`)
     try {
-      const res = await fetch(`${clientUrl}/health`)
-      if (res.ok && (await res.json()).health === 'true') return
+      if (JSON.parse(await get(`${clientUrl}/health`, tls)).health === 'true') return
     } catch {
       // not listening yet
     }

@@ -1,4 +1,5 @@
-// A throwaway CA and localhost serving certificate for in-process API tests.
+// A throwaway CA and localhost serving certificate for in-process API tests, and a client
+// certificate from the same CA (for servers that ask for one, as etcd with --client-cert-auth).
 
 import { generateKeyPairSync } from 'node:crypto'
 import forge from 'node-forge'
@@ -7,6 +8,9 @@ export interface TestTls {
   ca: string
   key: string
   cert: string
+  /** A certificate for TLS clients (extKeyUsage clientAuth), signed by `ca`. */
+  clientCert: string
+  clientKey: string
 }
 
 let cached: TestTls | undefined
@@ -42,6 +46,23 @@ export function testTls(): TestTls {
     { name: 'extKeyUsage', serverAuth: true },
   ])
   cert.sign(caKeys.priv, forge.md.sha256.create())
-  cached = { ca: forge.pki.certificateToPem(ca), key: forge.pki.privateKeyToPem(serverKeys.priv), cert: forge.pki.certificateToPem(cert) }
+
+  const clientKeys = keys()
+  const client = forge.pki.createCertificate()
+  client.publicKey = clientKeys.pub
+  client.serialNumber = '03'
+  client.validity.notBefore = ca.validity.notBefore
+  client.validity.notAfter = ca.validity.notAfter
+  client.setSubject([{ name: 'commonName', value: 'bramble-test-client' }])
+  client.setIssuer(ca.subject.attributes)
+  client.setExtensions([{ name: 'extKeyUsage', clientAuth: true }])
+  client.sign(caKeys.priv, forge.md.sha256.create())
+  cached = {
+    ca: forge.pki.certificateToPem(ca),
+    key: forge.pki.privateKeyToPem(serverKeys.priv),
+    cert: forge.pki.certificateToPem(cert),
+    clientCert: forge.pki.certificateToPem(client),
+    clientKey: forge.pki.privateKeyToPem(clientKeys.priv),
+  }
   return cached
 }
