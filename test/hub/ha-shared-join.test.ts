@@ -56,7 +56,7 @@ else {
     const token = made.stdout.trim()
     const id = /::([a-z0-9]{6})\./.exec(token)?.[1]
     const joined = await apiRequest({ ...viaB, token: '' }, 'POST', JOIN_PATH, { token, nodeName: 'hid-j1', hostname: 'hid-j1' })
-    t.equal(joined.status, 200, `joined through the follower${joined.status === 200 ? "" : `: ${joined.text}`}`)
+    t.equal(joined.status, 200, `joined through the follower${joined.status === 200 ? '' : `: ${joined.text}`}`)
     const creds = joined.json.mqtt as { url: string; username: string; password: string }
     t.equal(creds.url, leader.brokerUrl, "the answer names the hubs' broker")
     t.equal((await apiRequest(viaA, 'GET', '/api/v1/nodes/hid-j1')).status, 200, 'the leader sees the Node')

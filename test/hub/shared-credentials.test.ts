@@ -192,7 +192,7 @@ function suite(name: string, pair: StorePair): void {
 suite('LMDB', lmdbPair)
 
 const missing = etcdMissing()
-if (missing) t.skip(`etcd: ${missing}`)
+if (missing) t.comment(`etcd suite skipped: ${missing}`)
 else {
   let endpoints: string[] = []
   t.before(async () => {
