@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { MAX_PAYLOAD_BYTES, UP_NAMES } from '../api/protocol.js'
 import type { Logger } from '../lib/logger.js'
 import { clientIdAllowed, describePrincipal, mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './broker-acl.js'
+import { IndexedMemoryPersistence } from './broker-retained.js'
 import { limitPacketSize } from './mqtt-packet-limit.js'
 import type { NodeCredentials } from './node-credentials.js'
 
@@ -82,9 +83,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     // only the broker's own $SYS listeners) starts the next inside itself, so thousands of them
     // overflowed the stack (aedes#193, #311; test/hub/broker-backlog.test.ts), and one slow reader
     // held up every node's traffic. Uncapped, each message starts delivery as it is published, in
-    // publish order (so a topic's messages keep their order), and a client's next packets are read
-    // only once its earlier ones are delivered or buffered, which still holds a fast publisher back.
+    // publish order (so a topic's messages keep their order); Aedes reads more of a client's socket
+    // as its earlier packets are handed to the subscribers' sockets, which still holds back a
+    // publisher whose readers lag.
     concurrency: 0,
+    // Retained messages found by walking topic levels, not by testing every one per subscription.
+    persistence: new IndexedMemoryPersistence(),
     authenticate(client, username, password, done) {
       const principal = principalOf(username)
       if (!principal || !opts.credentials.verify(username, password)) {
