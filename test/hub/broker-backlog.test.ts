@@ -111,7 +111,7 @@ async function runBacklog(target: Target, queuedEnough: number): Promise<{ deepe
   let floodedTakenIn = 0
   // Observes Aedes' router (one shared module): how deep its queue gets, how many flooded messages it took in.
   const emit = MQEmitter.prototype.emit
-  MQEmitter.prototype.emit = function (this: MQEmitter & { _messageQueue: unknown[] }, message: { topic: string }, cb?: (err?: Error) => void) {
+  MQEmitter.prototype.emit = function (this: ReturnType<typeof MQEmitter> & { _messageQueue: unknown[] }, message: { topic: string }, cb?: (err?: Error) => void) {
     if (message.topic.endsWith('/up/flood/unheard')) floodedTakenIn++
     const result = emit.call(this, message as never, cb)
     deepestQueue = Math.max(deepestQueue, this._messageQueue.length)
