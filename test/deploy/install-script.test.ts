@@ -91,6 +91,9 @@ function mode(path: string): string {
   return (statSync(path).mode & 0o777).toString(8)
 }
 
+// debootstrap and two installs into a fresh root: on a loaded 2-core machine past tap's 10 minutes.
+t.setTimeout(1_800_000)
+
 t.test('flags are checked before anything else, each error naming the flag', async (t) => {
   const install = (...args: string[]) => spawnSync('bash', [INSTALL, ...args], { encoding: 'utf8', timeout: 30_000 })
   const cases: [string[], RegExp][] = [
