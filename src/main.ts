@@ -131,7 +131,7 @@ function addTokenCommands(program: Command): void {
  * for new tokens is DIR's CA: hubs sharing a store share their CA.
  */
 async function withTokens(config: TokenStoreConfig, use: (tokens: import('./hub/tokens.js').HubTokens, caHash: string) => Promise<void>): Promise<void> {
-  const [{ TokenStore }, { caHash }, { systemClock }, { sharedStoreOf }, { parseStoreUrl }, { readFileSync: read, existsSync: exists }] = await Promise.all([
+  const [{ TokenStore }, { caHash }, { systemClock }, { sharedStoreOf }, { withEtcdTls }, { readFileSync: read, existsSync: exists }] = await Promise.all([
     import('./hub/tokens.js'),
     import('./hub/pki.js'),
     import('./lib/clock.js'),
@@ -143,11 +143,11 @@ async function withTokens(config: TokenStoreConfig, use: (tokens: import('./hub/
   const caPath = join(dataDir, 'ca.crt')
   if (!exists(caPath)) throw new Error(`${dataDir} holds no hub CA; start the hub there first (bramble hub --data-dir ${dataDir}) or name its data dir with --data-dir.`)
   const hash = caHash(read(caPath, 'utf8'))
-  const recorded = sharedStoreOf(dataDir)
-  const location = config.store ?? (recorded ? parseStoreUrl(recorded) : { kind: 'lmdb' as const })
+  const named = config.store ?? sharedStoreOf(dataDir) ?? { kind: 'lmdb' as const }
+  const location = withEtcdTls(named, { ca: config.storeCa, cert: config.storeCert, key: config.storeKey }, { url: '--store', ca: '--store-ca', cert: '--store-cert', key: '--store-key' })
   if (location.kind === 'lmdb') return use(TokenStore.open(dataDir, systemClock), hash)
   const [{ openEtcdStore }, { SharedTokenStore }] = await Promise.all([import('./hub/etcd-store.js'), import('./hub/shared-tokens.js')])
-  const store = await openEtcdStore({ endpoints: location.endpoints, prefix: location.prefix, clock: systemClock })
+  const store = await openEtcdStore({ endpoints: location.endpoints, prefix: location.prefix, tls: location.tls, clock: systemClock })
   try {
     const tokens = await SharedTokenStore.open(store, systemClock)
     try {

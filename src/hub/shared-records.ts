@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import type { KubeObject } from '../api/types.js'
 import { writeFileAtomic } from '../lib/atomic-file.js'
 import { systemClock, type Clock } from '../lib/clock.js'
-import { storeUrl, type StoreLocation } from '../lib/store-url.js'
+import { parseStoreUrl, storeUrl, type EtcdLocation, type StoreLocation } from '../lib/store-url.js'
 import type { Store, StoreEvent, Watch } from './store.js'
 
 export const JOIN_TOKEN_RESOURCE = 'bramble.io/jointokens'
@@ -26,20 +26,31 @@ export const USER_TOKEN_RESOURCE = 'bramble.io/usertokens'
 export const NODE_CREDENTIAL_RESOURCE = 'bramble.io/nodecredentials'
 export const HUB_CREDENTIAL_RESOURCE = 'bramble.io/hubcredentials'
 
-/** DIR/shared-store names the store a hub on DIR last ran on, when it is a shared one (`bramble token` reads it). */
+/**
+ * DIR/shared-store names the store a hub on DIR last ran on, when it is a shared one, with its TLS
+ * file paths: `bramble token` on DIR works on that store without being told.
+ */
 export const SHARED_STORE_FILE = 'shared-store'
 
 /** Notes in the data dir which shared store the hub runs on, or that it runs on none. */
 export function recordSharedStore(dataDir: string, location: StoreLocation): void {
   const path = join(dataDir, SHARED_STORE_FILE)
   if (location.kind === 'lmdb') rmSync(path, { force: true })
-  else writeFileAtomic(path, `${storeUrl(location)}\n`, 0o600)
+  else writeFileAtomic(path, `${JSON.stringify({ url: storeUrl(location), ...(location.tls ? { tls: location.tls } : {}) })}\n`, 0o600)
 }
 
-/** The store URL recorded in the data dir, or undefined when its hub keeps tokens in the data dir. */
-export function sharedStoreOf(dataDir: string): string | undefined {
+/** The shared store recorded in the data dir, or undefined when its hub keeps tokens in the data dir. */
+export function sharedStoreOf(dataDir: string): EtcdLocation | undefined {
   const path = join(dataDir, SHARED_STORE_FILE)
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined
+  if (!existsSync(path)) return undefined
+  try {
+    const recorded = JSON.parse(readFileSync(path, 'utf8')) as { url: string; tls?: EtcdLocation['tls'] }
+    const location = parseStoreUrl(recorded.url)
+    if (location.kind !== 'etcd') throw new Error(`names ${recorded.url}`)
+    return recorded.tls ? { ...location, tls: recorded.tls } : location
+  } catch (err) {
+    throw new Error(`${path} does not name a store; start the hub on ${dataDir} again, or give --store`, { cause: err })
+  }
 }
 
 /** A record as stored: a Kubernetes-shaped envelope around its fields, which sit in `spec`. */

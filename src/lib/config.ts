@@ -11,7 +11,7 @@ import { dataDirFlag } from './common-flags.js'
 import { defaultDataDir } from './data-dir.js'
 import type { FlagSchema, FlagSpec } from './flag-schema.js'
 import { AGENT_FLAGS } from './agent-flags.js'
-import { parseStoreUrl, type StoreLocation } from './store-url.js'
+import { etcdTlsFlag, parseStoreUrl, type StoreLocation } from './store-url.js'
 
 export { FlagReason, hostnameAsNodeName, parseByteSize, parseDurationMs, parseMilliCpu } from './config-values.js'
 export { LOG_LEVELS, type LogLevel } from './common-flags.js'
@@ -28,6 +28,10 @@ export interface TokenStoreConfig {
   dataDir: string
   /** Where the tokens are: undefined means where DIR's hub keeps them (its shared store, else DIR). */
   store: StoreLocation | undefined
+  /** TLS files for `--store etcds://...`, as `bramble hub` takes them. */
+  storeCa: string | undefined
+  storeCert: string | undefined
+  storeKey: string | undefined
 }
 
 /** `bramble token --store`: the store of hubs that share one, as `bramble hub --store` names it. */
@@ -42,8 +46,23 @@ function tokenStoreFlag<C extends TokenStoreConfig>(): FlagSpec<C, 'store'> {
   }
 }
 
+/** `bramble token --store-ca` and the like: the hub's etcd TLS flags. */
+function tokenTlsFlag<C extends TokenStoreConfig, K extends 'storeCa' | 'storeCert' | 'storeKey'>(flag: string, what: string): FlagSpec<C, K> {
+  return etcdTlsFlag(flag, what) as FlagSpec<C, K>
+}
+
+function tokenStoreFlags<C extends TokenStoreConfig>(): Pick<FlagSchema<C>, 'dataDir' | 'store' | 'storeCa' | 'storeCert' | 'storeKey'> {
+  return {
+    dataDir: dataDirFlag() as FlagSpec<C, 'dataDir'>,
+    store: tokenStoreFlag<C>(),
+    storeCa: tokenTlsFlag<C, 'storeCa'>('--store-ca', "with --store etcds://: the CA that signed etcd's serving certificates"),
+    storeCert: tokenTlsFlag<C, 'storeCert'>('--store-cert', 'with --store etcds://: a client certificate for etcd'),
+    storeKey: tokenTlsFlag<C, 'storeKey'>('--store-key', "with --store etcds://: the client certificate's key"),
+  }
+}
+
 /** `bramble token list` and `revoke`. */
-export const TOKEN_FLAGS: FlagSchema<TokenStoreConfig> = { dataDir: dataDirFlag(), store: tokenStoreFlag() }
+export const TOKEN_FLAGS: FlagSchema<TokenStoreConfig> = tokenStoreFlags()
 
 /** Commands that only need the data dir (`secrets rotate-key`). */
 export const DATA_DIR_FLAGS: FlagSchema<{ dataDir: string }> = { dataDir: dataDirFlag() }
@@ -53,8 +72,7 @@ export const CHECK_FLAGS: FlagSchema<{ dataDir: string; dockerHost: string }> = 
 
 /** `bramble token create`: works on the hub's data dir directly, or on the hubs' shared store. */
 export const TOKEN_CREATE_FLAGS: FlagSchema<TokenCreateConfig> = {
-  dataDir: dataDirFlag(),
-  store: tokenStoreFlag(),
+  ...tokenStoreFlags<TokenCreateConfig>(),
   joinTokenTtlMs: {
     flag: '--ttl',
     valueName: 'DURATION',

@@ -3,12 +3,22 @@
 // SIGKILL the leading hub in the middle of a Deployment's rolling update: the other hub takes over
 // (the time is printed), the rollout completes, every write either hub acknowledged is there, and
 // no pod runs twice. Then SIGKILL one etcd member of three: nothing visible changes.
+//
+// The hubs share tokens and node credentials through etcd: hub B is set up the documented way (hub
+// A's ca.crt, ca.key, secrets.key and cluster-id copied into an empty data dir), one agent joins
+// with a token made by `bramble token create` on hub A's data dir, the other through hub B with a
+// token made through hub B's API, and Mosquitto, reading hub A's files, admits both. After the
+// takeover Mosquitto is restarted on the survivor's files: both agents reconnect and stay Ready.
+// Deleting a Node through the survivor locks its agent out of the broker.
 
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { Etcd3 } from 'etcd3'
+import mqtt from 'mqtt'
+import { JOIN_PATH, JOIN_TOKENS_PATH } from '../../src/api/join.js'
+import { identityPath } from '../../src/agent/join-client.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { BUSYBOX_IMAGE } from '../helpers/busybox-image.js'
 import { freePort, runCli, until } from '../helpers/e2e.js'
@@ -63,10 +73,11 @@ const hashOf = (p: any): string => p.metadata.labels['pod-template-hash']
 
 async function run(): Promise<void> {
   const etcd: EtcdCluster = await startEtcd(3)
-  const lab = await NetnsLab.create({ prefix: 'ha' })
+  const lab = await NetnsLab.create({ prefix: 'hid' })
   const hubs: HubProcess[] = []
   const agents: Agent[] = []
   let mosquitto: ChildProcess | undefined
+  let mosquittoLog = ''
   const watcher = new Etcd3({ hosts: etcd.endpoints })
   t.teardown(async () => {
     for (const a of agents) if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGKILL')
@@ -78,8 +89,9 @@ async function run(): Promise<void> {
     await etcd.stop()
   })
 
-  // Hub A first: it makes the cluster's CA, tokens, secrets key and the hub's MQTT credentials.
-  // Mosquitto reads the password and ACL files hub A keeps; it starts with empty ones.
+  // Hub A first: it makes the cluster's CA, secrets key and cluster id, and puts the tokens and the
+  // hub's MQTT password into the store. Mosquitto reads the password and ACL files hub A keeps; it
+  // starts with empty ones.
   const dirA = join(lab.dir, 'hub-a')
   const authDir = join(dirA, 'mosquitto')
   mkdirSync(authDir, { recursive: true, mode: 0o700 })
@@ -88,50 +100,73 @@ async function run(): Promise<void> {
   const mqttPort = await freePort()
   const pidFile = join(lab.dir, 'mosquitto.pid')
   const conf = join(lab.dir, 'mosquitto.conf')
-  writeFileSync(
-    conf,
-    [
-      `user ${process.env.USER ?? 'root'}`,
-      'persistence false',
-      `pid_file ${pidFile}`,
-      'log_dest stderr',
-      'log_type error',
-      'per_listener_settings false',
-      'allow_anonymous false',
-      `password_file ${join(authDir, 'mosquitto-passwd')}`,
-      `acl_file ${join(authDir, 'mosquitto-acl')}`,
-      `listener ${mqttPort} ${lab.hubAddress}`,
-      '',
-    ].join('\n'),
-  )
-  mosquitto = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-  await until('mosquitto to write its pid file', () => existsSync(pidFile), 10_000)
+  /** Starts Mosquitto on the password and ACL files in `filesDir`; its log says who connected. */
+  const startMosquitto = async (filesDir: string) => {
+    writeFileSync(
+      conf,
+      [
+        `user ${process.env.USER ?? 'root'}`,
+        'persistence false',
+        `pid_file ${pidFile}`,
+        'log_dest stderr',
+        'log_type error',
+        'log_type notice',
+        'connection_messages true',
+        'per_listener_settings false',
+        'allow_anonymous false',
+        `password_file ${join(filesDir, 'mosquitto-passwd')}`,
+        `acl_file ${join(filesDir, 'mosquitto-acl')}`,
+        `listener ${mqttPort} ${lab.hubAddress}`,
+        '',
+      ].join('\n'),
+    )
+    mosquittoLog = ''
+    rmSync(pidFile, { force: true })
+    const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child.stderr!.on('data', (d) => (mosquittoLog = (mosquittoLog + d).slice(-50_000)))
+    mosquitto = child
+    await until('mosquitto to write its pid file', () => existsSync(pidFile), 10_000)
+  }
+  await startMosquitto(authDir)
 
   const hubArgs = ['--listen', lab.hubAddress, '--advertise', lab.hubAddress, '--store', `${etcd.url}${PREFIX}`, '--mqtt-url', `mqtt://${lab.hubAddress}:${mqttPort}`, '--mosquitto-pid-file', pidFile, '--log-level', 'info']
   const hubA = await startHubProcess({ dataDir: dirA, args: hubArgs, timeoutMs: 60_000 })
   hubs.push(hubA)
-  const joinToken = await runCli(['token', 'create', '--data-dir', dirA])
-  if (joinToken.code !== 0) throw new Error(`token create: ${joinToken.stderr}`)
-  // Hub B shares hub A's identity: the same CA, tokens, secrets key and MQTT credentials.
+  // On a hub of a shared store, `bramble token create --data-dir` works on the store (DIR/shared-store names it).
+  const joinTokenA = await runCli(['token', 'create', '--data-dir', dirA])
+  if (joinTokenA.code !== 0) throw new Error(`token create: ${joinTokenA.stderr}`)
+  // Hub B shares hub A's identity, and nothing else: tokens and MQTT credentials come from the store.
   const dirB = join(lab.dir, 'hub-b')
-  cpSync(dirA, dirB, { recursive: true })
+  mkdirSync(dirB, { recursive: true, mode: 0o700 })
+  for (const file of ['ca.crt', 'ca.key', 'secrets.key', 'cluster-id']) copyFileSync(join(dirA, file), join(dirB, file))
   const hubB = await startHubProcess({ dataDir: dirB, args: hubArgs, timeoutMs: 60_000 })
   hubs.push(hubB)
   const outputs = new Map<HubProcess, string>()
+  /** Each hub's "node joined" log lines, kept whole: the tail in outputs moves on. */
+  const joinedThrough = new Map<HubProcess, string>()
   for (const hub of hubs) {
     outputs.set(hub, '')
-    const keep = (d: Buffer) => outputs.set(hub, (outputs.get(hub)! + d).slice(-20_000))
+    joinedThrough.set(hub, '')
+    const keep = (d: Buffer) => {
+      outputs.set(hub, (outputs.get(hub)! + d).slice(-20_000))
+      for (const line of String(d).split('\n')) if (line.includes('"msg":"node joined"')) joinedThrough.set(hub, `${joinedThrough.get(hub)}${line}\n`)
+    }
     hub.child.stdout!.on('data', keep)
     hub.child.stderr!.on('data', keep)
   }
   const api = (hub: HubProcess): ApiTarget => ({ server: hub.server, ca: hub.ca, token: hub.token })
+  // The second agent's token is made through hub B's API, and it joins through hub B.
+  const madeOnB = await apiRequest(api(hubB), 'POST', JOIN_TOKENS_PATH, { ttlSeconds: 3600 })
+  if (madeOnB.status !== 201) throw new Error(`POST ${JOIN_TOKENS_PATH} on hub B: ${madeOnB.status} ${madeOnB.text}`)
+  const joinTokens: Record<string, string> = { 'ha-n1': joinTokenA.stdout.trim(), 'ha-n2': madeOnB.json.token }
+  const hubOrder: Record<string, HubProcess[]> = { 'ha-n1': [hubA, hubB], 'ha-n2': [hubB, hubA] }
   const leaderUrl = async () => (await watcher.get(`${PREFIX}leader`).string()) ?? undefined
   const leaderTerm = async () => (await watcher.get(`${PREFIX}leader`).exec()).kvs[0]?.create_revision
 
-  const hubList = hubs.map((hub) => new URL(hub.server).host).join(',')
   for (const node of ['ha-n1', 'ha-n2']) {
     const host = await lab.addHost()
-    const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubList, '--token', joinToken.stdout.trim(), '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info', '--wireguard-interface', wireguardInterfaceOf(host), '--advertise-address', host.address]
+    const hubList = hubOrder[node]!.map((hub) => new URL(hub.server).host).join(',')
+    const args = [process.execPath, BRAMBLE_BIN, 'agent', '--data-dir', join(host.dir, 'agent'), '--hub', hubList, '--token', joinTokens[node]!, '--node-name', node, '--docker-host', host.dockerHost, '--log-level', 'info', '--wireguard-interface', wireguardInterfaceOf(host), '--advertise-address', host.address]
     const child = spawn('nsenter', host.nsenter(args), { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     child.stdout!.on('data', (d) => (output = (output + d).slice(-20_000)))
@@ -140,7 +175,7 @@ async function run(): Promise<void> {
   }
   const diagnostics = () => {
     const tail = (text: string) => text.trim().split('\n').slice(-12).join('\n')
-    return [...hubs.map((h, i) => `hub ${'AB'[i]} log:\n${tail(outputs.get(h) ?? '')}`), ...agents.map((a) => `agent ${a.node} log:\n${tail(a.output())}`)].join('\n')
+    return [...hubs.map((h, i) => `hub ${'AB'[i]} log:\n${tail(outputs.get(h) ?? '')}`), ...agents.map((a) => `agent ${a.node} log:\n${tail(a.output())}`), `mosquitto log:\n${tail(mosquittoLog)}`].join('\n')
   }
   const get = async (hub: HubProcess, path: string) => {
     const res = await apiRequest(api(hub), 'GET', path)
@@ -161,6 +196,20 @@ async function run(): Promise<void> {
   const leader = hubs.find((h) => h.server === first)!
   const follower = hubs.find((h) => h !== leader)!
   const pods = async (hub: HubProcess): Promise<any[]> => (await get(hub, PODS)).items
+
+  await t.test('the hubs share tokens and node credentials: an agent joined through each hub, and the broker admits both', async (t) => {
+    const tokenId = (token: string) => /::([a-z0-9]{6})\./.exec(token)![1]
+    for (const node of ['ha-n1', 'ha-n2']) {
+      const n = await get(hubA, `/api/v1/nodes/${node}`)
+      t.equal(n.metadata.annotations['bramble.io/join-token-id'], tokenId(joinTokens[node]!), `${node} joined with its own token`)
+    }
+    t.match(joinedThrough.get(hubB), /"node":"ha-n2"/, 'ha-n2 joined through hub B')
+    t.match(joinedThrough.get(hubA), /"node":"ha-n1"/, 'ha-n1 joined through hub A')
+    const passwdA = readFileSync(join(authDir, 'mosquitto-passwd'), 'utf8')
+    t.match(passwdA, /^ha-n2:/m, "hub A's password file holds the node that joined through hub B")
+    t.match(passwdA, /^ha-n1:/m)
+    t.match(readFileSync(join(dirB, 'mosquitto', 'mosquitto-passwd'), 'utf8'), /^ha-n1:/m, "hub B's holds the node that joined through hub A")
+  })
 
   await t.test('both hubs serve the API; one leads', async (t) => {
     t.ok(leader, `the election key names a hub: ${first}`)
@@ -302,6 +351,51 @@ async function run(): Promise<void> {
     t.same(await podContainers(), containersBefore, 'the same containers run on both nodes')
     const nodes = (await get(follower, '/api/v1/nodes')).items
     t.ok(nodes.every(nodeReady), 'both Nodes stay Ready')
+  })
+
+  await t.test("Mosquitto restarted on the survivor's files: both agents reconnect and stay Ready", async (t) => {
+    const survivorFiles = join(follower === hubA ? dirA : dirB, 'mosquitto')
+    const passwd = readFileSync(join(survivorFiles, 'mosquitto-passwd'), 'utf8')
+    for (const node of ['ha-n1', 'ha-n2']) t.match(passwd, new RegExp(`^${node}:`, 'm'), `the survivor's password file holds ${node}`)
+    const old = mosquitto!
+    const exited = new Promise((resolve) => old.once('exit', resolve))
+    old.kill('SIGTERM')
+    await exited
+    await startMosquitto(survivorFiles)
+    try {
+      await until('both agents and the hub connected to the new broker', () => ['ha-n1', 'ha-n2'].every((node) => new RegExp(`New client connected .* as ${node} `).test(mosquittoLog)) && /as bramble\.hub:/.test(mosquittoLog), 60_000)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${diagnostics()}`, { cause: err })
+    }
+    t.notMatch(mosquittoLog, /not authori[sz]ed|bad username or password/i, 'nobody was refused')
+    // Ready for a while after, through the surviving hub: heartbeats flow through the new broker.
+    await new Promise((r) => setTimeout(r, 15_000))
+    const nodes = (await get(follower, '/api/v1/nodes')).items
+    t.equal(nodes.length, 2)
+    t.ok(nodes.every(nodeReady), 'both Nodes Ready')
+    const d = await get(follower, DEPLOYMENT)
+    t.equal(d.status.availableReplicas, REPLICAS, 'the Deployment stays available')
+  })
+
+  await t.test('deleting a Node through the surviving hub locks its agent out of the broker', async (t) => {
+    const agent = agents.find((a) => a.node === 'ha-n2')!
+    const identity = JSON.parse(readFileSync(identityPath(join(agent.host.dir, 'agent')), 'utf8'))
+    const creds = identity.mqtt as { url: string; username: string; password: string }
+    const deleted = await apiRequest(api(follower), 'DELETE', '/api/v1/nodes/ha-n2')
+    t.equal(deleted.status, 200, 'the Node is deleted')
+    const survivorFiles = join(follower === hubA ? dirA : dirB, 'mosquitto')
+    await until("the survivor's password file drops ha-n2", () => !/^ha-n2:/m.test(readFileSync(join(survivorFiles, 'mosquitto-passwd'), 'utf8')), 30_000)
+    const attempt = () =>
+      mqtt.connectAsync(creds.url, { username: creds.username, password: creds.password, clientId: 'ha-n2', reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 10_000 }).then(
+        (client) => (client.end(true), undefined),
+        (err: Error) => err,
+      )
+    const refused = await until('the broker refuses the deleted node', () => attempt(), 30_000)
+    t.match(refused.message, /not authori[sz]ed|bad username or password/i, `refused: ${refused.message}`)
+    const rejoin = await apiRequest({ ...api(follower), token: '' }, 'POST', JOIN_PATH, { token: joinTokens['ha-n2'], nodeName: 'ha-n2', hostname: 'ha-n2' })
+    t.equal(rejoin.status, 401, 'its join token cannot bring it back')
+    const nodes = (await get(follower, '/api/v1/nodes')).items
+    t.same(nodes.map((n: any) => n.metadata.name), ['ha-n1'], 'the other node stays')
   })
 }
 
