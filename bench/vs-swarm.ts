@@ -13,6 +13,9 @@
 //   - resident memory added: dockerd's RSS before and after `swarm init` with nothing running, vs the
 //     RSS of the hub and the agent processes (with nothing running);
 //   - the floor: a bare `docker run -d` of the same image.
+// Where each figure's time went is read from the engine's own container events, the same for both
+// sides: from the command to the engine creating the first container, from there to it having
+// started the last one (the engine's share), and from that to the orchestrator saying so.
 // Both get the same stop grace period and update parallelism (Swarm: --stop-grace-period,
 // --update-parallelism with stop-first order; Bramble: terminationGracePeriodSeconds, maxSurge 0 and
 // maxUnavailable = parallelism). The container exits on SIGTERM at once, so stops cost no grace.
@@ -75,6 +78,21 @@ export interface Pair {
   aim?: number
   /** Rounds measured; the times are their medians. */
   rounds: number
+  /** Where the time went on each side (medians over the rounds), when the engine reported containers made. */
+  phases: { swarm?: Phases; bramble?: Phases }
+}
+
+/** One step split by the engine's container events, in seconds. */
+export interface Phases {
+  /** From the command to the engine having created the step's first container. */
+  toFirstCreate: number
+  /** From the first container created to the last one started: the engine's share. */
+  engine: number
+  /** From the last container started to the step's end (the orchestrator reported it done). */
+  toDone: number
+  /** Containers the engine created and started in the step (a Bramble pod is two: its sandbox and its app). */
+  creates: number
+  starts: number
 }
 
 export interface MemoryFigures {
@@ -150,6 +168,17 @@ interface Orchestrator {
   containers(name: string, image?: string): Promise<Docker.ContainerInfo[]>
   /** Removes the group and resolves once none of its containers is left. */
   remove(name: string): Promise<void>
+  /** True for a container of the group `name`, from its labels. */
+  owns(name: string, labels: Record<string, string>): boolean
+}
+
+/** One step on one side: its seconds, the replicas the orchestrator said ran at its end, and its span on the wall clock (ms). */
+interface Run {
+  seconds: number
+  running: number
+  startMs: number
+  endMs: number
+  group: string
 }
 
 export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: string) => void = () => {}): Promise<VsSwarmResult> {
@@ -168,6 +197,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
   let host: NetnsHost | undefined
+  let engineEvents: EngineEvents | undefined
   try {
     const agent = await cluster.addNode(`${p}-node`)
     host = agent.host
@@ -178,6 +208,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     const hubKiB = treeRssKiB(cluster.hub.child.pid!)
     const agentKiB = treeRssKiB(agent.child.pid!)
 
+    engineEvents = await EngineEvents.watch(host.docker)
     const dockerdPid = Number(readFileSync(join(host.dir, 'dockerd.pid'), 'utf8'))
     const dockerdBeforeKiB = rssKiB(dockerdPid)
     const dockerHost = host.dockerHost
@@ -202,26 +233,27 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
      * Runs `measure` on Swarm, then on Bramble, `rounds` times; it returns the seconds and what the
      * orchestrator says runs at the end. The median time is kept, and the fewest replicas seen running.
      */
-    const pair = async (label: string, replicas: number, aim: number | undefined, measure: (side: Orchestrator) => Promise<[number, number]>, rounds = 1) => {
-      const runs: Record<'swarm' | 'bramble', Array<[number, number]>> = { swarm: [], bramble: [] }
+    const pair = async (label: string, replicas: number, aim: number | undefined, measure: (side: Orchestrator) => Promise<Run>, rounds = 1) => {
+      const runs: Record<'swarm' | 'bramble', Run[]> = { swarm: [], bramble: [] }
       for (let round = 0; round < rounds; round++) {
         runs.swarm.push(await measure(swarm))
         runs.bramble.push(await measure(bramble))
       }
-      const seconds = (side: 'swarm' | 'bramble') => median(runs[side].map(([s]) => s))
-      const running = (side: 'swarm' | 'bramble') => Math.min(...runs[side].map(([, r]) => r))
-      pairs.push({ label, swarm: seconds('swarm'), bramble: seconds('bramble'), replicas, running: { swarm: running('swarm'), bramble: running('bramble') }, aim, rounds })
-      const all = (side: 'swarm' | 'bramble') => runs[side].map(([s]) => s.toFixed(2)).join(', ')
+      const seconds = (side: 'swarm' | 'bramble') => median(runs[side].map((r) => r.seconds))
+      const running = (side: 'swarm' | 'bramble') => Math.min(...runs[side].map((r) => r.running))
+      const phases = (side: Orchestrator) => medianPhases(runs[side.name as 'swarm' | 'bramble'].map((r) => engineEvents!.phases((labels) => side.owns(r.group, labels), r.startMs, r.endMs)))
+      pairs.push({ label, swarm: seconds('swarm'), bramble: seconds('bramble'), replicas, running: { swarm: running('swarm'), bramble: running('bramble') }, aim, rounds, phases: { swarm: phases(swarm), bramble: phases(bramble) } })
+      const all = (side: 'swarm' | 'bramble') => runs[side].map((r) => r.seconds.toFixed(2)).join(', ')
       progress(`${label}: swarm ${all('swarm')} s, bramble ${all('bramble')} s`)
     }
     const timeout = options.stepTimeoutSeconds
     for (const n of options.replicas) {
       await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n, n === 1 ? 1 : 0.5, async (side) => {
         const name = `${p}-r${n}`
-        const seconds = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
+        const span = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
         const running = await side.running(name)
         await side.remove(name)
-        return [seconds, running]
+        return { ...span, running, group: name }
       }, options.rounds)
     }
     const m = options.updateReplicas
@@ -231,24 +263,24 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
       await waitFor(`${m} ${side.name} replicas Running`, async () => (await side.running(group)) >= m, timeout)
     }
     await pair(`rolling update of ${m} replicas`, m, 0.5, async (side) => {
-      const seconds = await timed(() => side.updateImage(group, m, updatedImage), `${side.name} update to ${updatedImage}`, async () => {
+      const span = await timed(() => side.updateImage(group, m, updatedImage), `${side.name} update to ${updatedImage}`, async () => {
         if ((await side.running(group, updatedImage)) < m) return false
         return (await side.containers(group, BUSYBOX_IMAGE)).length === 0
       }, timeout)
-      return [seconds, await side.running(group, updatedImage)]
+      return { ...span, running: await side.running(group, updatedImage), group }
     })
     await pair('killed container replaced', m, 0.5, async (side) => {
       const [victim] = await side.containers(group, updatedImage)
       if (!victim) throw new Error(`no running ${side.name} container of ${group} to kill`)
-      const seconds = await timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
+      const span = await timed(() => host!.docker.getContainer(victim.Id).kill(), `${side.name} replacement of ${victim.Id.slice(0, 12)}`, async () => {
         const running = await side.containers(group, updatedImage)
         return running.length >= m && !running.some((c) => c.Id === victim.Id) && (await side.running(group, updatedImage)) >= m
       }, timeout)
-      return [seconds, await side.running(group, updatedImage)]
+      return { ...span, running: await side.running(group, updatedImage), group }
     })
     await pair(`scale ${m} -> ${options.scaleTo}`, options.scaleTo, 0.5, async (side) => {
-      const seconds = await timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout)
-      return [seconds, await side.running(group)]
+      const span = await timed(() => side.scale(group, options.scaleTo), `${options.scaleTo} ${side.name} replicas Running`, async () => (await side.running(group)) >= options.scaleTo, timeout)
+      return { ...span, running: await side.running(group), group }
     })
     for (const side of [swarm, bramble]) await side.remove(group)
     await command('docker', ['-H', dockerHost, 'swarm', 'leave', '--force'])
@@ -258,6 +290,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
   } finally {
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
+    engineEvents?.close()
     if (host) await command('docker', ['-H', host.dockerHost, 'swarm', 'leave', '--force']).catch(() => {})
     await cluster.cleanup()
   }
@@ -277,6 +310,9 @@ export function formatVsSwarm(r: VsSwarmResult): string {
     const rounds = p.rounds > 1 ? `   (median of ${p.rounds})` : ''
     lines.push(`${p.label.padEnd(30)} ${seconds(p.swarm)} ${seconds(p.bramble)}   ${ratio.toFixed(2).padStart(5)}   ${aim}${rounds}`)
   }
+  lines.push(`where the time went, by the engine's container events (median s): command -> 1st container created | engine: -> last started (created/started) | -> done`)
+  const split = (ph: Phases | undefined) => (ph ? `${ph.toFirstCreate.toFixed(2)} | ${ph.engine.toFixed(2)} (${ph.creates}/${ph.starts}) | ${ph.toDone.toFixed(2)}` : 'no containers made')
+  for (const p of r.pairs) lines.push(`  ${p.label.padEnd(28)} swarm ${split(p.phases.swarm).padEnd(28)} bramble ${split(p.phases.bramble)}`)
   const swarmAdds = r.memory.dockerdAfterKiB - r.memory.dockerdBeforeKiB
   const brambleAdds = r.memory.hubKiB + r.memory.agentKiB
   lines.push(
@@ -310,6 +346,7 @@ function swarmSide(host: NetnsHost, o: VsSwarmOptions): Orchestrator {
       const list = await host.docker.listContainers({ filters: { label: [serviceLabel(name)], status: ['running'] } })
       return list.filter((c) => !image || c.Image === image)
     },
+    owns: (name, labels) => labels['com.docker.swarm.service.name'] === name,
     async remove(name) {
       await docker('service', 'rm', name)
       await waitFor(`the containers of service ${name} to go`, async () => (await host.docker.listContainers({ all: true, filters: { label: [serviceLabel(name)] } })).length === 0, o.stepTimeoutSeconds)
@@ -359,6 +396,7 @@ function brambleSide(cluster: NetnsCluster, agent: AgentProcess, o: VsSwarmOptio
     async containers(name, image) {
       return (await appContainers(false)).filter((c) => ofGroup(name)(c) && (!image || c.Image === image))
     },
+    owns: (name, labels) => ofGroup(name)({ Labels: labels } as Docker.ContainerInfo),
     async remove(name) {
       await bramble(['delete', 'deployment', name])
       await waitFor(`the pods of deployment ${name} to go`, async () => (await pods(name)).length === 0, o.stepTimeoutSeconds)
@@ -387,12 +425,58 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** Seconds from starting `act` until `done` holds (polled every 50 ms). */
-async function timed(act: () => Promise<unknown>, what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<number> {
+/** Seconds from starting `act` until `done` holds (polled every 50 ms), and that span on the wall clock (the engine's events' clock). */
+async function timed(act: () => Promise<unknown>, what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<{ seconds: number; startMs: number; endMs: number }> {
+  const startMs = Date.now()
   const start = performance.now()
   await act()
   await waitFor(what, done, timeoutSeconds)
-  return (performance.now() - start) / 1000
+  return { seconds: (performance.now() - start) / 1000, startMs, endMs: Date.now() }
+}
+
+/** The engine's container create and start events, as it timestamps them, kept for the whole run. */
+class EngineEvents {
+  private readonly seen: Array<{ action: 'create' | 'start'; ms: number; labels: Record<string, string> }> = []
+  private constructor(private readonly stream: NodeJS.ReadableStream & { destroy?(): void }) {
+    let pending = ''
+    stream.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString('utf8')).split('\n')
+      pending = lines.pop()!
+      for (const line of lines) {
+        if (!line.trim()) continue
+        const e = JSON.parse(line)
+        if (e.Action === 'create' || e.Action === 'start') this.seen.push({ action: e.Action, ms: Number(e.timeNano) / 1e6, labels: e.Actor?.Attributes ?? {} })
+      }
+    })
+    stream.on('error', () => {}) // ends with the run's dockerd
+  }
+
+  static async watch(docker: Docker): Promise<EngineEvents> {
+    return new EngineEvents((await docker.getEvents({ filters: { type: ['container'], event: ['create', 'start'] } })) as NodeJS.ReadableStream)
+  }
+
+  /** The split of the span [startMs, endMs] by the events of the containers `owned` says are the step's; undefined when none was created. */
+  phases(owned: (labels: Record<string, string>) => boolean, startMs: number, endMs: number): Phases | undefined {
+    const events = this.seen.filter((e) => e.ms >= startMs && e.ms <= endMs && owned(e.labels))
+    const creates = events.filter((e) => e.action === 'create')
+    const starts = events.filter((e) => e.action === 'start')
+    if (creates.length === 0 || starts.length === 0) return undefined
+    const firstCreate = Math.min(...creates.map((e) => e.ms))
+    const lastStart = Math.max(...starts.map((e) => e.ms))
+    return { toFirstCreate: (firstCreate - startMs) / 1000, engine: (lastStart - firstCreate) / 1000, toDone: (endMs - lastStart) / 1000, creates: creates.length, starts: starts.length }
+  }
+
+  close(): void {
+    this.stream.destroy?.()
+  }
+}
+
+/** Each field's median over the rounds that have one. */
+function medianPhases(all: Array<Phases | undefined>): Phases | undefined {
+  const known = all.filter((p): p is Phases => p !== undefined)
+  if (known.length === 0) return undefined
+  const of = (key: keyof Phases) => median(known.map((p) => p[key]))
+  return { toFirstCreate: of('toFirstCreate'), engine: of('engine'), toDone: of('toDone'), creates: of('creates'), starts: of('starts') }
 }
 
 async function waitFor(what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<void> {

@@ -46,6 +46,15 @@ t.test('1 and 3 replicas, an update, a kill and a scale: both sides reach Runnin
     t.ok(p.swarm > 0 && p.bramble > 0, `${p.label}: both times measured`)
     t.match(report, new RegExp(`${p.label.replace(/[->]/g, '.')}\\s+\\d+\\.\\d\\d s\\s+\\d+\\.\\d\\d s\\s+\\d+\\.\\d\\d`), `${p.label}: printed with both times and the ratio`)
   }
+  // A replica-count step makes at least one container per replica on each side, as the engine's events show.
+  for (const p of r.pairs.filter((p) => p.label.endsWith('Running'))) {
+    for (const side of ['swarm', 'bramble'] as const) {
+      const ph = p.phases[side]
+      t.ok(ph && ph.creates >= p.replicas && ph.starts >= p.replicas, `${p.label}: the engine's events show ${side}'s ${p.replicas} containers made (${ph?.creates} created, ${ph?.starts} started)`)
+      t.ok(ph && ph.toFirstCreate >= 0 && ph.engine >= 0 && ph.toDone >= 0 && ph.toFirstCreate + ph.engine + ph.toDone <= p[side] + 0.5, `${p.label}: ${side}'s split lies within its time`)
+    }
+  }
+  t.match(report, /where the time went/, 'the split printed')
   t.ok(r.memory.dockerdAfterKiB > 0 && r.memory.dockerdBeforeKiB > 0 && r.memory.hubKiB > 0 && r.memory.agentKiB > 0, 'resident memory read for dockerd, hub and agent')
   t.match(report, /resident memory added\s+-?\d+\.\d MiB\s+\d+\.\d MiB/, 'memory pair printed')
   t.match(report, /floor: bare docker run -d \d+\.\d\d s/, 'the floor printed')
