@@ -7,8 +7,7 @@ import { open } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
 import { LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
-import type { LogEntry } from './lmdb-watchers.js'
-import { DATABASES, scopeRange } from './lmdb-store.js'
+import { DATABASES, logEntryOf, scopeRange, storedLogEntry, type StoredLogEntry } from './lmdb-store.js'
 import type { ObjectKey } from './store.js'
 
 /** Throws when another process has the store at `path` open (a running hub), before anything is changed. */
@@ -57,7 +56,7 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
   try {
     refuseIfOpenElsewhere(env, `the store at ${path}`, 'hub')
     const objects = env.openDB<KubeObject, string>(DATABASES.objects)
-    const log = env.openDB<LogEntry, number>(DATABASES.log)
+    const log = env.openDB<StoredLogEntry, number>(DATABASES.log)
     await env.transaction(() => {
       for (const { key: k, value } of objects.getRange(scopeRange({ resource }))) {
         const [, namespace = '', name = ''] = k.split('\0')
@@ -66,7 +65,8 @@ export async function rewriteStoredResource(path: string, resource: string, rewr
       }
       for (const { key: rev, value } of log.getRange()) {
         if (value.key.resource !== resource) continue
-        log.putSync(rev, { ...value, object: rewrite(value.key, value.object) })
+        const entry = logEntryOf(objects, value)
+        log.putSync(rev, storedLogEntry(objects, { ...entry, object: rewrite(entry.key, entry.object) }))
         count++
       }
     })

@@ -1,16 +1,18 @@
 // The Store port on LMDB (lmdb-js). One environment, three sub-databases:
 //   objects  `resource\0namespace\0name` → the object
-//   log      revision (number)           → { type, key, object }: the change log watches replay
+//   log      revision (number)           → { type, key, encoded }: the change log watches replay,
+//                                          `encoded` the object's bytes as `objects` holds them
 //   meta     'revision' | 'compacted'    → numbers
 // Values are msgpack with shared structures (DATABASES): the keys of each object shape are stored
-// once, in the database, instead of in every value.
+// once, in the database, instead of in every value. A write encodes its object once, with the
+// objects database's encoder, and stores those bytes in both places (see StoredLogEntry).
 // Every write runs as an lmdb-js async transaction callback: the check (exists? expected
 // resourceVersion?) and the write happen inside one write transaction, so concurrent callers can
 // never lose an update, and callbacks queued in the same event turn share one commit (group
 // commit). A write resolves only after LMDB reports the commit flushed to disk (`env.flushed`).
 
 import { randomUUID } from 'node:crypto'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import { asBinary, open, type Database, type RootDatabase } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { explainCommitFailure, LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
@@ -104,9 +106,37 @@ function stamped(object: KubeObject): KubeObject {
 
 type Outcome<T> = { ok: T; revision: number; entry: LogEntry } | { error: Error }
 
+/**
+ * A change-log value. Written now: `encoded`, the object's bytes from the objects database's
+ * encoder (the same bytes the objects database stores, so a write encodes its object once; they
+ * name that database's shared structures). Written before: `object`, encoded with the log's own.
+ */
+export interface StoredLogEntry {
+  type: LogEntry['type']
+  key: LogEntry['key']
+  encoded?: Uint8Array
+  object?: KubeObject
+}
+
+/** The msgpackr codec lmdb-js made for a database (with its shared structures); lmdb's types do not show it. */
+function codecOf(db: Database<KubeObject, string>): { encode(value: unknown): Uint8Array; decode(bytes: Uint8Array): unknown } {
+  return (db as unknown as { encoder: { encode(value: unknown): Uint8Array; decode(bytes: Uint8Array): unknown } }).encoder
+}
+
+/** A log entry as it is stored now; inside a write transaction (a shape met first is saved with it). */
+export function storedLogEntry(objects: Database<KubeObject, string>, entry: LogEntry): StoredLogEntry {
+  return { type: entry.type, key: entry.key, encoded: codecOf(objects).encode(entry.object) }
+}
+
+/** The log entry a stored value holds; `objects` is the objects database its bytes were encoded for. */
+export function logEntryOf(objects: Database<KubeObject, string>, stored: StoredLogEntry): LogEntry {
+  const object = stored.encoded !== undefined ? (codecOf(objects).decode(stored.encoded) as KubeObject) : stored.object!
+  return { type: stored.type, key: stored.key, object }
+}
+
 class LmdbStore implements Store {
   private readonly objects: Database<KubeObject, string>
-  private readonly log: Database<LogEntry, number>
+  private readonly log: Database<StoredLogEntry, number>
   private readonly meta: Database<number, string>
   private readonly logger: Logger
   private readonly clock: Clock
@@ -135,7 +165,7 @@ class LmdbStore implements Store {
     this.path = options.path
     this.freezeShared = options.freezeShared === true
     this.objects = env.openDB<KubeObject, string>(DATABASES.objects)
-    this.log = env.openDB<LogEntry, number>(DATABASES.log)
+    this.log = env.openDB<StoredLogEntry, number>(DATABASES.log)
     this.meta = env.openDB<number, string>(DATABASES.meta)
     this.logger = (options.logger ?? silentLogger()).child({ component: 'lmdb-store' })
     this.clock = options.clock ?? systemClock
@@ -163,9 +193,8 @@ class LmdbStore implements Store {
       next.metadata.uid ??= randomUUID()
       next.metadata.creationTimestamp ??= timestamp(this.clock.now())
       next.metadata.resourceVersion = String(rev)
-      this.objects.putSync(k, next)
       const entry: LogEntry = { type: 'ADDED', key: { ...key }, object: next }
-      this.log.putSync(rev, entry)
+      this.putObject(rev, k, entry)
       return { ok: next, revision: rev, entry }
     })
   }
@@ -200,9 +229,8 @@ class LmdbStore implements Store {
       next.metadata.uid = old.metadata.uid
       next.metadata.creationTimestamp = old.metadata.creationTimestamp
       next.metadata.resourceVersion = String(rev)
-      this.objects.putSync(k, next)
       const entry: LogEntry = { type: 'MODIFIED', key: { ...key }, object: next }
-      this.log.putSync(rev, entry)
+      this.putObject(rev, k, entry)
       return { ok: next, revision: rev, entry }
     })
   }
@@ -219,7 +247,7 @@ class LmdbStore implements Store {
       old.metadata.resourceVersion = String(rev)
       this.objects.removeSync(k)
       const entry: LogEntry = { type: 'DELETED', key: { ...key }, object: old }
-      this.log.putSync(rev, entry)
+      this.log.putSync(rev, storedLogEntry(this.objects, entry))
       return { ok: old, revision: rev, entry }
     })
   }
@@ -354,9 +382,21 @@ class LmdbStore implements Store {
         if (wanted(written.key)) yield { revision, entry: written, own: true }
         continue
       }
-      const entry = this.log.get(revision)
-      if (entry !== undefined) yield { revision, entry }
+      const stored = this.log.get(revision)
+      if (stored !== undefined) yield { revision, entry: logEntryOf(this.objects, stored) }
     }
+  }
+
+  /**
+   * Inside a write transaction: the object under `k` and its log entry at `revision`, from one
+   * encoding. The encoder saves a shape it meets first in this transaction; the bytes it returns
+   * stay valid (it writes the next value after them, not over them).
+   */
+  private putObject(revision: number, k: string, entry: LogEntry): void {
+    const encoded = codecOf(this.objects).encode(entry.object)
+    // asBinary: stored as these bytes, not encoded again (lmdb's types want the object type).
+    this.objects.putSync(k, asBinary(encoded) as unknown as KubeObject)
+    this.log.putSync(revision, { type: entry.type, key: entry.key, encoded })
   }
 
   private conflict(key: ObjectKey, stored: KubeObject, options: WriteOptions): StoreConflictError | undefined {

@@ -1,7 +1,8 @@
 // The LMDB store's values name their object shapes by number (msgpackr shared structures, kept in
 // the database): a store written before, with every shape spelled out in each value, opens and
 // reads as it was; and a shape first met in a commit that failed (a full disk) is not named by
-// later values, which would not decode once the store is opened again.
+// later values, which would not decode once the store is opened again. A write encodes its object
+// once: the change log holds the same bytes as the objects database.
 
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -10,7 +11,7 @@ import { join } from 'node:path'
 import { open } from 'lmdb'
 import type { KubeObject } from '../../src/api/types.js'
 import { StoreFullError } from '../../src/hub/errors.js'
-import { openLmdbStore } from '../../src/hub/lmdb-store.js'
+import { DATABASES, logEntryOf, openLmdbStore, type StoredLogEntry } from '../../src/hub/lmdb-store.js'
 import type { StoreEvent } from '../../src/hub/store.js'
 import { mountSmallFilesystem, smallFilesystemUnavailable } from '../helpers/small-filesystem.js'
 
@@ -91,4 +92,36 @@ t.test('a shape first met in a write refused by a full disk is stored with the n
   const read = await store.get(key('after'))
   t.same(read?.data, after.data, 'the value written with the refused shape decodes after reopening, its key intact')
   t.same((await store.get(key('before')))?.data, { before: 'x'.repeat(16) }, 'and so does one from before')
+})
+
+t.test('a write encodes its object once: its change-log entry holds the bytes the objects database holds, and replays after reopening', async (t) => {
+  const path = mkdtempSync(join(tmpdir(), 'sch-encoded-once-'))
+  t.teardown(() => rmSync(path, { recursive: true, force: true }))
+  let store = await openLmdbStore({ path })
+  const key = { resource: 'pods', namespace: 'default', name: 'a' }
+  await store.create(key, pod('a', ''))
+  const updated = await store.update(key, { ...pod('a', ''), status: { phase: 'Running' } })
+  await store.delete(key)
+  await store.close()
+
+  const env = open({ path, maxDbs: 4 })
+  const objects = env.openDB<KubeObject, string>(DATABASES.objects)
+  const log = env.openDB<StoredLogEntry, number>(DATABASES.log)
+  const entries = [...log.getRange()].map(({ value }) => value)
+  t.same(entries.map((e) => [e.type, e.object]), [['ADDED', undefined], ['MODIFIED', undefined], ['DELETED', undefined]], 'every entry carries bytes, no object of its own')
+  t.ok(entries.every((e) => e.encoded instanceof Uint8Array && e.encoded.length > 0), 'the bytes are there')
+  t.same(logEntryOf(objects, entries[1]!).object, updated, "the bytes decode with the objects database's structures to what was written")
+  await env.close()
+
+  store = await openLmdbStore({ path })
+  t.teardown(() => store.close())
+  const events: StoreEvent[] = []
+  const watch = store.watch({ resource: 'pods' }, 0, (e) => events.push(e))
+  for (let i = 0; i < 100 && events.length < 3; i++) await new Promise((r) => setTimeout(r, 10))
+  watch.stop()
+  t.same(
+    events.map((e) => [e.type, e.object.metadata.name, e.object.status?.phase, e.object.metadata.resourceVersion]),
+    [['ADDED', 'a', 'Pending', '1'], ['MODIFIED', 'a', 'Running', '2'], ['DELETED', 'a', 'Running', '3']],
+    'a watch from revision 0 on the reopened store replays them',
+  )
 })

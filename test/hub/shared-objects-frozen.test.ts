@@ -97,7 +97,7 @@ t.test('the controllers take a Deployment, a Service, a Job and a DaemonSet thro
   await until('3 web pods Running on the nodes', async () => (await podsOf('web')).filter((p) => p.status?.phase === 'Running').length === 3)
   await until('the Service has 3 ready endpoints', async () => {
     const endpoints = await registry.get(kind('Endpoints'), 'default', 'web').catch(() => undefined)
-    return (endpoints?.subsets ?? []).flatMap((s: any) => s.addresses ?? []).length === 3
+    return ((endpoints?.subsets ?? []) as any[]).flatMap((s: any) => s.addresses ?? []).length === 3
   })
   await until('the Job complete', async () => ((await registry.get(kind('Job'), 'default', 'once')).status?.conditions ?? []).some((c: any) => c.type === 'Complete' && c.status === 'True'))
   await until('a DaemonSet pod on each node', async () => new Set((await podsOf('every')).map((p) => p.spec?.nodeName)).size === 2)
