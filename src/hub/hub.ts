@@ -41,7 +41,7 @@ import type { Store } from './store.js'
 import { ensureBootstrapTokens, TokenStore, type BootstrapTokens, type HubTokens } from './tokens.js'
 import { ensureSharedBootstrapTokens, SharedTokenStore } from './shared-tokens.js'
 import { openSharedNodeCredentials } from './shared-node-credentials.js'
-import { recordSharedStore } from './shared-records.js'
+import { recordSharedStore, sharedClusterId } from './shared-records.js'
 import { joinRoutes } from './join-endpoint.js'
 
 export interface HubDeps {
@@ -74,6 +74,8 @@ export interface RunningHub {
   close(): Promise<void>
 }
 
+const CLUSTER_ID_FILE = 'cluster-id'
+
 export const BUILT_IN_NAMESPACES = ['default', 'kube-system', 'kube-public'] as const
 
 export async function startHub(config: HubConfig, deps: HubDeps): Promise<RunningHub> {
@@ -86,7 +88,8 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const pki = ensurePki(pkiOptions)
   const fileTokens = TokenStore.open(config.dataDir, clock)
 
-  const clusterId = ensureClusterId(config.dataDir)
+  const clusterIdMadeNow = !existsSync(join(config.dataDir, CLUSTER_ID_FILE))
+  let clusterId = ensureClusterId(config.dataDir)
   // Secrets are sealed before they reach the store (encrypted-store.ts), with the data dir's own key.
   const secretsKeyring = SecretKeyring.openOrCreate(join(config.dataDir, 'secrets.key'))
   const etcdStore: FenceableStore | undefined =
@@ -117,10 +120,13 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     let bootstrap: BootstrapTokens | undefined
     let credentials: NodeCredentials
     if (etcdStore) {
-      const shared = await SharedTokenStore.open(store, clock, { importFrom: fileTokens })
-      stops.push(() => shared.close())
-      tokens = shared
-      bootstrap = await ensureSharedBootstrapTokens(shared, config.dataDir, pki.caHash)
+      const shared = await sharedClusterId(store, clusterId, clusterIdMadeNow)
+      if (shared !== clusterId) writeFileAtomic(join(config.dataDir, CLUSTER_ID_FILE), `${shared}\n`, 0o600)
+      clusterId = shared
+      const sharedTokens = await SharedTokenStore.open(store, clock, { importFrom: fileTokens })
+      stops.push(() => sharedTokens.close())
+      tokens = sharedTokens
+      bootstrap = await ensureSharedBootstrapTokens(sharedTokens, config.dataDir, pki.caHash)
       const sharedCredentials = await openSharedNodeCredentials({ store, keyring: secretsKeyring, clock, importFrom: join(config.dataDir, 'mqtt') })
       stops.push(() => sharedCredentials.close())
       credentials = sharedCredentials.credentials
@@ -337,7 +343,7 @@ async function ensureNamespaces(store: Store): Promise<void> {
 
 /** The cluster's id, made on first start: Docker labels carry it so two clusters never share containers. */
 function ensureClusterId(dataDir: string): string {
-  const path = join(dataDir, 'cluster-id')
+  const path = join(dataDir, CLUSTER_ID_FILE)
   if (existsSync(path)) {
     const id = readFileSync(path, 'utf8').trim()
     if (/^[a-z0-9]{8,64}$/.test(id)) return id

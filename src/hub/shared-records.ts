@@ -19,12 +19,15 @@ import type { KubeObject } from '../api/types.js'
 import { writeFileAtomic } from '../lib/atomic-file.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { parseStoreUrl, storeUrl, type EtcdLocation, type StoreLocation } from '../lib/store-url.js'
+import { ConfigError } from '../lib/config-errors.js'
+import { StoreExistsError } from './errors.js'
 import type { Store, StoreEvent, Watch } from './store.js'
 
 export const JOIN_TOKEN_RESOURCE = 'bramble.io/jointokens'
 export const USER_TOKEN_RESOURCE = 'bramble.io/usertokens'
 export const NODE_CREDENTIAL_RESOURCE = 'bramble.io/nodecredentials'
 export const HUB_CREDENTIAL_RESOURCE = 'bramble.io/hubcredentials'
+export const HUB_SETTING_RESOURCE = 'bramble.io/hubsettings'
 
 /**
  * DIR/shared-store names the store a hub on DIR last ran on, when it is a shared one, with its TLS
@@ -60,6 +63,31 @@ export function recordObject(kind: string, name: string, spec: object): KubeObje
 
 export function specOf<T>(object: KubeObject): T {
   return (object as KubeObject & { spec: T }).spec
+}
+
+/**
+ * The cluster id every hub on the store tells its agents (Docker labels carry it): the first
+ * hub's. A hub whose data dir made its id just now takes the store's; one whose data dir belongs
+ * to another cluster is refused.
+ */
+export async function sharedClusterId(store: Store, local: string, madeNow: boolean): Promise<string> {
+  const key = { resource: HUB_SETTING_RESOURCE, namespace: '', name: 'cluster-id' }
+  for (;;) {
+    const stored = await store.get(key)
+    if (stored) {
+      const id = specOf<{ id: string }>(stored).id
+      if (id !== local && !madeNow) {
+        throw new ConfigError('--store', `names the store of cluster ${id}, but this data dir belongs to cluster ${local} (its cluster-id file): give this hub its own store, or a data dir of that cluster`)
+      }
+      return id
+    }
+    try {
+      await store.create(key, recordObject('HubSetting', key.name, { id: local }))
+      return local
+    } catch (err) {
+      if (!(err instanceof StoreExistsError)) throw err
+    }
+  }
 }
 
 export type RecordChange = (type: StoreEvent['type'], name: string, object: KubeObject) => void

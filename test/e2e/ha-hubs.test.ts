@@ -5,7 +5,7 @@
 // no pod runs twice. Then SIGKILL one etcd member of three: nothing visible changes.
 //
 // The hubs share tokens and node credentials through etcd: hub B is set up the documented way (hub
-// A's ca.crt, ca.key, secrets.key and cluster-id copied into an empty data dir), one agent joins
+// A's ca.crt, ca.key and secrets.key copied into an empty data dir), one agent joins
 // with a token made by `bramble token create` on hub A's data dir, the other through hub B with a
 // token made through hub B's API, and Mosquitto, reading hub A's files, admits both. After the
 // takeover Mosquitto is restarted on the survivor's files: both agents reconnect and stay Ready.
@@ -138,7 +138,7 @@ async function run(): Promise<void> {
   // Hub B shares hub A's identity, and nothing else: tokens and MQTT credentials come from the store.
   const dirB = join(lab.dir, 'hub-b')
   mkdirSync(dirB, { recursive: true, mode: 0o700 })
-  for (const file of ['ca.crt', 'ca.key', 'secrets.key', 'cluster-id']) copyFileSync(join(dirA, file), join(dirB, file))
+  for (const file of ['ca.crt', 'ca.key', 'secrets.key']) copyFileSync(join(dirA, file), join(dirB, file))
   const hubB = await startHubProcess({ dataDir: dirB, args: hubArgs, timeoutMs: 60_000 })
   hubs.push(hubB)
   const outputs = new Map<HubProcess, string>()

@@ -1,5 +1,5 @@
 // Two hubs on one etcd store, in process, the second set up the documented way (the first hub's
-// ca.crt, ca.key, secrets.key and cluster-id copied into an empty data dir): a join token made
+// ca.crt, ca.key and secrets.key copied into an empty data dir): a join token made
 // with `bramble token create` on the second hub's data dir admits a node through it, the leading
 // hub's broker then lets the node in, a token revoked through the first hub is refused by the
 // second, and deleting the Node through the follower locks the node out of the leader's broker.
@@ -19,7 +19,7 @@ import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-clien
 import { runCli, until } from '../helpers/e2e.js'
 import { etcdMissing, startEtcd } from '../helpers/etcd.js'
 
-const IDENTITY_FILES = ['ca.crt', 'ca.key', 'secrets.key', 'cluster-id']
+const IDENTITY_FILES = ['ca.crt', 'ca.key', 'secrets.key']
 
 const missing = etcdMissing()
 if (missing) t.plan(0, `shared join test skipped: ${missing}`)
@@ -43,7 +43,8 @@ else {
     const follower = await startHub(resolveHubConfig({ ...raw, dataDir: dirB, mqttUrl: leader.brokerUrl }, {}), { logger: silentLogger(), clock: systemClock })
     t.teardown(() => follower.close())
     t.ok(leader.leading && !follower.leading, 'the first hub leads, the second follows')
-    t.equal(follower.clusterId, leader.clusterId)
+    t.equal(follower.clusterId, leader.clusterId, "the follower took the store's cluster id")
+    t.equal(readFileSync(join(dirB, 'cluster-id'), 'utf8').trim(), leader.clusterId, 'and keeps it in its data dir')
 
     const ca = readFileSync(join(dirA, 'ca.crt'), 'utf8')
     const viaA: ApiTarget = { server: leader.url, ca, token: kubeconfigToken(leader.kubeconfigPath) }

@@ -11,7 +11,7 @@ import { openEtcdStore } from '../../src/hub/etcd-store.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
 import { MOSQUITTO_PASSWORD_FILE, writeMosquittoAuthFiles } from '../../src/hub/mosquitto-config.js'
 import { NodeCredentials } from '../../src/hub/node-credentials.js'
-import { HUB_CREDENTIAL_RESOURCE, JOIN_TOKEN_RESOURCE, NODE_CREDENTIAL_RESOURCE, USER_TOKEN_RESOURCE } from '../../src/hub/shared-records.js'
+import { HUB_CREDENTIAL_RESOURCE, JOIN_TOKEN_RESOURCE, NODE_CREDENTIAL_RESOURCE, sharedClusterId, USER_TOKEN_RESOURCE } from '../../src/hub/shared-records.js'
 import { openSharedNodeCredentials } from '../../src/hub/shared-node-credentials.js'
 import { SharedTokenStore } from '../../src/hub/shared-tokens.js'
 import type { Store } from '../../src/hub/store.js'
@@ -169,6 +169,16 @@ function suite(name: string, pair: StorePair): void {
     t.ok(refused instanceof ConfigError, 'a configuration error')
     t.match((refused as ConfigError).message, /^--store .*secrets\.key/)
     t.match((refused as ConfigError).message, other)
+  })
+
+  t.test(`${name}: the first hub's cluster id is every hub's; a data dir of another cluster is refused`, async (t) => {
+    const [storeA, storeB] = await pair(t)
+    t.equal(await sharedClusterId(storeA, 'aaaaaaaaaaaaaaaa', false), 'aaaaaaaaaaaaaaaa', 'the first hub sets it')
+    t.equal(await sharedClusterId(storeB, 'aaaaaaaaaaaaaaaa', false), 'aaaaaaaaaaaaaaaa', 'a hub of the same cluster agrees')
+    t.equal(await sharedClusterId(storeB, 'bbbbbbbbbbbbbbbb', true), 'aaaaaaaaaaaaaaaa', 'a new data dir takes it')
+    const refused = await sharedClusterId(storeB, 'cccccccccccccccc', false).catch((err: unknown) => err)
+    t.ok(refused instanceof ConfigError)
+    t.match((refused as Error).message, /^--store .*cluster aaaaaaaaaaaaaaaa.*cluster cccccccccccccccc/)
   })
 
   t.test(`${name}: the first hub on an unused store brings its credentials file along`, async (t) => {
