@@ -75,9 +75,10 @@ async function run(): Promise<void> {
 
   await t.test('without a pull secret the pod fails to pull, with the registry refusal in describe', async (t) => {
     t.equal((await apply(pod('no-creds'))).code, 0)
-    const text = await until('a Failed pull event', async () => {
+    // The event and the pod's status travel in separate messages: either may be shown first.
+    const text = await until('a Failed pull event and the waiting state', async () => {
       const out = (await bramble('describe', 'pod', 'no-creds')).stdout
-      return /no basic auth credentials/.test(out) ? out : undefined
+      return /no basic auth credentials/.test(out) && /State:\s+Waiting/.test(out) ? out : undefined
     })
     t.match(text, /State:\s+Waiting \((ErrImagePull|ImagePullBackOff)\)/)
     t.match(text, new RegExp(`Failed to pull image "${image.replace(/[.]/g, '\\.')}": .*no basic auth credentials`))
