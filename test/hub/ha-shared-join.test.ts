@@ -3,7 +3,7 @@
 // with `bramble token create` on the second hub's data dir admits a node through it, the leading
 // hub's broker then lets the node in, a token revoked through the first hub is refused by the
 // second, and deleting the Node through the follower locks the node out of the leader's broker.
-// No API path serves the records.
+// No API path serves the records. And a single hub restarted on etcd keeps its tokens and nodes.
 
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -97,6 +97,35 @@ else {
     const secrets = await apiRequest(readOnly, 'GET', '/api/v1/secrets')
     t.equal(secrets.status, 200)
     t.same(secrets.json.items, [], 'no Secret holds them')
+  })
+
+
+  t.test('a hub moving from LMDB onto etcd keeps its tokens and its joined nodes', async (t) => {
+    const etcd = await startEtcd(1)
+    t.teardown(() => etcd.stop())
+    const dir = mkdtempSync(join(tmpdir(), 'hid-move-'))
+    t.teardown(() => {
+      closeApiAgents()
+      rmSync(dir, { recursive: true, force: true })
+    })
+    const raw = { dataDir: dir, listen: '127.0.0.1', apiPort: '0', mqttPort: '0' }
+    const single = await startHub(resolveHubConfig(raw, {}), { logger: silentLogger(), clock: systemClock })
+    const token = single.tokens.createJoinToken({ caHash: single.caHash, ttlMs: 600_000 }).token
+    const ca = readFileSync(join(dir, 'ca.crt'), 'utf8')
+    const joined = await apiRequest({ server: single.url, ca, token: '' }, 'POST', JOIN_PATH, { token, nodeName: 'hid-m1' })
+    t.equal(joined.status, 200, 'a node joined the single hub')
+    await single.close()
+
+    const moved = await startHub(resolveHubConfig({ ...raw, store: `${etcd.url}/hid-move/`, leaderLease: '2s' }, {}), { logger: silentLogger(), clock: systemClock })
+    t.teardown(() => moved.close())
+    const target: ApiTarget = { server: moved.url, ca, token: kubeconfigToken(moved.kubeconfigPath) }
+    t.equal((await apiRequest(target, 'GET', '/api/v1/nodes')).status, 200, 'the kubeconfig made on LMDB still works')
+    const creds = joined.json.mqtt as { username: string; password: string }
+    const client = await mqtt.connectAsync(moved.brokerUrl, { username: creds.username, password: creds.password, clientId: 'hid-m1', ca: [ca], reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5_000 })
+    t.pass("the node's credentials from before the move admit it")
+    await client.endAsync()
+    const again = await apiRequest({ ...target, token: '' }, 'POST', JOIN_PATH, { token, nodeName: 'hid-m2' })
+    t.equal(again.status, 200, 'a join token made before the move still joins')
   })
 }
 
