@@ -393,6 +393,15 @@ function patchedResourceVersion(old: KubeObject, patched: KubeObject): string | 
   return rv && rv !== old.metadata.resourceVersion ? rv : undefined
 }
 
+/** The last second formatted: a binding, its Event and a status report all stamp the same few seconds. */
+let lastSecond = NaN
+let lastFormatted = ''
+
 export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z')
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastFormatted = new Date(second * 1000).toISOString().replace('.000Z', 'Z')
+    lastSecond = second
+  }
+  return lastFormatted
 }

@@ -66,14 +66,29 @@ const max = (a: Resources, b: Resources): Resources => ({
 
 // Objects the scheduler sees are never changed in place (the hub replaces them), so what is parsed
 // from one is kept with it: a decision over a thousand nodes asks for the same values many times.
-const requestsOf = new WeakMap<KubeObject, Resources>()
 const allocatableOf = new WeakMap<KubeObject, Resources & { pods: number }>()
+
+/**
+ * What is worked out from a pod's containers, kept with its containers array: the versions of one
+ * pod (pending, assumed bound, bound, each status report the informer gets) are copies that share
+ * it, so it is worked out once per pod rather than once per version.
+ */
+type ByContainers<T> = WeakMap<object, { initContainers: unknown; value: T }>
+
+function ofContainers<T>(cache: ByContainers<T>, pod: KubeObject, compute: (pod: KubeObject) => T): T {
+  const containers = pod.spec?.containers
+  if (typeof containers !== 'object' || containers === null) return compute(pod)
+  const initContainers = pod.spec?.initContainers
+  let kept = cache.get(containers)
+  if (kept === undefined || kept.initContainers !== initContainers) cache.set(containers, (kept = { initContainers, value: compute(pod) }))
+  return kept.value
+}
+
+const requestsOf: ByContainers<Resources> = new WeakMap()
 
 /** A pod's effective requests: the sum of its containers, or its largest init container if more. */
 export function podRequests(pod: KubeObject): Resources {
-  let r = requestsOf.get(pod)
-  if (!r) requestsOf.set(pod, (r = computePodRequests(pod)))
-  return r
+  return ofContainers(requestsOf, pod, computePodRequests)
 }
 
 function computePodRequests(pod: KubeObject): Resources {
@@ -89,12 +104,10 @@ function computePodRequests(pod: KubeObject): Resources {
  * container's if more. Requests default to limits; Kubernetes has them equal.
  */
 export function podExtendedRequests(pod: KubeObject): ReadonlyMap<string, number> {
-  let r = extendedOf.get(pod)
-  if (!r) extendedOf.set(pod, (r = computeExtended(pod)))
-  return r
+  return ofContainers(extendedOf, pod, computeExtended)
 }
 
-const extendedOf = new WeakMap<KubeObject, ReadonlyMap<string, number>>()
+const extendedOf: ByContainers<ReadonlyMap<string, number>> = new WeakMap()
 const NO_EXTENDED: ReadonlyMap<string, number> = new Map()
 
 function computeExtended(pod: KubeObject): ReadonlyMap<string, number> {
@@ -121,15 +134,13 @@ export function allocatableExtended(node: KubeObject, name: string): number {
 /** Requests as the scorers see them: a pod asking for nothing still counts as a small one, as in Kubernetes. */
 export const NON_ZERO_DEFAULT: Resources = { cpuMilli: 100, memoryBytes: 200 * 1024 * 1024 }
 
-const nonZeroOf = new WeakMap<KubeObject, Resources>()
+const nonZeroOf: ByContainers<Resources> = new WeakMap()
 
 export function nonZeroRequests(pod: KubeObject): Resources {
-  let r = nonZeroOf.get(pod)
-  if (!r) {
-    const req = podRequests(pod)
-    nonZeroOf.set(pod, (r = { cpuMilli: req.cpuMilli || NON_ZERO_DEFAULT.cpuMilli, memoryBytes: req.memoryBytes || NON_ZERO_DEFAULT.memoryBytes }))
-  }
-  return r
+  return ofContainers(nonZeroOf, pod, (p) => {
+    const req = podRequests(p)
+    return { cpuMilli: req.cpuMilli || NON_ZERO_DEFAULT.cpuMilli, memoryBytes: req.memoryBytes || NON_ZERO_DEFAULT.memoryBytes }
+  })
 }
 
 export function allocatable(node: KubeObject): Resources & { pods: number } {
