@@ -19,6 +19,9 @@ import type {
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError } from './errors.js'
 import type { RegistryAuth } from './registry-auth.js'
 
+/** Containers of one list inspected at once: a resync lists every pod's, and the engine is not flooded. */
+const INSPECTS_AT_ONCE = 8
+
 export interface DockerRuntimeOptions {
   /** `unix:///var/run/docker.sock` (default), `tcp://host:2375`, or a socket path. */
   host?: string
@@ -76,15 +79,20 @@ export class DockerRuntime implements ContainerRuntime {
     const summaries = await this.call('list containers', 'by labels', () =>
       this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }),
     )
-    const infos: ContainerInfo[] = []
-    for (const s of summaries) {
-      try {
-        infos.push(await this.inspect(s.Id))
-      } catch (e) {
-        if (!(e instanceof ContainerNotFoundError)) throw e // removed between list and inspect
+    // Inspected side by side: one after another, a busy engine's wait for each added up on every pod pass.
+    const infos: Array<ContainerInfo | undefined> = []
+    let next = 0
+    const inspectNext = async (): Promise<void> => {
+      for (let i = next++; i < summaries.length; i = next++) {
+        try {
+          infos[i] = await this.inspect(summaries[i]!.Id)
+        } catch (e) {
+          if (!(e instanceof ContainerNotFoundError)) throw e // removed between list and inspect
+        }
       }
     }
-    return infos
+    await Promise.all(Array.from({ length: Math.min(INSPECTS_AT_ONCE, summaries.length) }, inspectNext))
+    return infos.filter((c): c is ContainerInfo => c !== undefined)
   }
 
   async inspect(id: string): Promise<ContainerInfo> {

@@ -232,9 +232,9 @@ export class PodReconciler {
   private async reconcilePass(uid: string): Promise<boolean> {
     const { runtime, settings } = this.o
     const found = (await this.o.desired()).find((d) => podUid(d.pod) === uid)
-    const containers = await runtime.list({ [LABELS.cluster]: settings.clusterId, [LABELS.podUid]: uid })
+    // Two questions to the engine at once: a busy one answers each slowly.
+    const [containers, images] = await Promise.all([runtime.list({ [LABELS.cluster]: settings.clusterId, [LABELS.podUid]: uid }), this.presentImages(found)])
     const desired = found && (await this.withHostView(found, containers))
-    const images = await this.presentImages(desired)
     const state = this.states.get(uid) ?? emptyPodState()
     this.states.set(uid, state)
     const sandboxIP = containers.find((c) => c.labels[LABELS.role] === 'sandbox' && c.state.status === 'running' && c.ipAddress)?.ipAddress
@@ -366,9 +366,8 @@ export class PodReconciler {
   private async presentImages(d: DesiredPod | undefined): Promise<Set<string>> {
     const refs = new Set<string>([this.o.settings.pauseImage])
     for (const c of [...(d?.pod.spec?.initContainers ?? []), ...(d?.pod.spec?.containers ?? [])]) refs.add(String(c.image))
-    const present = new Set<string>()
-    for (const ref of refs) if (await this.o.runtime.imageId(ref)) present.add(ref)
-    return present
+    const ids = await Promise.all([...refs].map(async (ref) => [ref, await this.o.runtime.imageId(ref)] as const))
+    return new Set(ids.filter(([, id]) => id).map(([ref]) => ref))
   }
 
   private executorContext(uid: string, desired: DesiredPod | undefined, state: PodRuntimeState, containers: ContainerInfo[], images: ReadonlySet<string>): ExecutorContext {
