@@ -189,6 +189,30 @@ t.test('a node annotated bramble.dev/autonomous is never evicted from', async (t
   t.same(await s.podNames(), ['onboard'], 'its pod stays long past its 30 s toleration')
 })
 
+t.test('the zone follows NotReady nodes that turn autonomous, are deleted or come back', async (t) => {
+  const s = await setup(t, { nodes: ['z1', 'z2', 'z3', 'z4', 'z5', 'z6'] })
+  // 4 of 6 silent (67%): paused.
+  await s.advance(GRACE_MS + 2000, ['z5', 'z6'])
+  t.equal(s.eviction.zoneState, 'PartialDisruption', '4 of 6 NotReady')
+  // A silent node made autonomous leaves the count: 3 of 5 is 60%, still paused.
+  const z1 = await s.registry.get(kind('Node'), '', 'z1')
+  await s.registry.update(kind('Node'), '', 'z1', { ...z1, metadata: { ...z1.metadata, annotations: { [AUTONOMOUS_ANNOTATION]: 'true' } } }, WRITE)
+  await s.advance(1000, ['z5', 'z6'])
+  t.equal(s.eviction.zoneState, 'PartialDisruption', '3 of 5 counted nodes NotReady')
+  // A silent node deleted: 2 of 4, fewer than 3 NotReady.
+  await s.registry.delete(kind('Node'), '', 'z2', WRITE)
+  await s.advance(1000, ['z5', 'z6'])
+  t.equal(s.eviction.zoneState, 'Normal', '2 of 4 counted nodes NotReady')
+  // The autonomous node counts again once the annotation goes, still NotReady: 3 of 5.
+  const z1Now = await s.registry.get(kind('Node'), '', 'z1')
+  await s.registry.update(kind('Node'), '', 'z1', { ...z1Now, metadata: { ...z1Now.metadata, annotations: {} } }, WRITE)
+  await s.advance(1000, ['z5', 'z6'])
+  t.equal(s.eviction.zoneState, 'PartialDisruption', '3 of 5 counted nodes NotReady again')
+  // Everyone speaks again.
+  await s.advance(2000, ['z1', 'z3', 'z4', 'z5', 'z6'])
+  t.equal(s.eviction.zoneState, 'Normal', 'no node NotReady')
+})
+
 t.test('evictions pause while most nodes are silent at once, with events, and resume when they are back', async (t) => {
   const s = await setup(t, {
     nodes: ['n1', 'n2', 'n3', 'n4', 'n5'],
