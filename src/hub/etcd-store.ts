@@ -202,9 +202,14 @@ class EtcdStore implements FenceableStore {
     next.metadata.creationTimestamp ??= timestamp(this.clock.now())
     delete next.metadata.resourceVersion
     const k = this.keyBytes(key)
-    const result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value: Buffer.from(JSON.stringify(next)) } }], fence)
-    if (!result.succeeded) throw new StoreExistsError(key)
-    return this.written(next, result.header.revision)
+    const value = Buffer.from(JSON.stringify(next))
+    const result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value } }], fence)
+    if (result.succeeded) return this.written(next, result.header.revision)
+    // The client sends a call again when the connection broke, also after etcd committed it: then
+    // the key holds exactly these bytes (a fresh uid among them), and the create was this one.
+    const current = await this.readOne(key)
+    if (current?.value.equals(value)) return this.written(next, current.mod_revision)
+    throw new StoreExistsError(key)
   }
 
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
@@ -228,10 +233,12 @@ class EtcdStore implements FenceableStore {
       // uid and creationTimestamp are set once, at create, as Kubernetes does.
       next.metadata.uid = old.metadata.uid
       next.metadata.creationTimestamp = old.metadata.creationTimestamp
+      const value = Buffer.from(JSON.stringify(next))
       return {
         compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: modRevision }],
-        success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(next)) } }],
+        success: [{ request_put: { key: k, value } }],
         result: next,
+        value,
       }
     }, fence)
   }
@@ -353,18 +360,23 @@ class EtcdStore implements FenceableStore {
   private async replace(
     key: ObjectKey,
     options: WriteOptions,
-    plan: (old: KubeObject, k: Buffer, modRevision: string) => { compare: object[]; success: object[]; result: KubeObject },
+    plan: (old: KubeObject, k: Buffer, modRevision: string) => { compare: object[]; success: object[]; result: KubeObject; value?: Buffer },
     fence?: EtcdFence,
   ): Promise<KubeObject> {
     const expected = options.expectedResourceVersion
     const k = this.keyBytes(key)
+    let attempted: { result: KubeObject; value?: Buffer } | undefined
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.readOne(key)
+      // A put the client sent again after a broken connection may have committed the first time:
+      // the key then holds exactly the bytes of the last attempt, and that write was this one.
+      if (current !== undefined && attempted?.value?.equals(current.value)) return this.written(attempted.result, current.mod_revision)
       if (current === undefined) throw new StoreNotFoundError(key)
       const old = this.decode(current)
       const actual = old.metadata.resourceVersion!
       if (expected !== undefined && expected !== '' && expected !== actual) throw new StoreConflictError(key, expected, actual)
-      const { compare, success, result } = plan(old, k, current.mod_revision)
+      const { compare, success, result, value } = plan(old, k, current.mod_revision)
+      attempted = { result, value }
       const outcome = await this.txn(compare, success, fence)
       if (outcome.succeeded) return this.written(result, outcome.header.revision)
     }
