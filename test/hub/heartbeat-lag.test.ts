@@ -1,7 +1,8 @@
 // The heartbeat lag the hub measures (bramble_heartbeat_lag_seconds on /metrics): for each heartbeat
 // that carries its send time, the time from the node sending it to the hub having recorded it, on a
 // real LMDB store with the real intake and informers. A heartbeat without a send time adds nothing,
-// and a node whose clock runs ahead counts as no lag rather than a negative one.
+// and a node whose clock runs ahead counts as no lag rather than a negative one. A heartbeat is
+// recorded as it arrives, never queued behind the node's status writes, and never written.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -95,4 +96,26 @@ t.test('other messages with a send time are not heartbeats and add no lag', asyn
   intake.handle(upTopic('pi-1', 'events'), encodeMessage({ events: [], at: clock.now() - 100 }))
   await intake.idle()
   t.equal(lags.length, before)
+})
+
+t.test('a heartbeat is recorded at once, never queued behind node status writes, and written nowhere', async (t) => {
+  const revisionBefore = await store.revision()
+  // Status reports that each change the Node's meaning: every one is a write, queued on the node's chain.
+  for (let i = 0; i < 20; i++) {
+    const status = { capacity: { cpu: '4', memory: `${1000 + i}Mi`, pods: '110' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] }
+    intake.handle(upTopic('pi-1', 'node-status'), encodeMessage({ status }))
+  }
+  let statusWritesDone = false
+  const writes = intake.idle().then(() => (statusWritesDone = true))
+  const lagsBefore = lags.length
+  beat(clock.now() - 50)
+  t.equal(statusWritesDone, false, 'the status writes are still pending')
+  t.equal(heartbeats.get('pi-1')?.heartbeat?.seq, seq, 'the heartbeat is recorded already')
+  t.equal(lags.length, lagsBefore + 1, 'and its lag observed')
+  await writes
+  const revisionAfterStatus = await store.revision()
+  t.ok(revisionAfterStatus > revisionBefore, 'the status reports were written')
+  for (let i = 0; i < 50; i++) beat(clock.now())
+  await intake.idle()
+  t.equal(await store.revision(), revisionAfterStatus, 'heartbeats write nothing')
 })
