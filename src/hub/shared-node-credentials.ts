@@ -16,6 +16,8 @@ import { NodeCredentials, newPassword, readCredentialsFile, type RetiredNode, ty
 import { HUB_CREDENTIAL_RESOURCE, NODE_CREDENTIAL_RESOURCE, RecordCache, recordObject, specOf } from './shared-records.js'
 import type { ObjectKey, Store } from './store.js'
 
+/** A record created and deleted under this hub's writes that many times in a row is an error, not a race. */
+const MAX_WRITE_ATTEMPTS = 10
 const HUB_RECORD_KEY: ObjectKey = { resource: HUB_CREDENTIAL_RESOURCE, namespace: '', name: 'mqtt' }
 
 /** A node's record: its credentials while it may connect, or the token it may not re-join with. */
@@ -80,7 +82,7 @@ export async function openSharedNodeCredentials(o: {
       return
     }
     const object = recordObject('NodeCredential', node, { ...(entry ? { entry } : {}), ...(retired ? { retired } : {}) })
-    cache.put(await upsert(o.store, keyOf(node), object))
+    cache.put(await upsert(o.store, keyOf(node), object, cache.get(node) !== undefined))
   }
   const credentials = NodeCredentials.withStorage(file, save)
   cache.onChange((type, node, object) => {
@@ -94,18 +96,16 @@ function keyOf(node: string): ObjectKey {
   return { resource: NODE_CREDENTIAL_RESOURCE, namespace: '', name: node }
 }
 
-/** Writes the object whether or not one exists: a node's record has one writer at a time (its join, or its deletion). */
-async function upsert(store: Store, key: ObjectKey, object: Parameters<Store['create']>[1]) {
-  for (;;) {
+/**
+ * Writes the object whether or not one exists (a node's record has one writer at a time: its join,
+ * or its deletion), trying first what the cache expects: a create for a node joining for the first time.
+ */
+async function upsert(store: Store, key: ObjectKey, object: Parameters<Store['create']>[1], exists: boolean) {
+  for (let attempt = 1, update = exists; ; attempt++, update = !update) {
     try {
-      return await store.update(key, object)
+      return update ? await store.update(key, object) : await store.create(key, object)
     } catch (err) {
-      if (!(err instanceof StoreNotFoundError)) throw err
-    }
-    try {
-      return await store.create(key, object)
-    } catch (err) {
-      if (!(err instanceof StoreExistsError)) throw err
+      if (!(err instanceof (update ? StoreNotFoundError : StoreExistsError)) || attempt >= MAX_WRITE_ATTEMPTS) throw err
     }
   }
 }
@@ -116,7 +116,8 @@ async function upsert(store: Store, key: ObjectKey, object: Parameters<Store['cr
  */
 async function sharedHubPassword(store: Store, keyring: SecretKeyring, candidate: string | undefined): Promise<string> {
   const aad = associatedData(HUB_RECORD_KEY)
-  for (;;) {
+  // Another hub's create can only win once: the second read finds its record.
+  for (let attempt = 1; ; attempt++) {
     const stored = await store.get(HUB_RECORD_KEY)
     if (stored) return unsealHubPassword(keyring, specOf<{ password: string }>(stored).password, aad)
     try {
@@ -124,7 +125,7 @@ async function sharedHubPassword(store: Store, keyring: SecretKeyring, candidate
       await store.create(HUB_RECORD_KEY, recordObject('HubCredential', HUB_RECORD_KEY.name, { password: keyring.seal(password, aad) }))
       return password
     } catch (err) {
-      if (!(err instanceof StoreExistsError)) throw err
+      if (!(err instanceof StoreExistsError) || attempt >= 3) throw err
     }
   }
 }

@@ -72,7 +72,8 @@ export function specOf<T>(object: KubeObject): T {
  */
 export async function sharedClusterId(store: Store, local: string, madeNow: boolean): Promise<string> {
   const key = { resource: HUB_SETTING_RESOURCE, namespace: '', name: 'cluster-id' }
-  for (;;) {
+  // Another hub's create can only win once: the second read finds its record.
+  for (let attempt = 1; ; attempt++) {
     const stored = await store.get(key)
     if (stored) {
       const id = specOf<{ id: string }>(stored).id
@@ -85,7 +86,7 @@ export async function sharedClusterId(store: Store, local: string, madeNow: bool
       await store.create(key, recordObject('HubSetting', key.name, { id: local }))
       return local
     } catch (err) {
-      if (!(err instanceof StoreExistsError)) throw err
+      if (!(err instanceof StoreExistsError) || attempt >= 3) throw err
     }
   }
 }
