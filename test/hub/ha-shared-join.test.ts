@@ -68,6 +68,15 @@ else {
 
     const listed = await runCli(['token', 'list', '--data-dir', dirA])
     t.match(listed.stdout, new RegExp(`${id}\\s+valid.*through b`), 'the leader\'s data dir lists the token made on the follower\'s')
+    // A data dir with the CA alone (no hub ran there) works on the store --store names.
+    const dirCli = join(root, 'cli')
+    mkdirSync(dirCli, { mode: 0o700 })
+    copyFileSync(join(dirA, 'ca.crt'), join(dirCli, 'ca.crt'))
+    const named = await runCli(['token', 'list', '--data-dir', dirCli, '--store', `${etcd.url}/hid-join/`])
+    t.match(named.stdout, new RegExp(`${id}\\s+valid`), 'the store named with --store lists it too')
+    const misused = await runCli(['token', 'list', '--data-dir', dirA, '--store', `${etcd.url}/hid-join/`, '--store-ca', join(dirA, 'ca.crt')])
+    t.equal(misused.code, 2, 'TLS files for a plain etcd store are a usage error')
+    t.match(misused.stderr, /--store-ca .*etcds:\/\//)
     const revoked = await runCli(['token', 'revoke', id!, '--data-dir', dirA])
     t.equal(revoked.code, 0, `revoked on the leader's data dir: ${revoked.stderr}`)
     const again = await until('the follower refuses the revoked token', async () => {
