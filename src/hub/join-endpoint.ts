@@ -1,6 +1,8 @@
 // The hub's side of joining (see src/api/join.ts for the flow): the CA for pinning, the join call
 // that registers a Node and hands out its MQTT credentials, and join-token creation for
-// `bramble token create`. Every refusal happens before anything is written.
+// `bramble token create`. Every refusal happens before anything is written. Every hub serves these
+// routes, leading or not: the Node is an API write, and hubs sharing a store share the tokens and
+// credentials too (shared-records.ts).
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { CA_PATH, JOIN_PATH, JOIN_TOKENS_PATH, joinRequestProblems, type JoinRequest, type JoinResponse } from '../api/join.js'
