@@ -10,31 +10,21 @@
 // once a quorum has it in its fsynced log: durable, as the Store port asks.
 
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel'
-import { Etcd3, GRPCUnavailableError, type IKeyValue, type IOptions, type IWatchResponse, type Watcher } from 'etcd3'
-import { apiVersionOf, KINDS } from '../api/kinds.js'
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3'
 import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
-import { DEFAULT_STORE_PREFIX, storeUrl, type EtcdTlsFiles } from '../lib/store-url.js'
+import { connectEtcd, prefixEnd, type EtcdClientOptions } from './etcd-client.js'
+import { EtcdKeyspace, placeholderOf } from './etcd-keys.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreFullError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
 import { inScope } from './lmdb-watchers.js'
-import { resourceOf, type ListResult, type ListScope, type ObjectKey, type Store, type StoreEvent, type Watch, type WatchOptions, type WriteOptions } from './store.js'
+import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
-export interface EtcdStoreOptions {
-  /** Client URLs of the etcd members (`http://10.0.0.5:2379`). */
-  endpoints: string[]
-  /** Every key of this store starts with it (default `/bramble/`). */
-  prefix?: string
+export interface EtcdStoreOptions extends EtcdClientOptions {
   logger?: Logger
   clock?: Clock
   /** Revisions kept for watches (default 10,000); older ones are compacted automatically. */
   retainRevisions?: number
-  /** Deadline of each etcd call (default 30 s): without a quorum a write fails instead of hanging. */
-  callTimeoutMs?: number
-  /** TLS files for https endpoints (`etcds://`). */
-  tls?: EtcdTlsFiles
 }
 
 /**
@@ -53,55 +43,10 @@ export interface FenceableStore extends Store {
 }
 
 const DEFAULT_RETAIN_REVISIONS = 10_000
-const DEFAULT_CALL_TIMEOUT_MS = 30_000
 const ETCD_FULL_ADVICE =
   "etcd reached its space quota: delete objects, then compact and defragment etcd (etcdctl defrag) and clear its alarm (etcdctl alarm disarm), or raise etcd's --quota-backend-bytes"
 /** An optimistic update retries when another writer got in between; past this many, it gives up. */
 const MAX_WRITE_ATTEMPTS = 100
-
-/** A client for the store's members, with the store's deadlines and message limits. */
-export function connectEtcd(options: EtcdStoreOptions): { client: Etcd3; prefix: string; where: string } {
-  const prefix = options.prefix ?? DEFAULT_STORE_PREFIX
-  const timeout = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
-  // Only a member that cannot be reached (UNAVAILABLE: down, or between leaders) is a reason to
-  // try again or, with several members, to rest it and ask another. The client's own defaults also
-  // count errors of the whole cluster (a full quota) against a member, and then refuse even reads
-  // for seconds; and they let a broken watch stream wait up to 30 s before it resumes.
-  const unreachable = handleWhen((error) => error instanceof GRPCUnavailableError)
-  const client = new Etcd3({
-    hosts: options.endpoints,
-    credentials: etcdCredentials(options.tls),
-    dialTimeout: timeout,
-    // A list of every pod can be large; etcd's own request limit bounds single objects.
-    grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
-    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: {
-      host: () => (options.endpoints.length > 1 ? circuitBreaker(unreachable, { halfOpenAfter: 2000, breaker: new ConsecutiveBreaker(3) }) : noop),
-      global: retry(unreachable, { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) }),
-      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }).next(),
-    },
-  })
-  return { client, prefix, where: storeUrl({ kind: 'etcd', endpoints: options.endpoints, prefix, tls: options.tls }) }
-}
-
-/**
- * The etcd client's TLS credentials from the files `--store-ca/--store-cert/--store-key` named;
- * undefined for plain http endpoints. An unreadable file is an error that names it.
- */
-export function etcdCredentials(tls: EtcdTlsFiles | undefined): IOptions['credentials'] {
-  if (tls === undefined) return undefined
-  const read = (path: string | undefined, what: string): Buffer | undefined => {
-    if (path === undefined) return undefined
-    try {
-      return readFileSync(path)
-    } catch (error) {
-      throw new Error(`cannot read etcd's ${what} ${path}: ${(error as Error).message}`)
-    }
-  }
-  // Without a CA file, grpc-js takes null as "Node's default CAs" (etcd3's type wants a Buffer).
-  const rootCertificate = read(tls.ca, 'CA certificate') ?? (null as unknown as Buffer)
-  return { rootCertificate, certChain: read(tls.cert, 'client certificate'), privateKey: read(tls.key, 'client key') }
-}
 
 /** Opens the store; fails with StoreUnavailableError when no member answers. */
 export async function openEtcdStore(options: EtcdStoreOptions): Promise<FenceableStore> {
@@ -114,20 +59,6 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Fenceabl
     client.close()
     throw new StoreUnavailableError(where, { cause: error })
   }
-}
-
-/** The first key after every key that starts with `prefix`. */
-export function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix)
-  end[end.length - 1]!++
-  return end
-}
-
-/** What a delete event carries when etcd no longer has the value before it: the kind and the name. */
-function placeholder(key: ObjectKey): KubeObject {
-  const info = KINDS.find((k) => resourceOf(k.group, k.plural) === key.resource)
-  const metadata = key.namespace ? { name: key.name, namespace: key.namespace } : { name: key.name }
-  return { apiVersion: info ? apiVersionOf(info) : '', kind: info?.kind ?? '', metadata }
 }
 
 /** RFC 3339 at second precision, as Kubernetes writes timestamps. */
@@ -147,7 +78,7 @@ class EtcdStore implements FenceableStore {
   private readonly logger: Logger
   private readonly clock: Clock
   private readonly retain: number
-  private readonly objectsPrefix: string
+  private readonly keys: EtcdKeyspace
   private readonly watchers = new Set<EtcdWatcher>()
   private readonly inFlight = new Set<Promise<unknown>>()
   /** The newest revision compacted away, as far as this process knows. */
@@ -159,20 +90,20 @@ class EtcdStore implements FenceableStore {
 
   constructor(
     private readonly client: Etcd3,
-    private readonly prefix: string,
+    prefix: string,
     private readonly where: string,
     /** Store revision = etcd revision + offset (a migrated store goes on above its old revisions). */
-    private readonly offset: number,
+    offset: number,
     compacted: number,
     options: EtcdStoreOptions,
   ) {
     this.logger = (options.logger ?? silentLogger()).child({ component: 'etcd-store' })
     this.clock = options.clock ?? systemClock
     this.retain = Math.max(1, options.retainRevisions ?? DEFAULT_RETAIN_REVISIONS)
-    this.objectsPrefix = `${prefix}o/`
+    this.keys = new EtcdKeyspace(prefix, where, offset)
     // History before the offset (an LMDB store's, before migration) is not here to replay.
     this.compacted = Math.max(offset, compacted)
-    this.compactedWatch = client.watch().key(this.metaKey('compacted')).watcher()
+    this.compactedWatch = client.watch().key(this.keys.metaKey('compacted')).watcher()
     this.compactedWatch.on('put', (kv: IKeyValue) => (this.compacted = Math.max(this.compacted, Number(kv.value.toString()))))
     this.compactedWatch.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'lost sight of compactions by other hubs'))
     this.logger.info({ store: where, offset, compacted: this.compacted }, 'store opened')
@@ -201,7 +132,7 @@ class EtcdStore implements FenceableStore {
     next.metadata.uid ??= randomUUID()
     next.metadata.creationTimestamp ??= timestamp(this.clock.now())
     delete next.metadata.resourceVersion
-    const k = this.keyBytes(key)
+    const k = this.keys.objectKey(key)
     const value = Buffer.from(JSON.stringify(next))
     const result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value } }], fence)
     if (result.succeeded) return this.written(next, result.header.revision)
@@ -215,14 +146,14 @@ class EtcdStore implements FenceableStore {
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
     this.assertOpen()
     const kv = await this.readOne(key)
-    return kv === undefined ? undefined : this.decode(kv)
+    return kv === undefined ? undefined : this.keys.decode(kv)
   }
 
   async list(scope: ListScope): Promise<ListResult> {
     this.assertOpen()
-    const start = this.scopePrefix(scope)
+    const start = this.keys.scopePrefix(scope)
     const result = await this.track(this.client.kv.range({ key: Buffer.from(start), range_end: prefixEnd(start) }))
-    return { items: result.kvs.map((kv) => this.decode(kv)), revision: this.toStore(result.header.revision) }
+    return { items: result.kvs.map((kv) => this.keys.decode(kv)), revision: this.keys.toStore(result.header.revision) }
   }
 
   async update(key: ObjectKey, object: KubeObject, options: WriteOptions = {}, fence?: EtcdFence): Promise<KubeObject> {
@@ -258,17 +189,17 @@ class EtcdStore implements FenceableStore {
     if (fromRevision < this.compacted) throw new StoreCompactedError(fromRevision, this.compacted)
     const state: EtcdWatcher = { scope: { ...scope }, cursor: fromRevision, stopped: false }
     this.watchers.add(state)
-    const start = this.scopePrefix(scope)
+    const start = this.keys.scopePrefix(scope)
     const watcher = (state.etcd = this.client
       .watch()
       .prefix(start)
       .withPreviousKV()
-      .startRevision(String(this.toEtcd(fromRevision) + 1))
+      .startRevision(String(this.keys.toEtcd(fromRevision) + 1))
       .watcher())
     // The client resumes a broken stream from the newest revision in a response's header, which
     // may lie past events a long replay has yet to send; resume from what was delivered instead.
     const resumeFromCursor = () => {
-      watcher.request.start_revision = String(this.toEtcd(state.cursor) + 1)
+      watcher.request.start_revision = String(this.keys.toEtcd(state.cursor) + 1)
     }
     watcher.on('connected', resumeFromCursor)
     watcher.on('data', (response: IWatchResponse) => {
@@ -299,14 +230,14 @@ class EtcdStore implements FenceableStore {
 
   async revision(): Promise<number> {
     this.assertOpen()
-    const result = await this.track(this.client.kv.range({ key: this.metaKey('compacted'), count_only: true }))
-    return this.toStore(result.header.revision)
+    const result = await this.track(this.client.kv.range({ key: this.keys.metaKey('compacted'), count_only: true }))
+    return this.keys.toStore(result.header.revision)
   }
 
   async compactedRevision(): Promise<number> {
     this.assertOpen()
     // Another hub on the same etcd may have compacted since.
-    const result = await this.track(this.client.kv.range({ key: this.metaKey('compacted') }))
+    const result = await this.track(this.client.kv.range({ key: this.keys.metaKey('compacted') }))
     const stored = Number(result.kvs[0]?.value.toString() ?? 0)
     this.compacted = Math.max(this.compacted, stored)
     return this.compacted
@@ -324,11 +255,11 @@ class EtcdStore implements FenceableStore {
     for (const w of this.watchers) oldestCursor = Math.min(oldestCursor, w.cursor)
     const target = Math.min(revision, newest, oldestCursor)
     if (target <= this.compacted) return
-    await this.track(this.client.kv.put({ key: this.metaKey('compacted'), value: Buffer.from(String(target)) }))
+    await this.track(this.client.kv.put({ key: this.keys.metaKey('compacted'), value: Buffer.from(String(target)) }))
     this.compacted = Math.max(this.compacted, target)
     try {
       // etcd keeps its compaction revision itself: a watch may start there, not below.
-      await this.track(this.client.kv.compact({ revision: this.toEtcd(target) + 1 }))
+      await this.track(this.client.kv.compact({ revision: this.keys.toEtcd(target) + 1 }))
     } catch (error) {
       if (!/compacted/.test(String((error as Error).message))) throw error
     }
@@ -364,7 +295,7 @@ class EtcdStore implements FenceableStore {
     fence?: EtcdFence,
   ): Promise<KubeObject> {
     const expected = options.expectedResourceVersion
-    const k = this.keyBytes(key)
+    const k = this.keys.objectKey(key)
     let attempted: { result: KubeObject; value?: Buffer } | undefined
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await this.readOne(key)
@@ -372,7 +303,7 @@ class EtcdStore implements FenceableStore {
       // the key then holds exactly the bytes of the last attempt, and that write was this one.
       if (current !== undefined && attempted?.value?.equals(current.value)) return this.written(attempted.result, current.mod_revision)
       if (current === undefined) throw new StoreNotFoundError(key)
-      const old = this.decode(current)
+      const old = this.keys.decode(current)
       const actual = old.metadata.resourceVersion!
       if (expected !== undefined && expected !== '' && expected !== actual) throw new StoreConflictError(key, expected, actual)
       const { compare, success, result, value } = plan(old, k, current.mod_revision)
@@ -410,7 +341,7 @@ class EtcdStore implements FenceableStore {
 
   /** Stamps the revision a write took and starts automatic compaction when the history is long. */
   private written(object: KubeObject, etcdRevision: string): KubeObject {
-    const revision = this.toStore(etcdRevision)
+    const revision = this.keys.toStore(etcdRevision)
     object.metadata.resourceVersion = String(revision)
     // Compact in slices of a tenth of the retained window, not on every write.
     const slack = Math.max(1, Math.ceil(this.retain / 10))
@@ -426,25 +357,25 @@ class EtcdStore implements FenceableStore {
   private deliver(state: EtcdWatcher, response: IWatchResponse, onEvent: (event: StoreEvent) => void): void {
     if (response.events.length === 0) {
       // A progress notification: etcd sends one only to a watch that has every event up to it.
-      state.cursor = Math.max(state.cursor, this.toStore(response.header.revision))
+      state.cursor = Math.max(state.cursor, this.keys.toStore(response.header.revision))
       return
     }
     for (const event of response.events) {
-      const revision = this.toStore(event.kv.mod_revision)
+      const revision = this.keys.toStore(event.kv.mod_revision)
       // After a resumed stream etcd may send again what was delivered.
       if (revision <= state.cursor) continue
       state.cursor = revision
-      const key = this.keyOf(event.kv.key)
+      const key = this.keys.keyOf(event.kv.key)
       if (key === undefined || !inScope(state.scope, key)) continue
       let storeEvent: StoreEvent
       try {
         if (event.type === 'Delete') {
           // The value as it was before the delete, stamped with the deleting revision.
-          const object = event.prev_kv ? this.decode(event.prev_kv) : placeholder(key)
+          const object = event.prev_kv ? this.keys.decode(event.prev_kv) : placeholderOf(key)
           object.metadata.resourceVersion = String(revision)
           storeEvent = { type: 'DELETED', key, object, revision }
         } else {
-          storeEvent = { type: event.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, object: this.decode(event.kv), revision }
+          storeEvent = { type: event.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, object: this.keys.decode(event.kv), revision }
         }
       } catch (error) {
         this.logger.error({ err: (error as Error).message, revision }, 'watch skipped a value it cannot read')
@@ -460,51 +391,8 @@ class EtcdStore implements FenceableStore {
   }
 
   private async readOne(key: ObjectKey): Promise<IKeyValue | undefined> {
-    const result = await this.track(this.client.kv.range({ key: this.keyBytes(key) }))
+    const result = await this.track(this.client.kv.range({ key: this.keys.objectKey(key) }))
     return result.kvs[0]
-  }
-
-  private decode(kv: IKeyValue): KubeObject {
-    let object: KubeObject | undefined
-    try {
-      object = JSON.parse(kv.value.toString()) as KubeObject
-    } catch {
-      object = undefined
-    }
-    if (typeof object !== 'object' || object === null || typeof object.metadata !== 'object' || object.metadata === null) {
-      const key = JSON.stringify(kv.key.toString()).replace(/\\u0000/g, '\\0')
-      throw new Error(`${this.where} holds ${key}, which is not a Bramble object; something else wrote under the store's prefix`)
-    }
-    object.metadata.resourceVersion = String(this.toStore(kv.mod_revision))
-    return object
-  }
-
-  private keyBytes(key: ObjectKey): Buffer {
-    return Buffer.from(`${this.objectsPrefix}${key.resource}\0${key.namespace}\0${key.name}`)
-  }
-
-  private keyOf(bytes: Buffer): ObjectKey | undefined {
-    const text = bytes.toString()
-    if (!text.startsWith(this.objectsPrefix)) return undefined
-    const [resource, namespace, name] = text.slice(this.objectsPrefix.length).split('\0')
-    return resource === undefined || namespace === undefined || name === undefined ? undefined : { resource, namespace, name }
-  }
-
-  /** `resource\0` or `resource\0namespace\0`: sorts by namespace, then name, as LMDB's keys do. */
-  private scopePrefix(scope: ListScope): string {
-    return `${this.objectsPrefix}${scope.resource}\0${scope.namespace === undefined ? '' : `${scope.namespace}\0`}`
-  }
-
-  private metaKey(name: string): Buffer {
-    return Buffer.from(`${this.prefix}meta/${name}`)
-  }
-
-  private toStore(etcdRevision: string): number {
-    return Number(etcdRevision) + this.offset
-  }
-
-  private toEtcd(revision: number): number {
-    return Math.max(0, revision - this.offset)
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {

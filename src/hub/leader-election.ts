@@ -9,7 +9,8 @@ import { Etcd3, type Lease } from 'etcd3'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import type { EtcdTlsFiles } from '../lib/store-url.js'
-import { etcdCredentials, type EtcdFence } from './etcd-store.js'
+import { etcdCredentials } from './etcd-client.js'
+import type { EtcdFence } from './etcd-store.js'
 
 export const DEFAULT_LEADER_LEASE_MS = 5_000
 const DEFAULT_RETRY_MS = 1_000

@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { storeUrl, type EtcdLocation } from '../lib/store-url.js'
-import { connectEtcd, openEtcdStore, prefixEnd, type EtcdStoreOptions } from './etcd-store.js'
+import { connectEtcd, prefixEnd, type EtcdClientOptions } from './etcd-client.js'
+import { openEtcdStore } from './etcd-store.js'
 import { StoreUnavailableError } from './errors.js'
 import { readStoredObjects } from './lmdb-maintenance.js'
 
@@ -58,7 +59,7 @@ export async function migrateLmdbToEtcd(dataDir: string, to: EtcdLocation): Prom
  * before it is compacted (a watch from there is 410 Gone; watchers list again). Refuses a prefix
  * that holds anything.
  */
-async function prepareEtcdImport(options: EtcdStoreOptions, aboveRevision: number): Promise<void> {
+async function prepareEtcdImport(options: EtcdClientOptions, aboveRevision: number): Promise<void> {
   const { client, prefix, where } = connectEtcd(options)
   try {
     const held = await client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), count_only: true }).catch((error: unknown) => {
