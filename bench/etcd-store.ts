@@ -14,6 +14,7 @@ import { openEtcdStore } from '../src/hub/etcd-store.js'
 import { openLmdbStore } from '../src/hub/lmdb-store.js'
 import type { Store } from '../src/hub/store.js'
 import { startEtcd } from '../test/helpers/etcd.js'
+import { createsPerSecond } from './store-writers.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 64)
@@ -27,31 +28,16 @@ interface Figures {
 }
 
 async function measure(open: () => Promise<{ store: Store; close(): Promise<void> }>): Promise<Figures> {
-  const createsPerSecond = async (writers: number): Promise<number> => {
+  const storeCreatesPerSecond = async (writers: number): Promise<number> => {
     const { store, close } = await open()
     try {
-      let done = 0
-      const start = performance.now()
-      const deadline = start + SECONDS * 1000
-      await Promise.all(
-        Array.from({ length: writers }, async (_, w) => {
-          for (let i = 0; performance.now() < deadline; i++) {
-            const name = `w${w}-${i}`
-            await store.create(
-              { resource: 'configmaps', namespace: 'default', name },
-              { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels: { app: 'bench' } }, data: { key: 'value'.repeat(20) } },
-            )
-            done++
-          }
-        }),
-      )
-      return done / ((performance.now() - start) / 1000)
+      return await createsPerSecond(store, writers, SECONDS)
     } finally {
       await close()
     }
   }
-  const serial = await createsPerSecond(1)
-  const concurrent = await createsPerSecond(WRITERS)
+  const serial = await storeCreatesPerSecond(1)
+  const concurrent = await storeCreatesPerSecond(WRITERS)
 
   const { store, close } = await open()
   try {

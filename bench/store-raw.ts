@@ -7,40 +7,25 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { openLmdbStore } from '../src/hub/lmdb-store.js'
+import { createsPerSecond } from './store-writers.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 64)
 
-async function createsPerSecond(writers: number): Promise<number> {
+async function storeCreatesPerSecond(writers: number): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'bramble-bench-store-'))
   const store = await openLmdbStore({ path: join(dir, 'store') })
   try {
-    let done = 0
-    const start = performance.now()
-    const deadline = start + SECONDS * 1000
-    await Promise.all(
-      Array.from({ length: writers }, async (_, w) => {
-        for (let i = 0; performance.now() < deadline; i++) {
-          const name = `w${w}-${i}`
-          await store.create(
-            { resource: 'configmaps', namespace: 'default', name },
-            { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels: { app: 'bench' } }, data: { key: 'value'.repeat(20) } },
-          )
-          done++
-        }
-      }),
-    )
-    return done / ((performance.now() - start) / 1000)
+    return await createsPerSecond(store, writers, SECONDS)
   } finally {
     await store.close()
     await rm(dir, { recursive: true, force: true })
   }
 }
 
-const baseline = await createsPerSecond(1)
-const concurrent = await createsPerSecond(WRITERS)
+const baseline = await storeCreatesPerSecond(1)
+const concurrent = await storeCreatesPerSecond(WRITERS)
 console.log(`store creates/s, 1 writer awaiting each (baseline): ${baseline.toFixed(0)}`)
 console.log(`store creates/s, ${WRITERS} concurrent writers:        ${concurrent.toFixed(0)}`)
 console.log(`ratio to baseline: ${(concurrent / baseline).toFixed(1)}x`)
