@@ -6,10 +6,10 @@
 // Checks read each hub's cache of the records; a token the cache does not know yet (made through
 // another hub a moment ago) is looked up in the store before it is refused.
 
-import type { Authenticator, Role, UserInfo } from './auth.js'
-import type { Clock } from '../lib/clock.js'
-import { writeFileAtomic } from '../lib/atomic-file.js'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../lib/atomic-file.js'
+import type { Clock } from '../lib/clock.js'
+import type { Authenticator, Role, UserInfo } from './auth.js'
 import { StoreConflictError, StoreExistsError } from './errors.js'
 import { JOIN_TOKEN_RESOURCE, RecordCache, recordObject, specOf, USER_TOKEN_RESOURCE } from './shared-records.js'
 import type { Store } from './store.js'
