@@ -28,6 +28,7 @@ import { ImageTransfers } from './image-transfers.js'
 import { ImageSharing } from './image-sharing.js'
 import { EventRecorder } from './event-recorder.js'
 import type { Registry } from './registry.js'
+import { ApiError } from './api-errors.js'
 import type { HubTokens } from './tokens.js'
 
 const kind = (name: string) => KINDS.find((k) => k.kind === name)!
@@ -157,6 +158,24 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
     onHeartbeatLag: o.heartbeatLag,
   })
 
+  /**
+   * A Node deleted while no gateway ran (hubs sharing a store, between two leaders) left its
+   * credentials behind: no deletion reached this one. A join makes the Node before the
+   * credentials, so a name with credentials and no Node (read again from the store, not the cache,
+   * which may not yet hold a Node joined through another hub a moment ago) was deleted.
+   */
+  async function revokeOrphans(): Promise<void> {
+    for (const name of o.credentials.nodes()) {
+      if (nodes.get(name)) continue
+      const stored = await o.registry.get(kind('Node'), '', name).catch((err: unknown) => {
+        if (err instanceof ApiError && err.reason === 'NotFound') return undefined
+        throw err
+      })
+      if (stored) continue
+      if (await o.credentials.revoke(name)) log.info({ node: name }, 'node deleted while no hub led: its MQTT credentials are revoked')
+    }
+  }
+
   nodes.onChange((type, node) => {
     if (type !== 'DELETED') return
     const name = node.metadata.name!
@@ -170,6 +189,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
   })
 
   for (const informer of [nodes, pods, configMaps, secrets, persistentVolumes]) await informer.start()
+  await revokeOrphans()
   desired.start()
   lifecycle.start()
 

@@ -38,6 +38,7 @@ let tokens: TokenStore
 let credentials: NodeCredentials
 let broker: EmbeddedBroker
 let gateway: NodeGateway
+let gatewayOptions: Parameters<typeof startNodeGateway>[0]
 let server: RunningApiServer
 let admin: ApiTarget
 
@@ -49,7 +50,7 @@ t.before(async () => {
   tokens = TokenStore.open(dir, systemClock)
   credentials = await NodeCredentials.open(dir)
   broker = await startEmbeddedBroker({ port: 0, host: '127.0.0.1', tls, credentials, logger: silentLogger() })
-  gateway = await startNodeGateway({
+  gatewayOptions = {
     registry,
     tokens,
     credentials,
@@ -63,7 +64,8 @@ t.before(async () => {
     nodeGracePeriodMs: 600_000, // lifecycle has its own test; here no node may turn NotReady
     coalesceMs: 100,
     rpcTimeoutMs: 1_500,
-  })
+  }
+  gateway = await startNodeGateway(gatewayOptions)
   server = await startApiServer({ store, logger: silentLogger(), clock: systemClock, tls, authenticate: tokens.authenticate, host: '127.0.0.1', port: 0, extraRoutes: gateway.extraRoutes, podLogs: gateway.podLogs })
   admin = { server: `https://127.0.0.1:${server.port}`, ca: tls.ca, token: tokens.issueUserToken('admin', 'admin') }
 })
@@ -557,4 +559,17 @@ t.test('a node that heartbeats without having synced (its session outlived the h
   await n.send('heartbeat', { seq: 2, uptimeMs: 2000, cpu: 0.1, memory: 1_000_000 })
   await settle()
   t.equal(n.desired.length, 1, 'a later heartbeat sends nothing more')
+})
+
+// Last: it replaces the gateway, as a new leader does.
+t.test('a gateway starting (a new leader) revokes the credentials of Nodes deleted while none ran', async (t) => {
+  await joinNode('deleted-between-leaders')
+  await joinNode('still-here')
+  await gateway.close()
+  await registry.delete(kind('Node'), '', 'deleted-between-leaders', { dryRun: false })
+  await settle()
+  t.ok(credentials.has('deleted-between-leaders'), 'no gateway ran: nothing revoked the credentials yet')
+  gateway = await startNodeGateway(gatewayOptions)
+  t.notOk(credentials.has('deleted-between-leaders'), "the deleted Node's credentials are revoked before the gateway serves")
+  t.ok(credentials.has('still-here'), 'a Node that is there keeps its credentials')
 })
