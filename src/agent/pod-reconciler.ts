@@ -1,9 +1,8 @@
 // The agent's pod loop (STYLE.md §1): a work queue keyed by pod uid; each pass re-reads the desired
 // pod and the engine's containers, plans, executes, and reports status and events. Level-
-// triggered: engine events and resyncs only say "look again". Containers are found by labels,
-// so a restarted agent adopts what already runs. When the engine goes away (dockerd restarted),
-// the event stream ends: the loop says so (runtimeUnavailable, for the node's Ready condition),
-// watches again with capped back-off, and resyncs every pod once the engine answers.
+// triggered: engine events and resyncs only say "look again" (runtime-watch.ts, which also says
+// when the engine is unavailable). Containers are found by labels, so a restarted agent adopts what
+// already runs.
 
 import { join } from 'node:path'
 import type { Clock } from '../lib/clock.js'
@@ -21,6 +20,7 @@ import { podVolumes } from './pod-volumes.js'
 import { finishedPhase, hubFinishedPhase } from './pod-finished.js'
 import { emptyPodState, plan, type PlanSettings, type PodRuntimeState, type Step } from './pod-planner.js'
 import { computePodStatus } from './pod-status.js'
+import { RuntimeWatch } from './runtime-watch.js'
 import { ProbeWorker, type ProbeResults, type ProbeSpec } from './probes.js'
 
 export interface PodReconcilerOptions {
@@ -43,7 +43,6 @@ export interface PodReconcilerOptions {
   deviceDir?: string
 }
 
-const DEFAULT_REWATCH = { minMs: 500, maxMs: 4_000 }
 // A container start mostly waits on dockerd (shim, runc, network): ten at once keep it busy
 // without flooding a Pi, where two at a time left a Deployment's pods queued behind each other.
 const DEFAULT_WORKERS = 10
@@ -61,14 +60,8 @@ export class PodReconciler {
   private devicesAdopted = false
   /** The hostPath problem last said of each pod, so it is said once. */
   private readonly mountProblems = new Map<string, string>()
-  private watch?: { close(): void }
-  private resyncTimer?: { cancel(): void }
-  private rewatchTimer?: { cancel(): void }
-  private rewatchAttempt = 0
+  private readonly runtime: RuntimeWatch
   private stopped = false
-  /** Why the engine cannot run pods now: its event stream is down, or it did not answer a resync. */
-  private runtimeProblem: string | undefined
-  private readonly runtimeListeners = new Set<(problem: string | undefined) => void>()
 
   constructor(private readonly o: PodReconcilerOptions) {
     this.queue = new WorkQueue<string>({
@@ -78,20 +71,27 @@ export class PodReconciler {
       maxDelayMs: 60_000,
       onError: (uid, error) => o.logger.warn({ component: 'pod-reconciler', key: uid, err: error }, 'reconcile failed; will retry'),
     })
+    this.runtime = new RuntimeWatch({
+      runtime: o.runtime,
+      clusterId: o.settings.clusterId,
+      clock: o.clock,
+      logger: o.logger,
+      rewatch: o.rewatch,
+      resyncMs: o.resyncMs,
+      onPodEvent: (uid) => this.queue.add(uid),
+      resync: () => this.resync(),
+    })
   }
 
   /** Starts the loop; an engine that does not answer yet is watched for until it does. */
   async start(): Promise<void> {
     this.queue.start((uid) => this.reconcile(uid))
-    await this.watchRuntime()
-    this.scheduleResync()
+    await this.runtime.start()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    this.resyncTimer?.cancel()
-    this.rewatchTimer?.cancel()
-    this.watch?.close()
+    this.runtime.stop()
     await this.queue.stop()
     for (const w of this.probeWorkers.values()) w.stop()
     this.probeWorkers.clear()
@@ -152,68 +152,12 @@ export class PodReconciler {
 
   /** Why the container runtime cannot run pods now; undefined while it answers and its events flow. */
   runtimeUnavailable(): string | undefined {
-    return this.runtimeProblem
+    return this.runtime.unavailable()
   }
 
   /** Calls `cb` whenever runtimeUnavailable() changes; returns a function that stops it. */
   onRuntimeChange(cb: (problem: string | undefined) => void): () => void {
-    this.runtimeListeners.add(cb)
-    return () => this.runtimeListeners.delete(cb)
-  }
-
-  /** Opens the engine's event stream, then resyncs every pod (events were missed while it was down). */
-  private async watchRuntime(): Promise<void> {
-    if (this.stopped) return
-    try {
-      this.watch = await this.o.runtime.watchEvents(
-        { [LABELS.cluster]: this.o.settings.clusterId },
-        (e) => {
-          const uid = e.labels[LABELS.podUid]
-          if (uid && ['start', 'die', 'oom', 'destroy', 'stop', 'kill'].includes(e.action)) this.queue.add(uid)
-        },
-        (err) => this.runtimeLost(`its event stream ended${err ? `: ${err.message}` : ''}`),
-      )
-      await this.resync()
-    } catch (err) {
-      this.watch?.close()
-      this.watch = undefined
-      this.runtimeLost(`it does not answer: ${messageOf(err)}`)
-      return
-    }
-    this.rewatchAttempt = 0
-    this.setRuntimeProblem(undefined)
-  }
-
-  private runtimeLost(why: string): void {
-    if (this.stopped) return
-    this.watch?.close()
-    this.watch = undefined
-    this.setRuntimeProblem(`container runtime is down: ${why}`)
-    if (this.rewatchTimer) return
-    const { minMs, maxMs } = this.o.rewatch ?? DEFAULT_REWATCH
-    const delay = Math.min(maxMs, minMs * 2 ** Math.min(this.rewatchAttempt++, 20))
-    this.rewatchTimer = this.o.clock.setTimeout(() => {
-      this.rewatchTimer = undefined
-      void this.watchRuntime()
-    }, delay)
-  }
-
-  private setRuntimeProblem(problem: string | undefined): void {
-    if (problem === this.runtimeProblem) return
-    const was = this.runtimeProblem
-    this.runtimeProblem = problem
-    if (problem && !was) this.o.logger.warn({ component: 'pod-reconciler', problem }, 'the container runtime is unavailable; pods wait for it')
-    else if (!problem) this.o.logger.info({ component: 'pod-reconciler' }, 'the container runtime answers again')
-    for (const cb of [...this.runtimeListeners]) cb(problem)
-  }
-
-  private scheduleResync(): void {
-    if (this.stopped) return
-    this.resyncTimer = this.o.clock.setTimeout(() => {
-      // With the stream down, the rewatch resyncs once the engine is back.
-      if (this.watch) void this.resync().catch((err) => this.runtimeLost(`it does not answer: ${messageOf(err)}`))
-      this.scheduleResync()
-    }, this.o.resyncMs ?? 10_000)
+    return this.runtime.onChange(cb)
   }
 
   /**
@@ -432,7 +376,3 @@ export class PodReconciler {
 }
 
 export type { PodEventRecord }
-
-function messageOf(err: unknown): string {
-  return (err as Error)?.message ?? String(err)
-}
