@@ -4,8 +4,7 @@
 // from the hub only says "look again": it is stored, acknowledged, and the loop resyncs.
 
 import { join } from 'node:path'
-import { decodeDown, isReplyTopicFor } from '../api/protocol-decode.js'
-import { clusterTopic, encodeMessage, nodeDownFilter, parseTopic, upTopic, type DesiredMessage, type RpcRequest } from '../api/protocol.js'
+import { clusterTopic, encodeMessage, nodeDownFilter, upTopic, type DesiredMessage } from '../api/protocol.js'
 import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
@@ -22,6 +21,7 @@ import { Uplink } from './agent-uplink.js'
 import { DEFAULT_BACKOFF } from './backoff.js'
 import type { ContainerRuntime } from './container-runtime.js'
 import { DockerRuntime } from './docker-runtime.js'
+import { downRouter } from './down-router.js'
 import { ReplicaWriteError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { scanDevices } from './host-devices.js'
@@ -274,19 +274,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     await removeDeletedVolumes()
   }
 
-  const onDown = (topic: string, payload: Buffer): void => {
-    const parsed = parseTopic(topic)
-    if (!parsed || parsed.node !== node || parsed.direction !== 'down') {
-      log.warn({ topic }, 'dropped a message on a topic that is not this node\'s')
-      return
-    }
-    const decoded = decodeDown(parsed.name, payload)
-    if (!decoded.ok) {
-      log.warn({ topic, reason: decoded.reason }, 'dropped an invalid message from the hub')
-      return
-    }
-    if (parsed.name === 'desired') {
-      const msg = decoded.message as DesiredMessage
+  const onDown = downRouter(node, log, {
+    desired: (msg) => {
       desiredChain = desiredChain
         .then(() => onDesired(msg))
         .catch((err) =>
@@ -294,15 +283,9 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
             ? replicaWrites.failed(err)
             : log.error({ err: (err as Error).message, revision: msg.revision }, 'could not apply desired state; the hub will resend it'),
         )
-    } else {
-      const req = decoded.message as RpcRequest
-      if (!isReplyTopicFor(node, req.replyTopic)) {
-        log.warn({ topic, replyTopic: req.replyTopic }, 'dropped an rpc request whose reply topic is not this node\'s')
-        return
-      }
-      rpc.handle(req)
-    }
-  }
+    },
+    rpc: (req) => rpc.handle(req),
+  })
 
   // Every new session: presence, then where we are, then the node status, so the hub can catch up.
   const onSession = (b: Bus): void => {
