@@ -24,6 +24,7 @@ import { BUSYBOX_IMAGE } from '../helpers/busybox-image.js'
 import { freePort, runCli, until } from '../helpers/e2e.js'
 import { etcdMissing, startEtcd, type EtcdCluster } from '../helpers/etcd.js'
 import { BRAMBLE_BIN, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
+import { MOSQUITTO_ACL_FILE, MOSQUITTO_PASSWORD_FILE, mosquittoListenerConfig } from '../../src/hub/mosquitto-config.js'
 import { mosquittoAvailable } from '../helpers/mosquitto.js'
 import { nodeReady, podReady, wireguardInterfaceOf } from '../helpers/netns-cluster.js'
 import { NetnsLab, netnsUnavailable, type NetnsHost } from '../helpers/netns-host.js'
@@ -112,12 +113,7 @@ async function run(): Promise<void> {
         'log_type error',
         'log_type notice',
         'connection_messages true',
-        'per_listener_settings false',
-        'allow_anonymous false',
-        `password_file ${join(filesDir, 'mosquitto-passwd')}`,
-        `acl_file ${join(filesDir, 'mosquitto-acl')}`,
-        `listener ${mqttPort} ${lab.hubAddress}`,
-        '',
+        mosquittoListenerConfig({ port: mqttPort, host: lab.hubAddress, passwordFile: join(filesDir, MOSQUITTO_PASSWORD_FILE), aclFile: join(filesDir, MOSQUITTO_ACL_FILE) }),
       ].join('\n'),
     )
     mosquittoLog = ''
