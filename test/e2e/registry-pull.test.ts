@@ -90,7 +90,11 @@ async function run(): Promise<void> {
     t.equal((await apply(secret)).code, 0)
     t.equal((await apply(pod('with-creds', 'regcred'))).code, 0)
     await until('with-creds Running', async () => (await phase('with-creds')) === 'Running', 120_000)
-    const text = (await bramble('describe', 'pod', 'with-creds')).stdout
+    // The Pulled event and the Running status travel in separate messages: either may come first.
+    const text = await until('the Pulled event in describe', async () => {
+      const out = (await bramble('describe', 'pod', 'with-creds')).stdout
+      return /Successfully pulled/.test(out) ? out : undefined
+    })
     t.match(text, /Successfully pulled image ".+" in [\d.]+s \(1 layer, [\d.]+ MB\)/, 'describe shows the pull with its time and size')
     t.ok(await docker.getImage(image).inspect().then(() => true, () => false), 'the image is on the engine now')
   })
