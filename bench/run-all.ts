@@ -39,6 +39,7 @@ export const BENCHES: Bench[] = [
   { name: 'store', about: 'API creates through HTTPS and watch fan-out latency', script: 'dist/bench/store.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 180 },
   { name: 'api', about: 'Hub throughput: creates, updates, lists, watch events per second; plain HTTPS and @kubernetes/client-node', script: 'dist/bench/api.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
   { name: 'sched', about: 'Scheduler: pods bound and reported Running per second on simulated nodes', script: 'dist/bench/sched.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000', BENCH_TIMEOUT_SECONDS: '420' }, timeLimitSeconds: 600 },
+  { name: 'sched-core', about: "Binding path alone: the leader's controllers bind 10,000 stored pods to 1,000 Nodes, CPU per binding vs per create", script: 'dist/bench/sched-core.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000' }, timeLimitSeconds: 300 },
   { name: 'agent', about: "The agent's memory and CPU with 10 probed pods, and apply → Running", script: 'dist/bench/agent.js', env: { BENCH_MINUTES: '2' }, timeLimitSeconds: 420 },
   { name: 'mesh', about: 'TCP throughput pod to pod across the WireGuard tunnel vs the plain link', script: 'dist/bench/mesh.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
   { name: 'wear', about: 'Bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '20'], timeLimitSeconds: 480 },
