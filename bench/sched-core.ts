@@ -23,7 +23,7 @@ import { Registry } from '../src/hub/registry.js'
 import { systemClock } from '../src/lib/clock.js'
 import { resolveHubConfig } from '../src/lib/config.js'
 import { silentLogger } from '../src/lib/logger.js'
-import { benchPod, simulatedNodes } from './sched-workload.js'
+import { benchPod, positiveInt, simulatedNodes } from './sched-workload.js'
 
 const kind = (name: string) => KINDS.find((k) => k.kind === name)!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const, warnings: false }
@@ -96,13 +96,6 @@ export async function runSchedCoreBench(o: { nodes: number; pods: number; timeou
     await store.close()
     await rm(dir, { recursive: true, force: true })
   }
-}
-
-function positiveInt(name: string, fallback: number, max: number): number {
-  const raw = process.env[name]
-  const value = raw === undefined ? fallback : Number(raw)
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be a whole number from 1 to ${max}, got "${raw}"`)
-  return value
 }
 
 async function main(): Promise<void> {

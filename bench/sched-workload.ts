@@ -1,6 +1,7 @@
 // bench/sched's cluster and workload: nodes of three sizes over two architectures and four zones,
 // a tenth of them tainted for dedicated work, and pods with the mix a real fleet sends — plain
-// requests, zone selectors, architecture constraints, tolerations, best-effort, preferences.
+// requests, zone selectors, architecture constraints, tolerations, best-effort, preferences; and
+// how its benches read their sizes from the environment.
 
 import type { KubeObject } from '../src/api/types.js'
 import type { SimulatedNodeSpec } from './simulated-host.js'
@@ -64,4 +65,12 @@ export function benchPod(i: number, namespace: string): KubeObject {
     metadata: { name: `bench-${String(i).padStart(5, '0')}`, namespace, labels: { app: 'bench', shape: String(kind) }, ...(Object.keys(annotations).length ? { annotations } : {}) },
     spec,
   } as KubeObject
+}
+
+/** An environment variable holding a whole number from 1 to `max` (`fallback` when unset). */
+export function positiveInt(name: string, fallback: number, max: number): number {
+  const raw = process.env[name]
+  const value = raw === undefined ? fallback : Number(raw)
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be a whole number from 1 to ${max}, got "${raw}"`)
+  return value
 }

@@ -47,7 +47,7 @@ import { systemClock } from '../src/lib/clock.js'
 import { resolveHubConfig } from '../src/lib/config.js'
 import { createLogger, silentLogger, type Logger } from '../src/lib/logger.js'
 import { tolerates } from '../src/sched/filters.js'
-import { benchPod, simulatedNodes } from './sched-workload.js'
+import { benchPod, positiveInt, simulatedNodes } from './sched-workload.js'
 import type { SimulatedAgentsOptions } from './simulated-agents.js'
 import type { SimulatedNodeSpec } from './simulated-host.js'
 
@@ -365,13 +365,6 @@ function freePort(): Promise<number> {
 
 function seconds(since: number): string {
   return ((performance.now() - since) / 1000).toFixed(1)
-}
-
-function positiveInt(name: string, fallback: number, max: number): number {
-  const raw = process.env[name]
-  const value = raw === undefined ? fallback : Number(raw)
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be a whole number from 1 to ${max}, got "${raw}"`)
-  return value
 }
 
 async function main(): Promise<void> {
