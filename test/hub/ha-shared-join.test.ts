@@ -12,8 +12,10 @@ import mqtt from 'mqtt'
 import t from 'tap'
 import { JOIN_PATH } from '../../src/api/join.js'
 import { startHub } from '../../src/hub/hub.js'
+import { migrateLmdbToEtcd } from '../../src/hub/store-migration.js'
 import { systemClock } from '../../src/lib/clock.js'
 import { resolveHubConfig } from '../../src/lib/config.js'
+import { parseStoreUrl, type EtcdLocation } from '../../src/lib/store-url.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { runCli, until } from '../helpers/e2e.js'
@@ -109,7 +111,7 @@ else {
   })
 
 
-  t.test('a hub moving from LMDB onto etcd keeps its tokens and its joined nodes', async (t) => {
+  t.test('a hub moved from LMDB onto etcd (migrate-store) keeps its tokens and its joined nodes', async (t) => {
     const etcd = await startEtcd(1)
     t.teardown(() => etcd.stop())
     const dir = mkdtempSync(join(tmpdir(), 'hid-move-'))
@@ -124,6 +126,10 @@ else {
     const joined = await apiRequest({ server: single.url, ca, token: '' }, 'POST', JOIN_PATH, { token, nodeName: 'hid-m1' })
     t.equal(joined.status, 200, 'a node joined the single hub')
     await single.close()
+    // As the README says: `bramble migrate-store`, then the hub on etcd with the same data dir. The
+    // Nodes come along; a node's credentials without its Node would be revoked by the new leader.
+    const to = parseStoreUrl(`${etcd.url}/hid-move/`) as EtcdLocation
+    await migrateLmdbToEtcd(dir, to)
 
     const moved = await startHub(resolveHubConfig({ ...raw, store: `${etcd.url}/hid-move/`, leaderLease: '2s' }, {}), { logger: silentLogger(), clock: systemClock })
     t.teardown(() => moved.close())
