@@ -36,8 +36,23 @@ type Place = { netns: string } | { pid: number }
 
 const nsenter = (place: Place, command: string[]) => ['nsenter', 'netns' in place ? `--net=/var/run/netns/${place.netns}` : `--net=/proc/${place.pid}/ns/net`, ...command]
 
-/** Bits per second the receiver saw, from `iperf3 -J`, with a one-off server listening at `address` in `server`. */
+/**
+ * Bits per second the receiver saw, from `iperf3 -J`. A run that measured nothing (iperf3 reports an
+ * error and no totals) is tried again with a new server, at most three times in all.
+ */
 async function throughput(client: Place, server: Place, address: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await measureOnce(client, server, address)
+    } catch (err) {
+      if (attempt >= 3) throw err
+      console.error(`bench/mesh: iperf3 to ${address} failed (${(err as Error).message}); trying again`)
+    }
+  }
+}
+
+/** One measurement, with a one-off server listening at `address` in `server`. */
+async function measureOnce(client: Place, server: Place, address: string): Promise<number> {
   const [file, ...args] = nsenter(server, ['iperf3', '-s', '-1', '-B', address, '-p', String(PORT)])
   const daemon = spawn(file!, args, { stdio: 'ignore' })
   try {
@@ -47,7 +62,10 @@ async function throughput(client: Place, server: Place, address: string): Promis
       const [cfile, ...cargs] = nsenter(client, ['iperf3', '-c', address, '-p', String(PORT), '-t', String(SECONDS), '-J'])
       try {
         const { stdout } = await run(cfile!, cargs, { timeout: (SECONDS + 30) * 1000 })
-        return JSON.parse(stdout).end.sum_received.bits_per_second
+        const report = JSON.parse(stdout)
+        const bits = report.end?.sum_received?.bits_per_second
+        if (typeof bits !== 'number') throw new Error(`iperf3 measured nothing: ${report.error ?? stdout.slice(0, 300)}`)
+        return bits
       } catch (err) {
         if (Date.now() > deadline || !/Connection refused|unable to connect/i.test(String((err as { stdout?: string }).stdout ?? '') + (err as Error).message)) throw err
         await new Promise((r) => setTimeout(r, 200))
