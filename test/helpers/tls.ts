@@ -33,36 +33,25 @@ export function testTls(): TestTls {
   ca.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true }])
   ca.sign(caKeys.priv, forge.md.sha256.create())
 
-  const serverKeys = keys()
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = serverKeys.pub
-  cert.serialNumber = '02'
-  cert.validity.notBefore = ca.validity.notBefore
-  cert.validity.notAfter = ca.validity.notAfter
-  cert.setSubject([{ name: 'commonName', value: 'localhost' }])
-  cert.setIssuer(ca.subject.attributes)
-  cert.setExtensions([
+  /** A leaf certificate signed by the CA, with its own key pair. */
+  const issue = (serial: string, commonName: string, extensions: object[]) => {
+    const leafKeys = keys()
+    const leaf = forge.pki.createCertificate()
+    leaf.publicKey = leafKeys.pub
+    leaf.serialNumber = serial
+    leaf.validity.notBefore = ca.validity.notBefore
+    leaf.validity.notAfter = ca.validity.notAfter
+    leaf.setSubject([{ name: 'commonName', value: commonName }])
+    leaf.setIssuer(ca.subject.attributes)
+    leaf.setExtensions(extensions)
+    leaf.sign(caKeys.priv, forge.md.sha256.create())
+    return { cert: forge.pki.certificateToPem(leaf), key: forge.pki.privateKeyToPem(leafKeys.priv) }
+  }
+  const server = issue('02', 'localhost', [
     { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
     { name: 'extKeyUsage', serverAuth: true },
   ])
-  cert.sign(caKeys.priv, forge.md.sha256.create())
-
-  const clientKeys = keys()
-  const client = forge.pki.createCertificate()
-  client.publicKey = clientKeys.pub
-  client.serialNumber = '03'
-  client.validity.notBefore = ca.validity.notBefore
-  client.validity.notAfter = ca.validity.notAfter
-  client.setSubject([{ name: 'commonName', value: 'bramble-test-client' }])
-  client.setIssuer(ca.subject.attributes)
-  client.setExtensions([{ name: 'extKeyUsage', clientAuth: true }])
-  client.sign(caKeys.priv, forge.md.sha256.create())
-  cached = {
-    ca: forge.pki.certificateToPem(ca),
-    key: forge.pki.privateKeyToPem(serverKeys.priv),
-    cert: forge.pki.certificateToPem(cert),
-    clientCert: forge.pki.certificateToPem(client),
-    clientKey: forge.pki.privateKeyToPem(clientKeys.priv),
-  }
+  const client = issue('03', 'bramble-test-client', [{ name: 'extKeyUsage', clientAuth: true }])
+  cached = { ca: forge.pki.certificateToPem(ca), key: server.key, cert: server.cert, clientCert: client.cert, clientKey: client.key }
   return cached
 }
