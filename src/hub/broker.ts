@@ -7,7 +7,9 @@
 import { Aedes, type AuthenticateError, type Client } from 'aedes'
 import { createServer, type Server } from 'node:tls'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { MAX_PAYLOAD_BYTES, UP_NAMES } from '../api/protocol.js'
+import { duplexPair } from '../lib/duplex-pair.js'
 import type { Logger } from '../lib/logger.js'
 import { clientIdAllowed, describePrincipal, mayPublish, mayReceive, maySubscribe, principalOf, type Principal } from './broker-acl.js'
 import { IndexedMemoryPersistence } from './broker-retained.js'
@@ -29,6 +31,11 @@ export interface EmbeddedBroker {
   url: string
   /** Serves a new certificate from the next TLS handshake on; connected clients keep theirs. */
   setTls(tls: { key: string; cert: string }): void
+  /**
+   * A new connection from inside this process, in memory (no TCP, no TLS): the hub's own client.
+   * It authenticates at CONNECT like any other and answers to the same ACL.
+   */
+  connectInProcess(): Duplex
   close(): Promise<void>
 }
 
@@ -181,6 +188,11 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     url: `mqtts://${urlHost}:${port}`,
     setTls: (tls) => server.setSecureContext({ key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' }),
+    connectInProcess() {
+      const [brokerEnd, clientEnd] = duplexPair()
+      broker.handle(brokerEnd)
+      return clientEnd
+    },
     close() {
       closing ??= (async () => {
         stopWatching()

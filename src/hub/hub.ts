@@ -216,7 +216,9 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       clusterId,
       apiServer: () => serverUrl(config.advertise, apiPort),
       brokerUrl,
-      busOptions: { url: hubBusUrl, ca: pki.caCertPem },
+      // On its own embedded broker the hub's client talks to it in memory: no second TLS session
+      // over loopback for every node message, no kernel queue between the broker and the hub.
+      busOptions: { url: hubBusUrl, ca: pki.caCertPem, ...(embeddedBroker ? { stream: embeddedBroker.connectInProcess } : {}) },
       clock,
       logger,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -4,7 +4,8 @@
 // exponentially with full jitter, capped, so a thousand nodes do not return in lock step after a
 // hub restart.
 
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { Duplex } from 'node:stream'
+import mqtt, { MqttClient, type IClientOptions } from 'mqtt'
 import type { Logger } from './logger.js'
 import { tlsFailureKind } from './tls-failure.js'
 import { BusClosedError, BusSubscribeRefusedError, topicMatches, type Bus, type BusHandler, type PublishOptions, type QoS } from './bus.js'
@@ -12,6 +13,11 @@ import { BusClosedError, BusSubscribeRefusedError, topicMatches, type Bus, type 
 export interface MqttBusOptions {
   /** `mqtts://host:port` (TLS, the default for Bramble) or `mqtt://host:port`. */
   url: string
+  /**
+   * A new stream to the broker for each connection, used instead of connecting to `url` (which
+   * then only names the broker in messages): the hub's own link to its embedded broker.
+   */
+  stream?: () => Duplex
   username: string
   password: string
   /** PEM of the CA the broker's certificate must chain to; the only CA trusted. */
@@ -266,7 +272,7 @@ export async function connectMqttBus(opts: MqttBusOptions): Promise<MqttBus> {
     ...(url.hostname && !/^[\d.:[\]]+$/.test(url.hostname) ? { servername: url.hostname } : {}),
     ...(opts.will ? { will: { ...opts.will, payload: Buffer.from(opts.will.payload) } } : {}),
   }
-  const client = mqtt.connect(opts.url, { ...clientOptions, manualConnect: true })
+  const client = opts.stream ? new MqttClient(opts.stream, { ...clientOptions, manualConnect: true }) : mqtt.connect(opts.url, { ...clientOptions, manualConnect: true })
   const bus = new MqttBus(client, opts, log)
   client.connect()
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,7 @@
 
 import type { Test } from 'tap'
 import { randomBytes } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +23,8 @@ export interface BrokerFixture {
   ca: string
   credentials: NodeCredentials
   hub: MqttCredentials
+  /** The hub's connections go through this in-memory stream instead of TLS (the embedded broker's own hub). */
+  hubStream?: () => Duplex
   /** Issues node credentials and makes sure the broker knows them. */
   issueNode(node: string): Promise<MqttCredentials>
   /** Revokes and makes sure the broker has forgotten them. */
@@ -38,13 +41,18 @@ async function credentialsInTempDir(): Promise<{ credentials: NodeCredentials; d
   return { credentials: await NodeCredentials.open(dir), dir }
 }
 
-export const embeddedBroker: MakeBroker = async () => {
+export const embeddedBroker: MakeBroker = () => startEmbedded(false)
+/** The embedded broker with the hub connected in memory, as a hub connects to its own broker. */
+export const embeddedBrokerInProcess: MakeBroker = () => startEmbedded(true)
+
+async function startEmbedded(hubInProcess: boolean): Promise<BrokerFixture> {
   const { credentials, dir } = await credentialsInTempDir()
   const tls = testTls()
   const start = (port: number) => startEmbeddedBroker({ port, host: '127.0.0.1', tls, credentials, logger: silentLogger() })
   let broker = await start(0)
   return {
-    name: 'embedded Aedes broker',
+    name: hubInProcess ? 'embedded Aedes broker, hub in process' : 'embedded Aedes broker',
+    ...(hubInProcess ? { hubStream: () => broker.connectInProcess() } : {}),
     url: broker.url,
     ca: tls.ca,
     credentials,
@@ -93,9 +101,11 @@ export function connectAs(
   creds: MqttCredentials,
   extra: Partial<MqttBusOptions> = {},
 ): Promise<MqttBus> {
-  const clientId = creds.username === broker.hub.username ? `${creds.username}:${randomBytes(4).toString('hex')}` : creds.username
+  const isHub = creds.username === broker.hub.username
+  const clientId = isHub ? `${creds.username}:${randomBytes(4).toString('hex')}` : creds.username
   return connectMqttBus({
     url: broker.url,
+    ...(isHub && broker.hubStream ? { stream: broker.hubStream } : {}),
     username: creds.username,
     password: creds.password,
     ca: broker.ca,

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { backoffDelayMs } from '../../src/lib/mqtt-bus.js'
 import { topicMatches } from '../../src/lib/bus.js'
-import { busContract, embeddedBroker, mosquittoBroker } from '../contract/bus.js'
+import { busContract, embeddedBroker, embeddedBrokerInProcess, mosquittoBroker } from '../contract/bus.js'
 import { mosquittoAvailable } from '../helpers/mosquitto.js'
 
 t.test('reconnect back-off grows exponentially, stays within its cap, and is jittered', async (t) => {
@@ -22,6 +22,8 @@ t.test('topic filters match as MQTT says', async (t) => {
 })
 
 t.test('the bus contract against the embedded broker', async (t) => busContract(t, embeddedBroker))
+
+t.test('the bus contract against the embedded broker, the hub connected in memory as it is to its own broker', async (t) => busContract(t, embeddedBrokerInProcess))
 
 const noMosquitto = (await mosquittoAvailable()) ? false : 'mosquitto is not installed (apt-get install mosquitto)'
 t.test('the bus contract against Mosquitto', { skip: noMosquitto }, async (t) => busContract(t, mosquittoBroker))
