@@ -23,7 +23,7 @@ import { nodeUsage, writeUsage, type NodeUsage } from '../sched/node-usage.js'
 import { schedule } from '../sched/scheduler.js'
 import type { Strategy } from '../sched/scores.js'
 import { volumePlacement, type VolumeView } from '../sched/volume-binding.js'
-import { addResources, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
+import { addResources, controllerUid, isTerminal, nonZeroRequests, podRequests, subtractResources, type NodeSnapshot, type Resources } from '../sched/snapshot.js'
 import type { EventRecorder } from './event-recorder.js'
 import { objectKey, type Informer } from './informer.js'
 import { setCondition } from './pod-binding.js'
@@ -67,6 +67,8 @@ interface NodeEntry extends Omit<NodeSnapshot, 'node'> {
   requested: Resources
   nonZeroRequested: Resources
   antiAffinityPods: number
+  /** Changed in place: a decision reads it synchronously and keeps nothing. */
+  owners: Map<string, number>
   /** Its position in `listed` (and `usage`) while listed. */
   slot: number
 }
@@ -78,6 +80,8 @@ interface Placed {
   requests: Resources
   nonZero: Resources
   antiAffinity: boolean
+  /** Its controller's uid, as counted in the node's `owners`. */
+  owner: string | undefined
 }
 
 export class SchedulerController {
@@ -144,7 +148,7 @@ export class SchedulerController {
 
   private entry(node: string): NodeEntry {
     let e = this.entries.get(node)
-    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING, antiAffinityPods: 0, slot: -1 }))
+    if (!e) this.entries.set(node, (e = { node: undefined, pods: [], requested: NOTHING, nonZeroRequested: NOTHING, antiAffinityPods: 0, owners: new Map(), slot: -1 }))
     return e
   }
 
@@ -158,7 +162,13 @@ export class SchedulerController {
       // A new version of a pod on the same node (bound, then its status reports): the sums stay.
       const e = this.entry(node)
       e.pods = e.pods.map((p) => (p === before.pod ? pod : p))
-      this.placed.set(key, { ...before, pod })
+      // Its controller may have let it go (an orphaning delete): counted for its new owner, if any.
+      const owner = controllerUid(pod)
+      if (owner !== before.owner) {
+        countOwner(e, before.owner, -1)
+        countOwner(e, owner, 1)
+      }
+      this.placed.set(key, { ...before, pod, owner })
       return
     }
     if (before) {
@@ -168,6 +178,7 @@ export class SchedulerController {
       e.requested = subtractResources(e.requested, before.requests)
       e.nonZeroRequested = subtractResources(e.nonZeroRequested, before.nonZero)
       if (before.antiAffinity) e.antiAffinityPods--
+      countOwner(e, before.owner, -1)
       this.placed.delete(key)
       this.counted(e)
     }
@@ -177,12 +188,13 @@ export class SchedulerController {
       // status report) keeps what was worked out, instead of parsing its quantities again.
       const same = before !== undefined && before.pod.metadata.uid === pod.metadata.uid
       const placed: Placed = same
-        ? { ...before, node, pod }
-        : { node, pod, requests: podRequests(pod), nonZero: nonZeroRequests(pod), antiAffinity: hasPodAntiAffinity(pod) }
+        ? { ...before, node, pod, owner: controllerUid(pod) }
+        : { node, pod, requests: podRequests(pod), nonZero: nonZeroRequests(pod), antiAffinity: hasPodAntiAffinity(pod), owner: controllerUid(pod) }
       e.pods = [...e.pods, pod]
       e.requested = addResources(e.requested, placed.requests)
       e.nonZeroRequested = addResources(e.nonZeroRequested, placed.nonZero)
       if (placed.antiAffinity) e.antiAffinityPods++
+      countOwner(e, placed.owner, 1)
       this.placed.set(key, placed)
       this.counted(e)
     }
@@ -265,4 +277,12 @@ export class SchedulerController {
 
 function needsScheduling(pod: KubeObject): boolean {
   return !pod.spec?.nodeName && !pod.metadata.deletionTimestamp && !isTerminal(pod) && (pod.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler'
+}
+
+/** Adds `delta` to the node's count of pods `owner` controls; a count of 0 is dropped. */
+function countOwner(e: NodeEntry, owner: string | undefined, delta: number): void {
+  if (owner === undefined) return
+  const count = (e.owners.get(owner) ?? 0) + delta
+  if (count > 0) e.owners.set(owner, count)
+  else e.owners.delete(owner)
 }

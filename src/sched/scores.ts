@@ -2,7 +2,7 @@
 
 import type { KubeObject } from '../api/types.js'
 import { nodeMatchesTerm, tolerates } from './filters.js'
-import type { NodeFacts, NodeSnapshot } from './snapshot.js'
+import { controllerUid, type NodeFacts, type NodeSnapshot } from './snapshot.js'
 
 export type Strategy = 'spread' | 'binpack'
 
@@ -72,15 +72,22 @@ const balancedAllocation: Scorer = ({ cpu, memory }, totals, weight) => {
 const ownerSpread: Scorer = ({ pod, nodes }, totals, weight) => {
   const owner = controllerUid(pod)
   if (!owner) return addToAll(totals, 100, weight)
-  const counts = Array.from({ length: totals.length }, (_, i) => ownerCounts(nodes[i]!.pods).get(owner) ?? 0)
-  addInverse(totals, counts, weight, Math.max(...counts))
+  // A loop into a reused buffer: this runs for hundreds of nodes in every decision of a rollout.
+  const counts = rawScratch(totals.length)
+  let most = 0
+  for (let i = 0; i < totals.length; i++) {
+    const count = (nodes[i]!.owners ?? ownerCounts(nodes[i]!.pods)).get(owner) ?? 0
+    counts[i] = count
+    if (count > most) most = count
+  }
+  addInverse(totals, counts, weight, most)
 }
 
 const preferredNodeAffinity: Scorer = ({ pod, nodes }, totals, weight) => {
   const terms: any[] = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []
   if (terms.length === 0) return addToAll(totals, 0, weight)
   const known = preferenceScores(terms)
-  const raw = preferenceScratch(totals.length)
+  const raw = rawScratch(totals.length)
   let best = 0
   for (let i = 0; i < totals.length; i++) {
     const node = nodes[i]!.node
@@ -116,12 +123,12 @@ function preferenceScores(terms: any[]): WeakMap<KubeObject, number> {
   return scores
 }
 
-let preferenceBuffer = new Float64Array(128)
+let rawBuffer = new Float64Array(128)
 
-/** A buffer for `size` raw scores, reused between decisions (none keeps it). */
-function preferenceScratch(size: number): Float64Array {
-  if (preferenceBuffer.length < size) preferenceBuffer = new Float64Array(size)
-  return preferenceBuffer
+/** A buffer for `size` raw scores, reused by one scorer after another (none keeps it past its call). */
+function rawScratch(size: number): Float64Array {
+  if (rawBuffer.length < size) rawBuffer = new Float64Array(size)
+  return rawBuffer
 }
 
 const preferNoScheduleTaints: Scorer = ({ untoleratedSoftTaints: counts }, totals, weight) => {
@@ -161,10 +168,6 @@ function weighted(strategy: Strategy): WeightedScorer[] {
 
 const SPREAD = weighted('spread')
 const BINPACK = weighted('binpack')
-
-function controllerUid(pod: KubeObject): string | undefined {
-  return pod.metadata.ownerReferences?.find((o) => o.controller)?.uid
-}
 
 // A node's pod list is replaced, never changed in place (NodeSnapshot), so its counts are kept with it.
 const ownerCountsOf = new WeakMap<readonly KubeObject[], Map<string, number>>()

@@ -17,6 +17,13 @@ export interface NodeSnapshot {
   nonZeroRequested?: Resources
   /** How many of `pods` carry pod anti-affinity, when the caller keeps it up to date; counted when absent. */
   antiAffinityPods?: number
+  /** How many of `pods` each controller owns (by its uid), when the caller keeps it up to date; counted when absent. */
+  owners?: ReadonlyMap<string, number>
+}
+
+/** The uid of the pod's controller (its owner reference marked controller), if it has one. */
+export function controllerUid(pod: KubeObject): string | undefined {
+  return pod.metadata.ownerReferences?.find((o) => o.controller)?.uid
 }
 
 export interface Snapshot {

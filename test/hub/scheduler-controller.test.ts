@@ -110,3 +110,19 @@ t.test('a pod for another scheduler is left alone (the do-nothing case)', async 
   t.notOk(theirs.spec.nodeName)
   t.notOk(condition(theirs))
 })
+
+t.test("replicas of one controller spread evenly, as the counts kept per node follow pods coming and going", async (t) => {
+  const owned = (name: string, owner: string): KubeObject => ({ ...pod(name, '100m'), metadata: { name, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, uid: `uid-${owner}`, controller: true }] } })
+  const pods = [...Array.from({ length: 6 }, (_, i) => owned(`x${i}`, 'x')), ...Array.from({ length: 3 }, (_, i) => owned(`y${i}`, 'y'))]
+  const { registry, until } = await setup(t, [node('a', '4'), node('b', '4'), node('c', '4')], pods)
+  const perNode = (all: KubeObject[], prefix: string) => ['a', 'b', 'c'].map((n) => all.filter((p) => p.metadata.name!.startsWith(prefix) && p.spec.nodeName === n).length)
+  const settled = await until('every pod bound', (all) => all.length === 9 && all.every((p) => p.spec.nodeName))
+  t.same(perNode(settled, 'x'), [2, 2, 2], "x's six replicas two to a node")
+  t.same(perNode(settled, 'y'), [1, 1, 1], "y's three replicas one to a node")
+
+  // Both of x's replicas on a go; two new ones of x go where x now has fewest: a.
+  for (const p of settled.filter((p) => p.metadata.name!.startsWith('x') && p.spec.nodeName === 'a')) await registry.delete(kind('Pod'), 'default', p.metadata.name!, { dryRun: false })
+  for (const name of ['x6', 'x7']) await registry.create(kind('Pod'), 'default', owned(name, 'x'), WRITE)
+  const after = await until('the new replicas bound', (all) => all.filter((p) => p.metadata.name!.startsWith('x')).length === 6 && all.every((p) => p.spec.nodeName))
+  t.same(perNode(after, 'x'), [2, 2, 2], 'the new replicas went to the node their controller had left')
+})
