@@ -12,7 +12,11 @@
 //   - a killed container replaced: `docker kill` of one, until N containers run again without it;
 //   - resident memory added: dockerd's RSS before and after `swarm init` with nothing running, vs the
 //     RSS of the hub and the agent processes (with nothing running);
-//   - the floor: a bare `docker run -d` of the same image.
+//   - the floor: a bare `docker run -d` of the same image; and for each replica count, the engine
+//     alone creating and starting that many bare containers, and that many pods' worth (a sandbox and
+//     a container in its network namespace), through its API 10 at a time (the agent's pod workers),
+//     --rounds times with the median kept: no orchestrator can start N replicas faster than the
+//     engine starts N containers, so this says how low a ratio to Swarm can go on this engine.
 // Where each figure's time went is read from the engine's own container events, the same for both
 // sides: from the command to the engine creating the first container, from there to it having
 // started the last one (the engine's share), and from that to the orchestrator saying so.
@@ -41,6 +45,7 @@ import { runCli } from '../test/helpers/e2e.js'
 import { NetnsCluster, type AgentProcess } from '../test/helpers/netns-cluster.js'
 import { netnsUnavailable, type NetnsHost } from '../test/helpers/netns-host.js'
 import { importUniqueImage } from '../test/helpers/unique-image.js'
+import { engineFloorSeconds, type FloorOptions } from './engine-floor.js'
 
 /** A shell that exits 0 on SIGTERM at once (`wait` returns on a trapped signal; `sleep` would not). */
 const COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
@@ -108,6 +113,8 @@ export interface VsSwarmResult {
   lab: { name: string; dir: string; dockerdPid: number }
   /** A bare `docker run -d`, median of three. */
   floorSeconds: number
+  /** The engine alone per replica count (seconds, medians): `containers` bare ones, and as many pods' worth (two containers each). */
+  engineFloors: Array<{ replicas: number; containers: number; pods: number }>
   pairs: Pair[]
   memory: MemoryFigures
 }
@@ -247,7 +254,15 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
       progress(`${label}: swarm ${all('swarm')} s, bramble ${all('bramble')} s`)
     }
     const timeout = options.stepTimeoutSeconds
+    const engineFloors: VsSwarmResult['engineFloors'] = []
+    const floorOptions: FloorOptions = { image: BUSYBOX_IMAGE, command: COMMAND, namePrefix: `${p}-floor`, label: ['io.bramble.bench', 'vs-swarm'], concurrency: 10 }
     for (const n of options.replicas) {
+      const floor = async (unit: 'container' | 'pod') => {
+        const seconds: number[] = []
+        for (let round = 0; round < options.rounds; round++) seconds.push(await engineFloorSeconds(host!.docker, unit, n, floorOptions))
+        return median(seconds)
+      }
+      engineFloors.push({ replicas: n, containers: await floor('container'), pods: await floor('pod') })
       await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n, n === 1 ? 1 : 0.5, async (side) => {
         const name = `${p}-r${n}`
         const span = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
@@ -284,7 +299,7 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     })
     for (const side of [swarm, bramble]) await side.remove(group)
     await command('docker', ['-H', dockerHost, 'swarm', 'leave', '--force'])
-    return { options, lab: { name: cluster.lab.name, dir: cluster.lab.dir, dockerdPid }, floorSeconds, pairs, memory: { dockerdBeforeKiB, dockerdAfterKiB, hubKiB, agentKiB } }
+    return { options, lab: { name: cluster.lab.name, dir: cluster.lab.dir, dockerdPid }, floorSeconds, engineFloors, pairs, memory: { dockerdBeforeKiB, dockerdAfterKiB, hubKiB, agentKiB } }
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await cluster.diagnostics()}`, { cause: err })
   } finally {
@@ -319,7 +334,13 @@ export function formatVsSwarm(r: VsSwarmResult): string {
     `${'resident memory added'.padEnd(30)} ${mib(swarmAdds).padStart(9)} ${mib(brambleAdds).padStart(9)}   ${(brambleAdds / swarmAdds).toFixed(2).padStart(5)}`,
     `  swarm: dockerd RSS ${mib(r.memory.dockerdBeforeKiB)} before swarm init, ${mib(r.memory.dockerdAfterKiB)} after (nothing running); bramble: hub ${mib(r.memory.hubKiB)} + agent ${mib(r.memory.agentKiB)} (nothing running)`,
     `floor: bare docker run -d ${r.floorSeconds.toFixed(2)} s (median of 3)`,
+    `the engine alone, through its API, 10 at a time (median of ${o.rounds}): N bare containers | N pods' worth (a sandbox and a container in its network); each side / that floor, and the aim's bound / the containers' floor (below 1: faster than the engine)`,
   )
+  for (const f of r.engineFloors) {
+    const p = r.pairs.find((p) => p.replicas === f.replicas && p.label.endsWith('Running'))
+    const against = p ? `   swarm ${(p.swarm / f.containers).toFixed(2)} x containers, bramble ${(p.bramble / f.pods).toFixed(2)} x pods${p.aim === undefined ? '' : `, aim ${((p.aim * p.swarm) / f.containers).toFixed(2)} x containers`}` : ''
+    lines.push(`  ${String(f.replicas).padStart(3)}: ${f.containers.toFixed(2)} s | ${f.pods.toFixed(2)} s${against}`)
+  }
   return lines.join('\n')
 }
 
