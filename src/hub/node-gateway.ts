@@ -195,8 +195,12 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
 
   const count = o.countMessage
   const handleUp = count ? countedHandler(intake.handle, count) : intake.handle
+  // QoS 1 keeps a message through a lost link. An in-memory link to the broker in this process is
+  // lost only with the process (and the broker's sessions with it): QoS 0 spares the broker a
+  // packet id, a session record and an acknowledgement for every node message.
+  const upQos = o.busOptions?.stream ? 0 : 1
   try {
-    if (bus) await bus.subscribe(ALL_UP_FILTER, handleUp, { qos: 1 })
+    if (bus) await bus.subscribe(ALL_UP_FILTER, handleUp, { qos: upQos })
     else {
       const hub = o.credentials.hubCredentials()
       bus = await connectMqttBus({
@@ -205,7 +209,7 @@ export async function startNodeGateway(o: NodeGatewayOptions): Promise<NodeGatew
         clientId: `${hub.username}:${GATEWAY_CLIENT_ID_SUFFIX}`,
         logger: o.logger,
         ...o.busOptions!,
-        subscriptions: [{ filter: ALL_UP_FILTER, handler: handleUp, qos: 1 }],
+        subscriptions: [{ filter: ALL_UP_FILTER, handler: handleUp, qos: upQos }],
       })
     }
     if (count) bus = meterBus(bus, count)
