@@ -1,5 +1,5 @@
 // The last hour of each node's heartbeats (CPU, memory, temperature), for the dashboard's charts.
-// Memory only and bounded: a fixed ring of samples per node, one per step (windowMs / capacity),
+// Memory only and bounded: a ring of samples per node, one per step (windowMs / capacity),
 // heartbeats within a step averaged into one sample; never persisted (DESIGN.md keeps hot data
 // off the SD card), so a restarted hub starts with empty charts. Times are the hub's monotonic
 // clock, so a wall clock set late by NTP on a board without an RTC does not bend the charts.
@@ -25,44 +25,101 @@ export interface NodeHistoryOptions {
 const DEFAULT_WINDOW_MS = 3_600_000
 const DEFAULT_CAPACITY = 720
 
-/** A fixed-size ring of one node's samples; `count` heartbeats were averaged into the newest. */
+/** Samples a ring holds before it first grows (it doubles as it fills, up to its capacity). */
+const INITIAL_SLOTS = 16
+
+/**
+ * One node's samples in a ring of number arrays, not an object per sample: at 10,000 nodes an hour
+ * of objects is 7.2 million of them for the garbage collector to walk, kept for an hour. It grows
+ * as it fills, so a node that joined a minute ago holds a minute's worth.
+ */
 class SampleRing {
-  private readonly slots: Array<NodeSample | undefined>
+  private atMs: Float64Array = new Float64Array(0)
+  private cpu: Float64Array = new Float64Array(0)
+  private memory: Float64Array = new Float64Array(0)
+  /** NaN: the heartbeats of that step carried none. */
+  private temperature: Float64Array = new Float64Array(0)
   private start = 0
   private length = 0
   /** Heartbeats averaged into the newest sample (its temperature average counts only those that had one). */
-  newestCount = 0
-  newestTemperatureCount = 0
+  private newestCount = 0
+  private newestTemperatureCount = 0
 
-  constructor(capacity: number) {
-    this.slots = new Array(capacity)
+  constructor(private readonly capacity: number) {
+    this.resize(Math.min(capacity, INITIAL_SLOTS))
   }
 
-  newest(): NodeSample | undefined {
-    return this.length === 0 ? undefined : this.slots[(this.start + this.length - 1) % this.slots.length]
+  /** When the newest sample's step began, if there is one. */
+  newestAtMs(): number | undefined {
+    return this.length === 0 ? undefined : this.atMs[this.slot(this.length - 1)]
   }
 
-  push(sample: NodeSample): void {
-    if (this.length < this.slots.length) this.length++
-    else this.start = (this.start + 1) % this.slots.length
-    this.slots[(this.start + this.length - 1) % this.slots.length] = sample
+  /** A new step's first heartbeat. */
+  push(atMs: number, figures: Figures): void {
+    if (this.length === this.atMs.length && this.length < this.capacity) this.resize(Math.min(this.capacity, this.length * 2))
+    if (this.length < this.atMs.length) this.length++
+    else this.start = (this.start + 1) % this.atMs.length
+    const i = this.slot(this.length - 1)
+    this.atMs[i] = atMs
+    this.cpu[i] = figures.cpu
+    this.memory[i] = figures.memory
+    this.temperature[i] = figures.temperature ?? Number.NaN
+    this.newestCount = 1
+    this.newestTemperatureCount = figures.temperature === undefined ? 0 : 1
+  }
+
+  /** Another heartbeat within the newest sample's step: a running average. */
+  average(figures: Figures): void {
+    const i = this.slot(this.length - 1)
+    const n = ++this.newestCount
+    this.cpu[i]! += (figures.cpu - this.cpu[i]!) / n
+    this.memory[i]! += (figures.memory - this.memory[i]!) / n
+    if (figures.temperature !== undefined) {
+      const m = ++this.newestTemperatureCount
+      const before = this.temperature[i]!
+      this.temperature[i] = Number.isNaN(before) ? figures.temperature : before + (figures.temperature - before) / m
+    }
   }
 
   /** Drops samples older than `oldestMs` from the front. */
   dropBefore(oldestMs: number): void {
-    while (this.length > 0 && this.slots[this.start]!.atMs < oldestMs) {
-      this.slots[this.start] = undefined
-      this.start = (this.start + 1) % this.slots.length
+    while (this.length > 0 && this.atMs[this.start]! < oldestMs) {
+      this.start = (this.start + 1) % this.atMs.length
       this.length--
     }
   }
 
   toArray(): NodeSample[] {
     const out: NodeSample[] = []
-    for (let i = 0; i < this.length; i++) out.push({ ...this.slots[(this.start + i) % this.slots.length]! })
+    for (let k = 0; k < this.length; k++) {
+      const i = this.slot(k)
+      const temperature = this.temperature[i]!
+      out.push({ atMs: this.atMs[i]!, cpu: this.cpu[i]!, memory: this.memory[i]!, ...(Number.isNaN(temperature) ? {} : { temperature }) })
+    }
     return out
   }
+
+  /** Where the `k`th oldest sample is. */
+  private slot(k: number): number {
+    return (this.start + k) % this.atMs.length
+  }
+
+  /** New arrays of `size` slots holding the samples oldest first. */
+  private resize(size: number): void {
+    const grown = (old: Float64Array): Float64Array => {
+      const next = new Float64Array(size)
+      for (let k = 0; k < this.length; k++) next[k] = old[(this.start + k) % old.length]!
+      return next
+    }
+    this.atMs = grown(this.atMs)
+    this.cpu = grown(this.cpu)
+    this.memory = grown(this.memory)
+    this.temperature = grown(this.temperature)
+    this.start = 0
+  }
 }
+
+type Figures = { cpu: number; memory: number; temperature?: number }
 
 export class NodeHistory {
   readonly windowMs: number
@@ -79,24 +136,13 @@ export class NodeHistory {
   }
 
   /** One heartbeat's figures, received at monotonic `atMs`. */
-  record(node: string, figures: { cpu: number; memory: number; temperature?: number }, atMs: number): void {
+  record(node: string, figures: Figures, atMs: number): void {
     let ring = this.rings.get(node)
     if (!ring) this.rings.set(node, (ring = new SampleRing(this.capacity)))
-    const newest = ring.newest()
-    if (newest && atMs - newest.atMs < this.stepMs) {
-      // Same step: a running average, so a burst of heartbeats neither floods the ring nor hides a spike's level.
-      const n = ++ring.newestCount
-      newest.cpu += (figures.cpu - newest.cpu) / n
-      newest.memory += (figures.memory - newest.memory) / n
-      if (figures.temperature !== undefined) {
-        const m = ++ring.newestTemperatureCount
-        newest.temperature = newest.temperature === undefined ? figures.temperature : newest.temperature + (figures.temperature - newest.temperature) / m
-      }
-    } else {
-      ring.push({ atMs, cpu: figures.cpu, memory: figures.memory, ...(figures.temperature === undefined ? {} : { temperature: figures.temperature }) })
-      ring.newestCount = 1
-      ring.newestTemperatureCount = figures.temperature === undefined ? 0 : 1
-    }
+    const newest = ring.newestAtMs()
+    // Same step: a running average, so a burst of heartbeats neither floods the ring nor hides a spike's level.
+    if (newest !== undefined && atMs - newest < this.stepMs) ring.average(figures)
+    else ring.push(atMs, figures)
     ring.dropBefore(atMs - this.windowMs)
   }
 

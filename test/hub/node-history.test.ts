@@ -46,6 +46,24 @@ t.test('the ring holds at most `capacity` samples, dropping the oldest', async (
   t.same(samples.map((s) => s.memory), [6, 7, 8, 9], 'the newest four remain, in order')
 })
 
+t.test('a ring grows as it fills, keeping order across its growth and wrap, up to its capacity', async (t) => {
+  const history = new NodeHistory({ windowMs: 50_000, capacity: 50 }) // a 1 s step; the ring starts smaller
+  for (let i = 0; i < 40; i++) history.record('pi-1', { cpu: i / 100, memory: i, ...(i % 2 ? { temperature: i } : {}) }, i * 1_000)
+  const grown = history.samples('pi-1', 39_000)
+  t.same(grown.map((s) => s.memory), Array.from({ length: 40 }, (_, i) => i), 'all forty, oldest first')
+  t.same(grown.slice(0, 3), [{ atMs: 0, cpu: 0, memory: 0 }, { atMs: 1_000, cpu: 0.01, memory: 1, temperature: 1 }, { atMs: 2_000, cpu: 0.02, memory: 2 }], 'each sample whole')
+  for (let i = 40; i < 130; i++) history.record('pi-1', { cpu: i / 100, memory: i }, i * 1_000)
+  t.same(history.samples('pi-1', 129_000).map((s) => s.memory), Array.from({ length: 50 }, (_, i) => 80 + i), 'the newest fifty once full, in order')
+
+  // Samples dropped from the front by the window, then the ring grows from where its oldest sample sits.
+  const sparse = new NodeHistory({ windowMs: 100_000, capacity: 100 })
+  for (let i = 0; i < 16; i++) sparse.record('pi-2', { cpu: 0, memory: i }, i * 1_000)
+  t.same(sparse.samples('pi-2', 105_000).map((s) => s.memory), [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], 'the window dropped the first five')
+  for (let i = 106; i < 130; i++) sparse.record('pi-2', { cpu: 0, memory: i }, i * 1_000)
+  const after = sparse.samples('pi-2', 129_000).map((s) => s.memory)
+  t.same(after, [...[...Array(16).keys()].filter((i) => i * 1_000 >= 29_000), ...Array.from({ length: 24 }, (_, i) => 106 + i)], 'in order after growing from the middle')
+})
+
 t.test('samples older than the window are dropped, also when the node falls silent', async (t) => {
   const history = new NodeHistory({ windowMs: 60_000, capacity: 60 })
   history.record('pi-1', { cpu: 0.1, memory: 1 }, 0)
