@@ -42,7 +42,7 @@ export const BENCHES: Bench[] = [
   { name: 'sched-core', about: "Binding path alone: the leader's controllers bind 10,000 stored pods to 1,000 Nodes, CPU per binding vs per create", script: 'dist/bench/sched-core.js', env: { BENCH_NODES: '1000', BENCH_PODS: '10000' }, timeLimitSeconds: 300 },
   { name: 'agent', about: "The agent's memory and CPU with 10 probed pods, and apply → Running", script: 'dist/bench/agent.js', env: { BENCH_MINUTES: '2' }, timeLimitSeconds: 420 },
   { name: 'mesh', about: 'TCP throughput pod to pod across the WireGuard tunnel vs the plain link', script: 'dist/bench/mesh.js', env: { BENCH_SECONDS: '5' }, timeLimitSeconds: 300 },
-  { name: 'wear', about: 'Bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '20'], timeLimitSeconds: 480 },
+  { name: 'wear', about: 'Bytes an idle cluster writes to disk per hour', script: 'dist/bench/wear.js', args: ['--minutes', '3', '--settle-seconds', '70'], timeLimitSeconds: 480 },
   { name: 'fleet', about: 'Simulated fleets on one hub, embedded broker and Mosquitto: time to all Running, hub CPU and RSS, heartbeat lag p50/p99, MQTT messages/s (smaller here: 200 and 1,000 agents, 4,000 pods; the full run is 1,000 and 10,000 agents, 20,000 pods)', script: 'dist/bench/fleet.js', env: { BENCH_FLEET_AGENTS: '200,1000', BENCH_FLEET_PODS: '4000', BENCH_TIMEOUT_SECONDS: '300' }, timeLimitSeconds: 1_320 },
   { name: 'vs-swarm', about: 'Bramble vs Docker Swarm on one dockerd: 1, 10, 30 replicas Running, rolling update, killed container replaced, scale, memory added', script: 'dist/bench/vs-swarm.js', timeLimitSeconds: 900 },
 ]

@@ -14,7 +14,7 @@
 // and, for dockerd, to the idle dockerd. Data dirs are on the real disk (under the OS temp dir,
 // which must not be a tmpfs). Names (namespaces, bridge, nodes, pods, containers) start with `wr`.
 //
-//   npm run bench:wear -- [--minutes 10] [--agents 3] [--pods 10] [--settle-seconds 30]
+//   npm run bench:wear -- [--minutes 10] [--agents 3] [--pods 10] [--settle-seconds 70]
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io and iptables.
 
@@ -41,7 +41,11 @@ export interface WearOptions {
   settleSeconds: number
 }
 
-export const DEFAULT_WEAR_OPTIONS: WearOptions = { minutes: 10, agents: 3, podsPerAgent: 10, settleSeconds: 30 }
+/**
+ * Settling runs past each agent's first image-GC pass (60 s after it starts), which reports the
+ * engine's images once and so rewrites each Node once: a start-up write, not the idle cluster's.
+ */
+export const DEFAULT_WEAR_OPTIONS: WearOptions = { minutes: 10, agents: 3, podsPerAgent: 10, settleSeconds: 70 }
 
 /** The counters of /proc/PID/io the bench reports (bytes). */
 export interface IoCounters {

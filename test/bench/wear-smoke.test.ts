@@ -8,7 +8,7 @@ import { formatWear, parseWearArgs, runWearBench } from '../../bench/wear.js'
 import { netnsUnavailable } from '../helpers/netns-host.js'
 
 t.test('flags: defaults, and a bad value is refused naming its flag', async (t) => {
-  t.same(parseWearArgs([]), { minutes: 10, agents: 3, podsPerAgent: 10, settleSeconds: 30 })
+  t.same(parseWearArgs([]), { minutes: 10, agents: 3, podsPerAgent: 10, settleSeconds: 70 })
   t.same(parseWearArgs(['--minutes', '0.5', '--agents=1', '--pods', '2', '--settle-seconds', '0']), { minutes: 0.5, agents: 1, podsPerAgent: 2, settleSeconds: 0 })
   t.throws(() => parseWearArgs(['--minutes', '0']), /--minutes must be a number of minutes to measure from 0.05 to 1440, got "0"/)
   t.throws(() => parseWearArgs(['--minutes']), /--minutes must be/)
