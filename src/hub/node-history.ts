@@ -119,7 +119,8 @@ class SampleRing {
   }
 }
 
-type Figures = { cpu: number; memory: number; temperature?: number }
+/** One heartbeat's figures: a sample without its time. */
+type Figures = Omit<NodeSample, 'atMs'>
 
 export class NodeHistory {
   readonly windowMs: number
