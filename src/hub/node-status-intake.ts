@@ -20,6 +20,7 @@ import type { Clock } from '../lib/clock.js'
 import { CLOCK_SKEW_TOLERANCE_MS } from '../lib/tls-failure.js'
 import type { Logger } from '../lib/logger.js'
 import { RandomHex } from '../lib/random-hex.js'
+import { TurnBudget } from '../lib/turn-budget.js'
 import type { Heartbeats } from './heartbeats.js'
 import type { Informer } from './informer.js'
 import { mutateObject, WRITE } from './node-gateway-writes.js'
@@ -37,6 +38,14 @@ const MAX_EVENTS_PER_MESSAGE = 64
 /** Messages waiting to be written per node; beyond this a node is sending faster than it may. */
 const MAX_PENDING_PER_NODE = 256
 const WARNINGS_PER_NODE_PER_MINUTE = 10
+/**
+ * How long the intake's writes may hold the event loop in one turn. A rollout at 10,000 nodes sends
+ * thousands of pod statuses in one batch; written in one go they held the hub's thread for 1-2 s,
+ * and the heartbeats in the sockets behind them waited that long (bench/fleet's lag p99).
+ */
+const WRITE_MS_PER_TURN = 10
+/** Writes under way at once over all nodes: they share the store's commits. */
+const WRITES_IN_FLIGHT = 64
 export const AGENT_COMPONENT = 'bramble-agent'
 
 export interface NodeStatusIntakeOptions {
@@ -72,6 +81,7 @@ export class NodeStatusIntake {
   /** Each node's clock against the hub's: the times it reports are moved by it. */
   private readonly clocks = new NodeClocks()
   private readonly eventSuffixes = new RandomHex(8)
+  private readonly turns = new TurnBudget(WRITE_MS_PER_TURN, WRITES_IN_FLIGHT)
 
   constructor(private readonly o: NodeStatusIntakeOptions) {
     this.log = o.logger.child({ component: 'node-intake' })
@@ -153,7 +163,7 @@ export class NodeStatusIntake {
     chain.pending++
     const c = chain
     c.tail = c.tail
-      .then(work)
+      .then(() => this.turns.run(work))
       .catch((err) => this.log.warn({ node, err }, 'could not apply a message from a node'))
       .finally(() => {
         c.pending--

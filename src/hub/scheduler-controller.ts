@@ -217,7 +217,18 @@ export class SchedulerController {
   }
 
   private async reconcile(key: string): Promise<void> {
-    await this.turns.take()
+    // The decision runs to its first await inside the turn's budget; the binding's write goes on outside it.
+    const release = await this.turns.enter()
+    let deciding: Promise<void>
+    try {
+      deciding = this.decide(key)
+    } finally {
+      release()
+    }
+    await deciding
+  }
+
+  private async decide(key: string): Promise<void> {
     const pod = this.o.pods.get(key)
     if (!pod || !needsScheduling(pod)) {
       this.unschedulable.delete(key)

@@ -2,7 +2,9 @@
 // that carries its send time, the time from the node sending it to the hub having recorded it, on a
 // real LMDB store with the real intake and informers. A heartbeat without a send time adds nothing,
 // and a node whose clock runs ahead counts as no lag rather than a negative one. A heartbeat is
-// recorded as it arrives, never queued behind the node's status writes, and never written.
+// recorded as it arrives, never queued behind the node's status writes, and never written. A
+// burst of status writes from many nodes goes to the store a bounded number at a time, so the
+// event loop polls its sockets (and their heartbeats) between them.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -118,4 +120,41 @@ t.test('a heartbeat is recorded at once, never queued behind node status writes,
   for (let i = 0; i < 50; i++) beat(clock.now())
   await intake.idle()
   t.equal(await store.revision(), revisionAfterStatus, 'heartbeats write nothing')
+})
+
+t.test('a burst of status writes from many nodes reaches the store a bounded number at a time, over many turns', async (t) => {
+  const NODES = 300
+  const REPORTS = 2
+  for (let n = 0; n < NODES; n++) await registry.create(kind('Node'), '', { apiVersion: 'v1', kind: 'Node', metadata: { name: `burst-${n}` } }, WRITE)
+  await new Promise((r) => setTimeout(r, 50)) // the Node informer has them all
+  // Writes seen per turn of the event loop, as the store hands them to a watch.
+  let turn = 0
+  let ticking = true
+  const tick = () => {
+    if (!ticking) return
+    turn++
+    setImmediate(tick)
+  }
+  setImmediate(tick)
+  const perTurn = new Map<number, number>()
+  const watch = registry.watch(kind('Node'), '', await store.revision(), () => perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1))
+  // Every report changes the Node's meaning: each one is a write. All of them arrive in one go.
+  for (let i = 0; i < REPORTS; i++) {
+    for (let n = 0; n < NODES; n++) {
+      const status = { capacity: { cpu: '4', memory: `${2000 + i}Mi`, pods: '110' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] }
+      intake.handle(upTopic(`burst-${n}`, 'node-status'), encodeMessage({ status }))
+    }
+  }
+  const lagsBefore = lags.length
+  intake.handle(upTopic('pi-1', 'heartbeat'), encodeMessage({ seq: ++seq, uptimeMs: 1, cpu: 0.1, memory: 1 << 20, at: clock.now() }))
+  t.equal(lags.length, lagsBefore + 1, 'a heartbeat behind the burst is recorded at once')
+  await intake.idle()
+  await new Promise((r) => setTimeout(r, 20))
+  ticking = false
+  watch.stop()
+  const counts = [...perTurn.values()]
+  t.equal(counts.reduce((a, b) => a + b, 0), NODES * REPORTS, 'every report was written')
+  // 64 writes are under way at once; two commits may land in one turn.
+  t.ok(Math.max(...counts) <= 128, `no turn wrote more than 128 (most: ${Math.max(...counts)})`)
+  t.ok(counts.length >= 4, `spread over ${counts.length} turns`)
 })
