@@ -50,6 +50,8 @@ interface Stat {
   ppid: number
   /** utime + stime + cutime + cstime: its own CPU and that of children it has reaped, in ticks. */
   ticks: number
+  /** utime + stime: its own CPU alone. */
+  ownTicks: number
 }
 
 function readStat(pid: number): Stat | undefined {
@@ -61,7 +63,8 @@ function readStat(pid: number): Stat | undefined {
   }
   // Field 2 (comm) may hold spaces and parentheses: split after the last ')'. Fields from 3 on.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) }
+  const own = Number(f[11]) + Number(f[12])
+  return { ppid: Number(f[1]), ticks: own + Number(f[13]) + Number(f[14]), ownTicks: own }
 }
 
 function rssKb(pid: number): number {
@@ -87,9 +90,9 @@ function processTree(root: number): number[] {
 }
 
 /** CPU ticks of a process tree: a child reaped between two readings moves into its parent's cutime. */
-function treeTicks(root: number): { ticks: number; processes: number } {
+function treeTicks(root: number): { ticks: number; ownTicks: number; processes: number } {
   const tree = processTree(root)
-  return { ticks: tree.reduce((sum, pid) => sum + (readStat(pid)?.ticks ?? 0), 0), processes: tree.length }
+  return { ticks: tree.reduce((sum, pid) => sum + (readStat(pid)?.ticks ?? 0), 0), ownTicks: readStat(root)?.ownTicks ?? 0, processes: tree.length }
 }
 
 // ---- small helpers -------------------------------------------------------------------------------
@@ -166,12 +169,14 @@ async function footprint(agentPid: number, baselinePid: number) {
   }
   const seconds = (performance.now() - start.at) / 1000
   const percent = (ticks: number) => (ticks / CLOCK_TICKS / seconds) * 100
+  const end = treeTicks(agentPid)
   return {
     seconds,
     rssMb: rssKb(agentPid) / 1024,
     maxRssMb: maxRssKb / 1024,
     baselineRssMb: rssKb(baselinePid) / 1024,
-    cpuPercent: percent(treeTicks(agentPid).ticks - start.agent.ticks),
+    cpuPercent: percent(end.ticks - start.agent.ticks),
+    ownCpuPercent: percent(end.ownTicks - start.agent.ownTicks),
     baselineCpuPercent: percent(treeTicks(baselinePid).ticks - start.baseline.ticks),
     maxProcesses,
   }
@@ -257,6 +262,7 @@ async function main(): Promise<void> {
     console.log(line(`agent VmRSS after ${fp.seconds.toFixed(0)} s (max ${fp.maxRssMb.toFixed(2)})`, fp.rssMb, 'MB', 'idle node process', fp.baselineRssMb, AIMS.rssMb))
     console.log(line(`agent CPU, % of one core (+ children, up to ${fp.maxProcesses - 1} seen)`, fp.cpuPercent, '%', 'idle node process', fp.baselineCpuPercent, AIMS.cpuPercent))
     console.log(line(`apply → Running, median of ${START_REPEATS} (${starts.map((s) => s.toFixed(0)).join(', ')})`, median(starts), 'ms', `docker run -d + inspect (${dockerStarts.map((s) => s.toFixed(0)).join(', ')})`, median(dockerStarts), AIMS.startMs))
+    console.log(`of the agent's CPU: its own process ${fp.ownCpuPercent.toFixed(2)} %, the commands it runs ${(fp.cpuPercent - fp.ownCpuPercent).toFixed(2)} %`)
     console.log(`pods Ready at the end of the window: ${readyAtEnd}/${PODS}`)
   } finally {
     // Pods outlive their agent (offline autonomy): delete them through the hub first, then sweep.
