@@ -3,6 +3,11 @@
 // here they are applied in one `iptables-restore --noflush` (atomic per table, touching only our
 // chains), then the jumps from the built-in chains are checked and added when missing, so an
 // agent restart never duplicates them. Syncs run one at a time.
+//
+// Each sync first reads the tables (one `iptables-save`). When the rules wanted are those applied
+// last and our chains and jumps read as they did right after, nothing is run: a resync every 30 s
+// of an unchanged catalog used to start ten iptables processes, most of the agent's child CPU.
+// Anyone flushing or editing our chains makes them read differently, and they are applied again.
 
 import { execFile } from 'node:child_process'
 import type { KubeObject } from '../api/types.js'
@@ -20,6 +25,8 @@ export interface Iptables {
   deleteHook(hook: Hook): Promise<void>
   /** `iptables-restore --noflush` of the text. */
   restore(text: string): Promise<void>
+  /** `iptables-save` of every table. */
+  save(): Promise<string>
 }
 
 /**
@@ -63,6 +70,7 @@ export function commandIptables(prefix: string[] = []): Iptables {
     async restore(text) {
       await run('iptables-restore', ['-w', '--noflush'], text)
     },
+    save: () => run('iptables-save', []),
   }
 }
 
@@ -77,6 +85,8 @@ export interface ServiceProxyOptions {
 
 export class ServiceProxy {
   private chain: Promise<void> = Promise.resolve()
+  /** The rules last applied, and how our chains and jumps read right after; undefined until applied (or after a failure). */
+  private applied: { text: string; ours: string } | undefined
   private readonly log: Logger
   readonly chains: Chains
 
@@ -95,6 +105,7 @@ export class ServiceProxy {
   /** Removes the jumps and every chain of ours (the agent leaving the node for good). */
   remove(): Promise<void> {
     const run = this.chain.then(async () => {
+      this.applied = undefined
       for (const hook of hooks(this.chains)) while (await this.o.iptables.hasHook(hook)) await this.o.iptables.deleteHook(hook)
       const text: string[] = []
       for (const table of ['nat', 'filter'] as const) {
@@ -108,12 +119,42 @@ export class ServiceProxy {
   }
 
   private async apply(services: KubeObject[], endpoints: KubeObject[]): Promise<void> {
-    const prefix = this.chains.prefix
-    const existingChains = { nat: await this.o.iptables.listChains('nat', prefix), filter: await this.o.iptables.listChains('filter', prefix) }
-    const text = proxyRules({ chains: this.chains, services, endpoints, existingChains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
-    // Applied every time, even when unchanged: someone may have flushed our chains.
+    const before = readTables(await this.o.iptables.save(), this.chains)
+    const text = proxyRules({ chains: this.chains, services, endpoints, existingChains: before.chains, ...(this.o.clusterCidr ? { clusterCidr: this.o.clusterCidr } : {}) })
+    if (this.applied?.text === text && this.applied.ours === before.ours) return void this.log.debug({ services: services.length }, 'service rules in place')
+    this.applied = undefined
     await this.o.iptables.restore(text)
+    for (const hook of hooks(this.chains)) if (!before.hooks.has(hookKey(hook))) await this.o.iptables.addHook(hook)
     this.log.debug({ services: services.length }, 'service rules applied')
-    for (const hook of hooks(this.chains)) if (!(await this.o.iptables.hasHook(hook))) await this.o.iptables.addHook(hook)
+    this.applied = { text, ours: readTables(await this.o.iptables.save(), this.chains).ours }
   }
 }
+
+/** Our chains, their rules and the jumps to them, as `iptables-save` printed the tables. */
+function readTables(saved: string, chains: Chains): { chains: Record<Table, string[]>; hooks: Set<string>; ours: string } {
+  const found: Record<Table, string[]> = { nat: [], filter: [] }
+  const jumps = new Set<string>()
+  const ours: string[] = []
+  let table = ''
+  for (const line of saved.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim()
+    if (table !== 'nat' && table !== 'filter') continue
+    if (line.startsWith(`:${chains.prefix}`)) {
+      // A chain's header carries its counters: only its name says what it is.
+      const name = line.slice(1).split(' ')[0]!
+      found[table].push(name)
+      ours.push(`${table} :${name}`)
+    } else if (line.startsWith('-A ')) {
+      const [, chain] = line.split(' ', 2)
+      const jump = / -j (\S+)$/.exec(line)?.[1]
+      if (chain!.startsWith(chains.prefix)) ours.push(`${table} ${line}`)
+      else if (jump?.startsWith(chains.prefix)) {
+        jumps.add(`${table} ${chain} ${jump}`)
+        ours.push(`${table} ${line}`)
+      }
+    }
+  }
+  return { chains: found, hooks: jumps, ours: ours.join('\n') }
+}
+
+const hookKey = (h: Hook) => `${h.table} ${h.chain} ${h.target}`

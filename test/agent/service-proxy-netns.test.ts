@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import t from 'tap'
 import type { KubeObject } from '../../src/api/types.js'
-import { ServiceProxy, commandIptables } from '../../src/agent/service-proxy.js'
+import { ServiceProxy, commandIptables, type Iptables } from '../../src/agent/service-proxy.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { chainsFor } from '../../src/mesh/proxy-rules.js'
 
@@ -74,7 +74,15 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
     server!.stdout!.on('data', (d: Buffer) => (seen += String(d).split('listening').length - 1) >= 2 && resolve())
   })
 
-  const iptables = commandIptables(inNs)
+  // The real commands, counted: an unchanged resync must not run more than one iptables-save.
+  const real = commandIptables(inNs)
+  const calls: string[] = []
+  const counted = <K extends keyof Iptables>(name: K): Iptables[K] =>
+    ((...args: unknown[]) => {
+      calls.push(name)
+      return (real[name] as (...a: unknown[]) => unknown)(...args)
+    }) as Iptables[K]
+  const iptables: Iptables = { listChains: counted('listChains'), hasHook: counted('hasHook'), addHook: counted('addHook'), deleteHook: counted('deleteHook'), restore: counted('restore'), save: counted('save') }
   let proxy = new ServiceProxy({ iptables, clusterId: CLUSTER, logger: silentLogger() })
 
   t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'nothing answers the ClusterIP before the rules')
@@ -83,6 +91,23 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
   let answers = connectMany('10.43.0.10', 80, 40)
   t.equal(answers.filter((a) => a === 'a' || a === 'b').length, 40, `every connection to the ClusterIP reached a backend: ${answers.join(',')}`)
   t.ok(answers.includes('a') && answers.includes('b'), 'spread over both endpoints')
+
+  calls.length = 0
+  await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
+  t.same(calls, ['save'], 'a resync of the same catalog reads the tables once and changes nothing')
+  // Someone flushes our chain: the next resync finds it and puts the rules back.
+  sh([...inNs, 'iptables', '-w', '-t', 'nat', '-F', C.services])
+  t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'flushed: the ClusterIP answers no more')
+  calls.length = 0
+  await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
+  t.ok(calls.includes('restore'), `the flushed rules were applied again (${calls.join(' ')})`)
+  t.equal(connectMany('10.43.0.10', 80, 10).filter((a) => a === 'a' || a === 'b').length, 10, 'and the ClusterIP answers again')
+  // A jump deleted by hand comes back too.
+  sh([...inNs, 'iptables', '-w', '-t', 'nat', '-D', 'OUTPUT', '-m', 'comment', '--comment', 'bramble service proxy', '-j', C.services])
+  calls.length = 0
+  await proxy.sync([service({})], [endpoints(['10.42.0.5', '10.42.0.6'])])
+  t.ok(calls.includes('addHook'), `the deleted jump was added again (${calls.join(' ')})`)
+  t.equal(connectMany('10.43.0.10', 80, 10).filter((a) => a === 'a' || a === 'b').length, 10, 'and the ClusterIP answers again')
 
   await proxy.sync([service({})], [endpoints(['10.42.0.5'], ['10.42.0.6'])])
   answers = connectMany('10.43.0.10', 80, 20)
