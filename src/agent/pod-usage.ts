@@ -101,17 +101,17 @@ export class CgroupPodUsage {
   /** Where Docker put the container's cgroup: the systemd driver's scope or the cgroupfs driver's directory. */
   private cgroupOf(id: string): CgroupFiles | undefined {
     if (this.files.has(id)) return this.files.get(id) ?? undefined
-    const version = (this.version ??= exists(join(this.root, 'cgroup.controllers')) ? 2 : 1)
+    const version = (this.version ??= existsSync(join(this.root, 'cgroup.controllers')) ? 2 : 1)
     const leaves = [`system.slice/docker-${id}.scope`, `docker/${id}`]
     let found: CgroupFiles | undefined
     if (version === 2) {
-      for (const leaf of leaves) if (!found && exists(join(this.root, leaf, 'cpu.stat'))) found = { version, cpuDir: join(this.root, leaf), memoryDir: join(this.root, leaf) }
+      for (const leaf of leaves) if (!found && existsSync(join(this.root, leaf, 'cpu.stat'))) found = { version, cpuDir: join(this.root, leaf), memoryDir: join(this.root, leaf) }
     } else {
       let cpuDir: string | undefined
       let memoryDir: string | undefined
       for (const leaf of leaves) {
-        for (const controller of ['cpuacct', 'cpu,cpuacct']) if (!cpuDir && exists(join(this.root, controller, leaf, 'cpuacct.usage'))) cpuDir = join(this.root, controller, leaf)
-        if (!memoryDir && exists(join(this.root, 'memory', leaf, 'memory.stat'))) memoryDir = join(this.root, 'memory', leaf)
+        for (const controller of ['cpuacct', 'cpu,cpuacct']) if (!cpuDir && existsSync(join(this.root, controller, leaf, 'cpuacct.usage'))) cpuDir = join(this.root, controller, leaf)
+        if (!memoryDir && existsSync(join(this.root, 'memory', leaf, 'memory.stat'))) memoryDir = join(this.root, 'memory', leaf)
       }
       if (cpuDir && memoryDir) found = { version, cpuDir, memoryDir }
     }
@@ -139,8 +139,4 @@ export function cpuRate(before: CpuReading, after: CpuReading): number {
   const elapsedNs = (after.atMs - before.atMs) * 1e6
   if (!(elapsedNs > 0) || after.usageNs < before.usageNs) return 0
   return (after.usageNs - before.usageNs) / elapsedNs
-}
-
-function exists(path: string): boolean {
-  return existsSync(path)
 }
