@@ -1,5 +1,5 @@
 // HostInfo for a simulated node: the size, architecture and address bench/sched gives it, instead
-// of what systeminformation finds on the bench machine. Usage stays flat and light.
+// of what the bench machine reports for itself. Usage stays flat and light.
 
 import type { HostFacts, HostInfo, HostUsage } from '../src/agent/host-info.js'
 
