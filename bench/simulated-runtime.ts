@@ -3,9 +3,16 @@
 // it lives in bench/ and nothing in src/ imports it: the one place Bramble allows a runtime that
 // does not run containers. It keeps state like an engine would and passes the ContainerRuntime
 // contract (test/bench/simulated-runtime.test.ts); exec, which it cannot fake honestly, throws.
+//
+// Every call answers on a later turn of the event loop, as an engine's answer over its socket does.
+// Answered at once, a thousand simulated nodes' pod passes ran as one chain of promise callbacks,
+// and the sockets of every node in the process waited for it: a heartbeat stamped at the start of
+// a 2-second chain reached the hub 2 seconds late (bench/fleet's lag, measured at the hub, was the
+// simulator's stall, which a real fleet, a process per node, does not share).
 
 import { createHash, randomBytes } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecResult, LogOptions, RuntimeEvent } from '../src/agent/container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError, NotImplementedError } from '../src/agent/errors.js'
 
@@ -43,25 +50,30 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    await nextTurn()
     const out: ContainerInfo[] = []
     for (const c of this.containers.values()) if (matches(c.info.labels, labels)) out.push(copy(c.info))
     return out
   }
 
   async inspect(id: string): Promise<ContainerInfo> {
+    await nextTurn()
     return copy(this.get(id).info)
   }
 
   async imageId(ref: string): Promise<string | undefined> {
+    await nextTurn()
     return this.images.get(ref)
   }
 
   async pullImage(ref: string): Promise<void> {
+    await nextTurn()
     if (!(this.o.pullable ?? (() => true))(ref)) throw new ImagePullError(ref, 'simulated registry: manifest unknown')
     this.addImage(ref)
   }
 
   async importImage(rootfsTar: Readable, ref: string): Promise<void> {
+    await nextTurn()
     for await (const _chunk of rootfsTar) {
       // drained: the image is recorded, its content is not kept
     }
@@ -69,6 +81,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async create(spec: ContainerSpec): Promise<string> {
+    await nextTurn()
     const imageId = this.images.get(spec.image)
     if (!imageId) throw new ContainerRuntimeError('create container', spec.name, { cause: new Error(`No such image: ${spec.image}`) })
     for (const c of this.containers.values()) {
@@ -86,6 +99,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
+    await nextTurn()
     const c = this.resolve(id)
     if (c.info.state.status === 'running') return
     const mode = c.networkMode
@@ -99,6 +113,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async stop(id: string, _graceSeconds: number): Promise<void> {
+    await nextTurn()
     const c = this.get(id)
     if (c.info.state.status !== 'running') return
     c.info.state = { ...c.info.state, status: 'exited', exitCode: 143, finishedAt: new Date().toISOString() }
@@ -107,16 +122,19 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async remove(id: string): Promise<void> {
+    await nextTurn()
     if (!this.containers.has(id)) return
     this.emit(id, 'destroy')
     this.containers.delete(id)
   }
 
   async exec(_id: string, _cmd: string[]): Promise<ExecResult> {
+    await nextTurn()
     throw new NotImplementedError('exec in a simulated container')
   }
 
   async logs(id: string, _options?: LogOptions): Promise<Readable> {
+    await nextTurn()
     const c = this.get(id)
     const stream = new PassThrough()
     stream.end(`simulated container ${c.info.name}: it runs no process and writes no output\n`)
@@ -124,20 +142,24 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async wait(id: string): Promise<{ exitCode: number }> {
+    await nextTurn()
     const c = this.get(id)
     if (c.info.state.status !== 'running' && c.info.state.status !== 'created') return { exitCode: c.info.state.exitCode }
     return new Promise((resolve) => c.waiters.push(resolve))
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await nextTurn()
     this.volumes.set(name, { ...labels })
   }
 
   async removeVolume(name: string): Promise<void> {
+    await nextTurn()
     this.volumes.delete(name)
   }
 
   async watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }> {
+    await nextTurn()
     const entry = { labels, fn: onEvent }
     this.listeners.add(entry)
     return { close: () => void this.listeners.delete(entry) }

@@ -19,3 +19,22 @@ t.test('a pulled image is present; exec is refused as not implemented', async (t
   t.equal(runtime.running, 1)
   await t.rejects(runtime.exec(id, ['true']), { code: 'BRAMBLE_AGENT_NOT_IMPLEMENTED' })
 })
+
+t.test('every call answers on a later turn of the event loop, as an engine over its socket does', async (t) => {
+  const runtime = new SimulatedRuntime({ images: ['app:1'] })
+  let id = ''
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['list', () => runtime.list({})],
+    ['create', async () => (id = await runtime.create({ name: 'turns', image: 'app:1', labels: {} }))],
+    ['inspect', () => runtime.inspect(id)],
+    ['start', () => runtime.start(id)],
+    ['stop', () => runtime.stop(id, 0)],
+    ['a refused call', () => runtime.inspect('no-such-container').catch(() => undefined)],
+  ]
+  for (const [name, call] of calls) {
+    let turned = false
+    setImmediate(() => (turned = true))
+    await call()
+    t.ok(turned, `${name}: I/O queued before the call ran before its answer`)
+  }
+})
