@@ -8,13 +8,28 @@
 // Answered at once, a thousand simulated nodes' pod passes ran as one chain of promise callbacks,
 // and the sockets of every node in the process waited for it: a heartbeat stamped at the start of
 // a 2-second chain reached the hub 2 seconds late (bench/fleet's lag, measured at the hub, was the
-// simulator's stall, which a real fleet, a process per node, does not share).
+// simulator's stall, which a real fleet, a process per node, does not share). The runtimes of one
+// process also share a budget of a few milliseconds of answers per turn: answers all due on one
+// turn (10,000 nodes starting pods) ran for seconds before the loop polled again, and a socket's
+// next write waits for the previous one's completion, which comes from that poll.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecResult, LogOptions, RuntimeEvent } from '../src/agent/container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError, NotImplementedError } from '../src/agent/errors.js'
+import { TurnBudget } from '../src/lib/turn-budget.js'
+
+/** Milliseconds of answers (and what the callers do with them) per turn, over every runtime in the process. */
+const ANSWER_MS_PER_TURN = 5
+const answerTurns = new TurnBudget(ANSWER_MS_PER_TURN)
+
+/** Resolves on a later turn, once the process's budget for answers allows. */
+async function engineAnswer(): Promise<void> {
+  await nextTurn()
+  const release = await answerTurns.enter()
+  release()
+}
 
 export interface SimulatedRuntimeOptions {
   /** Images the node already holds (the pause image, typically). */
@@ -50,30 +65,30 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
-    await nextTurn()
+    await engineAnswer()
     const out: ContainerInfo[] = []
     for (const c of this.containers.values()) if (matches(c.info.labels, labels)) out.push(copy(c.info))
     return out
   }
 
   async inspect(id: string): Promise<ContainerInfo> {
-    await nextTurn()
+    await engineAnswer()
     return copy(this.get(id).info)
   }
 
   async imageId(ref: string): Promise<string | undefined> {
-    await nextTurn()
+    await engineAnswer()
     return this.images.get(ref)
   }
 
   async pullImage(ref: string): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     if (!(this.o.pullable ?? (() => true))(ref)) throw new ImagePullError(ref, 'simulated registry: manifest unknown')
     this.addImage(ref)
   }
 
   async importImage(rootfsTar: Readable, ref: string): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     for await (const _chunk of rootfsTar) {
       // drained: the image is recorded, its content is not kept
     }
@@ -81,7 +96,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async create(spec: ContainerSpec): Promise<string> {
-    await nextTurn()
+    await engineAnswer()
     const imageId = this.images.get(spec.image)
     if (!imageId) throw new ContainerRuntimeError('create container', spec.name, { cause: new Error(`No such image: ${spec.image}`) })
     for (const c of this.containers.values()) {
@@ -99,7 +114,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     const c = this.resolve(id)
     if (c.info.state.status === 'running') return
     const mode = c.networkMode
@@ -113,7 +128,7 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async stop(id: string, _graceSeconds: number): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     const c = this.get(id)
     if (c.info.state.status !== 'running') return
     c.info.state = { ...c.info.state, status: 'exited', exitCode: 143, finishedAt: new Date().toISOString() }
@@ -122,19 +137,19 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async remove(id: string): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     if (!this.containers.has(id)) return
     this.emit(id, 'destroy')
     this.containers.delete(id)
   }
 
   async exec(_id: string, _cmd: string[]): Promise<ExecResult> {
-    await nextTurn()
+    await engineAnswer()
     throw new NotImplementedError('exec in a simulated container')
   }
 
   async logs(id: string, _options?: LogOptions): Promise<Readable> {
-    await nextTurn()
+    await engineAnswer()
     const c = this.get(id)
     const stream = new PassThrough()
     stream.end(`simulated container ${c.info.name}: it runs no process and writes no output\n`)
@@ -142,24 +157,24 @@ export class SimulatedRuntime implements ContainerRuntime {
   }
 
   async wait(id: string): Promise<{ exitCode: number }> {
-    await nextTurn()
+    await engineAnswer()
     const c = this.get(id)
     if (c.info.state.status !== 'running' && c.info.state.status !== 'created') return { exitCode: c.info.state.exitCode }
     return new Promise((resolve) => c.waiters.push(resolve))
   }
 
   async createVolume(name: string, labels: Record<string, string>): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     this.volumes.set(name, { ...labels })
   }
 
   async removeVolume(name: string): Promise<void> {
-    await nextTurn()
+    await engineAnswer()
     this.volumes.delete(name)
   }
 
   async watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void): Promise<{ close(): void }> {
-    await nextTurn()
+    await engineAnswer()
     const entry = { labels, fn: onEvent }
     this.listeners.add(entry)
     return { close: () => void this.listeners.delete(entry) }
