@@ -21,7 +21,7 @@ import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError, NotImple
 import { TurnBudget } from '../src/lib/turn-budget.js'
 
 /** Milliseconds of answers (and what the callers do with them) per turn, over every runtime in the process. */
-const ANSWER_MS_PER_TURN = 5
+const ANSWER_MS_PER_TURN = 25
 const answerTurns = new TurnBudget(ANSWER_MS_PER_TURN)
 
 /** Resolves on a later turn, once the process's budget for answers allows. */
