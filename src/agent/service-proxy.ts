@@ -17,12 +17,8 @@ import { IptablesError } from './errors.js'
 
 /** The kernel's packet filter, as the proxy uses it. */
 export interface Iptables {
-  /** Names of the chains in a table that start with `prefix`. */
-  listChains(table: Table, prefix: string): Promise<string[]>
-  hasHook(hook: Hook): Promise<boolean>
   /** Adds the jump first in its built-in chain. */
   addHook(hook: Hook): Promise<void>
-  deleteHook(hook: Hook): Promise<void>
   /** `iptables-restore --noflush` of the text. */
   restore(text: string): Promise<void>
   /** `iptables-save` of every table. */
@@ -45,27 +41,9 @@ export function commandIptables(prefix: string[] = []): Iptables {
     })
   const hookArgs = (h: Hook) => ['-t', h.table, h.chain, '-m', 'comment', '--comment', 'bramble service proxy', '-j', h.target]
   return {
-    async listChains(table, prefix) {
-      const out = await run('iptables-save', ['-t', table])
-      return out
-        .split('\n')
-        .filter((l) => l.startsWith(`:${prefix}`))
-        .map((l) => l.slice(1).split(' ')[0]!)
-    },
-    async hasHook(h) {
-      const [t, table, ...rest] = hookArgs(h)
-      return run('iptables', ['-w', t!, table!, '-C', ...rest]).then(
-        () => true,
-        () => false,
-      )
-    },
     async addHook(h) {
       const [t, table, chain, ...rest] = hookArgs(h)
       await run('iptables', ['-w', t!, table!, '-I', chain!, '1', ...rest])
-    },
-    async deleteHook(h) {
-      const [t, table, ...rest] = hookArgs(h)
-      await run('iptables', ['-w', t!, table!, '-D', ...rest])
     },
     async restore(text) {
       await run('iptables-restore', ['-w', '--noflush'], text)
@@ -102,16 +80,23 @@ export class ServiceProxy {
     return run
   }
 
-  /** Removes the jumps and every chain of ours (the agent leaving the node for good). */
+  /**
+   * Removes every jump to our chains (duplicates too) and the chains themselves (the agent leaving
+   * the node for good): one read of the tables, one restore that flushes our chains, deletes the
+   * jumps as they read and then the chains.
+   */
   remove(): Promise<void> {
     const run = this.chain.then(async () => {
       this.applied = undefined
-      for (const hook of hooks(this.chains)) while (await this.o.iptables.hasHook(hook)) await this.o.iptables.deleteHook(hook)
-      const text: string[] = []
-      for (const table of ['nat', 'filter'] as const) {
-        const chains = await this.o.iptables.listChains(table, this.chains.prefix)
-        text.push(`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT')
-      }
+      const { chains, jumps } = readTables(await this.o.iptables.save(), this.chains)
+      if (chains.nat.length + chains.filter.length + jumps.nat.length + jumps.filter.length === 0) return
+      const text = (['nat', 'filter'] as const).flatMap((table) => [
+        `*${table}`,
+        ...chains[table].map((c) => `:${c} - [0:0]`),
+        ...jumps[table].map((rule) => `-D ${rule.slice('-A '.length)}`),
+        ...chains[table].map((c) => `-X ${c}`),
+        'COMMIT',
+      ])
       await this.o.iptables.restore(text.join('\n') + '\n')
     })
     this.chain = run.catch(() => {})
@@ -130,9 +115,10 @@ export class ServiceProxy {
   }
 }
 
-/** Our chains, their rules and the jumps to them, as `iptables-save` printed the tables. */
-function readTables(saved: string, chains: Chains): { chains: Record<Table, string[]>; hooks: Set<string>; ours: string } {
+/** Our chains, their rules and the jumps to them (each rule as printed, and by hook), as `iptables-save` printed the tables. */
+function readTables(saved: string, chains: Chains): { chains: Record<Table, string[]>; jumps: Record<Table, string[]>; hooks: Set<string>; ours: string } {
   const found: Record<Table, string[]> = { nat: [], filter: [] }
+  const jumpRules: Record<Table, string[]> = { nat: [], filter: [] }
   const jumps = new Set<string>()
   const ours: string[] = []
   let table = ''
@@ -150,11 +136,12 @@ function readTables(saved: string, chains: Chains): { chains: Record<Table, stri
       if (chain!.startsWith(chains.prefix)) ours.push(`${table} ${line}`)
       else if (jump?.startsWith(chains.prefix)) {
         jumps.add(`${table} ${chain} ${jump}`)
+        jumpRules[table].push(line)
         ours.push(`${table} ${line}`)
       }
     }
   }
-  return { chains: found, hooks: jumps, ours: ours.join('\n') }
+  return { chains: found, jumps: jumpRules, hooks: jumps, ours: ours.join('\n') }
 }
 
 const hookKey = (h: Hook) => `${h.table} ${h.chain} ${h.target}`

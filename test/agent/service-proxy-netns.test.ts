@@ -82,7 +82,7 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
       calls.push(name)
       return (real[name] as (...a: unknown[]) => unknown)(...args)
     }) as Iptables[K]
-  const iptables: Iptables = { listChains: counted('listChains'), hasHook: counted('hasHook'), addHook: counted('addHook'), deleteHook: counted('deleteHook'), restore: counted('restore'), save: counted('save') }
+  const iptables: Iptables = { addHook: counted('addHook'), restore: counted('restore'), save: counted('save') }
   let proxy = new ServiceProxy({ iptables, clusterId: CLUSTER, logger: silentLogger() })
 
   t.notMatch(connectMany('10.43.0.10', 80, 1)[0], /^[ab]$/, 'nothing answers the ClusterIP before the rules')
@@ -138,7 +138,11 @@ t.test('service rules in a network namespace', { skip: canRun ? false : 'needs r
   await other.sync([service({ clusterIP: '10.43.0.99' })], [endpoints(['10.42.0.6'])])
   await proxy.sync([], [])
   t.same([...new Set(connectMany('10.43.0.99', 80, 3))], ['b'], "another cluster's Service still works after our sync")
+  // A second jump to our chain (an old agent's, say) goes with the rest.
+  sh([...inNs, 'iptables', '-w', '-t', 'nat', '-A', 'OUTPUT', '-m', 'comment', '--comment', 'bramble service proxy', '-j', C.services])
+  calls.length = 0
   await proxy.remove()
+  t.same(calls, ['save', 'restore'], 'remove() reads the tables once and removes in one restore')
   const left = sh([...inNs, 'iptables-save'])
   t.notMatch(left, C.prefix, 'remove() takes every chain and jump of ours away')
   t.match(left, chainsFor('beef00000000').services, "and leaves the other cluster's")
