@@ -9,7 +9,7 @@
 // and the sockets of every node in the process waited for it: a heartbeat stamped at the start of
 // a 2-second chain reached the hub 2 seconds late (bench/fleet's lag, measured at the hub, was the
 // simulator's stall, which a real fleet, a process per node, does not share). The runtimes of one
-// process also share a budget of a few milliseconds of answers per turn: answers all due on one
+// process also share a budget of 25 ms of answers per turn: answers all due on one
 // turn (10,000 nodes starting pods) ran for seconds before the loop polled again, and a socket's
 // next write waits for the previous one's completion, which comes from that poll.
 
@@ -24,11 +24,14 @@ import { TurnBudget } from '../src/lib/turn-budget.js'
 const ANSWER_MS_PER_TURN = 25
 const answerTurns = new TurnBudget(ANSWER_MS_PER_TURN)
 
-/** Resolves on a later turn, once the process's budget for answers allows. */
+/**
+ * Resolves on a later turn, once the process's budget for answers allows. The answer's turn is over
+ * once the caller has done what it does with it up to its next wait (a tick after this promise
+ * callback chain): a release at once would let every answer due start before any of that ran.
+ */
 async function engineAnswer(): Promise<void> {
   await nextTurn()
-  const release = await answerTurns.enter()
-  release()
+  process.nextTick(await answerTurns.enter())
 }
 
 export interface SimulatedRuntimeOptions {

@@ -38,3 +38,30 @@ t.test('every call answers on a later turn of the event loop, as an engine over 
     t.ok(turned, `${name}: I/O queued before the call ran before its answer`)
   }
 })
+
+t.test("answers due together are spread over turns: the process's budget of answers per turn holds", async (t) => {
+  const runtime = new SimulatedRuntime({ images: ['app:1'] })
+  const id = await runtime.create({ name: 'budget', image: 'app:1', labels: {} })
+  let turn = 0
+  let done = false
+  const tick = () => {
+    turn++
+    if (!done) setImmediate(tick)
+  }
+  setImmediate(tick)
+  const perTurn = new Map<number, number>()
+  // 60 callers asked at once; each spends 2 ms with its answer, so 25 ms a turn holds at most 13 (and one that crosses the line).
+  await Promise.all(
+    Array.from({ length: 60 }, async () => {
+      await runtime.inspect(id)
+      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1)
+      const until = performance.now() + 2
+      while (performance.now() < until) {
+        // the caller's own work with the answer
+      }
+    }),
+  )
+  done = true
+  t.ok(perTurn.size >= 4, `the answers came over ${perTurn.size} turns`)
+  t.ok(Math.max(...perTurn.values()) <= 14, `at most 14 answers a turn: ${[...perTurn.values()].join(', ')}`)
+})
