@@ -119,7 +119,7 @@ export class ServiceProxy {
 function readTables(saved: string, chains: Chains): { chains: Record<Table, string[]>; jumps: Record<Table, string[]>; hooks: Set<string>; ours: string } {
   const found: Record<Table, string[]> = { nat: [], filter: [] }
   const jumpRules: Record<Table, string[]> = { nat: [], filter: [] }
-  const jumps = new Set<string>()
+  const hookKeys = new Set<string>()
   const ours: string[] = []
   let table = ''
   for (const line of saved.split('\n')) {
@@ -135,13 +135,13 @@ function readTables(saved: string, chains: Chains): { chains: Record<Table, stri
       const jump = / -j (\S+)$/.exec(line)?.[1]
       if (chain!.startsWith(chains.prefix)) ours.push(`${table} ${line}`)
       else if (jump?.startsWith(chains.prefix)) {
-        jumps.add(`${table} ${chain} ${jump}`)
+        hookKeys.add(`${table} ${chain} ${jump}`)
         jumpRules[table].push(line)
         ours.push(`${table} ${line}`)
       }
     }
   }
-  return { chains: found, jumps: jumpRules, hooks: jumps, ours: ours.join('\n') }
+  return { chains: found, jumps: jumpRules, hooks: hookKeys, ours: ours.join('\n') }
 }
 
 const hookKey = (h: Hook) => `${h.table} ${h.chain} ${h.target}`
