@@ -24,7 +24,7 @@ import { ConfigError } from '../lib/config-errors.js'
 import { HubMetrics } from './hub-metrics.js'
 import { MetricsApi } from './metrics-api.js'
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js'
-import { writeMosquittoAuthFiles } from './mosquitto-config.js'
+import { MosquittoReloader, writeMosquittoAuthFiles } from './mosquitto-config.js'
 import { NodeCredentials } from './node-credentials.js'
 import { startNodeGateway, type NodeGateway } from './node-gateway.js'
 import { Registry } from './registry.js'
@@ -143,9 +143,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
       const dir = join(config.dataDir, 'mosquitto')
       // Coalesced: nodes joining by the thousand make one rewrite and reload per burst, not one each.
+      const reloader = config.mosquittoPidFile ? new MosquittoReloader(config.mosquittoPidFile, log) : undefined
+      stops.push(() => reloader?.close())
       const write = coalescedTask(async () => {
         await writeMosquittoAuthFiles(dir, credentials)
-        if (config.mosquittoPidFile) reloadMosquitto(config.mosquittoPidFile, log)
+        reloader?.reload()
       })
       await write()
       stops.push(credentials.onChange(() => void write().catch((err) => log.error({ err }, 'could not update the Mosquitto password and ACL files'))))
@@ -359,13 +361,3 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
-/** Mosquitto reads its password and ACL files again on SIGHUP. */
-function reloadMosquitto(pidFile: string, log: Logger): void {
-  try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim())
-    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${pidFile} holds no process id`)
-    process.kill(pid, 'SIGHUP')
-  } catch (err) {
-    log.error({ err, pidFile }, 'could not make Mosquitto reload its password and ACL files; reload it by hand (SIGHUP)')
-  }
-}

@@ -6,9 +6,11 @@
 // ACLs on delivery (including messages queued for a durable session), so reusing another node's
 // client id reveals nothing, but it does disconnect that node; the embedded broker refuses it.
 
+import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLUSTER_ROOT, NODES_ROOT } from '../api/protocol.js'
+import type { Logger } from '../lib/logger.js'
 import { HUB_USERNAME } from './broker-acl.js'
 import { writeFileAtomic, type NodeCredentials, type PasswordEntry } from './node-credentials.js'
 
@@ -80,4 +82,45 @@ export async function writeMosquittoAuthFiles(
   await writeFileAtomic(passwordFile, mosquittoPasswordFile(credentials.passwordEntries()), mode)
   await writeFileAtomic(aclFile, mosquittoAclFile(), mode)
   return { passwordFile, aclFile }
+}
+
+/** How long after the last reload one more is sent, for a reload Mosquitto may have missed. */
+export const MOSQUITTO_SETTLE_RELOAD_MS = 2_000
+
+/**
+ * Makes Mosquitto read its password and ACL files again (SIGHUP to the pid in its pid file), and
+ * once more when reloads pause. Mosquitto clears its reload flag after reloading, so a SIGHUP that
+ * comes while it still reads the files of the last one is lost: in a burst of 10,000 joins the
+ * last 5 nodes' credentials stayed unknown to it until another SIGHUP came (bench/fleet, where a
+ * SIGHUP by hand let them in at once).
+ */
+export class MosquittoReloader {
+  private settle: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly pidFile: string,
+    private readonly log: Logger,
+    private readonly settleMs = MOSQUITTO_SETTLE_RELOAD_MS,
+  ) {}
+
+  reload(): void {
+    this.signal()
+    clearTimeout(this.settle)
+    this.settle = setTimeout(() => this.signal(), this.settleMs)
+    this.settle.unref()
+  }
+
+  close(): void {
+    clearTimeout(this.settle)
+  }
+
+  private signal(): void {
+    try {
+      const pid = Number(readFileSync(this.pidFile, 'utf8').trim())
+      if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${this.pidFile} holds no process id`)
+      process.kill(pid, 'SIGHUP')
+    } catch (err) {
+      this.log.error({ err, pidFile: this.pidFile }, 'could not make Mosquitto reload its password and ACL files; reload it by hand (SIGHUP)')
+    }
+  }
 }
