@@ -1,10 +1,11 @@
 // The real kubectl, every pinned version from 1.29 to 1.33 found on this machine, against a real hub.
 
-import { existsSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
+import { dockerClient, removeClusterContainers } from '../helpers/docker.js'
 import { REPO_ROOT, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
 import { pinnedKubectls, runKubectl, type KubectlRun } from '../helpers/kubectl.js'
 
@@ -26,10 +27,17 @@ if (found.length === 0) {
   t.pass('skipped: no kubectl found')
 } else {
   t.before(async () => {
-    // `bramble up`: the one-command cluster of the README (its agent idles here: no pods are made)
+    // `bramble up`: the one-command cluster of the README (its agent runs the pods of the Deployments
+    // applied here, though their images are not on this machine)
     hub = await startHubProcess({ command: 'up', args: ['--node-name', 'kubectl-e2e'] })
   })
-  t.teardown(() => hub?.cleanup())
+  t.teardown(async () => {
+    if (!hub) return
+    await hub.stop()
+    // Pods outlive their agent (offline autonomy): the cluster's containers go once it has stopped.
+    await removeClusterContainers(dockerClient(), readFileSync(join(hub.dataDir, 'cluster-id'), 'utf8').trim()).catch((err) => t.comment(`the cluster's containers stay: ${err.message}`))
+    await hub.cleanup()
+  })
 
   for (const { version, bin } of found) {
     t.test(`kubectl ${version}`, async (t) => {

@@ -28,10 +28,14 @@ async function run(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'img-pull-e2e-'))
   let hub: HubProcess | undefined
   let agent: AgentProcess | undefined
+  let clusterId: string | undefined
   const registry = await startLocalRegistry()
+  // One teardown, in this order: the agent is gone before its containers go (tap runs teardowns
+  // last registered first, and a live agent would make the pods again).
   t.teardown(async () => {
     await agent?.stop('SIGKILL')
     await hub?.stop()
+    if (clusterId) await removeClusterContainers(docker, clusterId)
     closeApiAgents()
     await registry.stop()
     await rm(root, { recursive: true, force: true })
@@ -46,8 +50,7 @@ async function run(): Promise<void> {
   t.teardown(() => docker.getImage(image).remove({ force: true }).catch(() => {}))
 
   hub = await startHubProcess({ dataDir: join(root, 'hub') })
-  const clusterId = readFileSync(join(root, 'hub', 'cluster-id'), 'utf8').trim()
-  t.teardown(() => removeClusterContainers(docker, clusterId))
+  clusterId = readFileSync(join(root, 'hub', 'cluster-id'), 'utf8').trim()
   const token = (await runCli(['token', 'create', '--data-dir', join(root, 'hub')])).stdout.trim()
   agent = startAgentProcess({
     node: NODE,
