@@ -5,23 +5,26 @@
 import type { HeartbeatMessage, PodUsage } from '../api/protocol.js'
 import type { NodeHistory } from './node-history.js'
 
+/** What a node's last heartbeat said. */
+export interface HeartbeatFigures {
+  receivedMs: number
+  seq: number
+  uptimeMs: number
+  /** Fraction of all cores, 0..1. */
+  cpu: number
+  /** Bytes in use. */
+  memory: number
+  /** °C, where the board reports it. */
+  temperature?: number
+  /** The node's running pods' usage (what metrics.k8s.io serves); empty from agents that do not report it. */
+  pods: PodUsage[]
+}
+
 export interface NodeLiveness {
   /** Monotonic ms of the last valid message of any kind from the node. */
   lastSeenMs: number
   /** The last heartbeat, when one has arrived since the hub started. */
-  heartbeat?: {
-    receivedMs: number
-    seq: number
-    uptimeMs: number
-    /** Fraction of all cores, 0..1. */
-    cpu: number
-    /** Bytes in use. */
-    memory: number
-    /** °C, where the board reports it. */
-    temperature?: number
-    /** The node's running pods' usage (what metrics.k8s.io serves); empty from agents that do not report it. */
-    pods: PodUsage[]
-  }
+  heartbeat?: HeartbeatFigures
 }
 
 export class Heartbeats {
@@ -56,6 +59,11 @@ export class Heartbeats {
   forget(node: string): void {
     this.nodes.delete(node)
     this.history?.forget(node)
+  }
+
+  /** Calls `visit` with each node's last heartbeat, not copied (get() copies): for reading many at once. */
+  forEachHeartbeat(visit: (node: string, heartbeat: Readonly<HeartbeatFigures>) => void): void {
+    for (const [node, entry] of this.nodes) if (entry.heartbeat) visit(node, entry.heartbeat)
   }
 
   nodeNames(): string[] {
