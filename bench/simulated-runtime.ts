@@ -16,7 +16,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecResult, LogOptions, RuntimeEvent } from '../src/agent/container-runtime.js'
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecResult, LogOptions, RunningContainer, RuntimeEvent } from '../src/agent/container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError, NotImplementedError } from '../src/agent/errors.js'
 import { TurnBudget } from '../src/lib/turn-budget.js'
 
@@ -71,6 +71,13 @@ export class SimulatedRuntime implements ContainerRuntime {
     await engineAnswer()
     const out: ContainerInfo[] = []
     for (const c of this.containers.values()) if (matches(c.info.labels, labels)) out.push(copy(c.info))
+    return out
+  }
+
+  async listRunning(labels: Record<string, string>): Promise<RunningContainer[]> {
+    await engineAnswer()
+    const out: RunningContainer[] = []
+    for (const c of this.containers.values()) if (c.info.state.status === 'running' && matches(c.info.labels, labels)) out.push({ id: c.info.id, name: c.info.name, labels: { ...c.info.labels } })
     return out
   }
 

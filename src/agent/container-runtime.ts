@@ -139,9 +139,18 @@ export interface RuntimeEvent {
   labels: Record<string, string>
 }
 
+/** A running container as the engine's list has it, without inspecting it. */
+export interface RunningContainer {
+  id: string
+  name: string
+  labels: Record<string, string>
+}
+
 export interface ContainerRuntime {
   /** Containers (running or not) carrying all the given labels. */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>
+  /** The running containers carrying all the given labels: one list request and no inspects, cheap enough for every heartbeat. */
+  listRunning(labels: Record<string, string>): Promise<RunningContainer[]>
   /** Throws ContainerNotFoundError. */
   inspect(id: string): Promise<ContainerInfo>
   /** The image's id if the image is present locally. */

@@ -14,6 +14,7 @@ import type {
   ExecResult,
   LogOptions,
   PullProgress,
+  RunningContainer,
   RuntimeEvent,
 } from './container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError } from './errors.js'
@@ -93,6 +94,13 @@ export class DockerRuntime implements ContainerRuntime {
     }
     await Promise.all(Array.from({ length: Math.min(INSPECTS_AT_ONCE, summaries.length) }, inspectNext))
     return infos.filter((c): c is ContainerInfo => c !== undefined)
+  }
+
+  async listRunning(labels: Record<string, string>): Promise<RunningContainer[]> {
+    const summaries = await this.call('list containers', 'running, by labels', () =>
+      this.docker.listContainers({ filters: { label: labelFilters(labels), status: ['running'] } }),
+    )
+    return summaries.map((s) => ({ id: s.Id, name: (s.Names[0] ?? s.Id).replace(/^\//, ''), labels: s.Labels ?? {} }))
   }
 
   async inspect(id: string): Promise<ContainerInfo> {

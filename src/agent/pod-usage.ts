@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ContainerUsage, PodUsage } from '../api/protocol.js'
 import type { Clock } from '../lib/clock.js'
-import { LABELS, type ContainerInfo, type ContainerRuntime } from './container-runtime.js'
+import { LABELS, type ContainerRuntime, type RunningContainer } from './container-runtime.js'
 
 /** Containers reported per heartbeat at most: the heartbeat must stay inside its 64 KiB. */
 export const MAX_REPORTED_CONTAINERS = 400
@@ -50,20 +50,25 @@ export class CgroupPodUsage {
     this.root = o.cgroupRoot ?? '/sys/fs/cgroup'
   }
 
-  /** The running pods' usage now; containers whose cgroup cannot be read are left out. */
+  /**
+   * The running pods' usage now; containers whose cgroup cannot be read are left out. One list of
+   * the running containers per heartbeat; a container is inspected only when first seen, for the
+   * time it started.
+   */
   async read(): Promise<PodUsage[]> {
-    const running = (await this.o.runtime.list({ [LABELS.cluster]: this.o.clusterId, [LABELS.role]: 'app' })).filter((c) => c.state.status === 'running').slice(0, MAX_REPORTED_CONTAINERS)
+    const running = (await this.o.runtime.listRunning({ [LABELS.cluster]: this.o.clusterId, [LABELS.role]: 'app' })).slice(0, MAX_REPORTED_CONTAINERS)
     const pods = new Map<string, PodUsage>()
     const seen = new Set<string>()
     for (const c of running) {
       seen.add(c.id)
-      let usage: ContainerUsage | undefined
+      const files = this.cgroupOf(c.id)
+      if (!files) continue
+      let usage: ContainerUsage
       try {
-        usage = this.containerUsage(c)
+        usage = this.containerUsage(c, files, this.lastCpu.has(c.id) ? undefined : await this.startedMs(c.id))
       } catch {
         continue // gone between the list and the read
       }
-      if (!usage) continue
       const namespace = c.labels[LABELS.podNamespace] ?? 'default'
       const name = c.labels[LABELS.podName] ?? ''
       const key = `${namespace}/${name}`
@@ -76,13 +81,18 @@ export class CgroupPodUsage {
     return [...pods.values()]
   }
 
-  private containerUsage(c: ContainerInfo): ContainerUsage | undefined {
-    const files = this.cgroupOf(c.id)
-    if (!files) return undefined
+  /** When the container started (ms since the epoch), if the engine says; throws when it is gone. */
+  private async startedMs(id: string): Promise<number | undefined> {
+    const { startedAt } = (await this.o.runtime.inspect(id)).state
+    return startedAt ? Date.parse(startedAt) : undefined
+  }
+
+  /** `startedMs`: for a container not read before, whose first rate runs from its start. */
+  private containerUsage(c: RunningContainer, files: CgroupFiles, startedMs: number | undefined): ContainerUsage {
     const atMs = this.o.clock.now()
     const usageNs = this.cpuUsageNs(files)
     const memoryBytes = this.workingSet(files)
-    const previous = this.lastCpu.get(c.id) ?? { usageNs: 0, atMs: c.state.startedAt ? Date.parse(c.state.startedAt) : atMs }
+    const previous = this.lastCpu.get(c.id) ?? { usageNs: 0, atMs: startedMs ?? atMs }
     this.lastCpu.set(c.id, { usageNs, atMs })
     return { name: c.labels[LABELS.containerName] ?? c.name, cpuCores: cpuRate(previous, { usageNs, atMs }), memoryBytes }
   }

@@ -11,6 +11,7 @@ import type {
   ExecResult,
   LogOptions,
   PullProgress,
+  RunningContainer,
   RuntimeEvent,
 } from '../../src/agent/container-runtime.js'
 import { ContainerNotFoundError, ContainerRuntimeError, ImagePullError, NotImplementedError } from '../../src/agent/errors.js'
@@ -60,6 +61,11 @@ export class FakeRuntime implements ContainerRuntime {
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     this.calls.push('list')
     return [...this.containers.values()].filter((c) => matches(c.info.labels, labels)).map((c) => structuredClone(c.info))
+  }
+
+  async listRunning(labels: Record<string, string>): Promise<RunningContainer[]> {
+    this.calls.push('listRunning')
+    return [...this.containers.values()].filter((c) => c.info.state.status === 'running' && matches(c.info.labels, labels)).map((c) => ({ id: c.info.id, name: c.info.name, labels: { ...c.info.labels } }))
   }
 
   async inspect(id: string): Promise<ContainerInfo> {

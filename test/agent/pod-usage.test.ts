@@ -62,10 +62,14 @@ t.test('cgroup v2 (systemd driver): CPU since the container started, then betwee
   const usage = new CgroupPodUsage({ runtime, clusterId: CLUSTER, clock, cgroupRoot: root })
 
   clock.advance(4_000)
+  runtime.calls.length = 0
   t.same(await usage.read(), [{ namespace: 'default', name: 'web', containers: [{ name: 'app', cpuCores: 0.5, memoryBytes: 7_340_032 }] }], '2 s of CPU over the 4 s since it started; the sandbox is not reported')
+  t.same(runtime.calls, ['listRunning', `inspect ${app}`], 'a container seen for the first time is inspected for its start')
   write(join(dir, 'cpu.stat'), 'usage_usec 2250000\n')
   clock.advance(1_000)
+  runtime.calls.length = 0
   t.equal((await usage.read())[0]!.containers[0]!.cpuCores, 0.25, '250 ms of CPU in the last second')
+  t.same(runtime.calls, ['listRunning'], 'after that, one list per reading and no inspect')
 })
 
 t.test('cgroup v1 (cgroupfs driver): cpuacct.usage and memory.usage_in_bytes', async (t) => {

@@ -59,8 +59,11 @@ export function containerRuntimeContract(t: Test, name: string, makeRuntime: Mak
       t.match(c.imageId, /^sha256:/)
       t.equal(c.labels[LABELS.cluster], clusterId)
       t.equal(c.state.status, 'created')
+      t.same(await runtime.listRunning({ [LABELS.cluster]: clusterId }), [], 'a created container is not running')
 
       await runtime.start(id)
+      t.same(await runtime.listRunning({ [LABELS.cluster]: clusterId, [LABELS.containerName]: 'a' }), [{ id, name: spec('a').name, labels: c.labels }], 'listRunning: id, name and labels, as list has them')
+      t.same(await runtime.listRunning({ [LABELS.cluster]: `${clusterId}-other` }), [], 'listRunning filters by labels')
       c = await runtime.inspect(id)
       t.equal(c.state.status, 'running')
       t.ok(c.state.startedAt && !Number.isNaN(Date.parse(c.state.startedAt)), 'startedAt is a timestamp')
@@ -70,6 +73,7 @@ export function containerRuntimeContract(t: Test, name: string, makeRuntime: Mak
       c = await runtime.inspect(id)
       t.equal(c.state.status, 'exited')
       t.ok(c.state.finishedAt, 'finishedAt is set once stopped')
+      t.same(await runtime.listRunning({ [LABELS.cluster]: clusterId }), [], 'a stopped container is not running')
       await runtime.stop(id, 5) // stopping a stopped container is fine
 
       await runtime.remove(id)
