@@ -76,6 +76,8 @@ export interface WindowFigures {
   messagesPerSecond: number
   /** Sessions the agents began again (each sends `sync` on connecting): 0 unless links dropped. */
   reconnects: number
+  /** How long the hub took to answer the /metrics scrape that ends the window (its per-node series grow with the fleet). */
+  scrapeSeconds: number
 }
 
 export interface FleetRunResult {
@@ -272,7 +274,9 @@ async function measureEnd(m: Measured, start: WindowStart): Promise<WindowFigure
   const agentsNow = sampleProcess(m.agents.child.pid!)
   const brokerNow = broker ? sampleProcess(broker.pid) : undefined
   const seconds = (performance.now() - start.at) / 1000
+  const scrapeStart = performance.now()
   const metrics = await client.text('/metrics')
+  const scrapeSeconds = (performance.now() - scrapeStart) / 1000
   const lag = histogramDelta(histogram(start.metrics, LAG_METRIC), histogram(metrics, LAG_METRIC))
   const messages = sampleSum(metrics, 'bramble_mqtt_messages_total') - sampleSum(start.metrics, 'bramble_mqtt_messages_total')
   const syncs = (text: string) => sampleSum(text, 'bramble_mqtt_messages_total', { direction: 'in', kind: 'sync' })
@@ -292,6 +296,7 @@ async function measureEnd(m: Measured, start: WindowStart): Promise<WindowFigure
     lagP99Seconds: quantile(0.99, lag),
     messagesPerSecond: messages / seconds,
     reconnects: syncs(metrics) - syncs(start.metrics),
+    scrapeSeconds,
   }
 }
 
@@ -334,7 +339,7 @@ function describeWindow(w: WindowFigures): string {
   const broker = w.brokerCpuSeconds === undefined ? '' : `, Mosquitto CPU ${w.brokerCpuSeconds.toFixed(1)} s (${w.brokerCpuPercent!.toFixed(0)}%) RSS ${mib(w.brokerRssBytes!)}`
   return (
     `hub CPU ${w.hubCpuSeconds.toFixed(1)} s over ${w.seconds.toFixed(1)} s (${w.hubCpuPercent.toFixed(0)}% of one core), RSS ${mib(w.hubRssBytes)} (peak ${mib(w.hubPeakRssBytes)})${broker}, ` +
-    `agents' process ${w.agentsCpuPercent.toFixed(0)}% of one core, heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s, ${w.reconnects} agent reconnects`
+    `agents' process ${w.agentsCpuPercent.toFixed(0)}% of one core, heartbeat lag p50 ${ms(w.lagP50Seconds)} p99 ${ms(w.lagP99Seconds)} over ${w.heartbeats} heartbeats, ${w.messagesPerSecond.toFixed(0)} MQTT messages/s, ${w.reconnects} agent reconnects, /metrics answered in ${ms(w.scrapeSeconds)}`
   )
 }
 

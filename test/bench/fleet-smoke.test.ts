@@ -28,10 +28,10 @@ function runFleetBench(env: Record<string, string>): Promise<{ code: number | nu
 
 /** The figures of one window line: `... heartbeat lag p50 X ms p99 Y ms over N heartbeats, M MQTT messages/s`. */
 function windowFigures(line: string) {
-  const m = /hub CPU ([\d.]+) s over ([\d.]+) s \((\d+)% of one core\), RSS (\d+) MiB .*heartbeat lag p50 ([\d.]+|n\/a)(?: ms)? p99 ([\d.]+|n\/a)(?: ms)? over (\d+) heartbeats, (\d+) MQTT messages\/s/.exec(line)
+  const m = /hub CPU ([\d.]+) s over ([\d.]+) s \((\d+)% of one core\), RSS (\d+) MiB .*heartbeat lag p50 ([\d.]+|n\/a)(?: ms)? p99 ([\d.]+|n\/a)(?: ms)? over (\d+) heartbeats, (\d+) MQTT messages\/s, \d+ agent reconnects, \/metrics answered in ([\d.]+) ms/.exec(line)
   if (!m) return undefined
   const num = (s: string) => (s === 'n/a' ? Number.NaN : Number(s))
-  return { cpuSeconds: num(m[1]!), seconds: num(m[2]!), rssMiB: num(m[4]!), p50: num(m[5]!), p99: num(m[6]!), heartbeats: num(m[7]!), messagesPerSecond: num(m[8]!) }
+  return { cpuSeconds: num(m[1]!), seconds: num(m[2]!), rssMiB: num(m[4]!), p50: num(m[5]!), p99: num(m[6]!), heartbeats: num(m[7]!), messagesPerSecond: num(m[8]!), scrapeMs: num(m[9]!) }
 }
 
 t.test('20 simulated agents and 40 pods on each broker: all Running, every figure printed and sane', async (t) => {
@@ -57,6 +57,7 @@ t.test('20 simulated agents and 40 pods on each broker: all Running, every figur
       t.ok(Number.isFinite(idle.p50) && Number.isFinite(idle.p99) && idle.p50 >= 0 && idle.p99 >= idle.p50, `${broker}: lag p50 ${idle.p50} ms <= p99 ${idle.p99} ms`)
       t.ok(idle.messagesPerSecond > 0, `${broker}: MQTT messages counted`)
       t.ok(idle.rssMiB > 0 && idle.cpuSeconds >= 0 && idle.seconds > 0, `${broker}: the hub's CPU and memory read`)
+      t.ok(idle.scrapeMs > 0, `${broker}: the time the hub took to answer /metrics is printed`)
     }
     t.match(block.find((l) => l.includes('rollout:')) ?? '', /all 40 pods Running in [\d.]+ s/, `${broker}: time to all Running printed`)
     t.ok(block.includes('  pods Running at the end: 40/40'), `${broker}: the hub counts 40 pods Running`)
