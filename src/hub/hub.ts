@@ -144,7 +144,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       const dir = join(config.dataDir, 'mosquitto')
       // Coalesced: nodes joining by the thousand make one rewrite and reload per burst, not one each.
       const reloader = config.mosquittoPidFile ? new MosquittoReloader(config.mosquittoPidFile, log) : undefined
-      stops.push(() => reloader?.close())
+      if (reloader) stops.push(() => reloader.close())
       const write = coalescedTask(async () => {
         await writeMosquittoAuthFiles(dir, credentials)
         reloader?.reload()
