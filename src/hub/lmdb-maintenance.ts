@@ -7,7 +7,7 @@ import { open } from 'lmdb'
 import type { KubeObject } from '../api/types.js'
 import { closeCompacted, refuseIfOpenElsewhere } from '../lib/lmdb-files.js'
 import { LMDB_WRITE_OPTIONS } from '../lib/lmdb-commit.js'
-import { DATABASES, logEntryOf, scopeRange, storedLogEntry, type StoredLogEntry } from './lmdb-store.js'
+import { DATABASES, logEntryOf, scopeRange, storedLogEntry, type StoredLogEntry } from './lmdb-layout.js'
 import type { ObjectKey } from './store.js'
 
 /** Throws when another process has the store at `path` open (a running hub), before anything is changed. */

@@ -1,11 +1,5 @@
-// The Store port on LMDB (lmdb-js). One environment, three sub-databases:
-//   objects  `resource\0namespace\0name` → the object
-//   log      revision (number)           → { type, key, encoded }: the change log watches replay,
-//                                          `encoded` the object's bytes as `objects` holds them
-//   meta     'revision' | 'compacted'    → numbers
-// Values are msgpack with shared structures (DATABASES): the keys of each object shape are stored
-// once, in the database, instead of in every value. A write encodes its object once, with the
-// objects database's encoder, and stores those bytes in both places (see StoredLogEntry).
+// The Store port on LMDB (lmdb-js), in the layout of lmdb-layout.ts: objects, a change log and
+// meta numbers in one environment.
 // Every write runs as an lmdb-js async transaction callback: the check (exists? expected
 // resourceVersion?) and the write happen inside one write transaction, so concurrent callers can
 // never lose an update, and callbacks queued in the same event turn share one commit (group
@@ -20,6 +14,7 @@ import { ensureOwnerOnlyDir, restrictFilesIn } from '../lib/owner-only.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFullError, StoreNotFoundError } from './errors.js'
 import { deepFreeze, StoreWatchers, type LogEntry, type LogRead } from './lmdb-watchers.js'
+import { DATABASES, encodeKey, logEntryOf, scopeRange, storedLogEntry, type StoredLogEntry } from './lmdb-layout.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
 export interface LmdbStoreOptions {
@@ -46,21 +41,6 @@ export interface LmdbStoreOptions {
 
 const DEFAULT_MAP_SIZE_BYTES = 1024 * 1024 * 1024
 
-/**
- * How the objects and the change log are opened, here and by lmdb-maintenance.ts. msgpackr's
- * shared structures: a value names its object shapes (a pod's metadata, spec, containers, ...)
- * by number, their keys stored once under STRUCTURES_KEY (which no key range reaches), rather than
- * spelling them out in every value. A pod's encoding is then less than half the size and decodes
- * several times faster: bench/sched's hub CPU per binding fell by a sixth. Values written before,
- * with their shapes inline, still decode. Past maxSharedStructures shapes (labels and ConfigMap
- * data with keys of their own), a value carries its new shapes inline again.
- */
-const STRUCTURES_KEY = Symbol.for('structures')
-export const DATABASES = {
-  objects: { name: 'objects', sharedStructuresKey: STRUCTURES_KEY, maxSharedStructures: 256 },
-  log: { name: 'log', sharedStructuresKey: STRUCTURES_KEY, maxSharedStructures: 256 },
-  meta: { name: 'meta' },
-}
 const DEFAULT_RETAIN_REVISIONS = 10_000
 
 export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
@@ -79,17 +59,6 @@ export async function openLmdbStore(options: LmdbStoreOptions): Promise<Store> {
   return new LmdbStore(env, options)
 }
 
-/** `resource\0namespace\0name`: sorts by resource, then namespace, then name. */
-function encodeKey(key: ObjectKey): string {
-  return `${key.resource}\0${key.namespace}\0${key.name}`
-}
-
-/** The key range of one resource (and namespace) in the objects database. */
-export function scopeRange(scope: ListScope): { start: string; end: string } {
-  const prefix = scope.namespace === undefined ? `${scope.resource}\0` : `${scope.resource}\0${scope.namespace}\0`
-  return { start: prefix, end: `${prefix.slice(0, -1)}\x01` }
-}
-
 /** RFC 3339 at second precision, as Kubernetes writes timestamps. */
 function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
@@ -105,34 +74,6 @@ function stamped(object: KubeObject): KubeObject {
 }
 
 type Outcome<T> = { ok: T; revision: number; entry: LogEntry } | { error: Error }
-
-/**
- * A change-log value. Written now: `encoded`, the object's bytes from the objects database's
- * encoder (the same bytes the objects database stores, so a write encodes its object once; they
- * name that database's shared structures). Written before: `object`, encoded with the log's own.
- */
-export interface StoredLogEntry {
-  type: LogEntry['type']
-  key: LogEntry['key']
-  encoded?: Uint8Array
-  object?: KubeObject
-}
-
-/** The msgpackr codec lmdb-js made for a database (with its shared structures); lmdb's types do not show it. */
-function codecOf(db: Database<KubeObject, string>): { encode(value: unknown): Uint8Array; decode(bytes: Uint8Array): unknown } {
-  return (db as unknown as { encoder: { encode(value: unknown): Uint8Array; decode(bytes: Uint8Array): unknown } }).encoder
-}
-
-/** A log entry as it is stored now; inside a write transaction (a shape met first is saved with it). */
-export function storedLogEntry(objects: Database<KubeObject, string>, entry: LogEntry): StoredLogEntry {
-  return { type: entry.type, key: entry.key, encoded: codecOf(objects).encode(entry.object) }
-}
-
-/** The log entry a stored value holds; `objects` is the objects database its bytes were encoded for. */
-export function logEntryOf(objects: Database<KubeObject, string>, stored: StoredLogEntry): LogEntry {
-  const object = stored.encoded !== undefined ? (codecOf(objects).decode(stored.encoded) as KubeObject) : stored.object!
-  return { type: stored.type, key: stored.key, object }
-}
 
 class LmdbStore implements Store {
   private readonly objects: Database<KubeObject, string>
@@ -393,10 +334,10 @@ class LmdbStore implements Store {
    * stay valid (it writes the next value after them, not over them).
    */
   private putObject(revision: number, k: string, entry: LogEntry): void {
-    const encoded = codecOf(this.objects).encode(entry.object)
+    const stored = storedLogEntry(this.objects, entry)
     // asBinary: stored as these bytes, not encoded again (lmdb's types want the object type).
-    this.objects.putSync(k, asBinary(encoded) as unknown as KubeObject)
-    this.log.putSync(revision, { type: entry.type, key: entry.key, encoded })
+    this.objects.putSync(k, asBinary(stored.encoded!) as unknown as KubeObject)
+    this.log.putSync(revision, stored)
   }
 
   private conflict(key: ObjectKey, stored: KubeObject, options: WriteOptions): StoreConflictError | undefined {
