@@ -5,8 +5,12 @@
 
 import type Docker from 'dockerode'
 
-/** What one replica is on the engine: a bare container, or a pod's two (a sandbox, and a container in its network namespace). */
-export type FloorUnit = 'container' | 'pod'
+/**
+ * What one replica is on the engine: a bare container (on Docker's default bridge), one without
+ * any network (`none`: no bridge port, address or iptables rules to set up, the least the engine
+ * does to start a container), or a pod's two (a sandbox, and a container in its network namespace).
+ */
+export type FloorUnit = 'container' | 'unnetworked' | 'pod'
 
 export interface FloorOptions {
   image: string
@@ -30,7 +34,7 @@ export async function engineFloorSeconds(docker: Docker, unit: FloorUnit, count:
   }
   const startUnit = async (i: number) => {
     const name = `${o.namePrefix}-${i}`
-    const first = await create(name)
+    const first = await create(name, unit === 'unnetworked' ? 'none' : undefined)
     if (unit === 'pod') await create(`${name}-app`, `container:${first.id}`)
   }
   let next = 0

@@ -13,10 +13,11 @@
 //   - resident memory added: dockerd's RSS before and after `swarm init` with nothing running, vs the
 //     RSS of the hub and the agent processes (with nothing running);
 //   - the floor: a bare `docker run -d` of the same image; and for each replica count, the engine
-//     alone creating and starting that many bare containers, and that many pods' worth (a sandbox and
-//     a container in its network namespace), through its API 10 at a time (the agent's pod workers),
-//     --rounds times with the median kept: no orchestrator can start N replicas faster than the
-//     engine starts N containers, so this says how low a ratio to Swarm can go on this engine.
+//     alone creating and starting that many bare containers, that many with no network at all (the
+//     least the engine does for a container), and that many pods' worth (a sandbox and a container
+//     in its network namespace), through its API 10 at a time (the agent's pod workers), --rounds
+//     times with the median kept: no orchestrator can start N replicas faster than the engine starts
+//     N containers, so this says how low a ratio to Swarm can go on this engine.
 // Where each figure's time went is read from the engine's own container events, the same for both
 // sides: from the command to the engine creating the first container, from there to it having
 // started the last one (the engine's share), and from that to the orchestrator saying so.
@@ -34,22 +35,16 @@
 //
 // Needs root, iproute2, util-linux (nsenter), docker.io (dockerd and the docker CLI) and iptables.
 
-import { execFile } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Docker from 'dockerode'
-import { apiRequest } from '../test/helpers/api-client.js'
+import type Docker from 'dockerode'
 import { BUSYBOX_IMAGE } from '../test/helpers/busybox-image.js'
-import { runCli } from '../test/helpers/e2e.js'
-import { NetnsCluster, type AgentProcess } from '../test/helpers/netns-cluster.js'
+import { NetnsCluster } from '../test/helpers/netns-cluster.js'
 import { netnsUnavailable, type NetnsHost } from '../test/helpers/netns-host.js'
 import { importUniqueImage } from '../test/helpers/unique-image.js'
-import { engineFloorSeconds, type FloorOptions } from './engine-floor.js'
-
-/** A shell that exits 0 on SIGTERM at once (`wait` returns on a trapped signal; `sleep` would not). */
-const COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while true; do sleep 1 & wait $!; done"]
-const POLL_MS = 50
+import { engineFloorSeconds, type FloorOptions, type FloorUnit } from './engine-floor.js'
+import { brambleSide, COMMAND, command, swarmSide, waitFor, type Orchestrator } from './vs-swarm-sides.js'
 
 export interface VsSwarmOptions {
   /** Replica counts to reach from nothing, one figure each. */
@@ -114,7 +109,7 @@ export interface VsSwarmResult {
   /** A bare `docker run -d`, median of three. */
   floorSeconds: number
   /** The engine alone per replica count (seconds, medians): `containers` bare ones, and as many pods' worth (two containers each). */
-  engineFloors: Array<{ replicas: number; containers: number; pods: number }>
+  engineFloors: Array<{ replicas: number; containers: number; unnetworked: number; pods: number }>
   pairs: Pair[]
   memory: MemoryFigures
 }
@@ -160,23 +155,6 @@ export function parseVsSwarmArgs(argv: string[]): VsSwarmOptions {
   }
   if (options.parallelism > options.updateReplicas) throw new VsSwarmUsageError(`--parallelism (${options.parallelism}) must not exceed --update-replicas (${options.updateReplicas})`)
   return options
-}
-
-/** What one side does; Swarm's and Bramble's implement it with their own commands. */
-interface Orchestrator {
-  name: string
-  /** Creates the group `name` with `replicas` replicas of `image`. */
-  create(name: string, replicas: number, image: string): Promise<void>
-  scale(name: string, replicas: number): Promise<void>
-  updateImage(name: string, replicas: number, image: string): Promise<void>
-  /** Replicas the orchestrator says run, of `image` when given. */
-  running(name: string, image?: string): Promise<number>
-  /** The group's containers the engine runs, of `image` when given. */
-  containers(name: string, image?: string): Promise<Docker.ContainerInfo[]>
-  /** Removes the group and resolves once none of its containers is left. */
-  remove(name: string): Promise<void>
-  /** True for a container of the group `name`, from its labels. */
-  owns(name: string, labels: Record<string, string>): boolean
 }
 
 /** One step on one side: its seconds, the replicas the orchestrator said ran at its end, and its span on the wall clock (ms). */
@@ -257,12 +235,12 @@ export async function runVsSwarmBench(options: VsSwarmOptions, progress: (line: 
     const engineFloors: VsSwarmResult['engineFloors'] = []
     const floorOptions: FloorOptions = { image: BUSYBOX_IMAGE, command: COMMAND, namePrefix: `${p}-floor`, label: ['io.bramble.bench', 'vs-swarm'], concurrency: 10 }
     for (const n of options.replicas) {
-      const floor = async (unit: 'container' | 'pod') => {
+      const floor = async (unit: FloorUnit) => {
         const seconds: number[] = []
         for (let round = 0; round < options.rounds; round++) seconds.push(await engineFloorSeconds(host!.docker, unit, n, floorOptions))
         return median(seconds)
       }
-      engineFloors.push({ replicas: n, containers: await floor('container'), pods: await floor('pod') })
+      engineFloors.push({ replicas: n, containers: await floor('container'), unnetworked: await floor('unnetworked'), pods: await floor('pod') })
       await pair(`${n} replica${n === 1 ? '' : 's'} Running`, n, n === 1 ? 1 : 0.5, async (side) => {
         const name = `${p}-r${n}`
         const span = await timed(() => side.create(name, n, BUSYBOX_IMAGE), `${n} ${side.name} replicas Running`, async () => (await side.running(name)) >= n, timeout)
@@ -334,98 +312,15 @@ export function formatVsSwarm(r: VsSwarmResult): string {
     `${'resident memory added'.padEnd(30)} ${mib(swarmAdds).padStart(9)} ${mib(brambleAdds).padStart(9)}   ${(brambleAdds / swarmAdds).toFixed(2).padStart(5)}`,
     `  swarm: dockerd RSS ${mib(r.memory.dockerdBeforeKiB)} before swarm init, ${mib(r.memory.dockerdAfterKiB)} after (nothing running); bramble: hub ${mib(r.memory.hubKiB)} + agent ${mib(r.memory.agentKiB)} (nothing running)`,
     `floor: bare docker run -d ${r.floorSeconds.toFixed(2)} s (median of 3)`,
-    `the engine alone, through its API, 10 at a time (median of ${o.rounds}): N bare containers | N pods' worth (a sandbox and a container in its network); each side / that floor, and the aim's bound / the containers' floor (below 1: faster than the engine)`,
+    `the engine alone, through its API, 10 at a time (median of ${o.rounds}): N bare containers | N without a network | N pods' worth (a sandbox and a container in its network); each side / that floor, and the aim's bound / the containers' floors (below 1: faster than the engine)`,
   )
   for (const f of r.engineFloors) {
     const p = r.pairs.find((p) => p.replicas === f.replicas && p.label.endsWith('Running'))
-    const against = p ? `   swarm ${(p.swarm / f.containers).toFixed(2)} x containers, bramble ${(p.bramble / f.pods).toFixed(2)} x pods${p.aim === undefined ? '' : `, aim ${((p.aim * p.swarm) / f.containers).toFixed(2)} x containers`}` : ''
-    lines.push(`  ${String(f.replicas).padStart(3)}: ${f.containers.toFixed(2)} s | ${f.pods.toFixed(2)} s${against}`)
+    const bound = p?.aim === undefined ? '' : `, aim ${((p.aim * p.swarm) / f.containers).toFixed(2)} x containers (${((p.aim * p.swarm) / f.unnetworked).toFixed(2)} x without a network)`
+    const against = p ? `   swarm ${(p.swarm / f.containers).toFixed(2)} x containers, bramble ${(p.bramble / f.pods).toFixed(2)} x pods${bound}` : ''
+    lines.push(`  ${String(f.replicas).padStart(3)}: ${f.containers.toFixed(2)} s | ${f.unnetworked.toFixed(2)} s | ${f.pods.toFixed(2)} s${against}`)
   }
   return lines.join('\n')
-}
-
-function swarmSide(host: NetnsHost, o: VsSwarmOptions): Orchestrator {
-  const docker = (...args: string[]) => command('docker', ['-H', host.dockerHost, ...args])
-  const serviceLabel = (name: string) => `com.docker.swarm.service.name=${name}`
-  const side: Orchestrator = {
-    name: 'swarm',
-    async create(name, replicas, image) {
-      await docker('service', 'create', '--detach', '--quiet', '--name', name, '--replicas', String(replicas), '--stop-grace-period', `${o.graceSeconds}s`,
-        '--update-parallelism', String(o.parallelism), '--update-order', 'stop-first', '--no-resolve-image', image, ...COMMAND)
-    },
-    async scale(name, replicas) {
-      await docker('service', 'scale', '--detach', `${name}=${replicas}`)
-    },
-    async updateImage(name, _replicas, image) {
-      await docker('service', 'update', '--detach', '--quiet', '--no-resolve-image', '--image', image, name)
-    },
-    async running(name, image) {
-      const tasks = await host.docker.listTasks({ filters: { service: [name], 'desired-state': ['running'] } })
-      return tasks.filter((t: any) => t.Status?.State === 'running' && (!image || t.Spec?.ContainerSpec?.Image === image)).length
-    },
-    async containers(name, image) {
-      const list = await host.docker.listContainers({ filters: { label: [serviceLabel(name)], status: ['running'] } })
-      return list.filter((c) => !image || c.Image === image)
-    },
-    owns: (name, labels) => labels['com.docker.swarm.service.name'] === name,
-    async remove(name) {
-      await docker('service', 'rm', name)
-      await waitFor(`the containers of service ${name} to go`, async () => (await host.docker.listContainers({ all: true, filters: { label: [serviceLabel(name)] } })).length === 0, o.stepTimeoutSeconds)
-    },
-  }
-  return side
-}
-
-function brambleSide(cluster: NetnsCluster, agent: AgentProcess, o: VsSwarmOptions): Orchestrator {
-  const bramble = async (args: string[], stdin?: string) => {
-    const r = await runCli(args, { kubeconfig: cluster.hub.kubeconfig, stdin })
-    if (r.code !== 0) throw new Error(`bramble ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`)
-  }
-  const deployment = (name: string, replicas: number, image: string) => ({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: o.parallelism } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          terminationGracePeriodSeconds: o.graceSeconds,
-          containers: [{ name: 'main', image, imagePullPolicy: 'IfNotPresent', command: COMMAND }],
-        },
-      },
-    },
-  })
-  const pods = async (name: string): Promise<any[]> => {
-    const res = await apiRequest(cluster.hub, 'GET', `/api/v1/namespaces/default/pods?labelSelector=${encodeURIComponent(`app=${name}`)}`)
-    if (res.status !== 200) throw new Error(`listing the pods of ${name}: ${res.status} ${res.text}`)
-    return res.json.items
-  }
-  const appContainers = (all: boolean) =>
-    agent.host.docker.listContainers({ all, filters: { label: ['io.bramble.pod.namespace=default', 'io.bramble.container.role=app'], ...(all ? {} : { status: ['running'] }) } })
-  const ofGroup = (name: string) => (c: Docker.ContainerInfo) => (c.Labels['io.bramble.pod.name'] ?? '').startsWith(`${name}-`)
-  return {
-    name: 'bramble',
-    create: (name, replicas, image) => bramble(['apply', '-f', '-'], JSON.stringify(deployment(name, replicas, image))),
-    scale: (name, replicas) => bramble(['scale', `deployment/${name}`, `--replicas=${replicas}`]),
-    updateImage: (name, replicas, image) => bramble(['apply', '-f', '-'], JSON.stringify(deployment(name, replicas, image))),
-    async running(name, image) {
-      return (await pods(name)).filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running' && (!image || p.spec.containers[0].image === image)).length
-    },
-    async containers(name, image) {
-      return (await appContainers(false)).filter((c) => ofGroup(name)(c) && (!image || c.Image === image))
-    },
-    owns: (name, labels) => ofGroup(name)({ Labels: labels } as Docker.ContainerInfo),
-    async remove(name) {
-      await bramble(['delete', 'deployment', name])
-      await waitFor(`the pods of deployment ${name} to go`, async () => (await pods(name)).length === 0, o.stepTimeoutSeconds)
-      const podContainers = async () =>
-        (await agent.host.docker.listContainers({ all: true, filters: { label: ['io.bramble.pod.namespace=default'] } })).filter((c) => (c.Labels['io.bramble.pod.name'] ?? '').startsWith(`${name}-`))
-      await waitFor(`the containers of deployment ${name} to go`, async () => (await podContainers()).length === 0, o.stepTimeoutSeconds)
-    },
-  }
 }
 
 /** Median time of three bare `docker run -d`, each container removed after. */
@@ -500,26 +395,9 @@ function medianPhases(all: Array<Phases | undefined>): Phases | undefined {
   return { toFirstCreate: of('toFirstCreate'), engine: of('engine'), toDone: of('toDone'), creates: of('creates'), starts: of('starts') }
 }
 
-async function waitFor(what: string, done: () => Promise<boolean>, timeoutSeconds: number): Promise<void> {
-  const deadline = performance.now() + timeoutSeconds * 1000
-  while (!(await done())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutSeconds} s waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, POLL_MS))
-  }
-}
-
 /** A pause for resident memory to settle after start-up or `swarm init`. */
 function settle(): Promise<void> {
   return new Promise((r) => setTimeout(r, 3_000))
-}
-
-function command(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 120_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }))
-      else resolve(stdout)
-    })
-  })
 }
 
 function rssKiB(pid: number): number {

@@ -61,8 +61,8 @@ t.test('1 and 3 replicas, an update, a kill and a scale: both sides reach Runnin
   t.ok(r.floorSeconds > 0, 'bare docker run timed')
   t.same(r.engineFloors.map((f) => f.replicas), [1, 3], 'the engine alone measured for each replica count')
   for (const f of r.engineFloors) {
-    t.ok(f.containers > 0 && f.pods > 0, `${f.replicas}: the engine's floor timed for containers and pods`)
-    t.match(report, new RegExp(`\\s${f.replicas}: \\d+\\.\\d\\d s \\| \\d+\\.\\d\\d s\\s+swarm \\d+\\.\\d\\d x containers, bramble \\d+\\.\\d\\d x pods, aim \\d+\\.\\d\\d x containers`), `${f.replicas}: the floor printed beside both sides`)
+    t.ok(f.containers > 0 && f.unnetworked > 0 && f.pods > 0, `${f.replicas}: the engine's floor timed for containers, containers without a network, and pods`)
+    t.match(report, new RegExp(`\\s${f.replicas}: \\d+\\.\\d\\d s \\| \\d+\\.\\d\\d s \\| \\d+\\.\\d\\d s\\s+swarm \\d+\\.\\d\\d x containers, bramble \\d+\\.\\d\\d x pods, aim \\d+\\.\\d\\d x containers \\(\\d+\\.\\d\\d x without a network\\)`), `${f.replicas}: the floors printed beside both sides`)
   }
 
   t.notOk(processAlive(r.lab.dockerdPid), "the run's dockerd (and its swarm) is stopped")

@@ -16,7 +16,7 @@ import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { parse as parseYaml } from 'yaml'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
-import { dockerUnavailable } from '../helpers/docker.js'
+import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { BRAMBLE_BIN, REPO_ROOT, startHubProcess, type HubProcess } from '../helpers/hub-process.js'
 
 const run = promisify(execFile)
@@ -98,6 +98,9 @@ async function main() {
       await exited
       clearTimeout(timer)
     }
+    // The agents made a pod network and service rules on this machine's Docker and iptables, which
+    // outlive them (as pods do): they go with the cluster.
+    await removeClusterContainers(dockerClient(), readFileSync(join(hub.dataDir, 'cluster-id'), 'utf8').trim())
     await hub.cleanup()
     closeApiAgents()
     for (const dir of agentDirs) rmSync(dir, { recursive: true, force: true })

@@ -137,7 +137,18 @@ async function run() {
     const resolv = await exec(client, ['cat', '/etc/resolv.conf'])
     t.match(resolv, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/)
     t.match(resolv, /ndots:5/)
-    t.match(resolv, `nameserver ${dns}`)
+    // Docker's embedded resolver forwarding to the node DNS, or the node DNS itself: on a user-defined
+    // network (the node's pod network) Docker writes its own 127.0.0.11 into resolv.conf and sends
+    // what it cannot answer to the servers the container was given; on its default bridge (where
+    // pods run when the pod network cannot be made, e.g. another network on this Docker holds an
+    // overlapping subnet) the node DNS is in the file.
+    const nameservers = [...resolv.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1])
+    if (nameservers.includes(dns)) t.pass(`nameserver ${dns}: the node DNS`)
+    else {
+      t.same(nameservers, ['127.0.0.11'], `the node DNS ${dns}, or Docker's resolver in its place`)
+      const [sandbox] = await clusterContainers(docker, clusterId, { 'io.bramble.pod.name': 'client', 'io.bramble.container.role': 'sandbox' }, false)
+      t.same((await docker.getContainer(sandbox!.Id).inspect()).HostConfig.Dns, [dns], "Docker's resolver forwards to the node DNS")
+    }
     const answer = await until('nslookup of the Service', async () => {
       const out = await exec(client, ['nslookup', 'web.default.svc.cluster.local'])
       return out.includes(clusterIP) && out
