@@ -143,7 +143,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       // An external broker (Mosquitto) checks the same credentials and ACLs from files we keep current.
       const dir = join(config.dataDir, 'mosquitto')
       // Coalesced: nodes joining by the thousand make one rewrite and reload per burst, not one each.
-      const reloader = config.mosquittoPidFile ? new MosquittoReloader(config.mosquittoPidFile, log) : undefined
+      const reloader = config.mosquittoPidFile ? new MosquittoReloader(config.mosquittoPidFile, clock, log) : undefined
       if (reloader) stops.push(() => reloader.close())
       const write = coalescedTask(async () => {
         await writeMosquittoAuthFiles(dir, credentials)

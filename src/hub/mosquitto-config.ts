@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLUSTER_ROOT, NODES_ROOT } from '../api/protocol.js'
+import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { HUB_USERNAME } from './broker-acl.js'
 import { writeFileAtomic, type NodeCredentials, type PasswordEntry } from './node-credentials.js'
@@ -95,23 +96,23 @@ export const MOSQUITTO_SETTLE_RELOAD_MS = 2_000
  * SIGHUP by hand let them in at once).
  */
 export class MosquittoReloader {
-  private settle: NodeJS.Timeout | undefined
+  private settle: { cancel(): void } | undefined
 
   constructor(
     private readonly pidFile: string,
+    private readonly clock: Clock,
     private readonly log: Logger,
     private readonly settleMs = MOSQUITTO_SETTLE_RELOAD_MS,
   ) {}
 
   reload(): void {
     this.signal()
-    clearTimeout(this.settle)
-    this.settle = setTimeout(() => this.signal(), this.settleMs)
-    this.settle.unref()
+    this.settle?.cancel()
+    this.settle = this.clock.setTimeout(() => this.signal(), this.settleMs)
   }
 
   close(): void {
-    clearTimeout(this.settle)
+    this.settle?.cancel()
   }
 
   private signal(): void {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { systemClock } from '../../src/lib/clock.js'
 import { silentLogger } from '../../src/lib/logger.js'
 import { MosquittoReloader } from '../../src/hub/mosquitto-config.js'
 
@@ -27,7 +28,7 @@ t.test('each reload signals at once, and a burst of them is followed by one more
   const { child, count } = await hangupCounter(t)
   const pidFile = join(dir, 'mosquitto.pid')
   writeFileSync(pidFile, `${child.pid}\n`)
-  const reloader = new MosquittoReloader(pidFile, silentLogger(), 300)
+  const reloader = new MosquittoReloader(pidFile, systemClock, silentLogger(), 300)
   t.teardown(() => reloader.close())
 
   reloader.reload()
@@ -54,9 +55,9 @@ t.test('a pid file that names no process is logged, never thrown', async (t) => 
   const errors: string[] = []
   const log = { ...silentLogger(), error: (_o: unknown, msg: string) => void errors.push(msg) } as unknown as ReturnType<typeof silentLogger>
   writeFileSync(join(dir, 'empty.pid'), '\n')
-  const reloader = new MosquittoReloader(join(dir, 'empty.pid'), log, 50)
+  const reloader = new MosquittoReloader(join(dir, 'empty.pid'), systemClock, log, 50)
   t.doesNotThrow(() => reloader.reload())
-  const missing = new MosquittoReloader(join(dir, 'missing.pid'), log, 50)
+  const missing = new MosquittoReloader(join(dir, 'missing.pid'), systemClock, log, 50)
   t.doesNotThrow(() => missing.reload())
   await sleep(150)
   t.equal(errors.length, 4, 'each signal that could not be sent is logged (two at once, two once settled)')
