@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type Docker from 'dockerode'
 import t from 'tap'
 import { apiRequest, closeApiAgents } from '../helpers/api-client.js'
 import { BUSYBOX_IMAGE } from '../helpers/busybox-image.js'
@@ -40,6 +41,8 @@ async function run(): Promise<void> {
   let host: FaultHost | undefined
   let hub: HubProcess | undefined
   let agent: FaultAgent | undefined
+  /** The keeper pod's container as the setup saw it running. */
+  let keeperBefore: Docker.ContainerInfo | undefined
   const hubDir = mkdtempSync(join(tmpdir(), 'f2-hub-'))
   t.teardown(async () => {
     await agent?.stop('SIGKILL')
@@ -71,9 +74,10 @@ async function run(): Promise<void> {
     const node = await getNode()
     t.equal(condition(node, 'DiskPressure')?.status, 'False', 'no disk pressure yet')
     t.same(taints(node), [])
+    // Read here, not between the subtests: with a teardown on the root test, tap ends the root as
+    // soon as it sits idle for two timer ticks, and an await of the engine there outlasted that.
+    keeperBefore = (await containersOf('keeper'))[0]
   })
-
-  const keeperBefore = (await containersOf('keeper'))[0]
 
   await t.test('the disk fills: DiskPressure=True naming the free bytes, and the node is tainted NoSchedule', async (t) => {
     fs!.fill(0)
