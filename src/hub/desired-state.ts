@@ -35,21 +35,15 @@ import type { Bus } from '../lib/bus.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
-import { ANNOTATION_CLUSTER_CIDR } from '../mesh/pod-network.js'
 import { isTerminal } from '../sched/snapshot.js'
-import { ANNOTATION_SECRETS_PUBLIC_KEY, isSealingKey, sealSecret } from '../api/sealed-secret.js'
+import { ANNOTATION_SECRETS_PUBLIC_KEY, sealSecret } from '../api/sealed-secret.js'
+import { desiredKey, diff, ownNode, parseKey, referencedObjects, sameSnapshot, secretsKeyOf, versionOf, type DesiredKey, type Snapshot } from './desired-objects.js'
 import { objectKey, type Informer } from './informer.js'
 import { volumeNode } from './volume-binder.js'
 
 export const DEFAULT_COALESCE_MS = 50
 /** Unacknowledged snapshots kept per node; an agent further behind than this gets a full set. */
 const SNAPSHOTS_KEPT = 16
-
-type DesiredKind = DesiredObject['kind']
-/** `Kind/namespace/name` */
-type DesiredKey = string
-/** Object key → resourceVersion: what a node holds at one revision. */
-type Snapshot = Map<DesiredKey, string>
 
 export interface DesiredStateOptions {
   bus: Bus
@@ -82,49 +76,6 @@ interface NodeSession {
   withheldLogged?: boolean
   /** When (monotonic ms) a live change was last looked at for this node: a stepped wall clock must not hold or hurry it. */
   lastRunAt?: number
-}
-
-export function desiredKey(kind: DesiredKind, namespace: string, name: string): DesiredKey {
-  return `${kind}/${namespace}/${name}`
-}
-
-function parseKey(key: DesiredKey): ObjectRef {
-  const [kind, namespace, name] = key.split('/') as [DesiredKind, string, string]
-  return { kind, namespace, name }
-}
-
-/** ConfigMaps and Secrets a pod uses: volumes (also projected), env valueFrom and envFrom, imagePullSecrets. */
-export function referencedObjects(pod: KubeObject): DesiredKey[] {
-  const ns = pod.metadata.namespace ?? 'default'
-  const out = new Set<DesiredKey>()
-  const add = (kind: 'ConfigMap' | 'Secret', name: unknown) => {
-    if (typeof name === 'string' && name !== '') out.add(desiredKey(kind, ns, name))
-  }
-  const spec = (pod.spec ?? {}) as Record<string, any>
-  for (const v of asArray(spec.volumes)) {
-    add('ConfigMap', v?.configMap?.name)
-    add('Secret', v?.secret?.secretName)
-    for (const s of asArray(v?.projected?.sources)) {
-      add('ConfigMap', s?.configMap?.name)
-      add('Secret', s?.secret?.name)
-    }
-  }
-  for (const r of asArray(spec.imagePullSecrets)) add('Secret', r?.name)
-  for (const c of [...asArray(spec.initContainers), ...asArray(spec.containers)]) {
-    for (const e of asArray(c?.env)) {
-      add('ConfigMap', e?.valueFrom?.configMapKeyRef?.name)
-      add('Secret', e?.valueFrom?.secretKeyRef?.name)
-    }
-    for (const f of asArray(c?.envFrom)) {
-      add('ConfigMap', f?.configMapRef?.name)
-      add('Secret', f?.secretRef?.name)
-    }
-  }
-  return [...out]
-}
-
-function asArray(v: unknown): any[] {
-  return Array.isArray(v) ? v : []
 }
 
 export class DesiredState {
@@ -376,44 +327,10 @@ export class DesiredState {
   }
 }
 
-/** Annotations of its Node an agent acts on: the cluster CIDR its pod subnet came from. */
-const NODE_ANNOTATIONS_SENT = [ANNOTATION_CLUSTER_CIDR]
-
-/** The node's own Node as it goes down: what the agent acts on (its pod subnet), not its status. */
-function ownNode(node: KubeObject): DesiredObject {
-  const annotations = Object.fromEntries(Object.entries(node.metadata.annotations ?? {}).filter(([k]) => NODE_ANNOTATIONS_SENT.includes(k)))
-  return { apiVersion: 'v1', kind: 'Node', metadata: { name: node.metadata.name, namespace: '', uid: node.metadata.uid, annotations }, spec: node.spec ?? {} } as DesiredObject
-}
-
-/** The node's public key for Secrets in transit, when it has a well-formed one. */
-function secretsKeyOf(node: KubeObject): string | undefined {
-  const key = node.metadata.annotations?.[ANNOTATION_SECRETS_PUBLIC_KEY]
-  return isSealingKey(key) ? key : undefined
-}
-
-/** What tells two sent versions apart: the resourceVersion, or for the cut Node what it carries (status writes bump the version). */
-function versionOf(o: DesiredObject): string {
-  return o.kind === 'Node' ? `node:${JSON.stringify([o.metadata.annotations, o.spec])}` : (o.metadata.resourceVersion ?? '')
-}
-
 /** True for a status the node itself reported; a pod turning finished goes down (its phase is final). */
 function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
   if (isTerminal(before) !== isTerminal(after)) return false
   const { resourceVersion: _a, ...metaBefore } = before.metadata
   const { resourceVersion: _b, ...metaAfter } = after.metadata
   return isDeepStrictEqual(before.spec, after.spec) && isDeepStrictEqual(metaBefore, metaAfter)
-}
-
-function sameSnapshot(a: Snapshot, b: Snapshot): boolean {
-  if (a.size !== b.size) return false
-  for (const [k, v] of a) if (b.get(k) !== v) return false
-  return true
-}
-
-function diff(base: Snapshot, now: Snapshot, objects: Map<DesiredKey, DesiredObject>): { upserts: DesiredObject[]; deletes: ObjectRef[] } {
-  const upserts: DesiredObject[] = []
-  for (const [key, rv] of now) if (base.get(key) !== rv) upserts.push(objects.get(key)!)
-  const deletes: ObjectRef[] = []
-  for (const key of base.keys()) if (!now.has(key)) deletes.push(parseKey(key))
-  return { upserts, deletes }
 }

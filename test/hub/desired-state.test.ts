@@ -2,7 +2,7 @@
 
 import t from 'tap'
 import type { KubeObject } from '../../src/api/types.js'
-import { referencedObjects } from '../../src/hub/desired-state.js'
+import { referencedObjects } from '../../src/hub/desired-objects.js'
 
 function pod(spec: Record<string, unknown>): KubeObject {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'shop' }, spec } as KubeObject
