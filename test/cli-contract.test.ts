@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import { kubeconfigYaml } from '../src/hub/kubeconfig.js'
+import { testClusterCidr } from './helpers/cluster-cidr.js'
+import { removeClusterRules } from './helpers/docker.js'
 import { BRAMBLE_BIN, REPO_ROOT, startHubProcess } from './helpers/hub-process.js'
 
 if (!existsSync(BRAMBLE_BIN)) throw new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first (npm test does)`)
@@ -91,7 +93,7 @@ export async function resolve(specifier, context, next) {
 
 t.test('`up` serves (with its local agent, or says in one sentence why not) and stops cleanly on SIGTERM', async (t) => {
   const dataDir = join(scratch, 'up')
-  const child = spawn(process.execPath, [BRAMBLE_BIN, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BRAMBLE_BIN, 'up', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'silent', '--cluster-cidr', testClusterCidr()], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
@@ -102,6 +104,8 @@ t.test('`up` serves (with its local agent, or says in one sentence why not) and 
   t.match(stderr, /^(|bramble: the local agent could not start \([^\n]+\); the hub keeps running without it\.\n)$/, 'silent, or one sentence about the agent')
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'exit code 0 after SIGTERM')
+  // Its agent's service rules outlive it, as a node's do; they go with the test's cluster.
+  await removeClusterRules(readFileSync(join(dataDir, 'cluster-id'), 'utf8').trim())
 })
 
 t.test('`hub` stops cleanly on SIGINT too', async (t) => {

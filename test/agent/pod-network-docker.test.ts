@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/lib/logger.js'
 import { containsIp, parseCidr } from '../../src/mesh/ipam.js'
 import { ANNOTATION_CLUSTER_CIDR, ruleMarker } from '../../src/mesh/pod-network.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
+import { testClusterCidr } from '../helpers/cluster-cidr.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers, testClusterId } from '../helpers/docker.js'
 
 const docker = dockerClient()
@@ -40,8 +41,8 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
 
 async function run() {
   const clusterId = testClusterId()
-  // A range of this run's own: other runs on this dockerd must not hold an overlapping subnet.
-  const second = 100 + Math.floor(Math.random() * 100)
+  // A range of this process's own: another test on this dockerd must not hold an overlapping subnet.
+  const second = Number(testClusterCidr().split('.')[1])
   const clusterCidr = `10.${second}.0.0/16`
   const firstLease = `10.${second}.7.0/24`
   const nextLease = `10.${second}.8.0/24`

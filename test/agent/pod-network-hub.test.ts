@@ -22,6 +22,7 @@ import { containsIp, parseCidr } from '../../src/mesh/ipam.js'
 import { ruleMarker } from '../../src/mesh/pod-network.js'
 import { apiRequest, closeApiAgents, type ApiTarget } from '../helpers/api-client.js'
 import { ensureBusyboxImage } from '../helpers/busybox-image.js'
+import { testClusterCidr } from '../helpers/cluster-cidr.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 
 const docker = dockerClient()
@@ -44,8 +45,8 @@ async function run() {
   const image = await ensureBusyboxImage(docker)
   const runtime = new DockerRuntime(docker)
   const root = await mkdtemp(join(tmpdir(), 'bramble-podnet-hub-'))
-  // A range of this run's own: another run on this dockerd must not hold an overlapping subnet.
-  const second = 100 + Math.floor(Math.random() * 100)
+  // A range of this process's own: another test on this dockerd must not hold an overlapping subnet.
+  const second = Number(testClusterCidr().split('.')[1])
   const clusterCidr = `10.${second}.0.0/16`
   const hub = await startHub(resolveHubConfig({ dataDir: join(root, 'hub'), listen: '127.0.0.1', apiPort: '0', mqttPort: '0', storeMapSize: '64Mi', clusterCidr }, {}), {
     logger: silentLogger(),

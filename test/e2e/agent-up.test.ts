@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import mqtt from 'mqtt'
 import { join } from 'node:path'
 import t from 'tap'
+import { containsIp, parseCidr } from '../../src/mesh/ipam.js'
 import { closeApiAgents } from '../helpers/api-client.js'
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../helpers/busybox-image.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
@@ -120,6 +121,8 @@ async function run() {
       return p?.status?.phase === 'Running' && ready && p
     })
     t.equal(pod.spec.nodeName, NODE)
+    const podCIDR = (await getJson('node', NODE))?.spec?.podCIDR
+    t.ok(podCIDR && containsIp(parseCidr(podCIDR), pod.status.podIP), `its IP ${pod.status.podIP} is in the node's pod subnet ${podCIDR}: it runs on the node's pod network, not Docker's default bridge`)
     const statuses = Object.fromEntries(pod.status.containerStatuses.map((c: any) => [c.name, c]))
     t.same(Object.keys(statuses).sort(), ['printer', 'server'])
     t.ok(statuses.server.ready, 'the server is ready: its readiness probe answered')

@@ -1,4 +1,5 @@
-// Starts a real `bramble hub` process (the built binary) in a temp data dir, for end-to-end tests.
+// Starts a real `bramble hub` process (the built binary) in a temp data dir, for end-to-end tests,
+// with this test process's own cluster CIDR unless the arguments name one (cluster-cidr.ts says why).
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -6,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
+import { testClusterCidr } from './cluster-cidr.js'
 
 /** The checkout's root: the nearest folder above this file with a package.json (also from dist/). */
 export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
@@ -36,7 +38,9 @@ export async function startHubProcess(options: { dataDir?: string; args?: string
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bramble-hub-'))
   const kubeconfig = join(dataDir, 'kubeconfig.yaml')
   rmSync(kubeconfig, { force: true })
-  const child = spawn(process.execPath, [BRAMBLE_BIN, options.command ?? 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...(options.args ?? [])], {
+  const args = options.args ?? []
+  const cidr = args.includes('--cluster-cidr') ? [] : ['--cluster-cidr', testClusterCidr()]
+  const child = spawn(process.execPath, [BRAMBLE_BIN, options.command ?? 'hub', '--data-dir', dataDir, '--listen', '127.0.0.1', '--api-port', '0', '--mqtt-port', '0', '--log-level', 'warn', ...cidr, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
