@@ -15,9 +15,9 @@ import type { KubeObject } from '../api/types.js'
 import { systemClock, type Clock } from '../lib/clock.js'
 import { silentLogger, type Logger } from '../lib/logger.js'
 import { connectEtcd, prefixEnd, type EtcdClientOptions } from './etcd-client.js'
-import { EtcdKeyspace, placeholderOf } from './etcd-keys.js'
+import { EtcdKeyspace } from './etcd-keys.js'
+import { deliverWatchResponse, type EtcdWatcher } from './etcd-watch-events.js'
 import { StoreClosedError, StoreCompactedError, StoreConflictError, StoreExistsError, StoreFencedError, StoreFullError, StoreNotFoundError, StoreUnavailableError } from './errors.js'
-import { inScope } from './lmdb-watchers.js'
 import type { ListResult, ListScope, ObjectKey, Store, StoreEvent, Watch, WatchOptions, WriteOptions } from './store.js'
 
 export interface EtcdStoreOptions extends EtcdClientOptions {
@@ -64,14 +64,6 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Fenceabl
 /** RFC 3339 at second precision, as Kubernetes writes timestamps. */
 function timestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
-}
-
-interface EtcdWatcher {
-  scope: ListScope
-  /** The newest revision (store terms) this watcher has been given or told it is past. */
-  cursor: number
-  stopped: boolean
-  etcd?: Watcher
 }
 
 class EtcdStore implements FenceableStore {
@@ -134,7 +126,12 @@ class EtcdStore implements FenceableStore {
     delete next.metadata.resourceVersion
     const k = this.keys.objectKey(key)
     const value = Buffer.from(JSON.stringify(next))
-    const result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value } }], fence)
+    let result: Awaited<ReturnType<EtcdStore['txn']>>
+    try {
+      result = await this.txn([{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }], [{ request_put: { key: k, value } }], fence)
+    } catch (error) {
+      return this.written(next, (await this.appliedThoughFull(error, key, value)).mod_revision)
+    }
     if (result.succeeded) return this.written(next, result.header.revision)
     // The client sends a call again when the connection broke, also after etcd committed it: then
     // the key holds exactly these bytes (a fresh uid among them), and the create was this one.
@@ -203,7 +200,7 @@ class EtcdStore implements FenceableStore {
     }
     watcher.on('connected', resumeFromCursor)
     watcher.on('data', (response: IWatchResponse) => {
-      if (!state.stopped) this.deliver(state, response, onEvent)
+      if (!state.stopped) deliverWatchResponse(this.keys, this.logger, state, response, onEvent)
       resumeFromCursor()
     })
     watcher.on('disconnected', (error: Error) => {
@@ -308,7 +305,12 @@ class EtcdStore implements FenceableStore {
       if (expected !== undefined && expected !== '' && expected !== actual) throw new StoreConflictError(key, expected, actual)
       const { compare, success, result, value } = plan(old, k, current.mod_revision)
       attempted = { result, value }
-      const outcome = await this.txn(compare, success, fence)
+      let outcome: Awaited<ReturnType<EtcdStore['txn']>>
+      try {
+        outcome = await this.txn(compare, success, fence)
+      } catch (error) {
+        return this.written(result, (await this.appliedThoughFull(error, key, value, current.mod_revision)).mod_revision)
+      }
       if (outcome.succeeded) return this.written(result, outcome.header.revision)
     }
     throw new StoreConflictError(key, expected ?? '', 'changing too fast to update')
@@ -354,40 +356,18 @@ class EtcdStore implements FenceableStore {
     return object
   }
 
-  private deliver(state: EtcdWatcher, response: IWatchResponse, onEvent: (event: StoreEvent) => void): void {
-    if (response.events.length === 0) {
-      // A progress notification: etcd sends one only to a watch that has every event up to it.
-      state.cursor = Math.max(state.cursor, this.keys.toStore(response.header.revision))
-      return
-    }
-    for (const event of response.events) {
-      const revision = this.keys.toStore(event.kv.mod_revision)
-      // After a resumed stream etcd may send again what was delivered.
-      if (revision <= state.cursor) continue
-      state.cursor = revision
-      const key = this.keys.keyOf(event.kv.key)
-      if (key === undefined || !inScope(state.scope, key)) continue
-      let storeEvent: StoreEvent
-      try {
-        if (event.type === 'Delete') {
-          // The value as it was before the delete, stamped with the deleting revision.
-          const object = event.prev_kv ? this.keys.decode(event.prev_kv) : placeholderOf(key)
-          object.metadata.resourceVersion = String(revision)
-          storeEvent = { type: 'DELETED', key, object, revision }
-        } else {
-          storeEvent = { type: event.kv.version === '1' ? 'ADDED' : 'MODIFIED', key, object: this.keys.decode(event.kv), revision }
-        }
-      } catch (error) {
-        this.logger.error({ err: (error as Error).message, revision }, 'watch skipped a value it cannot read')
-        continue
-      }
-      try {
-        onEvent(storeEvent)
-      } catch (error) {
-        this.logger.error({ err: error, revision }, 'watch handler threw; event skipped for it')
-      }
-      if (state.stopped) return
-    }
+  /**
+   * etcd checks its space quota as it takes a write and again as it applies it; a write that
+   * crosses the quota in between (another write committed meanwhile) is applied and still answered
+   * "database space exceeded". So a StoreFullError is only a refusal when the key does not hold
+   * the bytes written (a create's carry a fresh uid) at a revision after `before`, the one the
+   * write compared against; then `error` is rethrown. Anything but a StoreFullError is rethrown.
+   */
+  private async appliedThoughFull(error: unknown, key: ObjectKey, value: Buffer | undefined, before?: string): Promise<IKeyValue> {
+    if (!(error instanceof StoreFullError) || value === undefined) throw error
+    const current = await this.readOne(key)
+    if (current === undefined || !current.value.equals(value) || current.mod_revision === before) throw error
+    return current
   }
 
   private async readOne(key: ObjectKey): Promise<IKeyValue | undefined> {

@@ -2,7 +2,7 @@
 // what only etcd has: several stores (hubs) on one prefix, Secrets sealed in etcd's files, a
 // watch that outlives its member's restart, and an etcd that does not answer.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -167,24 +167,58 @@ t.test('etcd-only behaviour', needsEtcd, async (t) => {
     await t.rejects(store.get(podKey('junk')), { message: new RegExp(`${p.replace(/\//g, '\\/')} holds ".*pods\\\\0default\\\\0junk", which is not a Bramble object`) })
   })
 
-  t.test('an etcd past its space quota refuses writes with StoreFullError saying what to do; reads go on', async (t) => {
-    const small = await startEtcd(1, ['--quota-backend-bytes', String(4 * 1024 * 1024)])
+  // etcd checks its quota as it takes a write and again as it applies it; a write that crosses the
+  // quota in between is applied and still answered "database space exceeded". A backend that
+  // commits every write (--backend-batch-limit 1) and 32 writes at a time make that happen.
+  const smallEtcd = async (t: Test) => {
+    const small = await startEtcd(1, ['--quota-backend-bytes', String(4 * 1024 * 1024), '--backend-batch-limit', '1'])
     t.teardown(() => small.stop())
     const store = await openEtcdStore({ endpoints: small.endpoints, prefix: prefix() })
     t.teardown(() => store.close())
-    let error: unknown
-    let stored = 0
-    for (let i = 0; i < 200 && error === undefined; i++) {
-      try {
-        await store.create(podKey(`big${i}`), pod(`big${i}`, { data: 'x'.repeat(256 * 1024) }))
-        stored++
-      } catch (e) {
-        error = e
-      }
+    return store
+  }
+  const AT_ONCE = 32
+  const big = (round: number) => 'x'.repeat(256 * 1024) + round
+  /** Rounds of AT_ONCE writes until one is refused; each write's outcome, with what it wrote. */
+  const fill = async (write: (i: number, round: number) => Promise<KubeObject>) => {
+    const outcomes: Array<{ i: number; round: number; written?: KubeObject; error?: unknown }> = []
+    for (let round = 0; round < 100 && !outcomes.some((o) => o.error); round++) {
+      const settled = await Promise.allSettled(Array.from({ length: AT_ONCE }, (_, i) => write(i, round)))
+      settled.forEach((r, i) => outcomes.push(r.status === 'fulfilled' ? { i, round, written: r.value } : { i, round, error: r.reason }))
     }
-    t.ok(error instanceof StoreFullError, `a StoreFullError after ${stored} creates`)
-    t.match((error as Error).message, /is full; etcd reached its space quota: .*etcdctl defrag.*etcdctl alarm disarm.*--quota-backend-bytes/)
-    t.equal((await store.list({ resource: 'pods' })).items.length, stored, 'what was stored reads back whole')
+    return outcomes
+  }
+
+  t.test('an etcd past its space quota refuses creates with StoreFullError saying what to do, and a refused create is not stored', async (t) => {
+    const store = await smallEtcd(t)
+    const outcomes = await fill((i, round) => store.create(podKey(`big${round}-${i}`), pod(`big${round}-${i}`, { data: big(round) })))
+    const refused = outcomes.filter((o) => o.error)
+    t.ok(refused.length > 0 && refused.every((o) => o.error instanceof StoreFullError), `StoreFullErrors after ${outcomes.length - refused.length} creates`)
+    t.match((refused[0]!.error as Error).message, /is full; etcd reached its space quota: .*etcdctl defrag.*etcdctl alarm disarm.*--quota-backend-bytes/)
+    const stored = new Map((await store.list({ resource: 'pods' })).items.map((o) => [o.metadata.name, o]))
+    for (const o of outcomes) {
+      const name = `big${o.round}-${o.i}`
+      if (o.error) t.notOk(stored.has(name), `${name} was refused and is not stored`)
+      else t.same([stored.get(name)?.metadata.uid, stored.get(name)?.metadata.resourceVersion], [o.written!.metadata.uid, o.written!.metadata.resourceVersion], `${name} was created and is stored as answered`)
+    }
+    t.equal(stored.size, outcomes.length - refused.length, 'what was stored reads back whole, and only that')
+  })
+
+  t.test('an etcd past its space quota refuses updates with StoreFullError, and a refused update leaves the object as it was', async (t) => {
+    const store = await smallEtcd(t)
+    const latest = await Promise.all(Array.from({ length: AT_ONCE }, (_, i) => store.create(podKey(`grow${i}`), pod(`grow${i}`))))
+    // etcd keeps every revision until compaction, so each round of updates adds to its size.
+    const outcomes = await fill(async (i, round) => {
+      const written = await store.update(podKey(`grow${i}`), { ...latest[i]!, data: big(round) } as KubeObject)
+      latest[i] = written
+      return written
+    })
+    const refused = outcomes.filter((o) => o.error)
+    t.ok(refused.length > 0 && refused.every((o) => o.error instanceof StoreFullError), `StoreFullErrors after ${outcomes.length - refused.length} updates`)
+    for (let i = 0; i < AT_ONCE; i++) {
+      const now = await store.get(podKey(`grow${i}`))
+      t.same([now?.metadata.resourceVersion, (now as any)?.data], [latest[i]!.metadata.resourceVersion, (latest[i] as any).data], `grow${i} holds its last update answered as written`)
+    }
   })
 
   t.test('an etcd that does not answer is a StoreUnavailableError naming the store', async (t) => {
