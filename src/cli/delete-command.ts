@@ -1,6 +1,8 @@
 // `bramble delete`: by TYPE NAME..., TYPE/NAME, -f manifests, or -l / --all over one type.
 // --cascade says what becomes of the objects the deleted ones own, as kubectl's does: background
-// (deleted after it, the default), foreground (deleted before it) or orphan (kept, unowned).
+// (deleted after it, the default), foreground (deleted before it) or orphan (kept, unowned). An
+// object the hub only marks for deletion (those, or one a finalizer holds) is waited for, up to a
+// minute, unless --wait=false.
 
 import type { KindInfo } from '../api/kinds.js'
 import { finishBatch, type ClientContext } from './client-context.js'
@@ -15,11 +17,13 @@ export interface DeleteOptions {
   ignoreNotFound?: boolean
   /** background | foreground | orphan; true (the flag alone) is background, as kubectl has it. */
   cascade?: string | boolean
+  /** Whether to wait for objects only marked for deletion to be gone: true (the default, or the flag alone) or false. */
+  wait?: string | boolean
 }
 
 type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan'
 
-/** How long to wait for an object marked for deletion (orphan, foreground) to be gone, as kubectl --wait does. */
+/** How long to wait for an object marked for deletion (orphan, foreground, finalizers) to be gone, as kubectl --wait does. */
 const WAIT_FOR_DELETION_MS = 60_000
 
 export function propagationPolicyOf(cascade: string | boolean | undefined): PropagationPolicy {
@@ -40,6 +44,12 @@ export function propagationPolicyOf(cascade: string | boolean | undefined): Prop
   }
 }
 
+export function waitOf(wait: string | boolean | undefined): boolean {
+  if (wait === undefined || wait === true || wait === 'true') return true
+  if (wait === false || wait === 'false') return false
+  throw new UsageError(`invalid --wait value (${String(wait)}). Must be "true" or "false"`)
+}
+
 interface Victim {
   info: KindInfo
   namespace?: string
@@ -52,6 +62,7 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
   let failed = 0
   const nsOf = (info: KindInfo, own?: string) => (info.namespaced ? own || ctx.namespace : undefined)
   const propagationPolicy = propagationPolicyOf(options.cascade)
+  const wait = waitOf(options.wait)
 
   if (options.filename && options.filename.length > 0) {
     if (args.length > 0) throw new UsageError('name what to delete either with -f or with TYPE NAME, not both')
@@ -83,8 +94,9 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
     try {
       const res = await ctx.client.request('DELETE', resourcePath(v.info, v.namespace, v.name), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy } })
       ctx.io.out(`${qualifiedName(v.info)} "${v.name}" deleted\n`)
-      // Marked, not yet gone: the hub's garbage collector orphans or deletes its dependents first.
-      if (res.json?.metadata?.deletionTimestamp) await waitUntilGone(ctx, v, String(res.json.metadata.resourceVersion ?? ''))
+      // Marked, not yet gone: the hub's garbage collector orphans or deletes its dependents first,
+      // or a finalizer holds it (a claim a pod uses).
+      if (res.json?.metadata?.deletionTimestamp && wait) await waitUntilGone(ctx, v, res.json.metadata)
     } catch (err) {
       if (!(err instanceof ServerError)) throw err
       if (err.status === 404 && options.ignoreNotFound) continue
@@ -95,11 +107,11 @@ export async function runDelete(ctx: ClientContext, args: string[], options: Del
   finishBatch(ctx.io, failures, victims.length + failed, 'deleted', failed)
 }
 
-async function waitUntilGone(ctx: ClientContext, v: Victim, resourceVersion: string): Promise<void> {
+async function waitUntilGone(ctx: ClientContext, v: Victim, marked: { resourceVersion?: string; finalizers?: string[] }): Promise<void> {
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), WAIT_FOR_DELETION_MS)
   try {
-    const query = { fieldSelector: `metadata.name=${v.name}`, resourceVersion: resourceVersion || undefined }
+    const query = { fieldSelector: `metadata.name=${v.name}`, resourceVersion: marked.resourceVersion || undefined }
     for await (const event of ctx.client.watch(resourcePath(v.info, v.namespace), { query, signal: deadline.signal })) {
       if (event.type === 'DELETED') return
     }
@@ -108,5 +120,5 @@ async function waitUntilGone(ctx: ClientContext, v: Victim, resourceVersion: str
   } finally {
     clearTimeout(timer)
   }
-  ctx.io.err(`warning: ${qualifiedName(v.info)} "${v.name}" is still being deleted; the hub finishes it once its dependents are handled\n`)
+  ctx.io.err(`warning: ${qualifiedName(v.info)} "${v.name}" is still being deleted (Terminating); it goes once its finalizers are removed: ${(marked.finalizers ?? []).join(', ')}\n`)
 }

@@ -83,9 +83,10 @@ export function registerClientCommands(program: Command): void {
     .option('--all', 'delete every object of TYPE in the namespace')
     .option('--ignore-not-found', 'treat objects that are already gone as deleted')
     .option('--cascade [MODE]', 'what becomes of owned objects: background (deleted after, the default), foreground (deleted first) or orphan (kept)')
+    .option('--wait [BOOL]', 'wait (up to a minute) for objects that are only marked for deletion to be gone: the default; --wait=false returns at once')
     .action(async (args: string[], _opts: unknown, command: Command) => {
       const o = optionsOf(command)
-      await withClient(o, (ctx) => runDelete(ctx, args, { filename: o.filename, selector: o.selector, all: o.all, ignoreNotFound: o.ignoreNotFound, cascade: o.cascade }))
+      await withClient(o, (ctx) => runDelete(ctx, args, { filename: o.filename, selector: o.selector, all: o.all, ignoreNotFound: o.ignoreNotFound, cascade: o.cascade, wait: o.wait }))
     })
 
   program

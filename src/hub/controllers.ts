@@ -15,6 +15,7 @@ import type { HubDeps } from './hub.js'
 import { Informer } from './informer.js'
 import { JobController } from './job-controller.js'
 import { PodCidrAllocator } from './pod-cidr-allocator.js'
+import { PvcProtection } from './pvc-protection.js'
 import type { Registry } from './registry.js'
 import { ReplicaSetController } from './replicaset-controller.js'
 import { SchedulerController } from './scheduler-controller.js'
@@ -41,6 +42,7 @@ export async function startControllers(registry: Registry, config: HubConfig, de
   const scheduler = new SchedulerController({ ...common('default-scheduler'), pods, nodes, strategy: config.schedulerStrategy, onAttempt: metrics.schedulingAttempt, storage })
   const statefulSetController = new StatefulSetController({ ...common('statefulset-controller'), statefulSets, pods, claims: storage.claims })
   const volumeBinder = new VolumeBinder({ ...common('persistentvolume-controller'), pods, ...storage })
+  const pvcProtection = new PvcProtection({ registry, pods, claims: storage.claims, clock: deps.clock, logger: deps.logger })
   const replicaSetController = new ReplicaSetController({ ...common('replicaset-controller'), pods, replicaSets })
   const deploymentController = new DeploymentController({ ...common('deployment-controller'), deployments, replicaSets })
   const cronJobController = new CronJobController({ ...common('cronjob-controller'), cronJobs, jobs, timers: nodeCronTimers(deps.logger) })
@@ -75,6 +77,7 @@ export async function startControllers(registry: Registry, config: HubConfig, de
   garbageCollector.start()
   taintEviction.start()
   statefulSetController.start()
+  pvcProtection.start()
   await volumeBinder.start()
   stops.push(async () => {
     for (const informer of informers) informer.stop()
@@ -89,6 +92,7 @@ export async function startControllers(registry: Registry, config: HubConfig, de
     await replicaSetController.stop()
     await statefulSetController.stop()
     await volumeBinder.stop()
+    await pvcProtection.stop()
     await scheduler.stop()
   })
 }

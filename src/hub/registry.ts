@@ -3,6 +3,7 @@
 // The HTTP API calls it, and so will the hub's controllers, so every writer obeys the same rules.
 
 import { isDeepStrictEqual } from 'node:util'
+import { withClaimProtection } from '../api/claim-protection.js'
 import { applyDefaults } from '../api/defaults.js'
 import { DEFAULT_TOLERATION_SECONDS, withDefaultTolerations } from '../api/default-tolerations.js'
 import { withGeneratedJobSelector } from '../api/job-selector.js'
@@ -124,6 +125,7 @@ export class Registry {
     else delete meta.generation
     let object = applyDefaults(incoming)
     if (info.kind === 'Pod') object = withDefaultTolerations(object, this.defaultTolerationSeconds)
+    if (info.kind === 'PersistentVolumeClaim') object = withClaimProtection(object)
     // A Service's address leases name its uid, so it is chosen here too.
     if (info.kind === 'Service') object.metadata.uid = crypto.randomUUID()
     if (info.kind === 'Job') {
@@ -244,6 +246,10 @@ export class Registry {
     if (info === NAMESPACE_KIND) await this.deleteNamespaceContents(name)
     else if (options.propagationPolicy === 'Orphan' || options.propagationPolicy === 'Foreground') {
       return this.markForDeletion(info, namespace, name, old, options.propagationPolicy === 'Orphan' ? ORPHAN_FINALIZER : FOREGROUND_FINALIZER, options.resourceVersion)
+    } else if (info.kind !== 'Pod' && (old.metadata.finalizers ?? []).length > 0) {
+      // As in Kubernetes, an object with finalizers stays, Terminating, until they are all removed.
+      // (Not a Pod: its node stops it as it goes, and has no notion of one that stays.)
+      return this.markForDeletion(info, namespace, name, old, undefined, options.resourceVersion)
     }
     let current = old
     for (let attempt = 1; ; attempt++) {
@@ -274,14 +280,14 @@ export class Registry {
     return written.metadata.resourceVersion
   }
 
-  /** Sets deletionTimestamp and the finalizer, retrying when a controller wrote in between (unless the caller gave a resourceVersion). */
-  private async markForDeletion(info: KindInfo, namespace: string, name: string, read: KubeObject, finalizer: string, resourceVersion: string | undefined): Promise<KubeObject> {
+  /** Sets deletionTimestamp and the finalizer (if one), retrying when a controller wrote in between (unless the caller gave a resourceVersion). */
+  private async markForDeletion(info: KindInfo, namespace: string, name: string, read: KubeObject, finalizer: string | undefined, resourceVersion: string | undefined): Promise<KubeObject> {
     let old = read
     for (let attempt = 1; ; attempt++) {
       const marked = structuredClone(old)
       marked.metadata.deletionTimestamp = rfc3339(this.clock.now())
       marked.metadata.deletionGracePeriodSeconds = 0
-      marked.metadata.finalizers = [...new Set([...(old.metadata.finalizers ?? []), finalizer])]
+      if (finalizer) marked.metadata.finalizers = [...new Set([...(old.metadata.finalizers ?? []), finalizer])]
       try {
         return await this.store.update(keyOf(info, namespace, name), marked, { expectedResourceVersion: resourceVersion ?? old.metadata.resourceVersion })
       } catch (err) {

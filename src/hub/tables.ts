@@ -130,7 +130,7 @@ const COLUMNS: Record<string, Column[]> = {
   ],
   PersistentVolumeClaim: [
     name,
-    { name: 'Status', description: 'Phase', cell: (o) => o.status?.phase ?? 'Pending' },
+    { name: 'Status', description: 'Phase', cell: (o) => (o.metadata.deletionTimestamp ? 'Terminating' : (o.status?.phase ?? 'Pending')) },
     { name: 'Volume', description: 'Bound volume', cell: (o) => o.spec?.volumeName ?? '' },
     { name: 'Capacity', description: 'Capacity of the bound volume', cell: (o) => o.status?.capacity?.storage ?? '' },
     { name: 'Access Modes', description: 'Access modes', cell: (o) => accessModes(o.status?.accessModes ?? []) },

@@ -4,8 +4,8 @@
 // that pod's node (a hostPath `volumes/<pv>`, relative to the agent's data dir, which the agent
 // creates) with a required node affinity to it, so every later pod using the claim goes there.
 // A volume made by hand (hostPath, no claim) binds to a claim of its class that fits.
-// When a claim is deleted its volume is deleted (reclaim policy Delete: the agent then removes the
-// directory) or kept as Released (Retain).
+// When a claim is gone (a deleted one stays while a pod uses it: pvc-protection.ts) its volume is
+// deleted (reclaim policy Delete: the agent then removes the directory) or kept as Released (Retain).
 
 import { KINDS } from '../api/kinds.js'
 import { Quantity } from '../api/quantity.js'
@@ -123,8 +123,9 @@ export class VolumeBinder {
     if (!key.includes('/')) return this.markAvailable(key)
     const [namespace, name] = key.split('/') as [string, string]
     const claim = this.o.claims.get(key)
-    // Volumes of this name's earlier claims (deleted, or deleted and made again) are released first.
-    await this.release(namespace, name, claim && !claim.metadata.deletionTimestamp ? claim.metadata.uid : undefined)
+    // Volumes of this name's earlier claims (deleted, or deleted and made again) are released first;
+    // a claim being deleted keeps its volume until it is gone (pvc-protection.ts holds it while in use).
+    await this.release(namespace, name, claim?.metadata.uid)
     if (!claim || claim.metadata.deletionTimestamp) return
     if (claim.spec?.volumeName) return this.markBound(claim)
     const className: string | undefined = claim.spec?.storageClassName ?? this.defaultClass()?.metadata.name

@@ -1,5 +1,6 @@
 // `bramble delete --cascade` and the API's propagationPolicy against a real hub process: the hub's
 // garbage collector orphans, or deletes in the background or foreground, what a Deployment owns.
+// And `bramble delete --wait=false` of a claim a pod uses (pvc-protection): marked, not gone.
 // No agent runs: pods stay Pending, which is all ownership needs.
 
 import { spawn } from 'node:child_process'
@@ -88,6 +89,33 @@ t.test('--cascade=foreground returns once the Deployment is gone, its ReplicaSet
   t.equal((await api('GET', `${APPS}/deployments/fore`)).status, 404)
   t.equal((await byApp(`${APPS}/replicasets`, 'fore')).length, 0)
   t.equal((await byApp('/api/v1/namespaces/default/pods', 'fore')).length, 0)
+})
+
+t.test('a claim a pod on a node uses is only marked: `delete --wait=false` returns at once, `get pvc` says Terminating, and it goes with the pod', async (t) => {
+  const CORE = '/api/v1/namespaces/default'
+  const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'db-data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }
+  const made = await api('POST', `${CORE}/persistentvolumeclaims`, claim)
+  t.equal(made.status, 201)
+  t.same(made.json.metadata.finalizers, ['kubernetes.io/pvc-protection'], 'made with the protection finalizer')
+  // On a node (which never reports: no agent runs), not finished: it may be writing to the volume.
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db' }, spec: { nodeName: 'pi-1', containers: [{ name: 'c', image: 'busybox:1' }], volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'db-data' } }] } }
+  t.equal((await api('POST', `${CORE}/pods`, pod)).status, 201)
+
+  const run = await bramble(['delete', 'pvc', 'db-data', '--wait=false'])
+  t.equal(run.code, 0, run.stderr)
+  t.equal(run.stdout, 'persistentvolumeclaim "db-data" deleted\n')
+  const table = await bramble(['get', 'pvc', 'db-data'])
+  t.match(table.stdout, /^db-data\s+Terminating\s/m, `shown Terminating:\n${table.stdout}`)
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal((await api('GET', `${CORE}/persistentvolumeclaims/db-data`)).status, 200, 'still there while the pod is')
+
+  t.equal((await bramble(['delete', 'pod', 'db'])).code, 0)
+  await until('the claim gone with its pod', async () => (await api('GET', `${CORE}/persistentvolumeclaims/db-data`)).status === 404)
+  t.pass('released once no pod uses it')
+
+  const bad = await bramble(['delete', 'pvc', 'other', '--wait=sometimes'])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /invalid --wait value \(sometimes\)\. Must be "true" or "false"/)
 })
 
 t.test('a bad --cascade is a usage error; a bad propagationPolicy is a 400 naming the field', async (t) => {

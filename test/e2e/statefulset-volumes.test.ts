@@ -2,8 +2,9 @@
 // a local agent on the real Docker engine): db-0 and db-1 start in order, each gets its own claim
 // bound to a local-path volume on the node (a directory under the agent's data dir); db-0 writes a
 // file to its volume; deleted, db-0 comes back with the same name on the same node and reads the
-// same file. Deleting a claim (reclaim policy Delete) deletes its volume and the agent removes its
-// directory. `bramble get statefulsets` and `get pvc` print Kubernetes' columns.
+// same file. A claim deleted while its pod runs stays Terminating with its data (pvc-protection);
+// once the pod is gone the claim goes, its volume is deleted (reclaim policy Delete) and the agent
+// removes its directory. `bramble get statefulsets` and `get pvc` print Kubernetes' columns.
 
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -141,14 +142,22 @@ async function scenario(t: Test) {
     t.match(listed.stdout, /local-path \(default\)\s+rancher\.io\/local-path\s+Delete\s+WaitForFirstConsumer\s+false/)
   })
 
-  await t.test('deleting the StatefulSet keeps the claims; deleting a claim removes its volume and directory', async (t) => {
-    const claim1 = await getJson('pvc', 'data-db-1')
-    const pv1 = claim1.spec.volumeName
+  const pv1 = (await getJson('pvc', 'data-db-1')).spec.volumeName
+  await t.test('a claim deleted while its pod runs stays, Terminating, with its volume and data', async (t) => {
     t.ok(existsSync(volumeDir(pv1)), 'the directory is there')
+    const deleted = await bramble('delete', 'pvc', 'data-db-1', '--wait=false')
+    t.equal(deleted.code, 0, deleted.stderr)
+    await new Promise((r) => setTimeout(r, 2000))
+    t.match((await bramble('get', 'pvc', 'data-db-1')).stdout, /^data-db-1\s+Terminating\s/m, '`get pvc` says Terminating')
+    t.equal((await bramble('get', 'pv', pv1)).code, 0, 'its volume stays')
+    t.equal((await readInPod('db-1', '/data/id')).trim(), other, 'db-1 reads its data on')
+  })
+
+  await t.test('deleting the StatefulSet keeps the claims; the claim deleted before goes with its pod, and its volume and directory with it', async (t) => {
     t.equal((await bramble('delete', 'statefulset', 'db')).code, 0)
     await until('the pods are gone', async () => ((await getJson('pods', '-l', 'app=db'))?.items ?? []).length === 0)
     t.ok(await getJson('pvc', 'data-db-0'), 'data-db-0 is kept (Retain)')
-    t.equal((await bramble('delete', 'pvc', 'data-db-1')).code, 0)
+    await until('data-db-1 gone', async () => (await bramble('get', 'pvc', 'data-db-1')).code !== 0)
     await until('its volume deleted', async () => (await bramble('get', 'pv', pv1)).code !== 0)
     await until('the agent removed its directory', () => !existsSync(volumeDir(pv1)))
     t.ok(existsSync(volumeDir(pv0.metadata.name)), "db-0's directory stays")

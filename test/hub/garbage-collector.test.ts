@@ -132,6 +132,30 @@ t.test('Orphan keeps the ReplicaSets and pods and strips the ownerReferences to 
   for (const p of pods) t.equal(p.metadata.ownerReferences?.[0]?.uid, rs.metadata.uid, 'pods stay owned by the ReplicaSet')
 })
 
+t.test('an object with finalizers of its own is only marked when deleted; it goes, and its dependents after it, once they are removed', async (t) => {
+  const s = await setup(t)
+  const { object: guarded } = await s.registry.create(kind('ConfigMap'), 'default', { ...configMap('guarded', []), metadata: { name: 'guarded', finalizers: ['example.com/hold'] } }, WRITE)
+  await s.registry.create(kind('ConfigMap'), 'default', configMap('dependent', [guarded]), WRITE)
+  const marked = await s.registry.delete(kind('ConfigMap'), 'default', 'guarded', { dryRun: false })
+  t.ok(marked.metadata.deletionTimestamp, 'marked for deletion, Terminating')
+  t.same(marked.metadata.finalizers, ['example.com/hold'], 'with its finalizers, none added')
+  t.ok(marked.metadata.deletionTimestamp === (await s.registry.delete(kind('ConfigMap'), 'default', 'guarded', { dryRun: false })).metadata.deletionTimestamp, 'deleting it again changes nothing')
+  await s.hub().collector.idle()
+  await new Promise((r) => setTimeout(r, 200))
+  t.same((await s.list('ConfigMap')).map((c: KubeObject) => c.metadata.name).sort(), ['dependent', 'guarded'], 'both stay while the finalizer does')
+
+  const current = await s.registry.get(kind('ConfigMap'), 'default', 'guarded')
+  const { object: released } = await s.registry.update(kind('ConfigMap'), 'default', 'guarded', { ...current, metadata: { ...current.metadata, finalizers: [] } }, WRITE)
+  t.equal(released.metadata.name, 'guarded', 'the update that removes the last finalizer answers the object it deleted')
+  await s.until('both gone', async () => (await s.list('ConfigMap')).length === 0)
+  t.pass('the object went with its last finalizer, and its dependent after it')
+
+  // A pod is the exception: its node stops it as it goes, and would not stop one that stays.
+  await s.registry.create(kind('Pod'), 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'held', finalizers: ['example.com/hold'] }, spec: { containers: [{ name: 'c', image: 'busybox:1' }] } }, WRITE)
+  await s.registry.delete(kind('Pod'), 'default', 'held', { dryRun: false })
+  t.notOk((await s.list('Pod')).some((p: KubeObject) => p.metadata.name === 'held'), 'a pod with a finalizer is deleted at once')
+})
+
 t.test('Foreground deletes the pods, then the ReplicaSets, then the Deployment', async (t) => {
   const s = await setup(t)
   await deploymentRunning(s, 'fg', 2)

@@ -11,6 +11,7 @@ import { EventRecorder } from '../../src/hub/event-recorder.js'
 import { GarbageCollector } from '../../src/hub/garbage-collector.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
+import { PvcProtection } from '../../src/hub/pvc-protection.js'
 import { Registry } from '../../src/hub/registry.js'
 import { controllerOf } from '../../src/hub/replicaset-controller.js'
 import { getScale, updateScale } from '../../src/hub/scale.js'
@@ -34,10 +35,14 @@ async function setup(t: any) {
   const claims = new Informer(registry, PVC)
   const controller = new StatefulSetController({ registry, pods, statefulSets, claims, events: new EventRecorder(registry, systemClock, silentLogger(), { component: 'statefulset-controller' }), clock: systemClock, logger: silentLogger() })
   const collector = new GarbageCollector({ registry, informers: [pods, statefulSets, claims], clock: systemClock, logger: silentLogger() })
+  // A deleted claim goes once no pod bound to a node uses it (these pods are never bound).
+  const protection = new PvcProtection({ registry, pods, claims, clock: systemClock, logger: silentLogger() })
   for (const i of [pods, statefulSets, claims]) await i.start()
   controller.start()
   collector.start()
+  protection.start()
   t.teardown(async () => {
+    await protection.stop()
     await collector.stop()
     await controller.stop()
     for (const i of [pods, statefulSets, claims]) i.stop()

@@ -1,6 +1,7 @@
 // Claims and volumes against a real LMDB store, Registry and Informers: the built-in local-path
 // class, a claim bound when its first pod is scheduled (a PV on that node), a hand-made volume
-// bound to a claim that fits, and what happens to a volume when its claim goes.
+// bound to a claim that fits, and what happens to a volume when its claim goes: with the
+// pvc-protection controller, as in the hub, a deleted claim and its volume stay while a pod uses it.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,7 @@ import type { KubeObject } from '../../src/api/types.js'
 import { EventRecorder } from '../../src/hub/event-recorder.js'
 import { Informer } from '../../src/hub/informer.js'
 import { openLmdbStore } from '../../src/hub/lmdb-store.js'
+import { PvcProtection } from '../../src/hub/pvc-protection.js'
 import { Registry } from '../../src/hub/registry.js'
 import { VolumeBinder, volumeNode } from '../../src/hub/volume-binder.js'
 import { systemClock } from '../../src/lib/clock.js'
@@ -30,10 +32,13 @@ async function setup(t: any) {
   await store.create({ resource: 'namespaces', namespace: '', name: 'default' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } })
   const informers = { pods: new Informer(registry, POD), claims: new Informer(registry, PVC), volumes: new Informer(registry, PV), storageClasses: new Informer(registry, SC) }
   const binder = new VolumeBinder({ registry, ...informers, events: new EventRecorder(registry, systemClock, silentLogger(), { component: 'persistentvolume-controller' }), clock: systemClock, logger: silentLogger() })
+  const protection = new PvcProtection({ registry, pods: informers.pods, claims: informers.claims, clock: systemClock, logger: silentLogger() })
   for (const i of Object.values(informers)) await i.start()
+  protection.start()
   await binder.start()
   t.teardown(async () => {
     await binder.stop()
+    await protection.stop()
     for (const i of Object.values(informers)) i.stop()
     await store.close()
     rmSync(dir, { recursive: true, force: true })
@@ -47,7 +52,7 @@ async function setup(t: any) {
   }
   const claim = (name: string) => registry.get(PVC, 'default', name).catch(() => undefined)
   const volumes = async () => (await registry.list(PV, '')).items
-  return { registry, until, claim, volumes }
+  return { registry, store, until, claim, volumes }
 }
 
 function claimObject(name: string, extra: Record<string, unknown> = {}): KubeObject {
@@ -96,7 +101,7 @@ t.test('a claim stays Pending until its first pod is scheduled, then is bound to
   t.equal(pv.status.phase, 'Bound')
 })
 
-t.test('deleting a claim deletes its volume when the policy is Delete, and releases it when Retain', async (t) => {
+t.test('a deleted claim stays Terminating with its volume while a pod uses it; once none does, its volume is deleted (Delete) or released (Retain)', async (t) => {
   const { registry, until, claim, volumes } = await setup(t)
   await registry.create(SC, '', { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'keep' }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' }, WRITE)
   await registry.create(PVC, 'default', claimObject('scratch'), WRITE)
@@ -108,11 +113,46 @@ t.test('deleting a claim deletes its volume when the policy is Delete, and relea
   await until('both bound', async () => (await claim('scratch'))?.status?.phase === 'Bound' && (await claim('precious'))?.status?.phase === 'Bound')
   const scratchPv = (await claim('scratch'))!.spec.volumeName
   const preciousPv = (await claim('precious'))!.spec.volumeName
-  await registry.delete(PVC, 'default', 'scratch', { dryRun: false })
+  t.same((await claim('scratch'))!.metadata.finalizers, ['kubernetes.io/pvc-protection'], 'a claim is made with the protection finalizer')
+
+  const marked = await registry.delete(PVC, 'default', 'scratch', { dryRun: false })
   await registry.delete(PVC, 'default', 'precious', { dryRun: false })
+  t.ok(marked.metadata.deletionTimestamp, 'the delete answers the claim marked for deletion')
+  await new Promise((r) => setTimeout(r, 500))
+  for (const name of ['scratch', 'precious']) {
+    const held = await claim(name)
+    t.ok(held?.metadata.deletionTimestamp && held.metadata.finalizers?.includes('kubernetes.io/pvc-protection'), `${name}: Terminating while its pod runs`)
+  }
+  const kept = (await volumes()).map((v) => v.metadata.name)
+  t.ok(kept.includes(scratchPv) && kept.includes(preciousPv), 'both volumes kept meanwhile')
+  t.equal((await volumes()).find((v) => v.metadata.name === scratchPv)?.status?.phase, 'Bound')
+
+  // One pod finishes, the other is deleted: neither uses its claim any more.
+  const a = await registry.get(POD, 'default', 'a')
+  await registry.update(POD, 'default', 'a', { ...a, status: { ...a.status, phase: 'Succeeded' } }, WRITE, 'status')
+  await registry.delete(POD, 'default', 'b', { dryRun: false })
+  await until('both claims gone', async () => !(await claim('scratch')) && !(await claim('precious')))
   await until('scratch volume deleted', async () => !(await volumes()).some((v) => v.metadata.name === scratchPv))
   await until('precious volume released', async () => (await volumes()).find((v) => v.metadata.name === preciousPv)?.status?.phase === 'Released')
   t.pass('Delete removed the volume; Retain kept it as Released')
+})
+
+t.test('a claim no scheduled pod uses goes at once; a claim from before protection gets the finalizer', async (t) => {
+  const { registry, store, until, claim } = await setup(t)
+  await registry.create(PVC, 'default', claimObject('unused'), WRITE)
+  await registry.create(PVC, 'default', claimObject('waiting'), WRITE)
+  await registry.create(POD, 'default', podUsing('pending', 'waiting'), WRITE)
+  await registry.delete(PVC, 'default', 'unused', { dryRun: false })
+  await registry.delete(PVC, 'default', 'waiting', { dryRun: false })
+  await until('both gone', async () => !(await claim('unused')) && !(await claim('waiting')))
+  t.pass('a pod not bound to a node does not hold its claim')
+
+  // As a hub before pvc-protection wrote it: straight into the store, without the finalizer.
+  const old = claimObject('old')
+  old.metadata.finalizers = ['example.com/keep']
+  await store.create({ resource: 'persistentvolumeclaims', namespace: 'default', name: 'old' }, { ...old, metadata: { ...old.metadata, namespace: 'default' } })
+  await until('the finalizer added back', async () => ((await claim('old'))?.metadata.finalizers ?? []).includes('kubernetes.io/pvc-protection'))
+  t.same((await claim('old'))!.metadata.finalizers, ['example.com/keep', 'kubernetes.io/pvc-protection'], 'beside the finalizers it had')
 })
 
 t.test('a hand-made hostPath volume binds to a claim of its class that fits, without waiting for a pod', async (t) => {
