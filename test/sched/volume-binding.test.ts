@@ -81,6 +81,12 @@ t.test('a missing claim, or an unbound Immediate one, keeps the pod Pending', as
   t.same(unbound, { kind: 'unschedulable', message: 'pod has unbound immediate PersistentVolumeClaims' })
 })
 
+t.test('a claim being deleted (held by pvc-protection while another pod uses it) keeps a new pod Pending', async (t) => {
+  const terminating = { metadata: { deletionTimestamp: '2026-11-30T09:00:00Z', finalizers: ['kubernetes.io/pvc-protection'] }, spec: { volumeName: 'pv-b' } }
+  const placement = volumePlacement(podUsing('going'), view({ going: terminating }, { 'pv-b': { spec: {} } }))
+  t.same(placement, { kind: 'unschedulable', message: 'persistentvolumeclaim "going" is being deleted' })
+})
+
 t.test('a volume without node affinity lets the pod go anywhere', async (t) => {
   const placement = volumePlacement(podUsing('c'), view({ c: { spec: { volumeName: 'pv-c' } } }, { 'pv-c': { spec: {} } }))
   t.same(placement, { kind: 'anywhere' })
