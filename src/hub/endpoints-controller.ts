@@ -29,6 +29,8 @@ export interface EndpointsControllerOptions {
 
 interface EndpointAddress {
   ip: string
+  /** The pod's spec.hostname, when its spec.subdomain names this Service: DNS answers `<hostname>.<svc>.<ns>.svc`. */
+  hostname?: string
   nodeName?: string
   targetRef: { kind: 'Pod'; namespace: string; name: string; uid: string }
 }
@@ -70,7 +72,8 @@ export function resolveTargetPort(servicePort: any, pod: KubeObject): number | u
 /**
  * The subsets of a Service's Endpoints: pods that have an IP, are not finished and not being
  * deleted, grouped by the ports they resolve to (a pod lacking a named port is left out of that
- * port), addresses sorted by IP so that equal states compare equal.
+ * port), addresses sorted by IP so that equal states compare equal. An address carries its pod's
+ * hostname when the pod's subdomain is the Service (a StatefulSet's pods and its serviceName).
  */
 export function endpointSubsets(service: KubeObject, pods: KubeObject[]): EndpointSubset[] {
   const selector = selectorOf(service)
@@ -92,6 +95,7 @@ export function endpointSubsets(service: KubeObject, pods: KubeObject[]): Endpoi
     groups.set(key, subset)
     const address: EndpointAddress = {
       ip: pod.status.podIP,
+      ...(pod.spec?.hostname && pod.spec.subdomain === service.metadata.name ? { hostname: pod.spec.hostname } : {}),
       ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
       targetRef: { kind: 'Pod', namespace: pod.metadata.namespace!, name: pod.metadata.name!, uid: pod.metadata.uid! },
     }

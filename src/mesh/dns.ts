@@ -1,6 +1,7 @@
 // DNS messages (RFC 1035) as far as the cluster's DNS needs them: reading a query's header and
 // question, writing an answer of A records or an error code, and deciding what a cluster name
-// resolves to (`<svc>.<ns>.svc.<domain>`: the ClusterIP, or a headless Service's ready pod IPs).
+// resolves to (`<svc>.<ns>.svc.<domain>`: the ClusterIP, or a headless Service's ready pod IPs;
+// `<hostname>.<svc>.<ns>.svc.<domain>`: one of those, a StatefulSet's pod by name).
 // Pure: the agent's dns-server.ts does the sockets and the forwarding.
 
 import type { KubeObject } from '../api/types.js'
@@ -134,14 +135,18 @@ export function resolveClusterName(name: string, services: KubeObject[], endpoin
   if (name !== domain && !name.endsWith(`.${domain}`)) return undefined
   if (!name.endsWith(suffix)) return { rcode: RCODE.NXDOMAIN, addresses: [] }
   const parts = name.slice(0, -suffix.length).split('.')
-  if (parts.length !== 2) return { rcode: RCODE.NXDOMAIN, addresses: [] }
-  const [svcName, namespace] = parts as [string, string]
+  if (parts.length !== 2 && parts.length !== 3) return { rcode: RCODE.NXDOMAIN, addresses: [] }
+  const [svcName, namespace] = parts.slice(-2) as [string, string]
+  const host = parts.length === 3 ? parts[0] : undefined
   const service = services.find((s) => s.metadata.name === svcName && s.metadata.namespace === namespace)
   if (!service) return { rcode: RCODE.NXDOMAIN, addresses: [] }
   const clusterIP = service.spec?.clusterIP
-  if (typeof clusterIP === 'string' && clusterIP !== '' && clusterIP !== 'None') return { rcode: RCODE.NOERROR, addresses: [clusterIP] }
+  const headless = !(typeof clusterIP === 'string' && clusterIP !== '' && clusterIP !== 'None')
+  if (!headless) return host === undefined ? { rcode: RCODE.NOERROR, addresses: [clusterIP] } : { rcode: RCODE.NXDOMAIN, addresses: [] }
   const ep = endpoints.find((e) => e.metadata.name === svcName && e.metadata.namespace === namespace) as { subsets?: any[] } | undefined
   const ips = new Set<string>()
-  for (const subset of ep?.subsets ?? []) for (const a of subset.addresses ?? []) ips.add(a.ip)
+  // `<hostname>.<svc>`: the ready pod of that hostname whose subdomain is the Service (a StatefulSet's pod).
+  for (const subset of ep?.subsets ?? []) for (const a of subset.addresses ?? []) if (host === undefined || a.hostname === host) ips.add(a.ip)
+  if (host !== undefined && ips.size === 0) return { rcode: RCODE.NXDOMAIN, addresses: [] }
   return { rcode: RCODE.NOERROR, addresses: [...ips].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })) }
 }

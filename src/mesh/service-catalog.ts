@@ -38,7 +38,7 @@ export function serviceCatalog(services: KubeObject[], endpoints: KubeObject[], 
           kind: 'Endpoints',
           metadata: meta(e),
           subsets: ((e as { subsets?: any[] }).subsets ?? []).map((s) => ({
-            ...(s.addresses ? { addresses: s.addresses.map((a: any) => ({ ip: a.ip, ...(a.nodeName ? { nodeName: a.nodeName } : {}) })) } : {}),
+            ...(s.addresses ? { addresses: s.addresses.map((a: any) => ({ ip: a.ip, ...(a.hostname ? { hostname: a.hostname } : {}), ...(a.nodeName ? { nodeName: a.nodeName } : {}) })) } : {}),
             ...(s.notReadyAddresses ? { notReadyAddresses: s.notReadyAddresses.map((a: any) => ({ ip: a.ip })) } : {}),
             ports: (s.ports ?? []).map((p: any) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, protocol: p.protocol ?? 'TCP' })),
           })),
@@ -67,7 +67,8 @@ function servicesMessageProblem(m: any): string | undefined {
   if (!Array.isArray(m.endpoints)) return 'endpoints: expected an array'
   const port = (p: any) => Number.isInteger(p) && p > 0 && p < 65536
   // Names end up in iptables comments and DNS names: DNS labels only.
-  const named = (o: any) => typeof o?.metadata?.name === 'string' && typeof o.metadata.namespace === 'string' && [o.metadata.name, o.metadata.namespace].every((n: string) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n))
+  const dnsLabel = (n: unknown) => typeof n === 'string' && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n)
+  const named = (o: any) => typeof o?.metadata?.name === 'string' && typeof o.metadata.namespace === 'string' && [o.metadata.name, o.metadata.namespace].every(dnsLabel)
   for (const [i, s] of m.services.entries()) {
     const at = `services[${i}]`
     if (!named(s)) return `${at}.metadata: name and namespace must be DNS labels`
@@ -89,7 +90,10 @@ function servicesMessageProblem(m: any): string | undefined {
       for (const list of ['addresses', 'notReadyAddresses']) {
         if (s[list] === undefined) continue
         if (!Array.isArray(s[list])) return `${at}.subsets[${j}].${list}: expected an array`
-        for (const [k, a] of s[list].entries()) if (typeof a?.ip !== 'string' || isValidIP(a.ip).length > 0) return `${at}.subsets[${j}].${list}[${k}].ip: expected an IP address`
+        for (const [k, a] of s[list].entries()) {
+          if (typeof a?.ip !== 'string' || isValidIP(a.ip).length > 0) return `${at}.subsets[${j}].${list}[${k}].ip: expected an IP address`
+          if (a.hostname !== undefined && !dnsLabel(a.hostname)) return `${at}.subsets[${j}].${list}[${k}].hostname: expected a DNS label`
+        }
       }
       if (!Array.isArray(s.ports) || !s.ports.every((p: any) => port(p?.port) && ['TCP', 'UDP', 'SCTP'].includes(p.protocol))) return `${at}.subsets[${j}].ports: expected port numbers and protocols`
     }

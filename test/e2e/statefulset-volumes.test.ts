@@ -4,7 +4,8 @@
 // file to its volume; deleted, db-0 comes back with the same name on the same node and reads the
 // same file. A claim deleted while its pod runs stays Terminating with its data (pvc-protection);
 // once the pod is gone the claim goes, its volume is deleted (reclaim policy Delete) and the agent
-// removes its directory. `bramble get statefulsets` and `get pvc` print Kubernetes' columns.
+// removes its directory. Each pod resolves the other as <pod>.db.default.svc.cluster.local under
+// the headless Service db. `bramble get statefulsets` and `get pvc` print Kubernetes' columns.
 
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { closeApiAgents } from '../helpers/api-client.js'
 import { BUSYBOX_IMAGE, ensureBusyboxImage } from '../helpers/busybox-image.js'
-import { readInContainer } from '../helpers/container-read.js'
+import { readInContainer, runInContainer } from '../helpers/container-read.js'
 import { dockerClient, dockerUnavailable, removeClusterContainers } from '../helpers/docker.js'
 import { clusterContainers, freePort, runCli, until } from '../helpers/e2e.js'
 import { startHubProcess } from '../helpers/hub-process.js'
@@ -22,6 +23,13 @@ const KUBECTL = '/usr/lib/google-cloud-sdk/bin/kubectl.1.32'
 const docker = dockerClient()
 
 const STATEFUL_SET = `
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  clusterIP: None
+  selector: {app: db}
+---
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db}
@@ -74,12 +82,13 @@ async function scenario(t: Test) {
     const p = await getJson('pod', name)
     return p?.status?.phase === 'Running' && hasCondition(p, 'Ready') && p
   }
-  /** What the pod's running container reads at `path`. */
-  const readInPod = async (pod: string, path: string) => {
+  const dbContainer = async (pod: string) => {
     const [c] = await clusterContainers(docker, clusterId, { 'io.bramble.pod.name': pod, 'io.bramble.container.name': 'db' }, false)
     if (!c) throw new Error(`no running container of ${pod}`)
-    return readInContainer(docker, c.Id, path)
+    return c.Id
   }
+  /** What the pod's running container reads at `path`. */
+  const readInPod = async (pod: string, path: string) => readInContainer(docker, await dbContainer(pod), path)
   const volumeDir = (pv: string) => join(up.dataDir, 'agent', 'volumes', pv)
 
   await until('the node Ready', async () => hasCondition(await getJson('node', NODE), 'Ready'))
@@ -115,6 +124,20 @@ async function scenario(t: Test) {
   t.match(table.stdout, /^db\s+2\/2\s/m, '`get statefulsets` says 2/2 ready')
   const pvcTable = await bramble('get', 'pvc')
   t.match(pvcTable.stdout, /^data-db-0\s+Bound\s+pvc-[0-9a-f-]+\s+1Gi\s+RWO\s+local-path\s/m)
+
+  await t.test("each pod resolves the other by name under the headless Service: <pod>.db.default.svc.cluster.local", async (t) => {
+    const ipOf = async (pod: string) => (await getJson('pod', pod))?.status?.podIP
+    for (const [from, to] of [['db-1', 'db-0'], ['db-0', 'db-1']]) {
+      const ip = await ipOf(to!)
+      const answer = await until(`${from} resolves ${to}`, async () => {
+        const out = await runInContainer(docker, await dbContainer(from!), ['nslookup', `${to}.db.default.svc.cluster.local`])
+        return out.includes(ip) && out
+      }, 30_000)
+      t.match(answer, new RegExp(`Address:? (\\d+: )?${ip.replace(/\./g, '\\.')}`), `${from} finds ${to} at ${ip}`)
+    }
+    const none = await runInContainer(docker, await dbContainer('db-0'), ['nslookup', 'db-7.db.default.svc.cluster.local'])
+    t.match(none, /NXDOMAIN|can't find/, `no such pod: ${none}`)
+  })
 
   await t.test('a deleted pod comes back with the same name on the same node and reads the same data', async (t) => {
     const deleted = await bramble('delete', 'pod', 'db-0')

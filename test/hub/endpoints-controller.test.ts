@@ -95,6 +95,19 @@ t.test('lists ready pods under addresses and the others under notReadyAddresses,
   t.same(ips(ep, 'addresses'), [], 'a deleted pod is gone')
 })
 
+t.test("an address carries its pod's hostname when the pod's subdomain is the Service (a StatefulSet's pods), and only then", async (t) => {
+  const { registry } = await setup(t)
+  const pod = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'db' } }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }], ...spec } })
+  await registry.create(kind('Pod'), 'default', pod('db-0', { hostname: 'db-0', subdomain: 'db' }), WRITE)
+  await registry.create(kind('Pod'), 'default', pod('stray', { hostname: 'stray', subdomain: 'elsewhere' }), WRITE)
+  await report(registry, 'db-0', '10.42.0.8', true)
+  await report(registry, 'stray', '10.42.0.9', true)
+  await registry.create(kind('Service'), 'default', service('db', { clusterIP: 'None', selector: { app: 'db' } }), WRITE)
+  const ep = await until(() => endpointsOf(registry, 'db'), (e) => ips(e, 'addresses').length === 2)
+  const byIp = Object.fromEntries(ep!.subsets[0].addresses.map((a: any) => [a.ip, a.hostname]))
+  t.same(byIp, { '10.42.0.8': 'db-0', '10.42.0.9': undefined }, 'db-0 by name; the pod of another subdomain without one')
+})
+
 t.test('resolves a named targetPort per pod; a pod without that port is left out', async (t) => {
   const { registry } = await setup(t)
   await makePod(registry, 'named', { app: 'api' }, [{ name: 'http', containerPort: 9000 }])

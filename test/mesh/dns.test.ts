@@ -8,7 +8,10 @@ const services: KubeObject[] = [
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.43.0.10' } },
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'db', namespace: 'data' }, spec: { clusterIP: 'None' } },
 ]
-const endpoints = [{ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'db', namespace: 'data' }, subsets: [{ addresses: [{ ip: '10.42.1.9' }, { ip: '10.42.0.12' }], notReadyAddresses: [{ ip: '10.42.2.2' }] }] }] as unknown as KubeObject[]
+const endpoints = [
+  { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'db', namespace: 'data' }, subsets: [{ addresses: [{ ip: '10.42.1.9', hostname: 'db-1' }, { ip: '10.42.0.12', hostname: 'db-0' }], notReadyAddresses: [{ ip: '10.42.2.2', hostname: 'db-2' }] }] },
+  { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'default' }, subsets: [{ addresses: [{ ip: '10.42.0.3', hostname: 'web-0' }] }] },
+] as unknown as KubeObject[]
 
 t.test('a query is read back as written, names lower-cased', async (t) => {
   const q = decodeQuery(encodeQuery(0x1234, 'Web.Default.svc.cluster.local.'))
@@ -43,4 +46,13 @@ t.test('cluster names resolve to the ClusterIP, or a headless Service\'s ready p
   t.same(resolveClusterName('cluster.local', services, endpoints), { rcode: RCODE.NXDOMAIN, addresses: [] })
   t.equal(resolveClusterName('example.com', services, endpoints), undefined, 'outside the cluster domain: forwarded')
   t.equal(resolveClusterName('web.default.svc.cluster.localhost', services, endpoints), undefined)
+})
+
+t.test("a StatefulSet's pod resolves by its hostname under its headless Service, while ready", async (t) => {
+  t.same(resolveClusterName('db-0.db.data.svc.cluster.local', services, endpoints), { rcode: RCODE.NOERROR, addresses: ['10.42.0.12'] })
+  t.same(resolveClusterName('db-1.db.data.svc.cluster.local', services, endpoints), { rcode: RCODE.NOERROR, addresses: ['10.42.1.9'] })
+  t.same(resolveClusterName('db-2.db.data.svc.cluster.local', services, endpoints), { rcode: RCODE.NXDOMAIN, addresses: [] }, 'not ready')
+  t.same(resolveClusterName('db-9.db.data.svc.cluster.local', services, endpoints), { rcode: RCODE.NXDOMAIN, addresses: [] }, 'no such pod')
+  t.same(resolveClusterName('web-0.web.default.svc.cluster.local', services, endpoints), { rcode: RCODE.NXDOMAIN, addresses: [] }, 'only under a headless Service')
+  t.same(resolveClusterName('a.db-0.db.data.svc.cluster.local', services, endpoints), { rcode: RCODE.NXDOMAIN, addresses: [] })
 })
