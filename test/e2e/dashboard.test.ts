@@ -59,7 +59,9 @@ t.test('the dashboard shows a joining node, an applied pod, its history and even
 
   // The hub's CA is its own: a person accepts it (or imports ca.crt); the test browser ignores it.
   // Other tests add and remove interfaces on this machine (netns, veths); Chromium then aborts
-  // requests in flight with ERR_NETWORK_CHANGED. A person would press reload: so do these, a few times.
+  // requests in flight with ERR_NETWORK_CHANGED (a navigation fails with it, or is "interrupted by
+  // another navigation to chrome-error://", its error page). A person would press reload: so do
+  // these, a few times.
   const open = async (): Promise<Page> => {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1000 } })
     const page = await context.newPage()
@@ -68,7 +70,7 @@ t.test('the dashboard shows a joining node, an applied pod, its history and even
         await page.goto(`${hub.server}/dashboard`)
         return page
       } catch (err) {
-        if (attempt >= 5 || !/ERR_NETWORK_CHANGED/.test((err as Error).message)) throw err
+        if (attempt >= 5 || !/ERR_NETWORK_CHANGED|chrome-error:\/\//.test((err as Error).message)) throw err
       }
     }
   }
