@@ -44,7 +44,7 @@ export function propagationPolicyOf(cascade: string | boolean | undefined): Prop
   }
 }
 
-export function waitOf(wait: string | boolean | undefined): boolean {
+function waitOf(wait: string | boolean | undefined): boolean {
   if (wait === undefined || wait === true || wait === 'true') return true
   if (wait === false || wait === 'false') return false
   throw new UsageError(`invalid --wait value (${String(wait)}). Must be "true" or "false"`)

@@ -1,10 +1,11 @@
 // pvc-protection, as Kubernetes has it: a PersistentVolumeClaim carries the finalizer
-// kubernetes.io/pvc-protection from its creation (api/claim-protection.ts; this controller also adds
-// it to claims made before the hub had it), so deleting a claim only marks it Terminating while a pod uses it. A pod uses a
-// claim from when it is bound to a node until it has finished or is gone: its containers may be
-// writing there. Once no pod does, the finalizer goes and the claim with it, and only then its
-// volume (volume-binder.ts: deleted, and its directory with it, under reclaim policy Delete). The
-// scheduler places no new pod with a claim being deleted (sched/volume-binding.ts).
+// kubernetes.io/pvc-protection from its creation (api/claim-protection.ts; this controller also
+// adds it to claims made before the hub had it), so deleting a claim only marks it Terminating
+// while a pod uses it. A pod uses a claim from when it is bound to a node until it has finished or
+// is gone: its containers may be writing there. Once no pod does, the finalizer goes and the claim
+// with it, and only then its volume (volume-binder.ts: deleted, and its directory with it, under
+// reclaim policy Delete). The scheduler places no new pod with a claim being deleted
+// (sched/volume-binding.ts).
 
 import { PVC_PROTECTION_FINALIZER, withClaimProtection } from '../api/claim-protection.js'
 import { KINDS } from '../api/kinds.js'
