@@ -1,4 +1,5 @@
-// `bramble describe TYPE NAME`: the object, then the Events about it.
+// `bramble describe TYPE NAME`: the object, then the Events about it (for a claim, also the pods
+// that use it).
 
 import type { KubeObject } from '../api/types.js'
 import { finishBatch, type ClientContext } from './client-context.js'
@@ -37,7 +38,8 @@ export async function runDescribe(ctx: ClientContext, args: string[], options: {
       // Events of a cluster-scoped object (a Node) live in the default namespace, as in Kubernetes.
       const eventsPath = resourcePath(events, obj.metadata.namespace ?? 'default')
       const found = (await ctx.client.request('GET', eventsPath, { query: { fieldSelector: fieldSelector.join(',') } })).json?.items ?? []
-      ctx.io.out((first ? '' : '\n\n') + describeObject(obj, found))
+      const related = obj.kind === 'PersistentVolumeClaim' ? { usedBy: await podsUsingClaim(ctx, obj) } : {}
+      ctx.io.out((first ? '' : '\n\n') + describeObject(obj, found, Date.now(), related))
       first = false
     }
   }
@@ -46,4 +48,10 @@ export async function runDescribe(ctx: ClientContext, args: string[], options: {
     else throw new UsageError('nothing to describe')
   }
   finishBatch(ctx.io, failures, total, 'found')
+}
+
+/** The names of the pods in the claim's namespace whose volumes name it, as kubectl's "Used By". */
+async function podsUsingClaim(ctx: ClientContext, claim: KubeObject): Promise<string[]> {
+  const pods: KubeObject[] = (await ctx.client.request('GET', resourcePath(kindByName('pods')!, claim.metadata.namespace))).json?.items ?? []
+  return pods.filter((p) => (p.spec?.volumes ?? []).some((v: any) => v?.persistentVolumeClaim?.claimName === claim.metadata.name)).map((p) => p.metadata.name!)
 }

@@ -1,6 +1,7 @@
 // `describe` as a person reads it: kubectl-like sections, labels aligned per indentation level.
 // Secrets show each key's size in bytes, never its value.
 
+import { shortAccessModes } from '../api/access-modes.js'
 import type { KubeObject } from '../api/types.js'
 import { humanAge } from '../lib/human-duration.js'
 import { eventLastTime, sortEvents } from './event-order.js'
@@ -57,8 +58,13 @@ function text(value: unknown): string {
   return String(value)
 }
 
+/** What describe shows beside an object that the object does not hold: the pods that use a claim. */
+export interface DescribeRelated {
+  usedBy?: string[]
+}
+
 /** The text of `describe` for one object; `events` are those whose involvedObject is it; `now` dates their ages. */
-export function describeObject(o: KubeObject, events: KubeObject[], now = Date.now()): string {
+export function describeObject(o: KubeObject, events: KubeObject[], now = Date.now(), related: DescribeRelated = {}): string {
   const w = new DescribeWriter()
   const md = o.metadata ?? {}
   w.field(0, 'Name', md.name)
@@ -67,7 +73,7 @@ export function describeObject(o: KubeObject, events: KubeObject[], now = Date.n
   w.map(0, 'Annotations', hideLastApplied(md.annotations), ': ')
   w.field(0, 'CreationTimestamp', md.creationTimestamp)
   const byKind = KIND_SECTIONS[o.kind]
-  if (byKind) byKind(w, o)
+  if (byKind) byKind(w, o, related)
   if (events.length === 0) w.field(0, 'Events', '<none>')
   else w.heading(0, 'Events')
   let out = w.toString()
@@ -81,7 +87,7 @@ function hideLastApplied(annotations: Record<string, string> | undefined): Recor
   return Object.fromEntries(Object.entries(annotations).map(([k, v]) => [k, k === 'kubectl.kubernetes.io/last-applied-configuration' ? '<applied configuration>' : v]))
 }
 
-const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> = {
+const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject, related: DescribeRelated) => void> = {
   Deployment: (w, o) => {
     const spec = o.spec ?? {}
     const st = o.status ?? {}
@@ -92,6 +98,16 @@ const KIND_SECTIONS: Record<string, (w: DescribeWriter, o: KubeObject) => void> 
     if ((spec.strategy?.type ?? 'RollingUpdate') === 'RollingUpdate') w.field(0, 'RollingUpdateStrategy', `${ru?.maxUnavailable ?? '25%'} max unavailable, ${ru?.maxSurge ?? '25%'} max surge`)
     podTemplate(w, spec.template)
     conditions(w, st.conditions)
+  },
+  PersistentVolumeClaim: (w, o, related) => {
+    w.field(0, 'StorageClass', o.spec?.storageClassName ?? '')
+    w.field(0, 'Status', o.metadata.deletionTimestamp ? 'Terminating' : (o.status?.phase ?? 'Pending'))
+    w.field(0, 'Volume', o.spec?.volumeName ?? '')
+    w.field(0, 'Finalizers', `[${(o.metadata.finalizers ?? []).join(' ')}]`)
+    w.field(0, 'Capacity', o.status?.capacity?.storage ?? '')
+    w.field(0, 'Access Modes', shortAccessModes(o.status?.accessModes ?? []))
+    w.field(0, 'VolumeMode', o.spec?.volumeMode ?? 'Filesystem')
+    w.field(0, 'Used By', related.usedBy ?? [])
   },
   ReplicaSet: (w, o) => {
     w.field(0, 'Selector', selectorText(o.spec?.selector))

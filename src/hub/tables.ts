@@ -1,6 +1,7 @@
 // Server-side printing: the meta.k8s.io/v1 Table that `kubectl get` (and `bramble get`) asks for,
 // with the columns Kubernetes' own printers show for each kind.
 
+import { shortAccessModes } from '../api/access-modes.js'
 import type { KubeObject } from '../api/types.js'
 import { humanAge, humanDuration } from '../lib/human-duration.js'
 import { ANNOTATION_WIREGUARD_ENDPOINT, ANNOTATION_WIREGUARD_PUBLIC_KEY } from '../mesh/wireguard-nodes.js'
@@ -133,7 +134,7 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Status', description: 'Phase', cell: (o) => (o.metadata.deletionTimestamp ? 'Terminating' : (o.status?.phase ?? 'Pending')) },
     { name: 'Volume', description: 'Bound volume', cell: (o) => o.spec?.volumeName ?? '' },
     { name: 'Capacity', description: 'Capacity of the bound volume', cell: (o) => o.status?.capacity?.storage ?? '' },
-    { name: 'Access Modes', description: 'Access modes', cell: (o) => accessModes(o.status?.accessModes ?? []) },
+    { name: 'Access Modes', description: 'Access modes', cell: (o) => shortAccessModes(o.status?.accessModes ?? []) },
     { name: 'StorageClass', description: 'Storage class', cell: (o) => o.spec?.storageClassName ?? '<unset>' },
     { name: 'VolumeAttributesClass', description: 'Volume attributes class', cell: () => '<unset>' },
     age,
@@ -142,7 +143,7 @@ const COLUMNS: Record<string, Column[]> = {
   PersistentVolume: [
     name,
     { name: 'Capacity', description: 'Capacity', cell: (o) => o.spec?.capacity?.storage ?? '' },
-    { name: 'Access Modes', description: 'Access modes', cell: (o) => accessModes(o.spec?.accessModes ?? []) },
+    { name: 'Access Modes', description: 'Access modes', cell: (o) => shortAccessModes(o.spec?.accessModes ?? []) },
     { name: 'Reclaim Policy', description: 'Reclaim policy', cell: (o) => o.spec?.persistentVolumeReclaimPolicy ?? '' },
     { name: 'Status', description: 'Phase', cell: (o) => o.status?.phase ?? '' },
     { name: 'Claim', description: 'Bound claim', cell: (o) => (o.spec?.claimRef ? `${o.spec.claimRef.namespace}/${o.spec.claimRef.name}` : '') },
@@ -176,12 +177,6 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Last Schedule', description: 'Last scheduled', cell: (o, now) => (o.status?.lastScheduleTime ? humanAge(o.status.lastScheduleTime, now) : '<none>') },
     age, containers, images, selector,
   ],
-}
-
-/** kubectl's short access modes: RWO, ROX, RWX, RWOP. */
-function accessModes(modes: string[]): string {
-  const short: Record<string, string> = { ReadWriteOnce: 'RWO', ReadOnlyMany: 'ROX', ReadWriteMany: 'RWX', ReadWriteOncePod: 'RWOP' }
-  return modes.map((m) => short[m] ?? m).join(',')
 }
 
 export function columnDefinitions(kind: string): ColumnDefinition[] {

@@ -108,6 +108,8 @@ t.test('a claim a pod on a node uses is only marked: `delete --wait=false` retur
   t.match(table.stdout, /^db-data\s+Terminating\s/m, `shown Terminating:\n${table.stdout}`)
   await new Promise((r) => setTimeout(r, 500))
   t.equal((await api('GET', `${CORE}/persistentvolumeclaims/db-data`)).status, 200, 'still there while the pod is')
+  const described = await bramble(['describe', 'pvc', 'db-data'])
+  t.match(described.stdout, /^Status:\s+Terminating$[\s\S]*^Finalizers:\s+\[kubernetes\.io\/pvc-protection\]$[\s\S]*^Used By:\s+db$/m, `describe says who holds it:\n${described.stdout}`)
 
   t.equal((await bramble(['delete', 'pod', 'db'])).code, 0)
   await until('the claim gone with its pod', async () => (await api('GET', `${CORE}/persistentvolumeclaims/db-data`)).status === 404)

@@ -48,6 +48,25 @@ t.test('a pod lists its node, status, IP and containers', async (t) => {
   t.match(text, /^ {4}Restart Count:\s+2$/m)
 })
 
+t.test("a claim shows its status (Terminating once deleted), volume, finalizers and the pods that use it", async (t) => {
+  const claim = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { ...meta('data'), deletionTimestamp: '2025-01-01T00:00:09Z', finalizers: ['kubernetes.io/pvc-protection'] },
+    spec: { storageClassName: 'local-path', volumeName: 'pvc-1', volumeMode: 'Filesystem' },
+    status: { phase: 'Bound', capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'] },
+  } as KubeObject
+  const text = describeObject(claim, [], Date.now(), { usedBy: ['db-0', 'backup'] })
+  t.match(text, /^StorageClass:\s+local-path$/m)
+  t.match(text, /^Status:\s+Terminating$/m)
+  t.match(text, /^Volume:\s+pvc-1$/m)
+  t.match(text, /^Finalizers:\s+\[kubernetes\.io\/pvc-protection\]$/m)
+  t.match(text, /^Capacity:\s+1Gi$/m)
+  t.match(text, /^Access Modes:\s+RWO$/m)
+  t.match(text, /^Used By:\s+db-0, backup$/m)
+  t.match(describeObject({ ...claim, metadata: meta('data') }, []), /^Status:\s+Bound$[\s\S]*^Used By:\s+<none>$/m)
+})
+
 t.test('events follow as a table', async (t) => {
   const event = { apiVersion: 'v1', kind: 'Event', metadata: meta('e1'), type: 'Warning', reason: 'FailedScheduling', message: 'no node fits', source: { component: 'scheduler' }, lastTimestamp: '2025-01-01T00:00:01Z' } as KubeObject
   const text = describeObject({ apiVersion: 'v1', kind: 'Pod', metadata: meta('p') } as KubeObject, [event], Date.parse('2025-01-01T00:00:46Z'))
