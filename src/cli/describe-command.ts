@@ -1,6 +1,7 @@
 // `bramble describe TYPE NAME`: the object, then the Events about it (for a claim, also the pods
 // that use it).
 
+import { claimsOfPod } from '../api/claims.js'
 import type { KubeObject } from '../api/types.js'
 import { finishBatch, type ClientContext } from './client-context.js'
 import { describeObject } from './describe-format.js'
@@ -53,5 +54,5 @@ export async function runDescribe(ctx: ClientContext, args: string[], options: {
 /** The names of the pods in the claim's namespace whose volumes name it, as kubectl's "Used By". */
 async function podsUsingClaim(ctx: ClientContext, claim: KubeObject): Promise<string[]> {
   const pods: KubeObject[] = (await ctx.client.request('GET', resourcePath(kindByName('pods')!, claim.metadata.namespace))).json?.items ?? []
-  return pods.filter((p) => (p.spec?.volumes ?? []).some((v: any) => v?.persistentVolumeClaim?.claimName === claim.metadata.name)).map((p) => p.metadata.name!)
+  return pods.filter((p) => claimsOfPod(p).includes(claim.metadata.name!)).map((p) => p.metadata.name!)
 }

@@ -1,5 +1,5 @@
 // pvc-protection, as Kubernetes has it: a PersistentVolumeClaim carries the finalizer
-// kubernetes.io/pvc-protection from its creation (api/claim-protection.ts; this controller also
+// kubernetes.io/pvc-protection from its creation (api/claims.ts; this controller also
 // adds it to claims made before the hub had it), so deleting a claim only marks it Terminating
 // while a pod uses it. A pod uses a claim from when it is bound to a node until it has finished or
 // is gone: its containers may be writing there. Once no pod does, the finalizer goes and the claim
@@ -7,16 +7,15 @@
 // reclaim policy Delete). The scheduler places no new pod with a claim being deleted
 // (sched/volume-binding.ts).
 
-import { PVC_PROTECTION_FINALIZER, withClaimProtection } from '../api/claim-protection.js'
+import { claimsOfPod, PVC_PROTECTION_FINALIZER, withClaimProtection } from '../api/claims.js'
 import { KINDS } from '../api/kinds.js'
 import type { KubeObject, ObjectMeta } from '../api/types.js'
 import type { Clock } from '../lib/clock.js'
 import type { Logger } from '../lib/logger.js'
 import { WorkQueue } from '../lib/work-queue.js'
-import { isTerminal } from '../sched/snapshot.js'
 import { objectKey, type Informer } from './informer.js'
 import type { Registry } from './registry.js'
-import { claimsOfPod } from './volume-binder.js'
+import { podUsesClaim } from './volume-binder.js'
 
 const CLAIM = KINDS.find((k) => k.kind === 'PersistentVolumeClaim')!
 const WRITE = { dryRun: false, fieldValidation: 'Ignore' as const }
@@ -27,11 +26,6 @@ export interface PvcProtectionOptions {
   claims: Informer
   clock: Clock
   logger: Logger
-}
-
-/** True while `pod` may use `claim`'s volume: bound to a node, not finished, naming the claim. */
-export function podUsesClaim(pod: KubeObject, claim: KubeObject): boolean {
-  return pod.metadata.namespace === claim.metadata.namespace && Boolean(pod.spec?.nodeName) && !isTerminal(pod) && claimsOfPod(pod).includes(claim.metadata.name!)
 }
 
 export class PvcProtection {
@@ -57,11 +51,6 @@ export class PvcProtection {
 
   stop(): Promise<void> {
     return this.queue.stop()
-  }
-
-  /** Resolves once no claim is queued or being looked at. */
-  idle(): Promise<void> {
-    return this.queue.idle()
   }
 
   private async reconcile(key: string): Promise<void> {

@@ -3,7 +3,7 @@
 // The HTTP API calls it, and so will the hub's controllers, so every writer obeys the same rules.
 
 import { isDeepStrictEqual } from 'node:util'
-import { withClaimProtection } from '../api/claim-protection.js'
+import { withClaimProtection } from '../api/claims.js'
 import { applyDefaults } from '../api/defaults.js'
 import { DEFAULT_TOLERATION_SECONDS, withDefaultTolerations } from '../api/default-tolerations.js'
 import { withGeneratedJobSelector } from '../api/job-selector.js'

@@ -7,6 +7,7 @@
 // When a claim is gone (a deleted one stays while a pod uses it: pvc-protection.ts) its volume is
 // deleted (reclaim policy Delete: the agent then removes the directory) or kept as Released (Retain).
 
+import { claimsOfPod } from '../api/claims.js'
 import { KINDS } from '../api/kinds.js'
 import { Quantity } from '../api/quantity.js'
 import type { KubeObject } from '../api/types.js'
@@ -43,9 +44,9 @@ export interface VolumeBinderOptions {
   logger: Logger
 }
 
-/** The claim names a pod's volumes use. */
-export function claimsOfPod(pod: KubeObject): string[] {
-  return ((pod.spec?.volumes ?? []) as any[]).map((v) => v?.persistentVolumeClaim?.claimName).filter((n): n is string => typeof n === 'string' && n !== '')
+/** True while `pod` may use `claim`'s volume: bound to a node, not finished, naming the claim. */
+export function podUsesClaim(pod: KubeObject, claim: KubeObject): boolean {
+  return pod.metadata.namespace === claim.metadata.namespace && Boolean(pod.spec?.nodeName) && !isTerminal(pod) && claimsOfPod(pod).includes(claim.metadata.name!)
 }
 
 /**
@@ -141,10 +142,7 @@ export class VolumeBinder {
 
   /** The node of a scheduled, unfinished pod that uses the claim. */
   private consumerNode(claim: KubeObject): string | undefined {
-    const pod = this.o.pods
-      .list()
-      .find((p) => p.metadata.namespace === claim.metadata.namespace && p.spec?.nodeName && !isTerminal(p) && claimsOfPod(p).includes(claim.metadata.name!))
-    return pod?.spec?.nodeName
+    return this.o.pods.list().find((p) => podUsesClaim(p, claim))?.spec?.nodeName
   }
 
   /** A volume nobody claims (or reserved for this claim) of the claim's class, big enough, with its access modes. */

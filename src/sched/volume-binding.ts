@@ -3,6 +3,7 @@
 // unbound claim of a WaitForFirstConsumer class fits anywhere (the volume is made where the pod
 // lands); an unbound claim of any other class, or a missing claim, keeps the pod Pending. Pure.
 
+import { claimsOfPod } from '../api/claims.js'
 import type { KubeObject } from '../api/types.js'
 import { nodeMatchesTerm } from './filters.js'
 
@@ -24,7 +25,7 @@ export type VolumePlacement =
 
 export function volumePlacement(pod: KubeObject, view: VolumeView): VolumePlacement {
   const namespace = pod.metadata.namespace ?? 'default'
-  const claimNames = ((pod.spec?.volumes ?? []) as any[]).map((v) => v?.persistentVolumeClaim?.claimName).filter((n): n is string => typeof n === 'string' && n !== '')
+  const claimNames = claimsOfPod(pod)
   if (claimNames.length === 0) return { kind: 'anywhere' }
   const terms: unknown[][] = []
   for (const name of claimNames) {
